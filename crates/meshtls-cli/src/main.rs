@@ -1,0 +1,76 @@
+//! `meshtls`: the command line for platform scripts and CI pipelines.
+//!
+//! Exit codes: 0 success, 1 a verdict of "no" (invalid, rejected), 2 bad usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod identity;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshtls",
+    version,
+    about = "Istio/SPIFFE identities, policies, a mesh CA and SVID checks"
+)]
+struct Cli {
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and check a SPIFFE ID (strictly, or with --lenient).
+    Id(identity::IdArgs),
+    /// Read an Istio mesh config (ConfigMap manifest or bare `mesh` document).
+    Mesh(identity::MeshArgs),
+}
+
+/// What a subcommand concluded.
+pub(crate) enum Outcome {
+    /// Success; print this.
+    Yes(serde_json::Value, String),
+    /// A verdict of "no"; print this.
+    No(serde_json::Value, String),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Id(args) => identity::id(args),
+        Command::Mesh(args) => identity::mesh(args),
+    };
+    match outcome {
+        Ok(Outcome::Yes(json, text)) => {
+            print_out(cli.json, &json, &text);
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::No(json, text)) => {
+            print_out(cli.json, &json, &text);
+            ExitCode::from(1)
+        }
+        Err(msg) => {
+            eprintln!("meshtls: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_out(json: bool, value: &serde_json::Value, text: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}

@@ -1,0 +1,86 @@
+//! The error types.
+//!
+//! Every fallible function in meshtls returns [`Error`] (or, where the failure can only come
+//! from one area, that area's small enum, which converts into [`Error`] with `?`). Messages are
+//! lower-case, name the offending value and the rule it broke, and never carry a dependency's
+//! error type: those are rendered to text at the boundary so that upgrading a dependency never
+//! changes meshtls's public API.
+
+mod ca;
+mod identity;
+mod manifest;
+mod mesh;
+mod policy;
+mod svid;
+mod tls;
+
+pub use ca::CaError;
+pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
+pub use manifest::ManifestError;
+pub use mesh::MeshConfigError;
+pub use policy::PolicyError;
+pub use svid::{AuthzError, BundleError, SvidError};
+pub use tls::TlsError;
+
+/// The one error type of meshtls.
+///
+/// It is `#[non_exhaustive]`: new areas may add variants in minor releases, so match on the
+/// variants you handle and keep a wildcard arm.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A SPIFFE ID, trust domain or Istio identity was malformed.
+    #[error(transparent)]
+    SpiffeId(#[from] SpiffeIdError),
+    /// A well-formed identity did not have the required shape (e.g. not `ns/<ns>/sa/<sa>`).
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// A YAML or JSON document could not be read.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The Istio mesh config was invalid.
+    #[error(transparent)]
+    MeshConfig(#[from] MeshConfigError),
+    /// A PeerAuthentication was invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The mesh CA refused an operation or its material was unusable.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// An X.509-SVID failed verification.
+    #[error(transparent)]
+    Svid(#[from] SvidError),
+    /// A trust bundle could not be read.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A verified peer was not authorized.
+    #[error(transparent)]
+    Authz(#[from] AuthzError),
+    /// A TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Reading or writing a file failed.
+    #[error("cannot {action} {path}: {reason}")]
+    Io {
+        /// What was being done (`read`, `write`, `rename`, ...).
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's explanation.
+        reason: String,
+    },
+}
+
+impl Error {
+    #[allow(dead_code)] // used by the ca and tls modules for file I/O
+    pub(crate) fn io(action: &'static str, path: &std::path::Path, err: &std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        }
+    }
+}
+
+/// `Result` with meshtls's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

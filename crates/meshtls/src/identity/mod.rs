@@ -1,0 +1,23 @@
+//! SPIFFE and Istio identities.
+//!
+//! - [`TrustDomain`] and [`SpiffeId`] are validated newtypes with private fields: holding one
+//!   means the text passed the strict SPIFFE grammar (SPIFFE-ID.md §2, go-spiffe's verdict plus
+//!   the 255-byte trust-domain cap). Their `parse_lenient` constructors fold ASCII case the way
+//!   rust-spiffe and py-spiffe do; the strict constructors never do.
+//! - [`IstioIdentity`] is the `spiffe://<td>/ns/<ns>/sa/<sa>` form Istio issues.
+//! - [`PrincipalPattern`], [`expand_principals`] and [`expand_spiffe_ids`] follow Istio's
+//!   AuthorizationPolicy matching and trust-domain alias rules.
+
+mod grammar;
+mod istio;
+mod principal;
+mod spiffe_id;
+mod trust_domain;
+
+pub use istio::IstioIdentity;
+pub use principal::{CLUSTER_LOCAL, PrincipalPattern, expand_principals, expand_spiffe_ids};
+pub use spiffe_id::SpiffeId;
+pub use trust_domain::TrustDomain;
+
+#[allow(unused_imports)]
+pub(crate) use istio::split_ns_sa;

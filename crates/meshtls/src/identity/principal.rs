@@ -1,0 +1,166 @@
+use super::{SpiffeId, TrustDomain};
+use crate::error::IdentityError;
+
+/// The trust domain that Istio treats as "this mesh, whatever its trust domain and aliases"
+/// when it appears literally in a principal.
+pub const CLUSTER_LOCAL: &str = "cluster.local";
+
+/// A principal pattern as Istio's AuthorizationPolicy matches it against a peer's URI SAN
+/// (with `spiffe://` put in front): exact, `*` (any peer with an identity), `prefix*` or
+/// `*suffix`.
+///
+/// ```
+/// use meshtls::identity::{PrincipalPattern, SpiffeId};
+/// let p = PrincipalPattern::parse("cluster.local/ns/shop/*")?;
+/// assert!(p.matches(&SpiffeId::new("spiffe://cluster.local/ns/shop/sa/web")?));
+/// assert!(!p.matches(&SpiffeId::new("spiffe://cluster.local/ns/bank/sa/web")?));
+/// # Ok::<(), meshtls::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PrincipalPattern {
+    /// `*`: any authenticated peer.
+    Any,
+    /// The whole principal, e.g. `cluster.local/ns/a/sa/b`.
+    Exact(String),
+    /// `prefix*`.
+    Prefix(String),
+    /// `*suffix`.
+    Suffix(String),
+}
+
+impl PrincipalPattern {
+    /// Parses Istio's pattern syntax. A `*` anywhere but alone, first or last is an error
+    /// (Istio's validation rejects it too).
+    pub fn parse(pattern: &str) -> Result<Self, IdentityError> {
+        let bad = || IdentityError::BadPattern {
+            pattern: pattern.to_owned(),
+        };
+        if pattern == "*" {
+            return Ok(PrincipalPattern::Any);
+        }
+        if let Some(rest) = pattern.strip_prefix('*') {
+            if rest.contains('*') {
+                return Err(bad());
+            }
+            return Ok(PrincipalPattern::Suffix(rest.to_owned()));
+        }
+        if let Some(rest) = pattern.strip_suffix('*') {
+            if rest.contains('*') {
+                return Err(bad());
+            }
+            return Ok(PrincipalPattern::Prefix(rest.to_owned()));
+        }
+        if pattern.contains('*') || pattern.is_empty() {
+            return Err(bad());
+        }
+        Ok(PrincipalPattern::Exact(pattern.to_owned()))
+    }
+
+    /// Matches a peer's SPIFFE ID the way Envoy's RBAC filter does for Istio: against the
+    /// URI SAN without its `spiffe://` scheme.
+    pub fn matches(&self, id: &SpiffeId) -> bool {
+        self.matches_principal(&id.as_str()["spiffe://".len()..])
+    }
+
+    /// Matches a principal string (`<td>/ns/<ns>/sa/<sa>`, no scheme).
+    pub fn matches_principal(&self, principal: &str) -> bool {
+        match self {
+            PrincipalPattern::Any => true,
+            PrincipalPattern::Exact(p) => principal == p,
+            PrincipalPattern::Prefix(p) => principal.starts_with(p.as_str()),
+            PrincipalPattern::Suffix(s) => principal.ends_with(s.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for PrincipalPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrincipalPattern::Any => f.write_str("*"),
+            PrincipalPattern::Exact(p) => f.write_str(p),
+            PrincipalPattern::Prefix(p) => write!(f, "{p}*"),
+            PrincipalPattern::Suffix(s) => write!(f, "*{s}"),
+        }
+    }
+}
+
+/// Expands AuthorizationPolicy principals with the mesh's trust domains, as Istio's
+/// `ReplaceTrustDomainAliases`: `trust_domains` is the mesh trust domain followed by its
+/// aliases.
+///
+/// - a principal that does not split into exactly five `/`-parts, or whose trust domain is
+///   `*`, is kept as it is;
+/// - a principal whose trust domain is one of `trust_domains`, or is literally
+///   `cluster.local`, becomes one principal per trust domain (in order, without duplicates);
+/// - any other principal is kept as it is.
+///
+/// ```
+/// use meshtls::identity::{expand_principals, TrustDomain};
+/// let tds = [TrustDomain::new("prod.example")?, TrustDomain::new("old.example")?];
+/// assert_eq!(
+///     expand_principals(&["cluster.local/ns/a/sa/b"], &tds),
+///     ["prod.example/ns/a/sa/b", "old.example/ns/a/sa/b"],
+/// );
+/// # Ok::<(), meshtls::Error>(())
+/// ```
+pub fn expand_principals<S: AsRef<str>>(
+    principals: &[S],
+    trust_domains: &[TrustDomain],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let push = |p: String, out: &mut Vec<String>| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    for principal in principals {
+        let principal = principal.as_ref();
+        let parts: Vec<&str> = principal.split('/').collect();
+        if parts.len() != 5 || parts[0] == "*" {
+            push(principal.to_owned(), &mut out);
+            continue;
+        }
+        let td = parts[0];
+        let in_bundle = trust_domains.iter().any(|t| t.as_str() == td);
+        if !(in_bundle || td == CLUSTER_LOCAL) {
+            push(principal.to_owned(), &mut out);
+            continue;
+        }
+        let rest = &principal[td.len()..];
+        for t in trust_domains {
+            // A principal whose trust domain is a `*suffix` pattern that already covers `t`
+            // stays as written (Istio keeps the pattern instead of multiplying it).
+            let candidate = match td.strip_prefix('*') {
+                Some(suffix) if t.as_str().ends_with(suffix) => principal.to_owned(),
+                _ => format!("{t}{rest}"),
+            };
+            push(candidate, &mut out);
+        }
+        if trust_domains.is_empty() {
+            push(principal.to_owned(), &mut out);
+        }
+    }
+    out
+}
+
+/// Expands SPIFFE IDs with trust-domain aliases, as Istio's `ExpandWithTrustDomains`: the
+/// input IDs first, then for each ID one copy per alias with the trust domain replaced;
+/// duplicates are dropped. With no aliases the input is returned unchanged.
+pub fn expand_spiffe_ids(ids: &[SpiffeId], aliases: &[TrustDomain]) -> Vec<SpiffeId> {
+    let mut out: Vec<SpiffeId> = Vec::with_capacity(ids.len() * (1 + aliases.len()));
+    for id in ids {
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    for id in ids {
+        for alias in aliases {
+            let copy = id.with_trust_domain(alias);
+            if !out.contains(&copy) {
+                out.push(copy);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,62 @@
+"""The exception hierarchy of meshtls, defined in Python so that it can be subclassed,
+pickled and documented like any other Python exception. The Rust layer raises these."""
+
+from __future__ import annotations
+
+__all__ = [
+    "MeshTlsError",
+    "InvalidSpiffeIdError",
+    "IdentityError",
+    "ManifestError",
+    "MeshConfigError",
+    "PolicyError",
+    "CaError",
+    "SvidError",
+    "BundleError",
+    "AuthorizationError",
+    "TlsError",
+]
+
+
+class MeshTlsError(Exception):
+    """Base class of every error meshtls raises."""
+
+
+class InvalidSpiffeIdError(MeshTlsError, ValueError):
+    """A SPIFFE ID or trust domain broke the strict SPIFFE grammar."""
+
+
+class IdentityError(MeshTlsError, ValueError):
+    """A valid SPIFFE ID did not have the required shape (e.g. not ns/<ns>/sa/<sa>)."""
+
+
+class ManifestError(MeshTlsError, ValueError):
+    """A YAML or JSON document could not be parsed, or broke a resource limit."""
+
+
+class MeshConfigError(MeshTlsError, ValueError):
+    """Istio's mesh config had a field of the wrong type or value."""
+
+
+class PolicyError(MeshTlsError, ValueError):
+    """A PeerAuthentication is invalid; the message carries Istio's reason."""
+
+
+class CaError(MeshTlsError):
+    """The mesh CA refused an operation or its material was unusable."""
+
+
+class SvidError(MeshTlsError):
+    """An X.509-SVID failed verification; the message says which rule failed."""
+
+
+class BundleError(MeshTlsError, ValueError):
+    """A trust bundle could not be read."""
+
+
+class AuthorizationError(MeshTlsError):
+    """A verified peer was not authorized; the message says what was expected."""
+
+
+class TlsError(MeshTlsError):
+    """A TLS configuration could not be built, or a handshake check failed."""

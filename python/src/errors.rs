@@ -1,0 +1,40 @@
+//! meshtls errors → the Python exceptions defined in `meshtls/_errors.py`.
+
+use pyo3::PyErr;
+use pyo3::import_exception;
+
+import_exception!(meshtls._errors, MeshTlsError);
+import_exception!(meshtls._errors, InvalidSpiffeIdError);
+import_exception!(meshtls._errors, IdentityError);
+import_exception!(meshtls._errors, ManifestError);
+import_exception!(meshtls._errors, MeshConfigError);
+import_exception!(meshtls._errors, PolicyError);
+import_exception!(meshtls._errors, CaError);
+import_exception!(meshtls._errors, SvidError);
+import_exception!(meshtls._errors, BundleError);
+import_exception!(meshtls._errors, AuthorizationError);
+import_exception!(meshtls._errors, TlsError);
+
+/// Maps a meshtls error to its Python exception, keeping the message.
+pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        meshtls::Error::SpiffeId(_) => InvalidSpiffeIdError::new_err(msg),
+        meshtls::Error::Identity(_) => IdentityError::new_err(msg),
+        meshtls::Error::Manifest(_) => ManifestError::new_err(msg),
+        meshtls::Error::MeshConfig(_) => MeshConfigError::new_err(msg),
+        meshtls::Error::Policy(_) => PolicyError::new_err(msg),
+        meshtls::Error::Ca(_) => CaError::new_err(msg),
+        meshtls::Error::Svid(_) => SvidError::new_err(msg),
+        meshtls::Error::Bundle(_) => BundleError::new_err(msg),
+        meshtls::Error::Authz(_) => AuthorizationError::new_err(msg),
+        meshtls::Error::Tls(_) => TlsError::new_err(msg),
+        meshtls::Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(msg),
+        _ => MeshTlsError::new_err(msg),
+    }
+}
+
+/// Shorthand for converting any error that becomes a `meshtls::Error`.
+pub(crate) fn py_err<E: Into<meshtls::Error>>(err: E) -> PyErr {
+    to_py(err.into())
+}

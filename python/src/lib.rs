@@ -1,0 +1,14 @@
+//! The thin pyo3 layer over meshtls: argument conversion, error mapping, GIL release. No logic
+//! lives only here; exceptions are defined in Python (`meshtls/_errors.py`).
+
+use pyo3::prelude::*;
+
+mod errors;
+mod identity;
+
+#[pymodule]
+fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    identity::register(m)?;
+    Ok(())
+}
