@@ -1,0 +1,264 @@
+//! The gateway side: a rustls `ClientConfig` that presents a mesh SVID and verifies the
+//! sidecar by its SPIFFE ID.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, ClientConnection};
+use rustls_pki_types::ServerName;
+
+use super::material::{MaterialResolver, TlsMaterial};
+use super::params::{MtlsParams, TlsVersion, protocol_versions};
+use super::peer::Peer;
+use super::pending::{Authorizer, ExactIds};
+use super::server::{check_alpn, check_connection};
+use super::verifier::{PeerPolicy, SpiffeServerCertVerifier};
+use crate::error::{AuthzError, Error, TlsError};
+use crate::identity::{SpiffeId, TrustDomain, expand_spiffe_ids};
+
+/// Both authorizers must accept.
+#[derive(Debug)]
+struct Both(Arc<dyn Authorizer>, Arc<dyn Authorizer>);
+
+impl Authorizer for Both {
+    fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
+        self.0.authorize(peer)?;
+        self.1.authorize(peer)
+    }
+}
+
+/// Builds the client side of mesh mTLS, as a gateway (or an outbound sidecar on ISTIO_MUTUAL)
+/// does it.
+///
+/// - Presents the material's SVID as the client certificate.
+/// - Verifies the server's chain as an X.509-SVID against the bundle of its trust domain, then
+///   requires its SPIFFE ID to be **exactly** one of the expected IDs, expanded with the trust
+///   domain aliases (Istio's `ExpandWithTrustDomains`), and/or accepted by an authorizer. The
+///   server name is never used for verification; it only goes into SNI.
+/// - TLS 1.2–1.3 by default; ALPN empty by default (use
+///   [`params::ALPN_ISTIO_HTTP11`](super::params::ALPN_ISTIO_HTTP11) or another Istio ALPN so a
+///   PERMISSIVE sidecar selects its mTLS chain).
+/// - Explicit [`CryptoProvider`] (default: aws-lc-rs restricted to Istio's suites); session
+///   resumption off unless enabled.
+///
+/// ```no_run
+/// # fn demo(material: meshtls::tls::TlsMaterial) -> Result<(), meshtls::Error> {
+/// use meshtls::tls::{ClientConfigBuilder, params};
+/// let sidecar = meshtls::SpiffeId::new("spiffe://cluster.local/ns/demo/sa/api")?;
+/// let client = ClientConfigBuilder::new(material)
+///     .expect_server_ids([sidecar])
+///     .alpn_protocols([params::ALPN_ISTIO_HTTP11, params::ALPN_HTTP11])
+///     .build()?;
+/// let conn = client.connect(None)?; // no SNI; the sidecar does not match on it
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ClientConfigBuilder {
+    material: TlsMaterial,
+    params: MtlsParams,
+    max_version: TlsVersion,
+    provider: Option<Arc<CryptoProvider>>,
+    expected: Vec<SpiffeId>,
+    aliases: Vec<TrustDomain>,
+    authorizer: Option<Arc<dyn Authorizer>>,
+    alpn: Vec<Vec<u8>>,
+    sni: bool,
+    resumption: bool,
+}
+
+impl ClientConfigBuilder {
+    /// A builder presenting `material`'s SVID and verifying servers with its bundles.
+    pub fn new(material: TlsMaterial) -> Self {
+        ClientConfigBuilder {
+            material,
+            params: MtlsParams::istio_default(),
+            max_version: TlsVersion::Tls13,
+            provider: None,
+            expected: Vec::new(),
+            aliases: Vec::new(),
+            authorizer: None,
+            alpn: Vec::new(),
+            sni: true,
+            resumption: false,
+        }
+    }
+
+    /// The server must present one of these SPIFFE IDs (after alias expansion).
+    pub fn expect_server_ids(mut self, ids: impl IntoIterator<Item = SpiffeId>) -> Self {
+        self.expected.extend(ids);
+        self
+    }
+
+    /// Trust-domain aliases: each expected ID is also accepted in each alias trust domain.
+    pub fn trust_domain_aliases(mut self, aliases: impl IntoIterator<Item = TrustDomain>) -> Self {
+        self.aliases = aliases.into_iter().collect();
+        self
+    }
+
+    /// An authorizer for the server's ID (combined with the expected IDs when both are given:
+    /// both must accept).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// TLS 1.2 ciphers (and the minimum version).
+    pub fn params(mut self, params: MtlsParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Offers only versions in `min..=max`.
+    pub fn versions(mut self, min: TlsVersion, max: TlsVersion) -> Result<Self, Error> {
+        self.params = self.params.with_min_version(min)?;
+        self.max_version = max;
+        Ok(self)
+    }
+
+    /// Uses `provider` as given instead of the aws-lc-rs provider restricted by the params.
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// The ALPN protocols to offer, in preference order.
+    pub fn alpn_protocols<P: AsRef<[u8]>>(
+        mut self,
+        protocols: impl IntoIterator<Item = P>,
+    ) -> Self {
+        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// Whether to send SNI when [`MtlsClientConfig::connect`] is given a DNS name (default on).
+    pub fn sni(mut self, enabled: bool) -> Self {
+        self.sni = enabled;
+        self
+    }
+
+    /// Enables session resumption (in-memory). Off by default; when on, call
+    /// [`MtlsClientConfig::check_connection`] after every handshake: rustls runs no verifier on
+    /// resumed sessions.
+    pub fn session_resumption(mut self, enabled: bool) -> Self {
+        self.resumption = enabled;
+        self
+    }
+
+    /// Builds the config. Fails with [`TlsError::NoServerIdentity`] when neither expected IDs
+    /// nor an authorizer was given.
+    pub fn build(self) -> Result<MtlsClientConfig, Error> {
+        check_alpn(&self.alpn)?;
+        let expected = expand_spiffe_ids(&self.expected, &self.aliases);
+        let authorizer: Arc<dyn Authorizer> = match (expected.is_empty(), self.authorizer) {
+            (true, None) => return Err(TlsError::NoServerIdentity.into()),
+            (true, Some(a)) => a,
+            (false, None) => Arc::new(ExactIds(expected.clone())),
+            (false, Some(a)) => Arc::new(Both(Arc::new(ExactIds(expected.clone())), a)),
+        };
+        let provider = self.provider.unwrap_or_else(|| self.params.provider());
+        let versions = protocol_versions(self.params.min_version(), self.max_version)?;
+        // The bundle lookup by the leaf's trust domain is the only trust-domain rule here: the
+        // exact IDs (or the authorizer) already pin the acceptable servers.
+        let policy = Arc::new(PeerPolicy::new(
+            self.material.clone(),
+            None,
+            authorizer,
+            &provider,
+        ));
+        let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(versions)
+            .map_err(|e| TlsError::Config {
+                reason: e.to_string(),
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(SpiffeServerCertVerifier(Arc::clone(
+                &policy,
+            ))))
+            .with_client_cert_resolver(Arc::new(MaterialResolver(self.material.clone())));
+        config.alpn_protocols = self.alpn;
+        config.enable_sni = self.sni;
+        config.resumption = if self.resumption {
+            Resumption::default()
+        } else {
+            Resumption::disabled()
+        };
+        Ok(MtlsClientConfig {
+            config: Arc::new(config),
+            policy,
+            expected,
+            material: self.material,
+        })
+    }
+}
+
+/// A built gateway-side configuration.
+#[derive(Debug, Clone)]
+pub struct MtlsClientConfig {
+    config: Arc<ClientConfig>,
+    policy: Arc<PeerPolicy>,
+    expected: Vec<SpiffeId>,
+    material: TlsMaterial,
+}
+
+impl MtlsClientConfig {
+    /// The rustls config. With resumption enabled, call
+    /// [`MtlsClientConfig::check_connection`] after every handshake.
+    pub fn rustls_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
+    }
+
+    /// The expected server IDs after alias expansion (empty when only an authorizer decides).
+    pub fn expected_server_ids(&self) -> &[SpiffeId] {
+        &self.expected
+    }
+
+    /// The material the config presents and verifies with.
+    pub fn material(&self) -> &TlsMaterial {
+        &self.material
+    }
+
+    /// Replaces the authorizer (the expected IDs stay in force when they were given).
+    pub fn set_authorizer(&self, authorizer: Arc<dyn Authorizer>) {
+        if self.expected.is_empty() {
+            self.policy.set_authorizer(authorizer);
+        } else {
+            self.policy.set_authorizer(Arc::new(Both(
+                Arc::new(ExactIds(self.expected.clone())),
+                authorizer,
+            )));
+        }
+    }
+
+    /// A new client connection. `server_name` goes into SNI only (a DNS name, e.g. Istio's
+    /// `outbound_.8080_._.api.demo.svc.cluster.local`); `None` sends no SNI, which is fine for
+    /// a sidecar: the inbound side does not match on SNI.
+    pub fn connect(&self, server_name: Option<&str>) -> Result<ClientConnection, Error> {
+        let name = match server_name {
+            Some(text) => ServerName::try_from(text.to_owned()).map_err(|e| {
+                TlsError::InvalidServerName {
+                    name: text.to_owned(),
+                    reason: format!(
+                        "{e} (SNI must be a DNS name; Istio's `outbound|port||host` cluster names are not)"
+                    ),
+                }
+            })?,
+            // rustls sends no SNI for an IP address; the address is not used for verification.
+            None => ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into()),
+        };
+        ClientConnection::new(self.rustls_config(), name).map_err(|e| {
+            TlsError::Config {
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// The authenticated server of a connection whose handshake completed; on a resumed
+    /// session the stored chain is verified and authorized again (see
+    /// [`MtlsServerConfig::check_connection`](super::MtlsServerConfig::check_connection)).
+    pub fn check_connection(&self, conn: &ClientConnection) -> Result<Peer, Error> {
+        check_connection(&self.policy, conn)
+    }
+}

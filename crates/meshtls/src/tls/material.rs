@@ -1,0 +1,214 @@
+//! The workload's own certificate and the trust bundles, replaceable while serving.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use rustls::SignatureScheme;
+use rustls::client::ResolvesClientCert;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
+
+use super::pending::BundleSet;
+use crate::error::{Error, TlsError};
+use crate::identity::SpiffeId;
+
+/// One generation of material.
+struct Generation {
+    certified: Arc<CertifiedKey>,
+    spiffe_id: SpiffeId,
+    bundles: Arc<BundleSet>,
+}
+
+/// The workload's own X.509-SVID (certificate chain and private key) and the trust bundles it
+/// verifies peers with, shared by every config built from it and replaceable at any time.
+///
+/// Cloning is cheap and shares the slot: a [`TlsMaterial::set_svid_der`] or
+/// [`TlsMaterial::set_bundles`] on any clone is seen by the next handshake of every
+/// [`ServerConfig`](rustls::ServerConfig) and [`ClientConfig`](rustls::ClientConfig) built
+/// from it. Established connections keep the keys they negotiated.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    slot: Arc<RwLock<Arc<Generation>>>,
+}
+
+impl fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let current = self.current();
+        f.debug_struct("TlsMaterial")
+            .field("spiffe_id", &current.spiffe_id)
+            .field("chain_len", &current.certified.cert.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn load(
+    chain: Vec<CertificateDer<'static>>,
+    pkcs8_key: &[u8],
+    bundles: Arc<BundleSet>,
+) -> Result<Generation, Error> {
+    let leaf = chain.first().ok_or_else(|| TlsError::OwnCertificate {
+        reason: "the certificate chain is empty".to_owned(),
+    })?;
+    let spiffe_id = super::peer::spiffe_id_of_cert(leaf)?;
+    // Borrowing the key keeps the only copy in the caller's zeroizing buffer; aws-lc keeps its
+    // own parsed copy and cleanses it when the signing key is dropped.
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key));
+    let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).map_err(|e| {
+        TlsError::OwnCertificate {
+            reason: format!("private key for {spiffe_id}: {e}"),
+        }
+    })?;
+    let certified = CertifiedKey::new(chain, key);
+    if let Err(e) = certified.keys_match() {
+        return Err(TlsError::OwnCertificate {
+            reason: format!("the private key does not match the leaf of {spiffe_id}: {e}"),
+        }
+        .into());
+    }
+    Ok(Generation {
+        certified: Arc::new(certified),
+        spiffe_id,
+        bundles,
+    })
+}
+
+impl TlsMaterial {
+    /// Material from a DER certificate chain (leaf first) and a PKCS#8 DER private key.
+    ///
+    /// The leaf must carry exactly one URI SAN holding a SPIFFE ID and match the key.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        pkcs8_key: &[u8],
+        bundles: BundleSet,
+    ) -> Result<Self, Error> {
+        let generation = load(chain, pkcs8_key, Arc::new(bundles))?;
+        Ok(TlsMaterial {
+            slot: Arc::new(RwLock::new(Arc::new(generation))),
+        })
+    }
+
+    /// Material from PEM text: the chain (leaf first) and a PKCS#8 private key.
+    pub fn from_pem(chain_pem: &str, key_pem: &str, bundles: BundleSet) -> Result<Self, Error> {
+        let (chain, key) = parse_pem(chain_pem, key_pem)?;
+        Self::from_der(chain, key.secret_pkcs8_der(), bundles)
+    }
+
+    fn current(&self) -> Arc<Generation> {
+        match self.slot.read() {
+            Ok(guard) => Arc::clone(&guard),
+            // A writer never panics while holding the lock (it only swaps an Arc), but a
+            // poisoned lock still holds a complete generation.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn replace(
+        &self,
+        f: impl FnOnce(&Generation) -> Result<Generation, Error>,
+    ) -> Result<(), Error> {
+        let mut guard = match self.slot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let next = f(&guard)?;
+        *guard = Arc::new(next);
+        Ok(())
+    }
+
+    /// Replaces the own certificate chain and key; the next handshake presents them.
+    pub fn set_svid_der(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        pkcs8_key: &[u8],
+    ) -> Result<(), Error> {
+        self.replace(|current| load(chain, pkcs8_key, Arc::clone(&current.bundles)))
+    }
+
+    /// [`TlsMaterial::set_svid_der`] from PEM text.
+    pub fn set_svid_pem(&self, chain_pem: &str, key_pem: &str) -> Result<(), Error> {
+        let (chain, key) = parse_pem(chain_pem, key_pem)?;
+        self.set_svid_der(chain, key.secret_pkcs8_der())
+    }
+
+    /// Replaces the trust bundles; the next peer verification uses them.
+    pub fn set_bundles(&self, bundles: BundleSet) {
+        // Cannot fail: the certificate part is carried over unchanged.
+        let bundles = Arc::new(bundles);
+        let _ = self.replace(|current| {
+            Ok(Generation {
+                certified: Arc::clone(&current.certified),
+                spiffe_id: current.spiffe_id.clone(),
+                bundles,
+            })
+        });
+    }
+
+    /// The SPIFFE ID of the current own certificate.
+    pub fn spiffe_id(&self) -> SpiffeId {
+        self.current().spiffe_id.clone()
+    }
+
+    /// The current trust bundles.
+    pub fn bundles(&self) -> Arc<BundleSet> {
+        Arc::clone(&self.current().bundles)
+    }
+
+    /// The current own certificate chain, leaf first.
+    pub fn cert_chain(&self) -> Vec<CertificateDer<'static>> {
+        self.current().certified.cert.clone()
+    }
+
+    pub(crate) fn certified_key(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.current().certified)
+    }
+}
+
+fn parse_pem(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        Zeroizing<PrivatePkcs8KeyDer<'static>>,
+    ),
+    Error,
+> {
+    use rustls_pki_types::pem::PemObject;
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::OwnCertificate {
+            reason: format!("certificate chain PEM: {e}"),
+        })?;
+    let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
+        TlsError::OwnCertificate {
+            reason: format!("private key PEM (expected PKCS#8 \"PRIVATE KEY\"): {e}"),
+        }
+    })?;
+    Ok((chain, Zeroizing::new(key)))
+}
+
+/// Presents the material's current certificate on the server side.
+#[derive(Debug)]
+pub(crate) struct MaterialResolver(pub(crate) TlsMaterial);
+
+impl ResolvesServerCert for MaterialResolver {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.certified_key())
+    }
+}
+
+impl ResolvesClientCert for MaterialResolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.certified_key())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
