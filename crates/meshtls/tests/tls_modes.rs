@@ -107,15 +107,24 @@ fn setup(mode: PortMode) -> (InboundAcceptor, MtlsClientConfig, MtlsClientConfig
 fn strict_accepts_mtls_and_refuses_plaintext() {
     let (acceptor, istio, plain_alpn, _ca) = setup(PortMode::Strict);
     let (port, seen) = serve(acceptor, 3);
-    assert_eq!(mtls_request(&istio, port).unwrap(), format!("mtls {GATEWAY}\n"));
+    assert_eq!(
+        mtls_request(&istio, port).unwrap(),
+        format!("mtls {GATEWAY}\n")
+    );
     assert_eq!(seen.recv().unwrap(), Seen::Mtls(GATEWAY.to_owned()));
     // STRICT terminates any TLS, Istio ALPN or not.
-    assert_eq!(mtls_request(&plain_alpn, port).unwrap(), format!("mtls {GATEWAY}\n"));
+    assert_eq!(
+        mtls_request(&plain_alpn, port).unwrap(),
+        format!("mtls {GATEWAY}\n")
+    );
     assert_eq!(seen.recv().unwrap(), Seen::Mtls(GATEWAY.to_owned()));
     assert_eq!(plaintext_request(port), "");
     match seen.recv().unwrap() {
         Seen::Refused(reason) => {
-            assert!(reason.contains("STRICT") && reason.contains("plaintext"), "{reason}")
+            assert!(
+                reason.contains("STRICT") && reason.contains("plaintext"),
+                "{reason}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -125,14 +134,27 @@ fn strict_accepts_mtls_and_refuses_plaintext() {
 fn permissive_routes_by_istio_alpn_like_envoy() {
     let (acceptor, istio, plain_alpn, _ca) = setup(PortMode::Permissive);
     let (port, seen) = serve(acceptor, 3);
-    assert_eq!(mtls_request(&istio, port).unwrap(), format!("mtls {GATEWAY}\n"));
+    assert_eq!(
+        mtls_request(&istio, port).unwrap(),
+        format!("mtls {GATEWAY}\n")
+    );
     assert_eq!(seen.recv().unwrap(), Seen::Mtls(GATEWAY.to_owned()));
     assert_eq!(plaintext_request(port), "plain\n");
-    assert_eq!(seen.recv().unwrap(), Seen::Plain { passthrough_tls: false });
+    assert_eq!(
+        seen.recv().unwrap(),
+        Seen::Plain {
+            passthrough_tls: false
+        }
+    );
     // TLS without an Istio ALPN goes to the passthrough chain: the (plaintext) app gets raw
     // TLS and the client's handshake fails, which is the 503 a gateway without Istio ALPN sees.
     assert!(mtls_request(&plain_alpn, port).is_err());
-    assert_eq!(seen.recv().unwrap(), Seen::Plain { passthrough_tls: true });
+    assert_eq!(
+        seen.recv().unwrap(),
+        Seen::Plain {
+            passthrough_tls: true
+        }
+    );
 }
 
 #[test]
@@ -141,9 +163,19 @@ fn disable_passes_everything_through() {
     assert_eq!(acceptor.route(b""), Some(Route::Plaintext { tls: None }));
     let (port, seen) = serve(acceptor, 2);
     assert_eq!(plaintext_request(port), "plain\n");
-    assert_eq!(seen.recv().unwrap(), Seen::Plain { passthrough_tls: false });
+    assert_eq!(
+        seen.recv().unwrap(),
+        Seen::Plain {
+            passthrough_tls: false
+        }
+    );
     assert!(mtls_request(&istio, port).is_err());
-    assert_eq!(seen.recv().unwrap(), Seen::Plain { passthrough_tls: false });
+    assert_eq!(
+        seen.recv().unwrap(),
+        Seen::Plain {
+            passthrough_tls: false
+        }
+    );
 }
 
 #[test]
@@ -165,7 +197,8 @@ fn refused_handshakes_and_malformed_hellos_are_explained() {
         other => panic!("{other:?}"),
     }
     let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0, 0, 1, 0]).unwrap();
+    sock.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0, 0, 1, 0])
+        .unwrap();
     match seen.recv().unwrap() {
         Seen::Refused(reason) => assert!(reason.contains("malformed TLS ClientHello"), "{reason}"),
         other => panic!("{other:?}"),
@@ -218,8 +251,16 @@ fn async_acceptor_applies_the_same_modes() {
             tx.send(seen).unwrap();
         }
     });
-    assert_eq!(mtls_request(&istio, port).unwrap(), format!("mtls {GATEWAY}\n"));
+    assert_eq!(
+        mtls_request(&istio, port).unwrap(),
+        format!("mtls {GATEWAY}\n")
+    );
     assert_eq!(rx.recv().unwrap(), Seen::Mtls(GATEWAY.to_owned()));
     assert_eq!(plaintext_request(port), "plain\n");
-    assert_eq!(rx.recv().unwrap(), Seen::Plain { passthrough_tls: false });
+    assert_eq!(
+        rx.recv().unwrap(),
+        Seen::Plain {
+            passthrough_tls: false
+        }
+    );
 }

@@ -231,23 +231,11 @@ impl MtlsClientConfig {
         }
     }
 
-    /// A new client connection. `server_name` goes into SNI only (a DNS name, e.g. Istio's
+    /// A new client connection (see [`server_name_for`]). `server_name` goes into SNI only (a DNS name, e.g. Istio's
     /// `outbound_.8080_._.api.demo.svc.cluster.local`); `None` sends no SNI, which is fine for
     /// a sidecar: the inbound side does not match on SNI.
     pub fn connect(&self, server_name: Option<&str>) -> Result<ClientConnection, Error> {
-        let name = match server_name {
-            Some(text) => ServerName::try_from(text.to_owned()).map_err(|e| {
-                TlsError::InvalidServerName {
-                    name: text.to_owned(),
-                    reason: format!(
-                        "{e} (SNI must be a DNS name; Istio's `outbound|port||host` cluster names are not)"
-                    ),
-                }
-            })?,
-            // rustls sends no SNI for an IP address; the address is not used for verification.
-            None => ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into()),
-        };
-        ClientConnection::new(self.rustls_config(), name).map_err(|e| {
+        ClientConnection::new(self.rustls_config(), server_name_for(server_name)?).map_err(|e| {
             TlsError::Config {
                 reason: e.to_string(),
             }
@@ -260,5 +248,24 @@ impl MtlsClientConfig {
     /// [`MtlsServerConfig::check_connection`](super::MtlsServerConfig::check_connection)).
     pub fn check_connection(&self, conn: &ClientConnection) -> Result<Peer, Error> {
         check_connection(&self.policy, conn)
+    }
+}
+
+/// The rustls [`ServerName`] for an optional SNI value, for use with async adapters such as
+/// tokio-rustls: a DNS name is sent as SNI (never used for verification); `None` gives a
+/// loopback IP address, for which rustls sends no SNI.
+pub fn server_name_for(sni: Option<&str>) -> Result<ServerName<'static>, Error> {
+    match sni {
+        Some(text) => ServerName::try_from(text.to_owned()).map_err(|e| {
+            TlsError::InvalidServerName {
+                name: text.to_owned(),
+                reason: format!(
+                    "{e} (SNI must be a DNS name; Istio's `outbound|port||host` cluster names are not)"
+                ),
+            }
+            .into()
+        }),
+        // rustls sends no SNI for an IP address; the address is not used for verification.
+        None => Ok(ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into())),
     }
 }
