@@ -65,6 +65,13 @@ pub enum TlsError {
         /// rustls's or meshtls's explanation.
         reason: String,
     },
+    /// A certificate carries no usable SPIFFE ID (no URI SAN, several, or one that does not
+    /// parse).
+    #[error("no SPIFFE ID in the certificate: {reason}")]
+    NoSpiffeId {
+        /// What is wrong.
+        reason: String,
+    },
     /// The peer presented no certificate.
     #[error("the peer presented no certificate")]
     NoPeerCertificate,

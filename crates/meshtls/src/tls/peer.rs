@@ -6,17 +6,18 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::params::{TlsVersion, suite_name};
-use crate::error::{Error, SvidError, TlsError};
+use crate::error::{Error, TlsError};
 use crate::identity::SpiffeId;
 
 /// The SPIFFE ID in a certificate's single URI SAN (no verification: use it on certificates a
 /// meshtls verifier already accepted).
 pub(crate) fn spiffe_id_of_cert(cert: &CertificateDer<'_>) -> Result<SpiffeId, Error> {
+    let no_id = |reason: String| TlsError::NoSpiffeId { reason };
     let (_, parsed) = X509Certificate::from_der(cert.as_ref())
-        .map_err(|e| SvidError::Invalid(format!("certificate does not parse: {e}")))?;
+        .map_err(|e| no_id(format!("the certificate does not parse: {e}")))?;
     let san = parsed
         .subject_alternative_name()
-        .map_err(|e| SvidError::Invalid(format!("subjectAltName does not parse: {e}")))?;
+        .map_err(|e| no_id(format!("subjectAltName does not parse: {e}")))?;
     let mut uris = san
         .into_iter()
         .flat_map(|ext| ext.value.general_names.iter())
@@ -26,13 +27,11 @@ pub(crate) fn spiffe_id_of_cert(cert: &CertificateDer<'_>) -> Result<SpiffeId, E
         });
     let first = uris
         .next()
-        .ok_or_else(|| SvidError::Invalid("certificate contains no URI SAN".to_owned()))?;
+        .ok_or_else(|| no_id("it has no URI SAN".to_owned()))?;
     if uris.next().is_some() {
-        return Err(
-            SvidError::Invalid("certificate contains more than one URI SAN".to_owned()).into(),
-        );
+        return Err(no_id("it has more than one URI SAN".to_owned()).into());
     }
-    Ok(SpiffeId::new(first)?)
+    SpiffeId::new(first).map_err(|e| no_id(format!("URI SAN {first:?}: {e}")).into())
 }
 
 /// The SPIFFE ID of a connection's peer, from the leaf certificate it presented (or, on a
