@@ -116,7 +116,10 @@ impl fmt::Debug for PolicyName {
 }
 
 /// The effective mTLS mode for a workload (and port), with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Two decisions are equal when mode, level and policy are: the explanation is commentary and
+/// is not compared (a `resolve` and an `explain` of the same workload are equal).
+#[derive(Debug, Clone)]
 pub struct Decision {
     pub(crate) mode: MtlsMode,
     pub(crate) level: Level,
@@ -171,6 +174,20 @@ impl Decision {
     /// for [`PolicySet::resolve`]; filled by [`PolicySet::explain`].
     pub fn explanation(&self) -> &[String] {
         &self.explanation
+    }
+}
+
+impl PartialEq for Decision {
+    fn eq(&self, other: &Self) -> bool {
+        (self.mode, self.level, &self.policy) == (other.mode, other.level, &other.policy)
+    }
+}
+
+impl Eq for Decision {}
+
+impl std::hash::Hash for Decision {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.mode, self.level, &self.policy).hash(state);
     }
 }
 
