@@ -21,20 +21,25 @@ from ._errors import (
     TlsError,
 )
 from ._meshtls import (
+    Decision,
     IstioIdentity,
     MeshConfig,
+    PolicySet,
     SpiffeId,
     TrustDomain,
     __version__,
     expand_principals,
     expand_spiffe_ids,
     principal_matches,
+    validate_peer_authentication,
 )
+from ._policy import MtlsMode
 
 __all__ = [
     "AuthorizationError",
     "BundleError",
     "CaError",
+    "Decision",
     "IdentityError",
     "InvalidSpiffeIdError",
     "IstioIdentity",
@@ -42,7 +47,9 @@ __all__ = [
     "MeshConfig",
     "MeshConfigError",
     "MeshTlsError",
+    "MtlsMode",
     "PolicyError",
+    "PolicySet",
     "SpiffeId",
     "SvidError",
     "TlsError",
@@ -51,4 +58,5 @@ __all__ = [
     "expand_principals",
     "expand_spiffe_ids",
     "principal_matches",
+    "validate_peer_authentication",
 ]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 mod harness;
 mod identity;
+mod policy;
 mod tls;
 
 use harness::{Harness, human};
@@ -36,6 +37,9 @@ fn main() {
     };
     if h.wants("identity") {
         identity::rows(&mut h);
+    }
+    if h.wants("policy") {
+        policy::rows(&mut h);
     }
     if h.wants("tls") {
         tls::rows(&mut h);

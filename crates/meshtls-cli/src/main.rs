@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod identity;
+mod policy;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +29,8 @@ enum Command {
     Id(identity::IdArgs),
     /// Read an Istio mesh config (ConfigMap manifest or bare `mesh` document).
     Mesh(identity::MeshArgs),
+    /// PeerAuthentication: validate manifests, or resolve a workload's mTLS mode.
+    Policy(policy::PolicyArgs),
 }
 
 /// What a subcommand concluded.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Id(args) => identity::id(args),
         Command::Mesh(args) => identity::mesh(args),
+        Command::Policy(args) => policy::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

@@ -65,3 +65,4 @@ pub mod tls;
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
+pub use policy::{Decision, MtlsMode, PolicySet};

@@ -18,7 +18,7 @@ pub use ca::CaError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
-pub use policy::PolicyError;
+pub use policy::{PolicyError, Rule, Violation};
 pub use svid::{AuthzError, BundleError, SvidError};
 pub use tls::TlsError;
 
