@@ -11,7 +11,7 @@
 //! cargo run --example gateway_to_sidecar -- ca --dir /tmp/mesh-ca
 //! cargo run --example gateway_to_sidecar -- app --listen 127.0.0.1:8080
 //! cargo run --example gateway_to_sidecar -- sidecar --ca-dir /tmp/mesh-ca \
-//!     --listen 127.0.0.1:15006 --upstream 127.0.0.1:8080 --mode STRICT
+//!     --listen 127.0.0.1:15006 --upstream 127.0.0.1:8080 --peer-authentication pa.yaml
 //! cargo run --example gateway_to_sidecar -- gateway --ca-dir /tmp/mesh-ca \
 //!     --connect 127.0.0.1:15006 --expect-peer spiffe://cluster.local/ns/demo/sa/api --tls 1.3
 //! ```
@@ -27,8 +27,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use meshtls::policy::{MtlsMode, PolicySet};
 use meshtls::tls::{
-    ClientConfigBuilder, MtlsClientConfig, PortMode, ServerConfigBuilder, TlsVersion, params,
+    ClientConfigBuilder, MtlsClientConfig, ServerConfigBuilder, TlsVersion, params,
 };
 use meshtls::{MeshConfig, SpiffeId};
 use tokio::net::TcpListener;
@@ -83,9 +84,21 @@ enum Command {
         /// The sidecar's SPIFFE ID.
         #[arg(long, default_value = SIDECAR_ID)]
         id: String,
-        /// STRICT, PERMISSIVE or DISABLE.
-        #[arg(long, default_value = "STRICT")]
-        mode: String,
+        /// STRICT, PERMISSIVE or DISABLE (instead of --peer-authentication).
+        #[arg(long)]
+        mode: Option<String>,
+        /// PeerAuthentication manifests (multi-document YAML) to resolve the port's mode from.
+        #[arg(long)]
+        peer_authentication: Option<PathBuf>,
+        /// The workload's namespace, for --peer-authentication.
+        #[arg(long, default_value = "demo")]
+        namespace: String,
+        /// The workload's labels (key=value), for --peer-authentication.
+        #[arg(long)]
+        label: Vec<String>,
+        /// The application port the mode is resolved for.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
         /// Only these client SPIFFE IDs are authorized (default: any in the mesh).
         #[arg(long)]
         expect_peer: Vec<String>,
@@ -117,17 +130,40 @@ enum Command {
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn parse_mode(text: &str) -> Res<PortMode> {
-    Ok(match text {
-        "STRICT" => PortMode::Strict,
-        "PERMISSIVE" => PortMode::Permissive,
-        "DISABLE" => PortMode::Disable,
-        other => {
-            return Err(
-                format!("unknown mode {other:?}: expected STRICT, PERMISSIVE or DISABLE").into(),
-            );
+/// The port's mode: from `--mode`, or resolved from PeerAuthentication manifests as istiod
+/// does for a pod in `namespace` with `labels` on `port`.
+fn sidecar_mode(
+    mode: Option<&str>,
+    policy_file: Option<&std::path::Path>,
+    namespace: &str,
+    labels: &[String],
+    port: u16,
+) -> Res<(MtlsMode, String)> {
+    match (mode, policy_file) {
+        (Some(_), Some(_)) => Err("give --mode or --peer-authentication, not both".into()),
+        (Some(text), None) => Ok((text.parse::<MtlsMode>()?, "--mode".to_owned())),
+        (None, file) => {
+            let text = match file {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                None => String::new(),
+            };
+            let set = PolicySet::from_yaml(&text, meshtls::policy::DEFAULT_ROOT_NAMESPACE)?;
+            let mut pairs = Vec::new();
+            for label in labels {
+                let (k, v) = label
+                    .split_once('=')
+                    .ok_or_else(|| format!("label {label:?} is not key=value"))?;
+                pairs.push((k.to_owned(), v.to_owned()));
+            }
+            let decision = set.resolve(namespace, &pairs, Some(port));
+            let why = match decision.policy() {
+                Some(name) => format!("PeerAuthentication {name}, {} level", decision.level()),
+                None => "no PeerAuthentication applies: Istio's default".to_owned(),
+            };
+            Ok((decision.mode(), why))
         }
-    })
+    }
 }
 
 fn parse_tls(text: Option<&str>) -> Res<(TlsVersion, TlsVersion)> {
@@ -175,8 +211,19 @@ fn main() -> ExitCode {
                 ca_dir,
                 id,
                 mode,
+                peer_authentication,
+                namespace,
+                label,
+                port,
                 expect_peer,
             }) => {
+                let (mode, why) = sidecar_mode(
+                    mode.as_deref(),
+                    peer_authentication.as_deref(),
+                    &namespace,
+                    &label,
+                    port,
+                )?;
                 let ca = ca::Ca::load(&ca_dir)?;
                 let material = ca.material(&SpiffeId::new(&id)?, ca.bundles())?;
                 let mut builder = ServerConfigBuilder::from_mesh(material, &MeshConfig::default())?
@@ -190,9 +237,8 @@ fn main() -> ExitCode {
                         .authorizer(std::sync::Arc::new(meshtls::tls::pending::ExactIds(ids)));
                 }
                 let listener = TcpListener::bind(listen).await?;
-                let mode = parse_mode(&mode)?;
                 println!(
-                    "sidecar {id} on {} ({mode}) -> app {upstream}",
+                    "sidecar {id} on {} ({mode}: {why}) -> app {upstream}",
                     listener.local_addr()?
                 );
                 support::Sidecar::new(builder.build()?, mode, upstream, None)
@@ -293,13 +339,24 @@ async fn demo() -> Res<bool> {
         "2. app (plaintext HTTP, no TLS) on {app_addr}: GET /api/headers returns the request headers"
     );
 
-    // TODO(policy): resolve with meshtls::policy once it lands.
-    let mode = PortMode::Strict;
+    let policies =
+        PolicySet::from_yaml(PEER_AUTHENTICATION, meshtls::policy::DEFAULT_ROOT_NAMESPACE)?;
+    let labels = [("app", "api")];
+    let decision = policies.resolve("demo", &labels, Some(8080));
+    let mode = decision.mode();
+    println!("3. PeerAuthentication:\n{}", indent(PEER_AUTHENTICATION, 6));
     println!(
-        "3. PeerAuthentication demo/default:\n{}",
-        indent(PEER_AUTHENTICATION, 6)
+        "   resolves for a pod app=api in namespace demo, port 8080, to {mode} (policy {}, {} level)",
+        decision
+            .policy()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "none".into()),
+        decision.level()
     );
-    println!("   resolves for a pod in namespace demo, port 8080, to {mode}");
+    checks.expect(
+        mode == MtlsMode::Strict,
+        "the namespace policy resolves to STRICT",
+    );
 
     let sidecar_id = SpiffeId::new(SIDECAR_ID)?;
     let sidecar_material = ca.material(&sidecar_id, ca.bundles())?;
@@ -372,10 +429,21 @@ async fn demo() -> Res<bool> {
     println!("    sidecar saw   {}\n", next_event(&mut events).await);
     checks.expect(refused.is_err(), "foreign trust domain refused");
 
-    println!(
-        "8. the PeerAuthentication is deleted: no policy resolves to PERMISSIVE, on the same port"
+    let after_delete = PolicySet::from_yaml("", meshtls::policy::DEFAULT_ROOT_NAMESPACE)?.resolve(
+        "demo",
+        &labels,
+        Some(8080),
     );
-    sidecar.set_mode(PortMode::Permissive);
+    println!(
+        "8. the PeerAuthentication is deleted: the port resolves to {} ({} level), on the same port",
+        after_delete.mode(),
+        after_delete.level()
+    );
+    checks.expect(
+        after_delete.mode() == MtlsMode::Permissive,
+        "no policy resolves to PERMISSIVE",
+    );
+    sidecar.set_mode(after_delete.mode());
     let plain = support::plain_get(sidecar_addr, "/api/headers").await;
     println!("    plaintext     {}", describe(&plain));
     println!("    sidecar saw   {}", next_event(&mut events).await);

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use meshtls::SpiffeId;
+use meshtls::policy::MtlsMode;
 use meshtls::tls::{
-    AsyncInbound, InboundAcceptor, MtlsClientConfig, MtlsServerConfig, Peer, PortMode,
-    server_name_for,
+    AsyncInbound, InboundAcceptor, MtlsClientConfig, MtlsServerConfig, Peer, server_name_for,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -52,7 +52,7 @@ pub async fn run_app(listener: TcpListener) {
 /// Envoy-style `X-Forwarded-Client-Cert`, passes plaintext through.
 pub struct Sidecar {
     server: MtlsServerConfig,
-    mode: RwLock<PortMode>,
+    mode: RwLock<MtlsMode>,
     upstream: SocketAddr,
     local_id: SpiffeId,
     events: Option<UnboundedSender<String>>,
@@ -61,7 +61,7 @@ pub struct Sidecar {
 impl Sidecar {
     pub fn new(
         server: MtlsServerConfig,
-        mode: PortMode,
+        mode: MtlsMode,
         upstream: SocketAddr,
         events: Option<UnboundedSender<String>>,
     ) -> Arc<Self> {
@@ -75,14 +75,14 @@ impl Sidecar {
         })
     }
 
-    pub fn set_mode(&self, mode: PortMode) {
+    pub fn set_mode(&self, mode: MtlsMode) {
         if let Ok(mut m) = self.mode.write() {
             *m = mode;
         }
     }
 
-    fn mode(&self) -> PortMode {
-        self.mode.read().map(|m| *m).unwrap_or(PortMode::Strict)
+    fn mode(&self) -> MtlsMode {
+        self.mode.read().map(|m| *m).unwrap_or(MtlsMode::Strict)
     }
 
     fn event(&self, text: String) {

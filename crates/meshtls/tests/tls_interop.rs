@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use meshtls::MeshConfig;
 use meshtls::SpiffeId;
+use meshtls::policy::MtlsMode;
 use meshtls::tls::{
-    ClientConfigBuilder, Inbound, InboundAcceptor, PortMode, ServerConfigBuilder, TlsVersion,
+    ClientConfigBuilder, Inbound, InboundAcceptor, ServerConfigBuilder, TlsVersion,
 };
 use tls_common::{Issued, TestCa, have, material};
 
@@ -52,7 +53,7 @@ fn sidecar(ca: &TestCa, mesh: &MeshConfig) -> (u16, mpsc::Receiver<Result<String
         .unwrap()
         .build()
         .unwrap();
-    let acceptor = InboundAcceptor::new(server, PortMode::Strict);
+    let acceptor = InboundAcceptor::new(server, MtlsMode::Strict);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();

@@ -10,9 +10,10 @@ use std::thread;
 use std::time::Duration;
 
 use meshtls::SpiffeId;
+use meshtls::policy::MtlsMode;
 use meshtls::tls::{
-    ClientConfigBuilder, Inbound, InboundAcceptor, MtlsClientConfig, PortMode, Route,
-    ServerConfigBuilder, params,
+    ClientConfigBuilder, Inbound, InboundAcceptor, MtlsClientConfig, Route, ServerConfigBuilder,
+    params,
 };
 use tls_common::{TestCa, material};
 
@@ -84,7 +85,7 @@ fn mtls_request(client: &MtlsClientConfig, port: u16) -> Result<String, String> 
     Ok(out)
 }
 
-fn setup(mode: PortMode) -> (InboundAcceptor, MtlsClientConfig, MtlsClientConfig, TestCa) {
+fn setup(mode: MtlsMode) -> (InboundAcceptor, MtlsClientConfig, MtlsClientConfig, TestCa) {
     let ca = TestCa::new("cluster.local");
     let server = ServerConfigBuilder::new(material(&ca, SIDECAR, &[&ca]))
         .alpn_protocols([params::ALPN_HTTP11])
@@ -105,7 +106,7 @@ fn setup(mode: PortMode) -> (InboundAcceptor, MtlsClientConfig, MtlsClientConfig
 
 #[test]
 fn strict_accepts_mtls_and_refuses_plaintext() {
-    let (acceptor, istio, plain_alpn, _ca) = setup(PortMode::Strict);
+    let (acceptor, istio, plain_alpn, _ca) = setup(MtlsMode::Strict);
     let (port, seen) = serve(acceptor, 3);
     assert_eq!(
         mtls_request(&istio, port).unwrap(),
@@ -132,7 +133,7 @@ fn strict_accepts_mtls_and_refuses_plaintext() {
 
 #[test]
 fn permissive_routes_by_istio_alpn_like_envoy() {
-    let (acceptor, istio, plain_alpn, _ca) = setup(PortMode::Permissive);
+    let (acceptor, istio, plain_alpn, _ca) = setup(MtlsMode::Permissive);
     let (port, seen) = serve(acceptor, 3);
     assert_eq!(
         mtls_request(&istio, port).unwrap(),
@@ -159,7 +160,7 @@ fn permissive_routes_by_istio_alpn_like_envoy() {
 
 #[test]
 fn disable_passes_everything_through() {
-    let (acceptor, istio, _, _ca) = setup(PortMode::Disable);
+    let (acceptor, istio, _, _ca) = setup(MtlsMode::Disable);
     assert_eq!(acceptor.route(b""), Some(Route::Plaintext { tls: None }));
     let (port, seen) = serve(acceptor, 2);
     assert_eq!(plaintext_request(port), "plain\n");
@@ -180,7 +181,7 @@ fn disable_passes_everything_through() {
 
 #[test]
 fn refused_handshakes_and_malformed_hellos_are_explained() {
-    let (acceptor, _, _, _ca) = setup(PortMode::Strict);
+    let (acceptor, _, _, _ca) = setup(MtlsMode::Strict);
     let foreign = TestCa::new("foreign.example");
     let intruder = ClientConfigBuilder::new(material(
         &foreign,
@@ -217,7 +218,7 @@ fn async_acceptor_applies_the_same_modes() {
         .enable_all()
         .build()
         .unwrap();
-    let (acceptor, istio, _, _ca) = setup(PortMode::Permissive);
+    let (acceptor, istio, _, _ca) = setup(MtlsMode::Permissive);
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -262,5 +263,60 @@ fn async_acceptor_applies_the_same_modes() {
         Seen::Plain {
             passthrough_tls: false
         }
+    );
+}
+
+#[test]
+fn the_acceptor_applies_a_resolved_peer_authentication() {
+    use meshtls::policy::PolicySet;
+    let policies = PolicySet::from_yaml(
+        "apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: demo}
+spec:
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: api, namespace: demo}
+spec:
+  selector: {matchLabels: {app: api}}
+  mtls: {mode: STRICT}
+  portLevelMtls:
+    9090: {mode: PERMISSIVE}
+",
+        "istio-system",
+    )
+    .unwrap();
+    let (acceptor, _, _, _ca) = setup(MtlsMode::Strict);
+    let server = acceptor.server().clone();
+    let labels = [("app", "api")];
+    let strict = InboundAcceptor::for_decision(
+        server.clone(),
+        &policies.resolve("demo", &labels, Some(8080)),
+    );
+    let permissive = InboundAcceptor::for_decision(
+        server.clone(),
+        &policies.resolve("demo", &labels, Some(9090)),
+    );
+    let default = InboundAcceptor::for_decision(
+        server.clone(),
+        &policies.resolve("other", &labels, Some(8080)),
+    );
+    assert_eq!(strict.mode(), MtlsMode::Strict);
+    assert_eq!(permissive.mode(), MtlsMode::Permissive);
+    assert_eq!(default.mode(), MtlsMode::Permissive);
+    assert!(matches!(
+        strict.route(b"GET / HTTP/1.1\r\n"),
+        Some(Route::Refuse(_))
+    ));
+    assert_eq!(
+        permissive.route(b"GET / HTTP/1.1\r\n"),
+        Some(Route::Plaintext { tls: None })
+    );
+    // UNSET is never a resolution result; an acceptor given it behaves as PERMISSIVE.
+    assert_eq!(
+        InboundAcceptor::new(server, MtlsMode::Unset).mode(),
+        MtlsMode::Permissive
     );
 }

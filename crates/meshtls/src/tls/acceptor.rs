@@ -25,34 +25,7 @@ use super::server::MtlsServerConfig;
 use super::sniff::{ClientHelloInfo, Sniffed, sniff};
 use super::verifier::explain;
 use crate::error::{Error, TlsError};
-
-/// A port's effective PeerAuthentication mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PortMode {
-    /// mTLS only; plaintext is refused.
-    Strict,
-    /// mTLS and plaintext on the same port.
-    Permissive,
-    /// Plaintext only; nothing is inspected.
-    Disable,
-}
-
-impl PortMode {
-    /// Istio's spelling: `STRICT`, `PERMISSIVE`, `DISABLE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortMode::Strict => "STRICT",
-            PortMode::Permissive => "PERMISSIVE",
-            PortMode::Disable => "DISABLE",
-        }
-    }
-}
-
-impl fmt::Display for PortMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::policy::{Decision, MtlsMode};
 
 /// Where a connection goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +46,7 @@ pub enum Route {
 #[derive(Debug, Clone)]
 pub struct InboundAcceptor {
     server: MtlsServerConfig,
-    mode: PortMode,
+    mode: MtlsMode,
 }
 
 /// An accepted inbound connection.
@@ -100,13 +73,23 @@ pub struct MtlsStream<S: Read + Write> {
 }
 
 impl InboundAcceptor {
-    /// An acceptor for a port in `mode`, terminating mTLS with `server`.
-    pub fn new(server: MtlsServerConfig, mode: PortMode) -> Self {
+    /// An acceptor for a port in `mode`, terminating mTLS with `server`. `UNSET` (which
+    /// resolution never returns) is taken as PERMISSIVE, Istio's meaning of "no policy".
+    pub fn new(server: MtlsServerConfig, mode: MtlsMode) -> Self {
+        let mode = match mode {
+            MtlsMode::Unset => MtlsMode::Permissive,
+            other => other,
+        };
         InboundAcceptor { server, mode }
     }
 
-    /// The mode.
-    pub fn mode(&self) -> PortMode {
+    /// An acceptor applying a resolved PeerAuthentication [`Decision`] for the port.
+    pub fn for_decision(server: MtlsServerConfig, decision: &Decision) -> Self {
+        Self::new(server, decision.mode())
+    }
+
+    /// The mode applied (never `UNSET`).
+    pub fn mode(&self) -> MtlsMode {
         self.mode
     }
 
@@ -117,19 +100,19 @@ impl InboundAcceptor {
 
     /// Decides where a connection goes from its first bytes; `None` means "read more bytes".
     pub fn route(&self, first_bytes: &[u8]) -> Option<Route> {
-        if self.mode == PortMode::Disable {
+        if self.mode == MtlsMode::Disable {
             return Some(Route::Plaintext { tls: None });
         }
         Some(match sniff(first_bytes) {
             Sniffed::NeedMoreBytes { .. } => return None,
             Sniffed::Plaintext => match self.mode {
-                PortMode::Strict => {
+                MtlsMode::Strict => {
                     Route::Refuse("plaintext connection on a port that requires mTLS".to_owned())
                 }
                 _ => Route::Plaintext { tls: None },
             },
             Sniffed::ClientHello(hello) => {
-                if self.mode == PortMode::Strict || hello.offers_any_alpn(PERMISSIVE_MTLS_ALPN) {
+                if self.mode == MtlsMode::Strict || hello.offers_any_alpn(PERMISSIVE_MTLS_ALPN) {
                     Route::Mtls(hello)
                 } else {
                     Route::Plaintext { tls: Some(hello) }

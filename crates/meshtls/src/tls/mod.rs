@@ -36,7 +36,7 @@ mod verifier;
 
 #[cfg(feature = "tokio")]
 pub use acceptor::AsyncInbound;
-pub use acceptor::{Inbound, InboundAcceptor, MtlsStream, PortMode, Prefixed, Route};
+pub use acceptor::{Inbound, InboundAcceptor, MtlsStream, Prefixed, Route};
 pub use client::{ClientConfigBuilder, MtlsClientConfig, server_name_for};
 pub use material::TlsMaterial;
 pub use params::{MtlsParams, TlsVersion};
