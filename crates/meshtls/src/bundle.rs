@@ -400,10 +400,12 @@ impl BundleSet {
                 reason: format!("expected an object, found {}", doc.kind()),
             });
         };
-        let map = doc.get("trust_domains").ok_or_else(|| BundleError::Member {
-            member: "trust_domains".to_owned(),
-            reason: "required in a bundle map".to_owned(),
-        })?;
+        let map = doc
+            .get("trust_domains")
+            .ok_or_else(|| BundleError::Member {
+                member: "trust_domains".to_owned(),
+                reason: "required in a bundle map".to_owned(),
+            })?;
         let Json::Object(entries) = map else {
             return Err(BundleError::Member {
                 member: "trust_domains".to_owned(),
@@ -820,7 +822,10 @@ fn check_jwk_matches(jwk: &Json, kty: &str, spki: &[u8]) -> Result<(), String> {
                     ))
                 }
             }
-            Some(other) => Err(format!("{field}: expected a string, found {}", other.kind())),
+            Some(other) => Err(format!(
+                "{field}: expected a string, found {}",
+                other.kind()
+            )),
         }
     };
     let crv = |expected: &str| -> Result<(), String> {

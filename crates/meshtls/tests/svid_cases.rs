@@ -90,7 +90,10 @@ fn a03_empty_bundle_set_has_no_bundle_for_the_leaf() {
             trust_domain: TD1.into()
         }
     );
-    assert!(err.to_string().contains("no trust bundle for trust domain \"domain1.test\""));
+    assert!(
+        err.to_string()
+            .contains("no trust bundle for trust domain \"domain1.test\"")
+    );
 }
 
 #[test]
@@ -146,7 +149,10 @@ fn a08_no_uri_san_is_rejected() {
     let root = Ca::root(TD1);
     let set = bundles(&[(TD1, &root)]);
     let dns_only = root.leaf(WORKLOAD, |p| p.subject_alt_names = vec![dns("example.org")]);
-    assert_eq!(svid_err(verify(&[&dns_only.der], &set)), SvidError::NoUriSan);
+    assert_eq!(
+        svid_err(verify(&[&dns_only.der], &set)),
+        SvidError::NoUriSan
+    );
     let no_san = root.leaf(WORKLOAD, |p| {
         p.subject_alt_names.clear();
         p.distinguished_name.push(rcgen::DnType::CommonName, "w");
@@ -182,7 +188,9 @@ fn a10_leaf_with_ca_flag_is_rejected() {
 #[test]
 fn a11_leaf_with_key_cert_sign_is_rejected() {
     let root = Ca::root(TD1);
-    let leaf = root.leaf(WORKLOAD, |p| p.key_usages.push(KeyUsagePurpose::KeyCertSign));
+    let leaf = root.leaf(WORKLOAD, |p| {
+        p.key_usages.push(KeyUsagePurpose::KeyCertSign)
+    });
     assert_eq!(
         leaf_rule(verify(&[&leaf.der], &bundles(&[(TD1, &root)]))),
         LeafRule::KeyCertSign
@@ -276,7 +284,10 @@ fn a17_leaf_intermediate_root_is_accepted() {
     let leaf = int.leaf(WORKLOAD, |_| {});
     let v = verify(&[&leaf.der, &int.der], &bundles(&[(TD1, &root)])).unwrap();
     assert_eq!(v.spiffe_id().as_str(), WORKLOAD);
-    assert_eq!(v.chain(), &[leaf.der.clone(), int.der.clone(), root.der.clone()]);
+    assert_eq!(
+        v.chain(),
+        &[leaf.der.clone(), int.der.clone(), root.der.clone()]
+    );
     // The rustls-shaped entry point agrees.
     let parts = verify_svid_parts(
         &leaf.der,
@@ -529,9 +540,7 @@ fn a33_intermediate_eku_without_server_and_client_auth_is_rejected_by_decision()
 fn a34_uri_name_constraints_are_rejected_by_decision() {
     // On an intermediate.
     let root = Ca::root(TD1);
-    let int = root.intermediate(TD1, |p| {
-        p.custom_extensions.push(uri_name_constraint(TD1))
-    });
+    let int = root.intermediate(TD1, |p| p.custom_extensions.push(uri_name_constraint(TD1)));
     let leaf = int.leaf(WORKLOAD, |_| {});
     let err = svid_err(verify(&[&leaf.der, &int.der], &bundles(&[(TD1, &root)])));
     assert_eq!(
@@ -543,9 +552,8 @@ fn a34_uri_name_constraints_are_rejected_by_decision() {
     );
     assert!(err.to_string().contains("URI name constraints"), "{err}");
     // On the root: it is never used as an anchor, and the error says why.
-    let constrained_root = Ca::root_with(TD1, |p| {
-        p.custom_extensions.push(uri_name_constraint(TD1))
-    });
+    let constrained_root =
+        Ca::root_with(TD1, |p| p.custom_extensions.push(uri_name_constraint(TD1)));
     let leaf = constrained_root.leaf(WORKLOAD, |_| {});
     let reason = untrusted_reason(verify(&[&leaf.der], &bundles(&[(TD1, &constrained_root)])));
     assert!(reason.contains("URI name constraints"), "{reason}");
@@ -571,7 +579,8 @@ fn a35b_empty_subject_with_non_critical_san_is_rejected() {
     // With a subject, a non-critical SAN is fine.
     let named = root.leaf(WORKLOAD, |p| {
         p.subject_alt_names.clear();
-        p.distinguished_name.push(rcgen::DnType::CommonName, "workload");
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "workload");
         p.custom_extensions.push(san_ext(&[WORKLOAD], false));
     });
     assert!(verify(&[&named.der], &bundles(&[(TD1, &root)])).is_ok());
@@ -596,7 +605,10 @@ fn a37_root_sent_after_the_intermediate_is_accepted() {
     let int = root.intermediate(TD1, |_| {});
     let leaf = int.leaf(WORKLOAD, |_| {});
     let v = verify(&[&leaf.der, &int.der, &root.der], &bundles(&[(TD1, &root)])).unwrap();
-    assert_eq!(v.chain(), &[leaf.der.clone(), int.der.clone(), root.der.clone()]);
+    assert_eq!(
+        v.chain(),
+        &[leaf.der.clone(), int.der.clone(), root.der.clone()]
+    );
 }
 
 #[test]
@@ -609,7 +621,10 @@ fn a38_private_key_must_match_the_leaf() {
         matches!(err, Error::Svid(SvidError::KeyMismatch { .. })),
         "{err:?}"
     );
-    assert!(err.to_string().starts_with("private key does not match the leaf certificate"));
+    assert!(
+        err.to_string()
+            .starts_with("private key does not match the leaf certificate")
+    );
 }
 
 // ---- limits ---------------------------------------------------------------------------------
@@ -631,7 +646,10 @@ fn uri_sans_longer_than_2048_bytes_are_refused() {
     let prefix = "spiffe://domain1.test/";
     let at_limit = format!("{prefix}{}", "a".repeat(2048 - prefix.len()));
     let leaf = root.leaf(&at_limit, |_| {});
-    assert_eq!(verify(&[&leaf.der], &set).unwrap().spiffe_id().as_str(), at_limit);
+    assert_eq!(
+        verify(&[&leaf.der], &set).unwrap().spiffe_id().as_str(),
+        at_limit
+    );
     let over = format!("{at_limit}b");
     let leaf = root.leaf(&over, |_| {});
     assert_eq!(
@@ -670,7 +688,10 @@ fn expired_intermediate_and_expired_root_are_rejected_with_their_dates() {
     let int = root.intermediate(TD1, |p| p.not_after = ts(NOW - 10));
     let leaf = int.leaf(WORKLOAD, |_| {});
     let reason = untrusted_reason(verify(&[&leaf.der, &int.der], &bundles(&[(TD1, &root)])));
-    assert!(reason.contains("expired at 2029-12-31T23:59:50Z"), "{reason}");
+    assert!(
+        reason.contains("expired at 2029-12-31T23:59:50Z"),
+        "{reason}"
+    );
 
     let old_root = Ca::root_with(TD1, |p| p.not_after = ts(NOW - 1));
     let leaf = old_root.leaf(WORKLOAD, |_| {});

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -50,6 +51,20 @@ pub struct SvidVerifier {
     bundles: RwLock<Arc<BundleSet>>,
     cache: Mutex<Cache>,
     capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How often a [`SvidVerifier`] answered from its cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Verifications answered from the cache.
+    pub hits: u64,
+    /// Verifications done in full (with caching enabled).
+    pub misses: u64,
+    /// Chains cached now.
+    pub entries: usize,
 }
 
 impl SvidVerifier {
@@ -64,6 +79,8 @@ impl SvidVerifier {
             bundles: RwLock::new(Arc::new(bundles)),
             cache: Mutex::new(Cache::default()),
             capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -79,7 +96,11 @@ impl SvidVerifier {
     }
 
     /// Verifies `chain` (leaf first) at `now`; see [`super::verify_svid`] for the rules.
-    pub fn verify(&self, chain: &[CertificateDer<'_>], now: UnixTime) -> Result<VerifiedSvid, Error> {
+    pub fn verify(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedSvid, Error> {
         let (end_entity, intermediates) = chain.split_first().ok_or(SvidError::EmptyChain)?;
         self.verify_parts(end_entity, intermediates, now)
     }
@@ -98,8 +119,10 @@ impl SvidVerifier {
         }
         let key = chain_key(end_entity, intermediates);
         if let Some(hit) = self.lookup(&key, &bundles, now) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let (verified, bundle) = verify_parts(end_entity, intermediates, &bundles, now)?;
         self.store(key, verified.clone(), bundle, now);
         Ok(verified)
@@ -121,8 +144,8 @@ impl SvidVerifier {
     fn store(&self, key: [u8; 32], verified: VerifiedSvid, bundle: [u8; 32], now: UnixTime) {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let cache = &mut *cache;
-        if cache.entries.contains_key(&key) {
-            cache.entries.insert(key, Entry { verified, bundle });
+        if let Some(existing) = cache.entries.get_mut(&key) {
+            *existing = Entry { verified, bundle };
             return;
         }
         if cache.entries.len() >= self.capacity {
@@ -150,6 +173,15 @@ impl SvidVerifier {
             .unwrap_or_else(PoisonError::into_inner)
             .entries
             .len()
+    }
+
+    /// Hit and miss counts since the verifier was made.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.cached(),
+        }
     }
 
     /// Forgets every cached chain.

@@ -36,8 +36,6 @@ pub(crate) const OID_KP_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x0
 /// KeyUsage bits, numbered as RFC 5280 §4.2.1.3 does (bit 0 = digitalSignature), stored with
 /// bit 0 as the most significant bit of a `u16`.
 pub(crate) const KU_DIGITAL_SIGNATURE: u16 = 0x8000;
-pub(crate) const KU_KEY_ENCIPHERMENT: u16 = 0x2000;
-pub(crate) const KU_KEY_AGREEMENT: u16 = 0x0800;
 pub(crate) const KU_KEY_CERT_SIGN: u16 = 0x0400;
 pub(crate) const KU_CRL_SIGN: u16 = 0x0200;
 
@@ -142,7 +140,10 @@ impl<'a> Reader<'a> {
         if self.data.is_empty() {
             Ok(())
         } else {
-            Err(format!("{what}: {} unexpected trailing bytes", self.data.len()))
+            Err(format!(
+                "{what}: {} unexpected trailing bytes",
+                self.data.len()
+            ))
         }
     }
 }
@@ -295,8 +296,6 @@ fn general_names(value: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
 pub(crate) struct CertInfo<'a> {
     /// The Subject Name's contents (empty for an empty subject).
     pub(crate) subject: &'a [u8],
-    /// The Issuer Name's contents.
-    pub(crate) issuer: &'a [u8],
     /// SubjectPublicKeyInfo, whole encoding.
     pub(crate) spki: &'a [u8],
     /// The serial number's content bytes.
@@ -343,7 +342,7 @@ impl<'a> CertInfo<'a> {
         }
         let serial = t.read(TAG_INTEGER, "serialNumber")?;
         t.read(TAG_SEQUENCE, "signature")?;
-        let issuer = t.read(TAG_SEQUENCE, "issuer")?;
+        t.read(TAG_SEQUENCE, "issuer")?;
         let validity = t.read(TAG_SEQUENCE, "validity")?;
         let subject = t.read(TAG_SEQUENCE, "subject")?;
         let (spki_tag, _, spki) = t.read_tlv()?;
@@ -362,7 +361,6 @@ impl<'a> CertInfo<'a> {
 
         let mut info = CertInfo {
             subject,
-            issuer,
             spki,
             serial,
             not_before,
@@ -671,7 +669,12 @@ pub(crate) fn public_key(spki: &[u8]) -> DerResult<PublicKey<'_>> {
                 P256 => ("P-256", 32),
                 P384 => ("P-384", 48),
                 P521 => ("P-521", 66),
-                other => return Err(format!("EC curve {} is not a JWK curve", oid_to_string(other))),
+                other => {
+                    return Err(format!(
+                        "EC curve {} is not a JWK curve",
+                        oid_to_string(other)
+                    ));
+                }
             };
             match key.split_first() {
                 Some((4, xy)) if xy.len() == 2 * size => Ok(PublicKey::Ec {
@@ -686,7 +689,10 @@ pub(crate) fn public_key(spki: &[u8]) -> DerResult<PublicKey<'_>> {
             crv: "Ed25519",
             x: key,
         }),
-        ED448 => Ok(PublicKey::Okp { crv: "Ed448", x: key }),
+        ED448 => Ok(PublicKey::Okp {
+            crv: "Ed448",
+            x: key,
+        }),
         other => Err(format!(
             "public key algorithm {} has no JWK key type",
             oid_to_string(other)
@@ -720,7 +726,11 @@ mod tests {
     #[test]
     fn lengths_must_be_minimal_and_definite() {
         assert!(Reader::new(&[0x30, 0x80, 0, 0]).read_tlv().is_err());
-        assert!(Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]).read_tlv().is_err());
+        assert!(
+            Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5])
+                .read_tlv()
+                .is_err()
+        );
         assert!(Reader::new(&[0x04, 0x82, 0x00, 0x81]).read_tlv().is_err());
         assert!(Reader::new(&[0x04, 0x03, 1, 2]).read_tlv().is_err());
         assert!(Reader::new(&[0x1f, 0x01, 0x00]).read_tlv().is_err());
@@ -732,7 +742,10 @@ mod tests {
     #[test]
     fn oids_render_dotted() {
         assert_eq!(oid_to_string(OID_KP_SERVER_AUTH), "1.3.6.1.5.5.7.3.1");
-        assert_eq!(oid_to_string(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), "1.2.840.10045.2.1");
+        assert_eq!(
+            oid_to_string(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+            "1.2.840.10045.2.1"
+        );
         assert_eq!(eku_name(OID_KP_CLIENT_AUTH), "clientAuth");
     }
 }

@@ -40,13 +40,14 @@
 
 mod cache;
 pub(crate) mod der;
+mod inspect;
 pub mod own;
 mod verify;
 
-pub use cache::{DEFAULT_CACHE_CAPACITY, SvidVerifier};
+pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, SvidVerifier};
+pub use inspect::{CertificateSummary, inspect_certificate};
 pub use verify::{
-    MAX_CHAIN_LEN, MAX_URI_SAN_LEN, VerifiedSvid, check_private_key, verify_svid,
-    verify_svid_parts,
+    MAX_CHAIN_LEN, MAX_URI_SAN_LEN, VerifiedSvid, check_private_key, verify_svid, verify_svid_parts,
 };
 
 /// Reads a PEM certificate chain (leaf first): only `CERTIFICATE` blocks are accepted, text

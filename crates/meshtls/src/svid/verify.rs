@@ -125,7 +125,10 @@ impl fmt::Debug for VerifiedSvid {
         f.debug_struct("VerifiedSvid")
             .field("spiffe_id", &self.inner.spiffe_id.as_str())
             .field("chain_len", &self.inner.chain.len())
-            .field("bundle_trust_domain", &self.inner.bundle_trust_domain.as_str())
+            .field(
+                "bundle_trust_domain",
+                &self.inner.bundle_trust_domain.as_str(),
+            )
             .field("valid_from", &fmt_time(self.inner.not_before))
             .field("valid_until", &fmt_time(self.inner.not_after))
             .finish()
@@ -155,7 +158,8 @@ impl fmt::Debug for VerifiedSvid {
 /// ```compile_fail
 /// // A missing bundle source (go-spiffe's "bundleSource is required", case A2) cannot be
 /// // expressed: the bundles argument is a reference, never null.
-/// let _ = meshtls::svid::verify_svid(&[], None, rustls_pki_types::UnixTime::now());
+/// let chain: Vec<rustls_pki_types::CertificateDer<'static>> = Vec::new();
+/// let _ = meshtls::svid::verify_svid(&chain, None, rustls_pki_types::UnixTime::now());
 /// ```
 pub fn verify_svid(
     chain: &[CertificateDer<'_>],
@@ -325,7 +329,7 @@ fn truncate(text: &str) -> String {
     }
 }
 
-fn leaf_spiffe_id(leaf: &CertInfo<'_>) -> Result<SpiffeId, SvidError> {
+pub(super) fn leaf_spiffe_id(leaf: &CertInfo<'_>) -> Result<SpiffeId, SvidError> {
     let san = leaf.subject_alt_name.ok_or(SvidError::NoUriSan)?;
     match san.uri_count {
         0 => return Err(SvidError::NoUriSan),
@@ -359,7 +363,7 @@ fn leaf_spiffe_id(leaf: &CertInfo<'_>) -> Result<SpiffeId, SvidError> {
     Ok(id)
 }
 
-fn check_leaf(leaf: &CertInfo<'_>, id: &SpiffeId, now: i64) -> Result<(), SvidError> {
+pub(super) fn check_leaf(leaf: &CertInfo<'_>, id: &SpiffeId, now: i64) -> Result<(), SvidError> {
     let fail = |rule: LeafRule| SvidError::Leaf {
         id: id.to_string(),
         rule,
@@ -369,7 +373,9 @@ fn check_leaf(leaf: &CertInfo<'_>, id: &SpiffeId, now: i64) -> Result<(), SvidEr
         Some(bc) if bc.ca => return Err(fail(LeafRule::IsCa)),
         Some(_) => {}
     }
-    let ku = leaf.key_usage.ok_or_else(|| fail(LeafRule::KeyUsageMissing))?;
+    let ku = leaf
+        .key_usage
+        .ok_or_else(|| fail(LeafRule::KeyUsageMissing))?;
     if ku.has(KU_KEY_CERT_SIGN) {
         return Err(fail(LeafRule::KeyCertSign));
     }
@@ -492,9 +498,7 @@ fn path_reason(e: &webpki::Error, bundle: &crate::bundle::TrustBundle, now: i64)
             "no path to any of its roots (unknown issuer: the chain was not signed by these roots)"
                 .to_owned()
         }
-        E::InvalidSignatureForPublicKey => {
-            "a certificate's signature does not verify".to_owned()
-        }
+        E::InvalidSignatureForPublicKey => "a certificate's signature does not verify".to_owned(),
         E::CertExpired { not_after, .. } => format!(
             "a signing certificate expired at {} (verification time {})",
             fmt_time(i64::try_from(not_after.as_secs()).unwrap_or(i64::MAX)),

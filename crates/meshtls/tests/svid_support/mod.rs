@@ -123,7 +123,11 @@ impl Ca {
         let key = ec();
         let mut params = ca_params(td, &format!("{td} intermediate"));
         edit(&mut params);
-        let der = params.signed_by(&key, &self.issuer()).unwrap().der().clone();
+        let der = params
+            .signed_by(&key, &self.issuer())
+            .unwrap()
+            .der()
+            .clone();
         Ca { params, key, der }
     }
 
@@ -136,7 +140,11 @@ impl Ca {
 
     pub fn sign_leaf(&self, params: &CertificateParams) -> Leaf {
         let key = ec();
-        let der = params.signed_by(&key, &self.issuer()).unwrap().der().clone();
+        let der = params
+            .signed_by(&key, &self.issuer())
+            .unwrap()
+            .der()
+            .clone();
         Leaf { der, key }
     }
 
