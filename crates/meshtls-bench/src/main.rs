@@ -10,6 +10,7 @@ use std::time::Duration;
 
 mod harness;
 mod identity;
+mod svid;
 
 use harness::{Harness, human};
 
@@ -35,6 +36,9 @@ fn main() {
     };
     if h.wants("identity") {
         identity::rows(&mut h);
+    }
+    if h.wants("svid") {
+        svid::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {
