@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod identity;
+mod svid;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +29,10 @@ enum Command {
     Id(identity::IdArgs),
     /// Read an Istio mesh config (ConfigMap manifest or bare `mesh` document).
     Mesh(identity::MeshArgs),
+    /// Verify a peer's X.509-SVID chain against per-trust-domain bundles (exit 1 if rejected).
+    Verify(svid::VerifyArgs),
+    /// Show the SVID-relevant fields of PEM certificates.
+    Inspect(svid::InspectArgs),
 }
 
 /// What a subcommand concluded.
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Id(args) => identity::id(args),
         Command::Mesh(args) => identity::mesh(args),
+        Command::Verify(args) => svid::verify(args),
+        Command::Inspect(args) => svid::inspect(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {
