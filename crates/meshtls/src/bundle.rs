@@ -605,6 +605,13 @@ fn signing_problem(info: &CertInfo<'_>) -> Option<String> {
         }
         Some(_) => {}
     }
+    if info.ext_key_usage.is_some_and(|eku| !eku.has_both()) {
+        return Some(
+            "its extended key usage lacks serverAuth or clientAuth (svid-cases A33: a CA's EKU \
+             applies to the leaves below it)"
+                .into(),
+        );
+    }
     if info.uri_name_constraints {
         return Some(
             "it carries URI name constraints, which meshtls does not support (like rustls-webpki)"

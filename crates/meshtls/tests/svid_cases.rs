@@ -534,6 +534,16 @@ fn a33_intermediate_eku_without_server_and_client_auth_is_rejected_by_decision()
     });
     let leaf = int.leaf(WORKLOAD, |_| {});
     assert!(verify(&[&leaf.der, &int.der], &bundles(&[(TD1, &root)])).is_ok());
+    // The same rule for a bundle root: it is not used as an anchor.
+    let code_root = Ca::root_with(TD1, |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning]
+    });
+    let leaf = code_root.leaf(WORKLOAD, |_| {});
+    let reason = untrusted_reason(verify(&[&leaf.der], &bundles(&[(TD1, &code_root)])));
+    assert!(
+        reason.contains("root 0: its extended key usage lacks"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -387,7 +387,7 @@ impl<'a> CertInfo<'a> {
             return Err("extensions: empty list".to_owned());
         }
         // Certificates carry a handful of extensions: a linear scan beats hashing.
-        let mut seen: [&[u8]; 24] = [&[]; 24];
+        let mut seen: [&[u8]; 64] = [&[]; 64];
         let mut seen_len = 0;
         while !r.is_empty() {
             let ext = r.read(TAG_SEQUENCE, "extension")?;
@@ -406,7 +406,7 @@ impl<'a> CertInfo<'a> {
                 ));
             }
             if seen_len == seen.len() {
-                return Err("more than 24 extensions".to_owned());
+                return Err("more than 64 extensions".to_owned());
             }
             seen[seen_len] = oid;
             seen_len += 1;
