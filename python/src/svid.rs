@@ -316,6 +316,10 @@ impl PyBundleSet {
         self.inner.to_spiffe_json().map_err(py_err)
     }
 
+    fn to_pem_map(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner.to_pem_map()
+    }
+
     fn with_bundle(&self, bundle: PyRef<'_, PyTrustBundle>) -> PyResult<Self> {
         let set = (*self.inner)
             .clone()
@@ -826,13 +830,16 @@ fn leaf_of(ob: &Bound<'_, PyAny>) -> PyResult<CertificateDer<'static>> {
 /// Raises `SvidError` unless the private key (PEM) belongs to the leaf certificate.
 #[pyfunction]
 fn check_private_key(certificate: &Bound<'_, PyAny>, private_key_pem: &str) -> PyResult<()> {
+    use zeroize::Zeroize as _;
     let leaf = leaf_of(certificate)?;
-    let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()).map_err(|e| {
+    let mut key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()).map_err(|e| {
         py_err(SvidError::KeyMismatch {
             reason: format!("cannot read the private key PEM: {e}"),
         })
     })?;
-    meshtls::svid::check_private_key(&leaf, &key).map_err(to_py)
+    let verdict = meshtls::svid::check_private_key(&leaf, &key).map_err(to_py);
+    key.zeroize();
+    verdict
 }
 
 /// The SVID-relevant fields of a certificate, as a dict.

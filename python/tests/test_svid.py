@@ -627,6 +627,8 @@ def test_bundle_maps(ca1, ca2):
     with pytest.raises(BundleError, match='duplicate member "domain1.test"'):
         BundleSet.from_spiffe_json(dup)
     assert pickle.loads(pickle.dumps(s)) == s
+    assert s.to_pem_map() == {TD1: ca1.pem, TD2: ca2.pem}
+    assert BundleSet.from_pem_map(s.to_pem_map()) == s
     assert TD1 in s and "other.test" not in s
     assert s.get(TD1).roots == [ca1.der]
 

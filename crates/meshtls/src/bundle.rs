@@ -390,6 +390,15 @@ impl BundleSet {
         Self::from_bundles(bundles)
     }
 
+    /// Each trust domain's roots as PEM, by trust-domain name (the inverse of
+    /// [`BundleSet::from_pem_map`]; aliases are not included).
+    pub fn to_pem_map(&self) -> BTreeMap<String, String> {
+        self.bundles
+            .iter()
+            .map(|(name, b)| (name.clone(), b.to_pem()))
+            .collect()
+    }
+
     /// Reads a SPIFFE bundle map: `{"trust_domains": {"<td>": <SPIFFE bundle>, ...}}`.
     /// A trust domain named twice is an error; per-bundle `spiffe_refresh_hint` is ignored.
     pub fn from_spiffe_json(json: &str) -> Result<Self, BundleError> {

@@ -62,6 +62,9 @@ pub mod policy;
 pub mod svid;
 pub mod tls;
 
+pub use authz::Authorizer;
+pub use bundle::{BundleSet, TrustBundle};
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
+pub use svid::{SvidVerifier, VerifiedSvid, verify_svid};

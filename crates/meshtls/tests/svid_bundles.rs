@@ -294,6 +294,11 @@ fn pem_maps_and_duplicate_bundles() {
     let a = Ca::root("a.example");
     let set = BundleSet::from_pem_map([("a.example", a.pem())]).unwrap();
     assert_eq!(set.len(), 1);
+    assert_eq!(
+        set.to_pem_map().into_iter().collect::<Vec<_>>(),
+        [("a.example".to_owned(), a.pem())]
+    );
+    assert_eq!(BundleSet::from_pem_map(set.to_pem_map()).unwrap(), set);
     assert_eq!(set.trust_domains().next(), Some(&td("a.example")));
     let err = BundleSet::from_bundles([
         TrustBundle::new(td("a.example"), []).unwrap(),
