@@ -379,3 +379,23 @@ fn bundle_errors_convert_into_the_crate_error() {
         .into();
     assert!(matches!(err, Error::Bundle(_)));
 }
+
+#[test]
+fn a_bundle_written_by_go_spiffe_reads_and_round_trips() {
+    let text = include_str!("../../../tests/data/go-spiffe/spiffebundle_valid_1.json");
+    let bundle = TrustBundle::from_spiffe_json(td("local"), text).unwrap();
+    assert_eq!(bundle.len(), 1, "the jwt-svid entry is not an X.509 root");
+    let theirs: serde_json::Value = serde_json::from_str(text).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&bundle.to_spiffe_json().unwrap()).unwrap();
+    // Our JWK members for their P-384 CA are the ones go-spiffe wrote.
+    for member in ["kty", "crv", "x", "y", "x5c", "use"] {
+        assert_eq!(
+            ours["keys"][0][member], theirs["keys"][0][member],
+            "{member}"
+        );
+    }
+    assert_eq!(
+        TrustBundle::from_spiffe_json(td("local"), &bundle.to_spiffe_json().unwrap()).unwrap(),
+        bundle
+    );
+}
