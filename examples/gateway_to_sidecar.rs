@@ -225,7 +225,7 @@ fn main() -> ExitCode {
                     port,
                 )?;
                 let ca = ca::Ca::load(&ca_dir)?;
-                let material = ca.material(&SpiffeId::new(&id)?, ca.bundles())?;
+                let material = ca.material(&SpiffeId::new(&id)?, ca.bundles()?)?;
                 let mut builder = ServerConfigBuilder::from_mesh(material, &MeshConfig::default())?
                     .alpn_protocols([params::ALPN_HTTP11]);
                 if !expect_peer.is_empty() {
@@ -233,8 +233,7 @@ fn main() -> ExitCode {
                         .iter()
                         .map(|p| SpiffeId::new(p))
                         .collect::<Result<Vec<_>, _>>()?;
-                    builder = builder
-                        .authorizer(std::sync::Arc::new(meshtls::tls::pending::ExactIds(ids)));
+                    builder = builder.authorizer(meshtls::authz::one_of(ids));
                 }
                 let listener = TcpListener::bind(listen).await?;
                 println!(
@@ -263,7 +262,7 @@ fn main() -> ExitCode {
                     .map(|p| SpiffeId::new(p))
                     .collect::<Result<Vec<_>, _>>()?;
                 let client =
-                    ClientConfigBuilder::new(ca.material(&SpiffeId::new(&id)?, ca.bundles())?)
+                    ClientConfigBuilder::new(ca.material(&SpiffeId::new(&id)?, ca.bundles()?)?)
                         .expect_server_ids(ids)
                         .versions(min, max)?
                         .alpn_protocols(alpn.iter().map(String::as_bytes))
@@ -359,7 +358,7 @@ async fn demo() -> Res<bool> {
     );
 
     let sidecar_id = SpiffeId::new(SIDECAR_ID)?;
-    let sidecar_material = ca.material(&sidecar_id, ca.bundles())?;
+    let sidecar_material = ca.material(&sidecar_id, ca.bundles()?)?;
     let server = ServerConfigBuilder::from_mesh(sidecar_material, &mesh)?
         .alpn_protocols([params::ALPN_HTTP11])
         .build()?;
@@ -370,7 +369,7 @@ async fn demo() -> Res<bool> {
     tokio::spawn(std::sync::Arc::clone(&sidecar).run(listener));
     println!("   sidecar {sidecar_id} on {sidecar_addr} enforces {mode}, forwards to the app\n");
 
-    let gateway_material = ca.material(&SpiffeId::new(GATEWAY_ID)?, ca.bundles())?;
+    let gateway_material = ca.material(&SpiffeId::new(GATEWAY_ID)?, ca.bundles()?)?;
     let gateway = |min, max, alpn: &[&[u8]]| {
         ClientConfigBuilder::new(gateway_material.clone())
             .expect_server_ids([sidecar_id.clone()])
@@ -409,8 +408,7 @@ async fn demo() -> Res<bool> {
 
     println!("7. a client with a certificate from another trust domain (foreign.example)");
     let foreign = ca::Ca::create("foreign.example")?;
-    let mut both = foreign.bundles();
-    both.add(&ca.trust_domain, vec![ca.root()]);
+    let both = meshtls::BundleSet::from_bundles([foreign.bundle()?, ca.bundle()?])?;
     let intruder = ClientConfigBuilder::new(foreign.material(
         &SpiffeId::new("spiffe://foreign.example/ns/demo/sa/intruder")?,
         both,

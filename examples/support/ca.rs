@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use meshtls::tls::TlsMaterial;
-use meshtls::tls::pending::BundleSet;
+use meshtls::{BundleSet, TrustBundle};
 use meshtls::{SpiffeId, TrustDomain};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -64,10 +64,12 @@ impl Ca {
             .unwrap_or_else(|_| CertificateDer::from(Vec::new()))
     }
 
-    pub fn bundles(&self) -> BundleSet {
-        let mut set = BundleSet::new();
-        set.add(&self.trust_domain, vec![self.root()]);
-        set
+    pub fn bundle(&self) -> Res<TrustBundle> {
+        Ok(TrustBundle::new(self.trust_domain.clone(), [self.root()])?)
+    }
+
+    pub fn bundles(&self) -> Res<BundleSet> {
+        Ok(BundleSet::from_bundles([self.bundle()?])?)
     }
 
     /// Chain PEM (leaf, root) and PKCS#8 key PEM.

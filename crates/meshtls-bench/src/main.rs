@@ -11,6 +11,7 @@ use std::time::Duration;
 mod harness;
 mod identity;
 mod policy;
+mod svid;
 mod tls;
 
 use harness::{Harness, human};
@@ -40,6 +41,9 @@ fn main() {
     }
     if h.wants("policy") {
         policy::rows(&mut h);
+    }
+    if h.wants("svid") {
+        svid::rows(&mut h);
     }
     if h.wants("tls") {
         tls::rows(&mut h);

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use meshtls::SpiffeId;
-use meshtls::tls::pending::BundleSet;
 use meshtls::tls::{ClientConfigBuilder, ServerConfigBuilder, TlsMaterial, TlsVersion, params};
+use meshtls::{BundleSet, TrustBundle};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -111,17 +111,16 @@ fn try_rows(h: &mut Harness) -> Res<()> {
     let sidecar = issue(&issuer, &root, SIDECAR, Some(SIDECAR_DNS))?;
     let gateway = issue(&issuer, &root, GATEWAY, None)?;
     let td = meshtls::TrustDomain::new("cluster.local").map_err(e)?;
-    let bundles = || {
-        let mut set = BundleSet::new();
-        set.add(&td, vec![root.clone()]);
-        set
-    };
+    let bundles =
+        || TrustBundle::new(td.clone(), [root.clone()]).and_then(|b| BundleSet::from_bundles([b]));
 
     let provider = params::istio_provider();
     let server_material =
-        TlsMaterial::from_der(sidecar.chain.clone(), &sidecar.key, bundles()).map_err(e)?;
+        TlsMaterial::from_der(sidecar.chain.clone(), &sidecar.key, bundles().map_err(e)?)
+            .map_err(e)?;
     let client_material =
-        TlsMaterial::from_der(gateway.chain.clone(), &gateway.key, bundles()).map_err(e)?;
+        TlsMaterial::from_der(gateway.chain.clone(), &gateway.key, bundles().map_err(e)?)
+            .map_err(e)?;
     let mut roots = RootCertStore::empty();
     roots.add(root.clone()).map_err(e)?;
     let roots = Arc::new(roots);

@@ -188,7 +188,7 @@ fn refused_handshakes_and_malformed_hellos_are_explained() {
         "spiffe://foreign.example/ns/x/sa/y",
         &[&foreign],
     ))
-    .authorizer(std::sync::Arc::new(meshtls::tls::pending::AnyPeer))
+    .authorizer(meshtls::authz::any())
     .build()
     .unwrap();
     let (port, seen) = serve(acceptor.clone(), 2);

@@ -3,10 +3,9 @@
 
 mod tls_common;
 
-use std::sync::Arc;
 
 use meshtls::SpiffeId;
-use meshtls::tls::pending::ExactIds;
+use meshtls::authz::one_of;
 use meshtls::tls::{
     ClientConfigBuilder, MtlsClientConfig, MtlsServerConfig, ServerConfigBuilder, TlsVersion,
 };
@@ -96,9 +95,7 @@ fn server_reauthorizes_resumed_sessions() {
         assert_eq!(peer.spiffe_id(), &id(GATEWAY));
 
         // The authorizer changes: rustls still resumes the session (it runs no verifier) ...
-        server.set_authorizer(Arc::new(ExactIds(vec![id(
-            "spiffe://cluster.local/ns/x/sa/y",
-        )])));
+        server.set_authorizer(one_of(vec![id("spiffe://cluster.local/ns/x/sa/y")]));
         let mut c = client.connect(None).unwrap();
         let mut s = server.new_connection().unwrap();
         handshake(&mut c, &mut s).unwrap();
@@ -112,7 +109,7 @@ fn server_reauthorizes_resumed_sessions() {
         assert!(err.contains(GATEWAY), "{err}");
 
         // Back to an authorizer that admits the gateway: resumed again, accepted again.
-        server.set_authorizer(Arc::new(ExactIds(vec![id(GATEWAY)])));
+        server.set_authorizer(one_of(vec![id(GATEWAY)]));
         let (_, s) = connect(&client, &server);
         assert_eq!(s.handshake_kind(), Some(HandshakeKind::Resumed));
         server.check_connection(&s).unwrap();
@@ -151,7 +148,7 @@ fn client_reauthorizes_resumed_sessions() {
             &id(SIDECAR)
         );
 
-        client.set_authorizer(Arc::new(ExactIds(vec![])));
+        client.set_authorizer(one_of(vec![]));
         let mut c = client.connect(None).unwrap();
         let mut s = server.new_connection().unwrap();
         handshake(&mut c, &mut s).unwrap();

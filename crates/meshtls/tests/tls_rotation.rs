@@ -10,7 +10,6 @@ use std::thread;
 use std::time::Duration;
 
 use meshtls::SpiffeId;
-use meshtls::tls::pending::BundleSet;
 use meshtls::tls::{ClientConfigBuilder, ServerConfigBuilder, TlsVersion};
 use tls_common::{TestCa, exchange, handshake};
 
@@ -22,11 +21,7 @@ fn concurrent_handshakes_survive_100_rotations() {
     // Two CAs of the same trust domain, both in the bundle: a root rotation in progress.
     let ca1 = TestCa::new("cluster.local");
     let ca2 = TestCa::new("cluster.local");
-    let both = || {
-        let mut set = BundleSet::new();
-        set.add(&ca1.trust_domain, vec![ca1.root.clone(), ca2.root.clone()]);
-        set
-    };
+    let both = || tls_common::bundles(&[&ca1, &ca2]);
     let first_server = ca1.issue(SIDECAR);
     let first_client = ca1.issue(GATEWAY);
     let server_material =

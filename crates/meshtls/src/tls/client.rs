@@ -12,22 +12,11 @@ use rustls_pki_types::ServerName;
 use super::material::{MaterialResolver, TlsMaterial};
 use super::params::{MtlsParams, TlsVersion, protocol_versions};
 use super::peer::Peer;
-use super::pending::{Authorizer, ExactIds};
 use super::server::{check_alpn, check_connection};
 use super::verifier::{PeerPolicy, SpiffeServerCertVerifier};
-use crate::error::{AuthzError, Error, TlsError};
+use crate::authz::{self, Authorizer};
+use crate::error::{Error, TlsError};
 use crate::identity::{SpiffeId, TrustDomain, expand_spiffe_ids};
-
-/// Both authorizers must accept.
-#[derive(Debug)]
-struct Both(Arc<dyn Authorizer>, Arc<dyn Authorizer>);
-
-impl Authorizer for Both {
-    fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        self.0.authorize(peer)?;
-        self.1.authorize(peer)
-    }
-}
 
 /// Builds the client side of mesh mTLS, as a gateway (or an outbound sidecar on ISTIO_MUTUAL)
 /// does it.
@@ -154,8 +143,8 @@ impl ClientConfigBuilder {
         let authorizer: Arc<dyn Authorizer> = match (expected.is_empty(), self.authorizer) {
             (true, None) => return Err(TlsError::NoServerIdentity.into()),
             (true, Some(a)) => a,
-            (false, None) => Arc::new(ExactIds(expected.clone())),
-            (false, Some(a)) => Arc::new(Both(Arc::new(ExactIds(expected.clone())), a)),
+            (false, None) => authz::one_of(expected.clone()),
+            (false, Some(a)) => authz::all_of(vec![authz::one_of(expected.clone()), a]),
         };
         let provider = self.provider.unwrap_or_else(|| self.params.provider());
         let versions = protocol_versions(self.params.min_version(), self.max_version)?;
@@ -224,16 +213,16 @@ impl MtlsClientConfig {
         if self.expected.is_empty() {
             self.policy.set_authorizer(authorizer);
         } else {
-            self.policy.set_authorizer(Arc::new(Both(
-                Arc::new(ExactIds(self.expected.clone())),
+            self.policy.set_authorizer(authz::all_of(vec![
+                authz::one_of(self.expected.clone()),
                 authorizer,
-            )));
+            ]));
         }
     }
 
-    /// A new client connection (see [`server_name_for`]). `server_name` goes into SNI only (a DNS name, e.g. Istio's
-    /// `outbound_.8080_._.api.demo.svc.cluster.local`); `None` sends no SNI, which is fine for
-    /// a sidecar: the inbound side does not match on SNI.
+    /// A new client connection (see [`server_name_for`]). `server_name` goes into SNI only (a
+    /// DNS name, e.g. Istio's `outbound_.8080_._.api.demo.svc.cluster.local`); `None` sends no
+    /// SNI, which is fine for a sidecar: the inbound side does not match on SNI.
     pub fn connect(&self, server_name: Option<&str>) -> Result<ClientConnection, Error> {
         ClientConnection::new(self.rustls_config(), server_name_for(server_name)?).map_err(|e| {
             TlsError::Config {

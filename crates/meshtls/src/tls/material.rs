@@ -10,15 +10,15 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
-use super::pending::BundleSet;
+use crate::bundle::BundleSet;
 use crate::error::{Error, TlsError};
 use crate::identity::SpiffeId;
+use crate::svid::SvidVerifier;
 
-/// One generation of material.
+/// One generation of the own certificate.
 struct Generation {
     certified: Arc<CertifiedKey>,
     spiffe_id: SpiffeId,
-    bundles: Arc<BundleSet>,
 }
 
 /// The workload's own X.509-SVID (certificate chain and private key) and the trust bundles it
@@ -28,9 +28,14 @@ struct Generation {
 /// [`TlsMaterial::set_bundles`] on any clone is seen by the next handshake of every
 /// [`ServerConfig`](rustls::ServerConfig) and [`ClientConfig`](rustls::ClientConfig) built
 /// from it. Established connections keep the keys they negotiated.
+///
+/// Peers are verified with an [`SvidVerifier`] over the bundles, which remembers chains that
+/// verified (until they expire or their trust domain's roots change), so a returning peer costs
+/// a hash lookup instead of a path validation.
 #[derive(Clone)]
 pub struct TlsMaterial {
     slot: Arc<RwLock<Arc<Generation>>>,
+    verifier: Arc<SvidVerifier>,
 }
 
 impl fmt::Debug for TlsMaterial {
@@ -43,11 +48,7 @@ impl fmt::Debug for TlsMaterial {
     }
 }
 
-fn load(
-    chain: Vec<CertificateDer<'static>>,
-    pkcs8_key: &[u8],
-    bundles: Arc<BundleSet>,
-) -> Result<Generation, Error> {
+fn load(chain: Vec<CertificateDer<'static>>, pkcs8_key: &[u8]) -> Result<Generation, Error> {
     let leaf = chain.first().ok_or_else(|| TlsError::OwnCertificate {
         reason: "the certificate chain is empty".to_owned(),
     })?;
@@ -70,7 +71,6 @@ fn load(
     Ok(Generation {
         certified: Arc::new(certified),
         spiffe_id,
-        bundles,
     })
 }
 
@@ -83,9 +83,10 @@ impl TlsMaterial {
         pkcs8_key: &[u8],
         bundles: BundleSet,
     ) -> Result<Self, Error> {
-        let generation = load(chain, pkcs8_key, Arc::new(bundles))?;
+        let generation = load(chain, pkcs8_key)?;
         Ok(TlsMaterial {
             slot: Arc::new(RwLock::new(Arc::new(generation))),
+            verifier: Arc::new(SvidVerifier::new(bundles)),
         })
     }
 
@@ -104,26 +105,19 @@ impl TlsMaterial {
         }
     }
 
-    fn replace(
-        &self,
-        f: impl FnOnce(&Generation) -> Result<Generation, Error>,
-    ) -> Result<(), Error> {
-        let mut guard = match self.slot.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let next = f(&guard)?;
-        *guard = Arc::new(next);
-        Ok(())
-    }
-
     /// Replaces the own certificate chain and key; the next handshake presents them.
     pub fn set_svid_der(
         &self,
         chain: Vec<CertificateDer<'static>>,
         pkcs8_key: &[u8],
     ) -> Result<(), Error> {
-        self.replace(|current| load(chain, pkcs8_key, Arc::clone(&current.bundles)))
+        let next = Arc::new(load(chain, pkcs8_key)?);
+        match self.slot.write() {
+            Ok(mut g) => *g = next,
+            // Writers only swap an Arc, so a poisoned slot still holds a whole generation.
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
     }
 
     /// [`TlsMaterial::set_svid_der`] from PEM text.
@@ -132,17 +126,10 @@ impl TlsMaterial {
         self.set_svid_der(chain, key.secret_pkcs8_der())
     }
 
-    /// Replaces the trust bundles; the next peer verification uses them.
+    /// Replaces the trust bundles; the next peer verification uses them (cached chains of a
+    /// trust domain whose roots changed are verified again).
     pub fn set_bundles(&self, bundles: BundleSet) {
-        // Cannot fail: the certificate part is carried over unchanged.
-        let bundles = Arc::new(bundles);
-        let _ = self.replace(|current| {
-            Ok(Generation {
-                certified: Arc::clone(&current.certified),
-                spiffe_id: current.spiffe_id.clone(),
-                bundles,
-            })
-        });
+        self.verifier.set_bundles(bundles);
     }
 
     /// The SPIFFE ID of the current own certificate.
@@ -152,7 +139,12 @@ impl TlsMaterial {
 
     /// The current trust bundles.
     pub fn bundles(&self) -> Arc<BundleSet> {
-        Arc::clone(&self.current().bundles)
+        self.verifier.bundles()
+    }
+
+    /// The verifier (bundles and verification cache) peers are checked with.
+    pub fn verifier(&self) -> &SvidVerifier {
+        &self.verifier
     }
 
     /// The current own certificate chain, leaf first.

@@ -28,8 +28,6 @@ mod client;
 mod material;
 pub mod params;
 mod peer;
-#[doc(hidden)]
-pub mod pending;
 mod server;
 pub mod sniff;
 mod verifier;

@@ -10,9 +10,9 @@ use rustls_pki_types::UnixTime;
 use super::material::{MaterialResolver, TlsMaterial};
 use super::params::{MtlsParams, TlsVersion, protocol_versions};
 use super::peer::{Peer, peer_spiffe_id};
-use super::pending::{AnyPeer, Authorizer};
 use super::sniff::ClientHelloInfo;
 use super::verifier::{PeerPolicy, SpiffeClientCertVerifier};
+use crate::authz::{self, Authorizer};
 use crate::error::{Error, TlsError};
 use crate::identity::TrustDomain;
 use crate::mesh::MeshConfig;
@@ -81,7 +81,7 @@ impl ServerConfigBuilder {
             max_version: TlsVersion::Tls13,
             provider: None,
             trust_domains: None,
-            authorizer: Arc::new(AnyPeer),
+            authorizer: authz::any(),
             alpn: Vec::new(),
             resumption: false,
         }
@@ -267,7 +267,11 @@ pub(crate) fn check_connection(
         let chain = conn
             .peer_certificates()
             .ok_or(TlsError::NoPeerCertificate)?;
-        policy.check(chain, UnixTime::now())?
+        let (end_entity, intermediates) = chain.split_first().ok_or(TlsError::NoPeerCertificate)?;
+        policy
+            .check(end_entity, intermediates, UnixTime::now())?
+            .spiffe_id()
+            .clone()
     } else {
         peer_spiffe_id(conn)?
     };

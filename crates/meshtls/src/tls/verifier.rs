@@ -12,15 +12,16 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::material::TlsMaterial;
-use super::pending::{Authorizer, verify_svid};
-use crate::error::{AuthzError, Error};
-use crate::identity::{SpiffeId, TrustDomain};
+use crate::authz::{self, Authorizer};
+use crate::error::Error;
+use crate::identity::TrustDomain;
+use crate::svid::VerifiedSvid;
 
 /// Who is acceptable as a peer: SVID verification against the material's bundles, a trust
 /// domain allow-list, then an authorizer (replaceable at run time).
 pub(crate) struct PeerPolicy {
     material: TlsMaterial,
-    trust_domains: Option<Vec<TrustDomain>>,
+    trust_domains: Option<Arc<dyn Authorizer>>,
     authorizer: RwLock<Arc<dyn Authorizer>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
@@ -28,8 +29,11 @@ pub(crate) struct PeerPolicy {
 impl fmt::Debug for PeerPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerPolicy")
-            .field("trust_domains", &self.trust_domains)
-            .field("authorizer", &self.authorizer())
+            .field(
+                "trust_domains",
+                &self.trust_domains.as_ref().map(|a| a.describe()),
+            )
+            .field("authorizer", &self.authorizer().describe())
             .finish_non_exhaustive()
     }
 }
@@ -43,7 +47,7 @@ impl PeerPolicy {
     ) -> Self {
         PeerPolicy {
             material,
-            trust_domains,
+            trust_domains: trust_domains.map(authz::member_of),
             authorizer: RwLock::new(authorizer),
             algorithms: provider.signature_verification_algorithms,
         }
@@ -63,47 +67,23 @@ impl PeerPolicy {
         }
     }
 
-    /// Verifies `chain` (leaf first) as an X.509-SVID against the current bundles, checks the
-    /// trust domain, then authorizes the ID.
+    /// Verifies the chain as an X.509-SVID against the current bundles, checks the trust
+    /// domain, then authorizes the peer.
     pub(crate) fn check(
-        &self,
-        chain: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<SpiffeId, Error> {
-        let bundles = self.material.bundles();
-        let verified = verify_svid(chain, &bundles, now)?;
-        let id = verified.spiffe_id().clone();
-        if let Some(accepted) = &self.trust_domains {
-            if !accepted.iter().any(|td| id.is_member_of(td)) {
-                return Err(AuthzError::Denied(format!(
-                    "{id} is not in an accepted trust domain ({})",
-                    accepted
-                        .iter()
-                        .map(TrustDomain::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-                .into());
-            }
-        }
-        self.authorizer().authorize(&id)?;
-        Ok(id)
-    }
-
-    fn check_split(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<SpiffeId, rustls::Error> {
-        let mut chain = Vec::with_capacity(1 + intermediates.len());
-        chain.push(CertificateDer::from(end_entity.as_ref()));
-        chain.extend(
-            intermediates
-                .iter()
-                .map(|c| CertificateDer::from(c.as_ref())),
-        );
-        self.check(&chain, now).map_err(to_rustls)
+    ) -> Result<VerifiedSvid, Error> {
+        let verified = self
+            .material
+            .verifier()
+            .verify_parts(end_entity, intermediates, now)?;
+        if let Some(trust_domains) = &self.trust_domains {
+            trust_domains.authorize_verified(&verified)?;
+        }
+        self.authorizer().authorize_verified(&verified)?;
+        Ok(verified)
     }
 }
 
@@ -137,7 +117,9 @@ impl ClientCertVerifier for SpiffeClientCertVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.0.check_split(end_entity, intermediates, now)?;
+        self.0
+            .check(end_entity, intermediates, now)
+            .map_err(to_rustls)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -177,7 +159,9 @@ impl ServerCertVerifier for SpiffeServerCertVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.0.check_split(end_entity, intermediates, now)?;
+        self.0
+            .check(end_entity, intermediates, now)
+            .map_err(to_rustls)?;
         Ok(ServerCertVerified::assertion())
     }
 

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use meshtls::TrustDomain;
 use meshtls::tls::TlsMaterial;
-use meshtls::tls::pending::BundleSet;
+use meshtls::{BundleSet, TrustBundle};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -82,12 +82,21 @@ impl TestCa {
     }
 }
 
+/// One bundle per trust domain, holding the roots of every CA of that trust domain.
 pub fn bundles(cas: &[&TestCa]) -> BundleSet {
-    let mut set = BundleSet::new();
+    let mut by_td: Vec<(TrustDomain, Vec<CertificateDer<'static>>)> = Vec::new();
     for ca in cas {
-        set.add(&ca.trust_domain, vec![ca.root.clone()]);
+        match by_td.iter_mut().find(|(td, _)| *td == ca.trust_domain) {
+            Some((_, roots)) => roots.push(ca.root.clone()),
+            None => by_td.push((ca.trust_domain.clone(), vec![ca.root.clone()])),
+        }
     }
-    set
+    BundleSet::from_bundles(
+        by_td
+            .into_iter()
+            .map(|(td, roots)| TrustBundle::new(td, roots).unwrap()),
+    )
+    .unwrap()
 }
 
 pub fn material(ca: &TestCa, spiffe_id: &str, trusted: &[&TestCa]) -> TlsMaterial {
