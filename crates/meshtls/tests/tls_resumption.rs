@@ -3,7 +3,6 @@
 
 mod tls_common;
 
-
 use meshtls::SpiffeId;
 use meshtls::authz::one_of;
 use meshtls::tls::{

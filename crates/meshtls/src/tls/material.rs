@@ -90,6 +90,18 @@ impl TlsMaterial {
         })
     }
 
+    /// Sets how many verified peer chains are remembered (default
+    /// [`DEFAULT_CACHE_CAPACITY`](crate::svid::DEFAULT_CACHE_CAPACITY); 0 verifies every
+    /// handshake in full). Call it before cloning the material or building configs from it:
+    /// clones made earlier keep the previous verifier.
+    pub fn with_verification_cache(mut self, capacity: usize) -> Self {
+        self.verifier = Arc::new(SvidVerifier::with_capacity(
+            (*self.verifier.bundles()).clone(),
+            capacity,
+        ));
+        self
+    }
+
     /// Material from PEM text: the chain (leaf first) and a PKCS#8 private key.
     pub fn from_pem(chain_pem: &str, key_pem: &str, bundles: BundleSet) -> Result<Self, Error> {
         let (chain, key) = parse_pem(chain_pem, key_pem)?;
