@@ -6,11 +6,13 @@ use pyo3::prelude::*;
 mod errors;
 mod identity;
 mod policy;
+mod svid;
 
 #[pymodule]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
     policy::register(m)?;
+    svid::register(m)?;
     Ok(())
 }

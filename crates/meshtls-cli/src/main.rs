@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod identity;
 mod policy;
+mod svid;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -31,6 +32,10 @@ enum Command {
     Mesh(identity::MeshArgs),
     /// PeerAuthentication: validate manifests, or resolve a workload's mTLS mode.
     Policy(policy::PolicyArgs),
+    /// Verify a peer's X.509-SVID chain against per-trust-domain bundles (exit 1 if rejected).
+    Verify(svid::VerifyArgs),
+    /// Show the SVID-relevant fields of PEM certificates.
+    Inspect(svid::InspectArgs),
 }
 
 /// What a subcommand concluded.
@@ -54,6 +59,8 @@ fn main() -> ExitCode {
         Command::Id(args) => identity::id(args),
         Command::Mesh(args) => identity::mesh(args),
         Command::Policy(args) => policy::run(args),
+        Command::Verify(args) => svid::verify(args),
+        Command::Inspect(args) => svid::inspect(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {
