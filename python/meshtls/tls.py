@@ -42,7 +42,7 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ._errors import AuthorizationError, TlsError
@@ -97,12 +97,14 @@ def _roots_pem(bundles: Bundles) -> str:
         return bundles
     if isinstance(bundles, Mapping):
         return "".join(_roots_pem(v) for v in bundles.values())
-    for attr in ("to_pem", "x509_authorities_pem", "pem"):
-        value = getattr(bundles, attr, None)
-        if value is not None:
-            text = value() if callable(value) else value
-            if isinstance(text, str):
-                return text
+    to_pem_map = getattr(bundles, "to_pem_map", None)  # BundleSet
+    if callable(to_pem_map):
+        return "".join(to_pem_map().values())
+    to_pem = getattr(bundles, "to_pem", None)  # TrustBundle
+    if callable(to_pem):
+        text = to_pem()
+        if isinstance(text, str):
+            return text
     raise TlsError(f"cannot read trust bundles from {type(bundles).__name__!r}: expected a BundleSet, a TrustBundle, PEM text or a mapping of trust domain to PEM")
 
 
@@ -237,22 +239,23 @@ def check_peer(
     *,
     expected: Optional[Iterable[Any]] = None,
     trust_domains: Optional[Iterable[Any]] = None,
-    authorize: Optional[Callable[[Any], bool]] = None,
+    authorize: Any = None,
     close: bool = True,
 ) -> Any:
     """Verifies the peer of a finished handshake the SPIFFE way and returns its ``SpiffeId``.
 
-    ``bundles`` is a :class:`~meshtls.BundleSet` (verification uses the bundle of the peer's
-    own trust domain only). ``expected`` lists acceptable SPIFFE IDs (exact match), and
-    ``trust_domains`` acceptable trust domains; ``authorize`` may add any rule. On failure the
-    socket is closed (unless ``close=False``) and :class:`~meshtls.SvidError`,
+    ``bundles`` is a :class:`~meshtls.BundleSet` or a mapping of trust domain to PEM roots
+    (verification uses the bundle of the peer's own trust domain only). ``expected`` lists
+    acceptable SPIFFE IDs (exact match), ``trust_domains`` acceptable trust domains, and
+    ``authorize`` is any :class:`~meshtls.Authorizer` or ``Callable[[SpiffeId], bool]``. On
+    failure the socket is closed (unless ``close=False``) and :class:`~meshtls.SvidError`,
     :class:`~meshtls.AuthorizationError` or :class:`~meshtls.TlsError` is raised.
     """
     from . import verify_svid  # the binding; imported late to keep this module importable
 
     try:
         chain = _peer_chain(sock)
-        peer = verify_svid(chain, bundles)
+        peer = verify_svid(chain, bundles, authorizer=authorize)
         if trust_domains is not None:
             accepted = [str(td) for td in trust_domains]
             if str(peer.trust_domain) not in accepted:
@@ -261,8 +264,6 @@ def check_peer(
             wanted = [str(i) for i in expected]
             if str(peer) not in wanted:
                 raise AuthorizationError(f"{peer} is not one of the expected SPIFFE IDs {wanted}")
-        if authorize is not None and not authorize(peer):
-            raise AuthorizationError(f"{peer} was refused by the authorizer")
         return peer
     except BaseException:
         if close:
