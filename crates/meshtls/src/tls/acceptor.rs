@@ -12,7 +12,7 @@
 //!
 //! [`InboundAcceptor::route`] is the decision as a pure function over the first bytes;
 //! [`InboundAcceptor::accept`] runs it over a blocking stream, and with the `tokio` feature
-//! [`InboundAcceptor::accept_async`] over an async one.
+//! `InboundAcceptor::accept_async` over an async one.
 
 use std::fmt;
 use std::io::{self, Read, Write};
