@@ -64,4 +64,6 @@ pub mod tls;
 
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
+pub use ca::MeshCa;
 pub use mesh::{MeshConfig, TrustDomains};
+pub use svid::own::Svid;
