@@ -22,7 +22,10 @@ fn main() -> Result<(), meshtls::Error> {
     let mesh = MeshConfig::from_yaml(CONFIGMAP)?;
     println!("mesh trust domain: {}", mesh.trust_domain());
     println!("aliases: {:?}", mesh.trust_domain_aliases());
-    println!("accepted on inbound mTLS: {:?}", mesh.trust_domains_for_validation());
+    println!(
+        "accepted on inbound mTLS: {:?}",
+        mesh.trust_domains_for_validation()
+    );
     for text in [
         "spiffe://cluster.local/ns/demo/sa/api",
         "spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller",
@@ -31,8 +34,14 @@ fn main() -> Result<(), meshtls::Error> {
         match SpiffeId::new(text) {
             Ok(id) => {
                 let istio = IstioIdentity::from_spiffe_id(&id)?;
-                println!("{id}: namespace {}, service account {}", istio.namespace(), istio.service_account());
-                let expanded = mesh.trust_domains().expand_spiffe_ids(std::slice::from_ref(&id));
+                println!(
+                    "{id}: namespace {}, service account {}",
+                    istio.namespace(),
+                    istio.service_account()
+                );
+                let expanded = mesh
+                    .trust_domains()
+                    .expand_spiffe_ids(std::slice::from_ref(&id));
                 println!("  accepted as: {expanded:?}");
             }
             Err(e) => println!("rejected: {e}"),

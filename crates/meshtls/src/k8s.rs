@@ -81,7 +81,8 @@ fn check_name(value: &str, field: &'static str, max: usize, dots: bool) -> Resul
             err("must be at most 63 characters")
         });
     }
-    let ok_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.');
+    let ok_char =
+        |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.');
     if !value.bytes().all(ok_char) {
         return Err(if dots {
             err("must consist of lower case alphanumeric characters, '-' or '.'")
@@ -172,7 +173,10 @@ impl Secret {
             SecretBytes::new(private_key_pem.as_bytes().to_vec()),
         );
         if let Some(ca) = ca_pem {
-            data.insert("ca.crt".to_owned(), SecretBytes::new(ca.as_bytes().to_vec()));
+            data.insert(
+                "ca.crt".to_owned(),
+                SecretBytes::new(ca.as_bytes().to_vec()),
+            );
         }
         Ok(Secret {
             api_version: "v1",

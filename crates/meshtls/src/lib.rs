@@ -62,8 +62,8 @@ pub mod policy;
 pub mod svid;
 pub mod tls;
 
+pub use ca::MeshCa;
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
-pub use ca::MeshCa;
 pub use mesh::{MeshConfig, TrustDomains};
 pub use svid::own::Svid;

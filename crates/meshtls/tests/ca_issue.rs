@@ -53,7 +53,10 @@ fn check_profile(
     let serial = leaf.raw_serial();
     assert!(serial[0] & 0x80 == 0, "serial must be positive");
     let significant: Vec<u8> = serial.iter().copied().skip_while(|&b| b == 0).collect();
-    assert!(!significant.is_empty() && significant.len() <= 16, "{serial:?}");
+    assert!(
+        !significant.is_empty() && significant.len() <= 16,
+        "{serial:?}"
+    );
     // SAN: critical, exactly one URI first, then the DNS names.
     let san = leaf.subject_alternative_name().unwrap().unwrap();
     assert!(san.critical, "SAN must be critical");
@@ -101,7 +104,11 @@ fn check_profile(
         })
         .unwrap();
     assert_eq!(aki, ski);
-    assert_eq!(leaf.extensions().len(), 5, "KU, EKU, BC, AKI, SAN and nothing else");
+    assert_eq!(
+        leaf.extensions().len(),
+        5,
+        "KU, EKU, BC, AKI, SAN and nothing else"
+    );
 }
 
 #[test]
@@ -169,10 +176,16 @@ fn root_follows_istiods_self_signed_defaults() {
     assert!(ku.critical && ku.value.key_cert_sign());
     assert_eq!(ku.value.flags, 1 << 5, "keyCertSign only");
     assert!(c.extended_key_usage().unwrap().is_none());
-    assert!(c.subject_alternative_name().unwrap().is_none(), "istiod puts no SAN on its root");
+    assert!(
+        c.subject_alternative_name().unwrap().is_none(),
+        "istiod puts no SAN on its root"
+    );
     let life = c.validity().not_after.timestamp() - c.validity().not_before.timestamp();
     assert_eq!(life, 3650 * 86400);
-    assert!((c.validity().not_before.timestamp() - unix_now()).abs() <= 2, "no backdating");
+    assert!(
+        (c.validity().not_before.timestamp() - unix_now()).abs() <= 2,
+        "no backdating"
+    );
     assert_eq!(ca.trust_domain().unwrap().as_str(), "cluster.local");
     assert!(ca.is_self_signed());
 }
@@ -191,8 +204,14 @@ fn optional_trust_domain_san_on_ca_certificates_keeps_openssl_and_webpki_happy()
     let (_, c) = X509Certificate::from_der(inter.ca_cert_der()).unwrap();
     let san = c.subject_alternative_name().unwrap().unwrap();
     assert!(!san.critical);
-    assert!(matches!(san.value.general_names[..], [GeneralName::URI("spiffe://prod.example")]));
-    assert_eq!(c.subject().to_string(), "O=prod.example, CN=Intermediate CA");
+    assert!(matches!(
+        san.value.general_names[..],
+        [GeneralName::URI("spiffe://prod.example")]
+    ));
+    assert_eq!(
+        c.subject().to_string(),
+        "O=prod.example, CN=Intermediate CA"
+    );
     let svid = inter
         .issue(&id("spiffe://prod.example/web"), &IssueParams::default())
         .unwrap();
@@ -215,7 +234,10 @@ fn validity_is_backdated_two_minutes_and_clamped_to_the_ca() {
     let ca = root(KeyKind::EcP256);
     let before = unix_now();
     let svid = ca
-        .issue(&id("spiffe://cluster.local/ns/a/sa/b"), &IssueParams::default())
+        .issue(
+            &id("spiffe://cluster.local/ns/a/sa/b"),
+            &IssueParams::default(),
+        )
         .unwrap();
     let after = unix_now();
     let nb = unix(svid.not_before());
@@ -233,7 +255,10 @@ fn validity_is_backdated_two_minutes_and_clamped_to_the_ca() {
     short.ttl = Duration::from_secs(3600);
     let short_ca = MeshCa::create(&short).unwrap();
     let svid = short_ca
-        .issue(&id("spiffe://cluster.local/ns/a/sa/b"), &IssueParams::default())
+        .issue(
+            &id("spiffe://cluster.local/ns/a/sa/b"),
+            &IssueParams::default(),
+        )
         .unwrap();
     assert_eq!(svid.not_after(), short_ca.not_after());
 
@@ -255,7 +280,10 @@ fn ttl_rules() {
     };
     let ninety_days = 90 * 86400;
     let svid = ca.issue(&who, &with_ttl(ninety_days)).unwrap();
-    assert_eq!(unix(svid.not_after()) - unix(svid.not_before()), ninety_days as i64 + 120);
+    assert_eq!(
+        unix(svid.not_after()) - unix(svid.not_before()),
+        ninety_days as i64 + 120
+    );
     let err = ca.issue(&who, &with_ttl(ninety_days + 1)).unwrap_err();
     assert!(
         matches!(err, Error::Ca(CaError::InvalidTtl { ttl_secs, .. }) if ttl_secs == ninety_days + 1),
@@ -263,7 +291,10 @@ fn ttl_rules() {
     );
     assert!(err.to_string().contains("90 days"), "{err}");
     let err = ca.issue(&who, &with_ttl(0)).unwrap_err();
-    assert!(matches!(err, Error::Ca(CaError::InvalidTtl { ttl_secs: 0, .. })));
+    assert!(matches!(
+        err,
+        Error::Ca(CaError::InvalidTtl { ttl_secs: 0, .. })
+    ));
 }
 
 #[test]
@@ -279,7 +310,11 @@ fn an_expired_ca_refuses_to_sign() {
     assert!(err.to_string().contains("expired"), "{err}");
     // Issuing "in the past", while it was valid, works.
     let svid = ca
-        .issue_at(&who, &IssueParams::default(), two_hours_ago + Duration::from_secs(60))
+        .issue_at(
+            &who,
+            &IssueParams::default(),
+            two_hours_ago + Duration::from_secs(60),
+        )
         .unwrap();
     assert_eq!(svid.not_after(), ca.not_after());
     // An intermediate under it too is refused, and CSR signing as well.
@@ -295,7 +330,10 @@ fn identities_and_dns_names_are_checked() {
     let err = ca
         .issue(&id("spiffe://cluster.local"), &IssueParams::default())
         .unwrap_err();
-    assert!(matches!(err, Error::Ca(CaError::IdentityWithoutPath { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Ca(CaError::IdentityWithoutPath { .. })),
+        "{err}"
+    );
     for bad in ["", "a..b", "10.1.2.3", "bad_name.example", "*"] {
         let params = IssueParams {
             dns_names: vec![bad.to_owned()],
@@ -304,13 +342,19 @@ fn identities_and_dns_names_are_checked() {
         let err = ca
             .issue(&id("spiffe://cluster.local/ns/a/sa/b"), &params)
             .unwrap_err();
-        assert!(matches!(err, Error::Ca(CaError::InvalidDnsName { .. })), "{bad}: {err}");
+        assert!(
+            matches!(err, Error::Ca(CaError::InvalidDnsName { .. })),
+            "{bad}: {err}"
+        );
         assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
     }
     // Identities of other trust domains are signed (istiod signs what it authenticated,
     // e.g. during a trust-domain migration).
     let svid = ca
-        .issue(&id("spiffe://old.example/ns/a/sa/b"), &IssueParams::default())
+        .issue(
+            &id("spiffe://old.example/ns/a/sa/b"),
+            &IssueParams::default(),
+        )
         .unwrap();
     assert_eq!(svid.spiffe_id().as_str(), "spiffe://old.example/ns/a/sa/b");
 }
@@ -337,7 +381,9 @@ fn issue_many_gives_distinct_verifiable_svids() {
     bad.push(id("spiffe://cluster.local"));
     assert!(ca.issue_many(&bad, &IssueParams::default()).is_err());
     // Single thread gives the same shape.
-    let one = ca.issue_many_on(&ids[..3], &IssueParams::default(), 1).unwrap();
+    let one = ca
+        .issue_many_on(&ids[..3], &IssueParams::default(), 1)
+        .unwrap();
     assert_eq!(one.len(), 3);
 }
 
@@ -360,7 +406,10 @@ fn intermediate_with_path_len_zero_cannot_sign_a_ca() {
 fn k8s_objects_render() {
     let ca = root(KeyKind::EcP256);
     let svid = ca
-        .issue(&id("spiffe://cluster.local/ns/gateway/sa/agc"), &IssueParams::default())
+        .issue(
+            &id("spiffe://cluster.local/ns/gateway/sa/agc"),
+            &IssueParams::default(),
+        )
         .unwrap();
     let secret = svid.to_k8s_secret("agc-client", "gateway").unwrap();
     let yaml = secret.to_yaml().unwrap();
@@ -389,7 +438,15 @@ fn k8s_objects_render() {
     assert_eq!(cacerts.metadata().name(), "cacerts");
     assert_eq!(cacerts.secret_type(), "Opaque");
     let keys: Vec<&str> = cacerts.data().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+    assert_eq!(
+        keys,
+        [
+            "ca-cert.pem",
+            "ca-key.pem",
+            "cert-chain.pem",
+            "root-cert.pem"
+        ]
+    );
     let cm = ca.root_cert_configmap("shop").unwrap();
     let cm_doc = meshtls::manifest::parse_value(&cm.to_json().unwrap(), "cm").unwrap();
     assert_eq!(cm_doc["metadata"]["name"], "istio-ca-root-cert");
@@ -404,7 +461,10 @@ fn k8s_objects_render() {
 fn debug_output_carries_no_key_material() {
     let ca = root(KeyKind::EcP256);
     let svid = ca
-        .issue(&id("spiffe://cluster.local/ns/a/sa/b"), &IssueParams::default())
+        .issue(
+            &id("spiffe://cluster.local/ns/a/sa/b"),
+            &IssueParams::default(),
+        )
         .unwrap();
     let key_der = svid.private_key_der();
     let key_hex: String = key_der
@@ -418,7 +478,10 @@ fn debug_output_carries_no_key_material() {
         assert!(!dbg.contains(&key_hex[key_hex.len() - 40..]), "{dbg}");
         assert!(!dbg.contains(&key_b64_line), "{dbg}");
         assert!(!dbg.contains("PRIVATE"), "{dbg}");
-        assert!(!dbg.contains(&format!("{:?}", &key_der.secret_der()[..8])), "{dbg}");
+        assert!(
+            !dbg.contains(&format!("{:?}", &key_der.secret_der()[..8])),
+            "{dbg}"
+        );
     }
     let ca_key = ca.ca_key_pem();
     assert!(!format!("{ca:?}").contains(ca_key.lines().nth(1).unwrap()));

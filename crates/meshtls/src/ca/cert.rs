@@ -130,8 +130,7 @@ const VERSION_V3: &[u8] = &[0xa0, 0x03, 0x02, 0x01, 0x02];
 pub(crate) fn sign_certificate(key: &SigningKey, tbs_parts: &[&[u8]]) -> Result<Vec<u8>, CaError> {
     let tbs_len: usize = tbs_parts.iter().map(|p| p.len()).sum();
     let alg = key.signature_algorithm();
-    let body_max =
-        der::tlv_size(tbs_len) + alg.len() + der::tlv_size(key.max_signature_len() + 1);
+    let body_max = der::tlv_size(tbs_len) + alg.len() + der::tlv_size(key.max_signature_len() + 1);
     let mut out = Vec::with_capacity(4 + body_max);
     // Room for the outer header: every certificate here is 256..=65535 bytes long, which
     // takes exactly four header bytes; the rare other size is fixed up below.
@@ -183,7 +182,11 @@ pub(crate) fn build_ca(
         bc_content.extend_from_slice(&der::unsigned_integer(&[n]));
     }
     let mut exts = Vec::new();
-    exts.extend(der::extension(oid::KEY_USAGE, true, &[tag::BIT_STRING, 2, 2, 0x04]));
+    exts.extend(der::extension(
+        oid::KEY_USAGE,
+        true,
+        &[tag::BIT_STRING, 2, 2, 0x04],
+    ));
     exts.extend(der::extension(
         oid::BASIC_CONSTRAINTS,
         true,
@@ -462,7 +465,8 @@ impl CertInfo {
                 };
                 let value = ext.read(tag::OCTET_STRING).map_err(fail)?;
                 ext.finish().map_err(fail)?;
-                info.read_extension(ext_oid, critical, value).map_err(fail)?;
+                info.read_extension(ext_oid, critical, value)
+                    .map_err(fail)?;
             }
         }
         tbs.finish().map_err(fail)?;
@@ -609,7 +613,13 @@ mod tests {
 
     #[test]
     fn times_round_trip_across_the_utc_time_boundary() {
-        for unix in [0i64, 1_700_000_000, 2_524_607_999, 2_524_608_000, 4_102_444_800] {
+        for unix in [
+            0i64,
+            1_700_000_000,
+            2_524_607_999,
+            2_524_608_000,
+            4_102_444_800,
+        ] {
             let enc = validity(unix, unix + 1).unwrap();
             let mut r = Reader::new(&enc);
             let mut v = Reader::new(r.read(tag::SEQUENCE).unwrap());
@@ -649,7 +659,10 @@ mod tests {
             &der::tlv_vec(tag::OID, oid::KP_SERVER_AUTH),
             &der::tlv_vec(tag::OID, oid::KP_CLIENT_AUTH),
         ]);
-        assert_eq!(der::extension(oid::EXT_KEY_USAGE, false, &purposes), LEAF_EXT_KEY_USAGE);
+        assert_eq!(
+            der::extension(oid::EXT_KEY_USAGE, false, &purposes),
+            LEAF_EXT_KEY_USAGE
+        );
         let bc = der::extension(oid::BASIC_CONSTRAINTS, true, &[tag::SEQUENCE, 0]);
         assert_eq!(bc, LEAF_BASIC_CONSTRAINTS);
     }

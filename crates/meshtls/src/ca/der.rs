@@ -217,7 +217,9 @@ impl<'a> Reader<'a> {
         if tag & 0x1f == 0x1f {
             return Err(DerError("multi-byte tags are not supported"));
         }
-        let (&first, rest) = rest.split_first().ok_or(DerError("truncated (no length)"))?;
+        let (&first, rest) = rest
+            .split_first()
+            .ok_or(DerError("truncated (no length)"))?;
         let (len, rest) = if first < 0x80 {
             (usize::from(first), rest)
         } else {

@@ -167,9 +167,7 @@ fn rsa_spki(rsa_public_key: &[u8]) -> Vec<u8> {
 pub(crate) fn generate(kind: KeyKind) -> Result<GeneratedKey, CaError> {
     if let Some(alg) = kind.ecdsa_alg() {
         let pair = EcdsaKeyPair::generate(alg).map_err(crypto("generating an ec key"))?;
-        let doc = pair
-            .to_pkcs8v1()
-            .map_err(crypto("exporting an ec key"))?;
+        let doc = pair.to_pkcs8v1().map_err(crypto("exporting an ec key"))?;
         Ok(GeneratedKey {
             spki: ec_spki(kind, pair.public_key().as_ref()),
             pkcs8: Zeroizing::new(doc.as_ref().to_vec()),
@@ -220,8 +218,8 @@ impl SigningKey {
             what: what.to_owned(),
             reason: reason.to_owned(),
         };
-        let (alg_oid, curve) =
-            pkcs8_algorithm(pkcs8).map_err(|e| bad(&format!("not a pkcs#8 private key ({})", e.0)))?;
+        let (alg_oid, curve) = pkcs8_algorithm(pkcs8)
+            .map_err(|e| bad(&format!("not a pkcs#8 private key ({})", e.0)))?;
         if alg_oid == oid::EC_PUBLIC_KEY {
             let kind = curve_kind(curve, what)?;
             let alg = kind.ecdsa_alg().ok_or_else(|| bad("unsupported curve"))?;
@@ -233,6 +231,10 @@ impl SigningKey {
                 pkcs8: Zeroizing::new(pkcs8.to_vec()),
             })
         } else if alg_oid == oid::RSA_ENCRYPTION {
+            let bits = pkcs8_private_key(pkcs8)
+                .and_then(rsa_private_key_bits)
+                .map_err(|e| bad(&format!("malformed rsa private key ({})", e.0)))?;
+            check_rsa_bits(bits, what)?;
             let pair = RsaKeyPair::from_pkcs8(pkcs8)
                 .map_err(|e| bad(&format!("rsa private key rejected ({e})")))?;
             check_rsa_bits(pair.public_modulus_len() * 8, what)?;
@@ -319,8 +321,13 @@ impl SigningKey {
             SigningKey::Rsa { pair, .. } => {
                 let start = out.len();
                 out.resize(start + pair.public_modulus_len(), 0);
-                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut out[start..])
-                    .map_err(crypto("signing"))?;
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut out[start..],
+                )
+                .map_err(crypto("signing"))?;
             }
         }
         Ok(())
@@ -371,6 +378,35 @@ fn pkcs8_algorithm(pkcs8: &[u8]) -> Result<(&[u8], Option<&[u8]>), der::DerError
     Ok((alg_oid, curve))
 }
 
+/// The `privateKey` octets of a PKCS#8 `PrivateKeyInfo`.
+fn pkcs8_private_key(pkcs8: &[u8]) -> Result<&[u8], der::DerError> {
+    let mut outer = Reader::new(pkcs8);
+    let mut info = Reader::new(outer.read(tag::SEQUENCE)?);
+    info.read(tag::INTEGER)?;
+    info.read(tag::SEQUENCE)?;
+    info.read(tag::OCTET_STRING)
+}
+
+/// Modulus size of a PKCS#1 `RSAPrivateKey`.
+fn rsa_private_key_bits(der_bytes: &[u8]) -> Result<usize, der::DerError> {
+    let mut outer = Reader::new(der_bytes);
+    let mut key = Reader::new(outer.read(tag::SEQUENCE)?);
+    key.read(tag::INTEGER)?;
+    Ok(integer_bits(key.read(tag::INTEGER)?))
+}
+
+/// Significant bits of a non-negative INTEGER's content.
+fn integer_bits(content: &[u8]) -> usize {
+    let digits = &content[content
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(content.len())..];
+    match digits.first() {
+        Some(&top) => digits.len() * 8 - top.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
 /// Converts a private key in any supported encoding to PKCS#8 DER.
 pub(crate) fn to_pkcs8(key: &PrivateKeyDer<'_>, what: &str) -> Result<Zeroizing<Vec<u8>>, CaError> {
     let bad = |reason: String| CaError::Material {
@@ -380,6 +416,9 @@ pub(crate) fn to_pkcs8(key: &PrivateKeyDer<'_>, what: &str) -> Result<Zeroizing<
     match key {
         PrivateKeyDer::Pkcs8(k) => Ok(Zeroizing::new(k.secret_pkcs8_der().to_vec())),
         PrivateKeyDer::Pkcs1(k) => {
+            let bits = rsa_private_key_bits(k.secret_pkcs1_der())
+                .map_err(|e| bad(format!("malformed rsa private key ({})", e.0)))?;
+            check_rsa_bits(bits, what)?;
             let pair = RsaKeyPair::from_der(k.secret_pkcs1_der())
                 .map_err(|e| bad(format!("rsa private key rejected ({e})")))?;
             check_rsa_bits(pair.public_modulus_len() * 8, what)?;
@@ -389,13 +428,16 @@ pub(crate) fn to_pkcs8(key: &PrivateKeyDer<'_>, what: &str) -> Result<Zeroizing<
         }
         PrivateKeyDer::Sec1(k) => {
             let der = k.secret_sec1_der();
-            let curve = sec1_curve(der).map_err(|e| bad(format!("not an ec private key ({})", e.0)))?;
+            let curve =
+                sec1_curve(der).map_err(|e| bad(format!("not an ec private key ({})", e.0)))?;
             let kinds: &[KeyKind] = match curve {
                 Some(_) => &[curve_kind(curve, what)?],
                 None => &[KeyKind::EcP256, KeyKind::EcP384],
             };
             for kind in kinds {
-                let Some(alg) = kind.ecdsa_alg() else { continue };
+                let Some(alg) = kind.ecdsa_alg() else {
+                    continue;
+                };
                 if let Ok(pair) = EcdsaKeyPair::from_private_key_der(alg, der) {
                     let doc = pair.to_pkcs8v1().map_err(crypto("exporting an ec key"))?;
                     return Ok(Zeroizing::new(doc.as_ref().to_vec()));
@@ -472,12 +514,7 @@ pub(crate) fn parse_spki<'a>(spki: &'a [u8], what: &str) -> Result<PublicKeyInfo
     if alg_oid == oid::RSA_ENCRYPTION {
         let mut rsa_outer = Reader::new(key);
         let mut rsa = Reader::new(rsa_outer.read(tag::SEQUENCE).map_err(malformed)?);
-        let modulus = rsa.read(tag::INTEGER).map_err(malformed)?;
-        let digits = &modulus[modulus.iter().position(|&b| b != 0).unwrap_or(modulus.len())..];
-        let bits = match digits.first() {
-            Some(&top) => digits.len() * 8 - top.leading_zeros() as usize,
-            None => 0,
-        };
+        let bits = integer_bits(rsa.read(tag::INTEGER).map_err(malformed)?);
         if bits < 2048 {
             return Err(unsupported(format!(
                 "rsa key of {bits} bits is weaker than the 2048-bit minimum"
@@ -536,7 +573,9 @@ pub(crate) fn verify_signature(
             o if o == oid::SHA384_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA384,
             o if o == oid::SHA512_WITH_RSA => &sig::RSA_PKCS1_2048_8192_SHA512,
             o if o == oid::SHA1_WITH_RSA => {
-                return Err("sha1WithRSAEncryption signatures are refused (sha-1 is broken)".into());
+                return Err(
+                    "sha1WithRSAEncryption signatures are refused (sha-1 is broken)".into(),
+                );
             }
             o if o == oid::RSASSA_PSS => {
                 return Err("rsassa-pss signatures are not supported".into());
@@ -565,8 +604,12 @@ mod tests {
         for kind in [KeyKind::EcP256, KeyKind::EcP384, KeyKind::Rsa2048] {
             let key = SigningKey::generate(kind).unwrap();
             let theirs: Vec<u8> = match &key {
-                SigningKey::Ecdsa { pair, .. } => pair.public_key().as_der().unwrap().as_ref().to_vec(),
-                SigningKey::Rsa { pair, .. } => pair.public_key().as_der().unwrap().as_ref().to_vec(),
+                SigningKey::Ecdsa { pair, .. } => {
+                    pair.public_key().as_der().unwrap().as_ref().to_vec()
+                }
+                SigningKey::Rsa { pair, .. } => {
+                    pair.public_key().as_der().unwrap().as_ref().to_vec()
+                }
             };
             assert_eq!(key.spki(), theirs, "{kind}");
             let info = parse_spki(&theirs, "test").unwrap();

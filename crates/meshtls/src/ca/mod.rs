@@ -53,16 +53,16 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use zeroize::Zeroizing;
 
-pub use self::key::KeyKind;
 use self::cert::{CaTemplate, CertInfo, KU_KEY_CERT_SIGN, LeafTemplate};
+pub use self::key::KeyKind;
 use self::key::SigningKey;
+use crate::error::{CaError, Error};
+use crate::identity::{SpiffeId, TrustDomain};
+use crate::k8s::{ConfigMap, Secret};
 pub use crate::svid::own::{RotationPolicy, Svid};
 use crate::svid::own::{
     certificates_from_pem, pem_certs, private_key_from_pem, system_time, unix_seconds,
 };
-use crate::error::{CaError, Error};
-use crate::identity::{SpiffeId, TrustDomain};
-use crate::k8s::{ConfigMap, Secret};
 
 /// Istio's default workload certificate lifetime (`DEFAULT_WORKLOAD_CERT_TTL`).
 pub const DEFAULT_WORKLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -135,7 +135,9 @@ impl CaParams {
 impl Default for CaParams {
     /// [`CaParams::new`] for `cluster.local`, Istio's default trust domain.
     fn default() -> Self {
-        CaParams::new(TrustDomain::from_validated(crate::identity::CLUSTER_LOCAL.to_owned()))
+        CaParams::new(TrustDomain::from_validated(
+            crate::identity::CLUSTER_LOCAL.to_owned(),
+        ))
     }
 }
 
@@ -172,7 +174,12 @@ pub enum CaLayout {
     KubernetesTls,
 }
 
-const ISTIO_FILES: [&str; 4] = ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"];
+const ISTIO_FILES: [&str; 4] = [
+    "ca-cert.pem",
+    "ca-key.pem",
+    "cert-chain.pem",
+    "root-cert.pem",
+];
 const TLS_FILES: [&str; 3] = ["tls.crt", "tls.key", "ca.crt"];
 
 /// A certificate chain signed from a CSR, without the private key (which the requester
@@ -316,7 +323,10 @@ fn check_dns_name(name: &str) -> Result<(), CaError> {
         if label.len() > 63 {
             return Err(err("a label must be at most 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(err(
                 "labels are limited to letters, digits and '-' (a wildcard only as the whole first label)",
             ));
@@ -473,14 +483,12 @@ impl MeshCa {
                 }
             }
         }
-        let trust_domain = trust_domain.or_else(|| {
-            match signing.uri_sans.as_slice() {
-                [uri] => SpiffeId::new(uri)
-                    .ok()
-                    .filter(SpiffeId::is_trust_domain_id)
-                    .map(|id| id.trust_domain()),
-                _ => None,
-            }
+        let trust_domain = trust_domain.or_else(|| match signing.uri_sans.as_slice() {
+            [uri] => SpiffeId::new(uri)
+                .ok()
+                .filter(SpiffeId::is_trust_domain_id)
+                .map(|id| id.trust_domain()),
+            _ => None,
         });
         MeshCa {
             key,
@@ -598,7 +606,10 @@ impl MeshCa {
             }
             .into());
         }
-        if signing.key_usage.is_some_and(|ku| ku & KU_KEY_CERT_SIGN == 0) {
+        if signing
+            .key_usage
+            .is_some_and(|ku| ku & KU_KEY_CERT_SIGN == 0)
+        {
             return Err(CaError::NotCa {
                 what: cert_what.to_owned(),
                 reason: "its key usage lacks keyCertSign".to_owned(),
@@ -937,10 +948,7 @@ impl MeshCa {
     fn workload_validity(&self, now: i64, ttl: i64) -> Result<(i64, i64), CaError> {
         self.check_not_expired(now)?;
         let grace = CLOCK_SKEW_GRACE.as_secs() as i64;
-        Ok((
-            now - grace,
-            now.saturating_add(ttl).min(self.valid_until),
-        ))
+        Ok((now - grace, now.saturating_add(ttl).min(self.valid_until)))
     }
 
     fn sign_leaf(
@@ -1033,7 +1041,10 @@ impl MeshCa {
         if threads == 1 {
             return ids
                 .iter()
-                .map(|id| self.issue_checked(id, params, validity).map_err(Error::from))
+                .map(|id| {
+                    self.issue_checked(id, params, validity)
+                        .map_err(Error::from)
+                })
                 .collect();
         }
         let chunk = ids.len().div_ceil(threads);
@@ -1073,12 +1084,11 @@ impl MeshCa {
         id: &SpiffeId,
         ttl: Duration,
     ) -> Result<IssuedCertificate, Error> {
-        let csr = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(
-            csr_pem.as_bytes(),
-        )
-        .map_err(|e| CaError::Csr {
-            reason: format!("no pem certificate request found ({e})"),
-        })?;
+        let csr =
+            rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+                .map_err(|e| CaError::Csr {
+                    reason: format!("no pem certificate request found ({e})"),
+                })?;
         self.sign_csr_der_at(csr.as_ref(), id, ttl, SystemTime::now())
     }
 
@@ -1169,7 +1179,9 @@ mod tests {
         for ok in ["a", "gw.example.com", "*.example.com", "x-1.y"] {
             check_dns_name(ok).unwrap();
         }
-        for bad in ["", "a..b", "a.", "-a", "a-", "a_b", "*", "a.*.b", "10.0.0.1", "::1"] {
+        for bad in [
+            "", "a..b", "a.", "-a", "a-", "a_b", "*", "a.*.b", "10.0.0.1", "::1",
+        ] {
             assert!(check_dns_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -448,7 +448,8 @@ pub(crate) fn private_key_from_pem(
     }
     found.ok_or_else(|| CaError::Material {
         what: what.to_owned(),
-        reason: "holds no unencrypted pem private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
-            .to_owned(),
+        reason:
+            "holds no unencrypted pem private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+                .to_owned(),
     })
 }

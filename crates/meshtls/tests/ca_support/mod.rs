@@ -15,7 +15,10 @@ pub struct Scratch(pub PathBuf);
 impl Scratch {
     pub fn new(tag: &str) -> Scratch {
         static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let dir = std::env::temp_dir().join(format!(
             "meshtls-{tag}-{}-{nanos}-{}",
             std::process::id(),
@@ -93,7 +96,10 @@ pub fn openssl_verify(chain: &[CertificateDer<'_>], roots: &[CertificateDer<'_>]
     args.push(leaf.display().to_string());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, text) = openssl(&refs);
-    assert!(ok && text.contains(": OK"), "openssl verify {purpose} failed: {text}");
+    assert!(
+        ok && text.contains(": OK"),
+        "openssl verify {purpose} failed: {text}"
+    );
 }
 
 /// rustls-webpki path building and EKU check for both client and server use.
@@ -104,7 +110,10 @@ pub fn webpki_verify(chain: &[CertificateDer<'_>], roots: &[CertificateDer<'_>])
         .collect();
     let ee = webpki::EndEntityCert::try_from(&chain[0]).unwrap();
     let now = UnixTime::now();
-    for usage in [webpki::KeyUsage::client_auth(), webpki::KeyUsage::server_auth()] {
+    for usage in [
+        webpki::KeyUsage::client_auth(),
+        webpki::KeyUsage::server_auth(),
+    ] {
         ee.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
             &anchors,
@@ -119,7 +128,10 @@ pub fn webpki_verify(chain: &[CertificateDer<'_>], roots: &[CertificateDer<'_>])
 }
 
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 pub fn unix(t: SystemTime) -> i64 {
