@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+mod ca;
 mod harness;
 mod identity;
 
@@ -35,6 +36,9 @@ fn main() {
     };
     if h.wants("identity") {
         identity::rows(&mut h);
+    }
+    if h.wants("ca") {
+        ca::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

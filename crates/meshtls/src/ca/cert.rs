@@ -13,6 +13,8 @@ use crate::error::CaError;
 pub(crate) fn random_serial() -> Result<Vec<u8>, CaError> {
     let mut bytes = [0u8; 16];
     loop {
+        // Straight from aws-lc's fork-safe DRBG: a per-process pool would hand the same
+        // serials to both sides of a fork().
         aws_lc_rs::rand::fill(&mut bytes).map_err(|_| CaError::Crypto {
             action: "drawing a serial number",
         })?;
@@ -22,27 +24,61 @@ pub(crate) fn random_serial() -> Result<Vec<u8>, CaError> {
     }
 }
 
-/// Appends an RFC 5280 time: UTCTime for 1950–2049, GeneralizedTime otherwise.
-pub(crate) fn push_time(out: &mut Vec<u8>, unix: i64) -> Result<(), CaError> {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).map_err(|_| CaError::InvalidParam {
+/// A calendar date and time of day in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Civil {
+    year: i64,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+}
+
+/// Unix seconds to the proleptic Gregorian calendar (the era/day-of-era method: 400-year eras
+/// of 146097 days, years counted from March so the leap day comes last).
+fn civil(unix: i64) -> Civil {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil {
+        year,
+        month: month as u8,
+        day: day as u8,
+        hour: (secs / 3600) as u8,
+        minute: (secs % 3600 / 60) as u8,
+        second: (secs % 60) as u8,
+    }
+}
+
+fn time_out_of_range(unix: i64) -> CaError {
+    CaError::InvalidParam {
         param: "validity",
         value: unix.to_string(),
-        rule: "outside the representable range of certificate times".to_owned(),
-    })?;
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        return Err(CaError::InvalidParam {
-            param: "validity",
-            value: unix.to_string(),
-            rule: "a certificate time must fall in years 0000 to 9999".to_owned(),
-        });
+        rule: "a certificate time must fall in years 0000 to 9999".to_owned(),
+    }
+}
+
+/// Appends an RFC 5280 time: UTCTime for 1950–2049, GeneralizedTime otherwise.
+pub(crate) fn push_time(out: &mut Vec<u8>, unix: i64) -> Result<(), CaError> {
+    let t = civil(unix);
+    if !(0..=9999).contains(&t.year) {
+        return Err(time_out_of_range(unix));
     }
     let two = |out: &mut Vec<u8>, v: u8| {
         out.push(b'0' + v / 10);
         out.push(b'0' + v % 10);
     };
-    let utc = (1950..2050).contains(&year);
-    if utc {
+    let year = t.year as u16;
+    if (1950..2050).contains(&year) {
         out.extend_from_slice(&[tag::UTC_TIME, 13]);
         two(out, (year % 100) as u8);
     } else {
@@ -50,20 +86,22 @@ pub(crate) fn push_time(out: &mut Vec<u8>, unix: i64) -> Result<(), CaError> {
         two(out, (year / 100) as u8);
         two(out, (year % 100) as u8);
     }
-    two(out, u8::from(t.month()));
-    two(out, t.day());
-    two(out, t.hour());
-    two(out, t.minute());
-    two(out, t.second());
+    two(out, t.month);
+    two(out, t.day);
+    two(out, t.hour);
+    two(out, t.minute);
+    two(out, t.second);
     out.push(b'Z');
     Ok(())
 }
 
 /// Size of an encoded time.
 fn time_size(unix: i64) -> usize {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) if (1950..2050).contains(&t.year()) => 15,
-        _ => 17,
+    // 1950-01-01T00:00:00Z and 2050-01-01T00:00:00Z.
+    if (-631_152_000..2_524_608_000).contains(&unix) {
+        15
+    } else {
+        17
     }
 }
 
@@ -633,6 +671,30 @@ mod tests {
         out.clear();
         push_time(&mut out, 2_524_608_000).unwrap();
         assert_eq!(out[0], tag::GENERALIZED_TIME);
+    }
+
+    #[test]
+    fn civil_dates_agree_with_the_time_crate() {
+        let mut unix: i64 = -62_167_219_200; // 0000-01-01
+        while unix < 253_402_300_800 {
+            let ours = civil(unix);
+            let theirs = time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
+            assert_eq!(ours.year, i64::from(theirs.year()), "{unix}");
+            assert_eq!(ours.month, u8::from(theirs.month()), "{unix}");
+            assert_eq!(ours.day, theirs.day(), "{unix}");
+            assert_eq!(ours.hour, theirs.hour(), "{unix}");
+            assert_eq!(ours.minute, theirs.minute(), "{unix}");
+            assert_eq!(ours.second, theirs.second(), "{unix}");
+            unix += 86_399 * 3 + 7_777;
+        }
+        assert!(
+            push_time(&mut Vec::new(), 253_402_300_800).is_err(),
+            "year 10000"
+        );
+        assert!(
+            push_time(&mut Vec::new(), -62_167_219_201).is_err(),
+            "year -1"
+        );
     }
 
     #[test]

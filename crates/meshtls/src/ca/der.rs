@@ -19,6 +19,8 @@ pub(crate) mod tag {
     pub const SET: u8 = 0x31;
     /// `[0]` constructed (explicit version, CSR attributes).
     pub const CONTEXT_0: u8 = 0xa0;
+    /// `[1]` constructed (the public key inside an `ECPrivateKey`).
+    pub const CONTEXT_1: u8 = 0xa1;
     /// `[3]` constructed (certificate extensions).
     pub const CONTEXT_3: u8 = 0xa3;
     /// `[0]` primitive (the key identifier inside an authority key identifier).
