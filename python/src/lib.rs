@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod ca;
 mod errors;
 mod identity;
 
@@ -10,5 +11,6 @@ mod identity;
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
+    ca::register(m)?;
     Ok(())
 }

@@ -511,6 +511,7 @@ impl MeshCa {
     /// on that path is within its validity. Each failure names the file.
     pub fn load(dir: impl AsRef<Path>) -> Result<MeshCa, Error> {
         let dir = dir.as_ref();
+        std::fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, &e))?;
         let present = |f: &str| dir.join(f).exists();
         let istio_present: Vec<&str> = ISTIO_FILES.into_iter().filter(|f| present(f)).collect();
         let tls_present: Vec<&str> = TLS_FILES.into_iter().filter(|f| present(f)).collect();
