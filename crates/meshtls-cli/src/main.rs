@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ca;
 mod identity;
 
 #[derive(Parser, Debug)]
@@ -28,6 +29,14 @@ enum Command {
     Id(identity::IdArgs),
     /// Read an Istio mesh config (ConfigMap manifest or bare `mesh` document).
     Mesh(identity::MeshArgs),
+    /// Create a mesh CA (root or intermediate) or print its cacerts Secret.
+    Ca(ca::CaArgs),
+    /// Issue an X.509-SVID with Istio's workload profile.
+    Issue(ca::IssueArgs),
+    /// Sign a CSR for an identity, as istiod does (the CSR's names are ignored).
+    SignCsr(ca::SignCsrArgs),
+    /// Issue an X.509-SVID and print it as a kubernetes.io/tls Secret.
+    Secret(ca::SecretArgs),
 }
 
 /// What a subcommand concluded.
@@ -50,6 +59,10 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Id(args) => identity::id(args),
         Command::Mesh(args) => identity::mesh(args),
+        Command::Ca(args) => ca::ca(args),
+        Command::Issue(args) => ca::issue(args),
+        Command::SignCsr(args) => ca::sign_csr(args),
+        Command::Secret(args) => ca::secret(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {
