@@ -240,7 +240,7 @@ fn rcgen_issue(ca: &MeshCa) -> Option<impl FnMut() + '_> {
 }
 
 fn batch_rows(h: &mut Harness, ca: &MeshCa, params: &IssueParams) {
-    let ids: Vec<SpiffeId> = (0..64)
+    let ids: Vec<SpiffeId> = (0..256)
         .filter_map(|i| {
             SpiffeId::new(&format!("spiffe://cluster.local/ns/n{}/sa/s{i}", i % 8)).ok()
         })

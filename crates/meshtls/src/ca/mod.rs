@@ -47,6 +47,7 @@ pub(crate) mod key;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::CertificateDer;
@@ -1048,32 +1049,46 @@ impl MeshCa {
                 })
                 .collect();
         }
-        let chunk = ids.len().div_ceil(threads);
-        let results: Vec<Result<Vec<Svid>, CaError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ids
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|id| self.issue_checked(id, params, validity))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or(Err(CaError::Crypto {
-                        action: "issuing on a worker thread",
-                    }))
-                })
-                .collect()
+        // Workers (the calling thread among them) claim small blocks of identities from a
+        // shared counter, so that a core slowed by other load simply does fewer of them.
+        const BLOCK: usize = 4;
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Vec<(usize, Svid)>, CaError> {
+            let mut done = Vec::with_capacity(ids.len() / threads + BLOCK);
+            loop {
+                let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+                if start >= ids.len() {
+                    return Ok(done);
+                }
+                for (i, id) in ids.iter().enumerate().skip(start).take(BLOCK) {
+                    done.push((i, self.issue_checked(id, params, validity)?));
+                }
+            }
+        };
+        let parts: Vec<Result<Vec<(usize, Svid)>, CaError>> = std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+            let mut parts = vec![work()];
+            for h in helpers {
+                parts.push(h.join().unwrap_or(Err(CaError::Crypto {
+                    action: "issuing on a worker thread",
+                })));
+            }
+            parts
         });
-        let mut out = Vec::with_capacity(ids.len());
-        for r in results {
-            out.extend(r?);
+        let mut slots: Vec<Option<Svid>> = (0..ids.len()).map(|_| None).collect();
+        for part in parts {
+            for (i, svid) in part? {
+                slots[i] = Some(svid);
+            }
         }
-        Ok(out)
+        slots
+            .into_iter()
+            .map(|s| {
+                s.ok_or(Error::Ca(CaError::Crypto {
+                    action: "collecting issued certificates",
+                }))
+            })
+            .collect()
     }
 
     /// Signs a PEM CSR as istiod does: the CSR's signature must verify and its key must be
