@@ -126,7 +126,7 @@ class MeshCa:
     @classmethod
     def create(
         cls,
-        trust_domain: _TrustDomainLike | None = None,
+        trust_domain: _TrustDomainLike = "cluster.local",
         *,
         key: _KeyKind = "rsa-2048",
         ttl: _dt.timedelta | None = None,

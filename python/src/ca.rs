@@ -109,7 +109,10 @@ fn issue_params(
 #[pymethods]
 impl PyMeshCa {
     #[classmethod]
-    #[pyo3(signature = (trust_domain = None, *, key = "rsa-2048", ttl = None, organization = None, common_name = None, trust_domain_san = false))]
+    #[pyo3(
+        signature = (trust_domain = None, *, key = "rsa-2048", ttl = None, organization = None, common_name = None, trust_domain_san = false),
+        text_signature = "(trust_domain='cluster.local', *, key='rsa-2048', ttl=None, organization=None, common_name=None, trust_domain_san=False)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn create(
         _cls: &Bound<'_, PyType>,

@@ -92,7 +92,7 @@ pub(crate) struct CaArgs {
 
 #[derive(clap::Subcommand, Debug)]
 enum CaCommand {
-    /// Create a self-signed root (istiod's defaults: RSA 2048, 3650d, O=<trust domain>) and
+    /// Create a self-signed root (istiod's defaults: RSA 2048, 3650d, `O=<trust domain>`) and
     /// write it in Istio's plug-in layout.
     Init(InitArgs),
     /// Create an intermediate signed by the CA in --ca (offline root, per-cluster

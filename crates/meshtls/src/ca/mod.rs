@@ -1066,7 +1066,7 @@ impl MeshCa {
             }
         };
         let parts: Vec<Result<Vec<(usize, Svid)>, CaError>> = std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
             let mut parts = vec![work()];
             for h in helpers {
                 parts.push(h.join().unwrap_or(Err(CaError::Crypto {
