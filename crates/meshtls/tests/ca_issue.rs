@@ -322,6 +322,15 @@ fn an_expired_ca_refuses_to_sign() {
         ca.create_intermediate(&CaParams::intermediate(td())),
         Err(Error::Ca(CaError::Expired { .. }))
     ));
+    let requester = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .serialize_request(&requester)
+        .unwrap();
+    assert!(matches!(
+        ca.sign_csr_der(csr.der(), &who, Duration::from_secs(3600)),
+        Err(Error::Ca(CaError::Expired { .. }))
+    ));
 }
 
 #[test]

@@ -138,8 +138,9 @@ impl Svid {
     /// SEC1; it is kept as PKCS#8).
     ///
     /// Checks that the leaf has exactly one URI SAN, that it is a valid SPIFFE ID with a
-    /// non-root path, that the leaf is not a CA, and that the key belongs to the leaf. It does
-    /// not verify the chain against a trust bundle: that is [`crate::svid`]'s verification.
+    /// non-root path, that the leaf is not a CA, and that the key belongs to the leaf. Keys
+    /// are EC P-256/P-384 or RSA of 2048 bits and more. It does not verify the chain against
+    /// a trust bundle: that is [`crate::svid`]'s verification.
     pub fn from_der(
         chain: Vec<CertificateDer<'static>>,
         private_key: &PrivateKeyDer<'_>,
