@@ -6,11 +6,15 @@ use pyo3::prelude::*;
 mod ca;
 mod errors;
 mod identity;
+mod policy;
+mod svid;
 
 #[pymodule]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
     ca::register(m)?;
+    policy::register(m)?;
+    svid::register(m)?;
     Ok(())
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 mod ca;
 mod harness;
 mod identity;
+mod policy;
+mod svid;
 
 use harness::{Harness, human};
 
@@ -39,6 +41,12 @@ fn main() {
     }
     if h.wants("ca") {
         ca::rows(&mut h);
+    }
+    if h.wants("policy") {
+        policy::rows(&mut h);
+    }
+    if h.wants("svid") {
+        svid::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 mod ca;
 mod identity;
+mod policy;
+mod svid;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,6 +39,12 @@ enum Command {
     SignCsr(ca::SignCsrArgs),
     /// Issue an X.509-SVID and print it as a kubernetes.io/tls Secret.
     Secret(ca::SecretArgs),
+    /// PeerAuthentication: validate manifests, or resolve a workload's mTLS mode.
+    Policy(policy::PolicyArgs),
+    /// Verify a peer's X.509-SVID chain against per-trust-domain bundles (exit 1 if rejected).
+    Verify(svid::VerifyArgs),
+    /// Show the SVID-relevant fields of PEM certificates.
+    Inspect(svid::InspectArgs),
 }
 
 /// What a subcommand concluded.
@@ -63,6 +71,9 @@ fn main() -> ExitCode {
         Command::Issue(args) => ca::issue(args),
         Command::SignCsr(args) => ca::sign_csr(args),
         Command::Secret(args) => ca::secret(args),
+        Command::Policy(args) => policy::run(args),
+        Command::Verify(args) => svid::verify(args),
+        Command::Inspect(args) => svid::inspect(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

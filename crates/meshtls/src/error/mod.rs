@@ -18,8 +18,8 @@ pub use ca::CaError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
-pub use policy::PolicyError;
-pub use svid::{AuthzError, BundleError, SvidError};
+pub use policy::{PolicyError, Rule, Violation};
+pub use svid::{AuthzError, BundleError, LeafRule, SigningRule, SvidError};
 pub use tls::TlsError;
 
 /// The one error type of meshtls.

@@ -1,0 +1,72 @@
+//! The `meshtls` binary: exit codes (0 yes, 1 no, 2 usage) and `--json` output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+fn meshtls(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_meshtls"))
+        .args(args)
+        .output()
+        .expect("run meshtls");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8(out.stdout).expect("utf8"),
+        String::from_utf8(out.stderr).expect("utf8"),
+    )
+}
+
+#[test]
+fn id_valid_invalid_usage() {
+    let (code, out, _) = meshtls(&["--json", "id", "spiffe://cluster.local/ns/a/sa/b"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["trust_domain"], "cluster.local");
+    assert_eq!(v["istio"]["namespace"], "a");
+
+    let (code, out, _) = meshtls(&["--json", "id", "spiffe://Cluster.local/x"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["valid"], false);
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .contains("trust domain characters")
+    );
+
+    let (code, out, _) = meshtls(&["id", "--lenient", "SPIFFE://Cluster.local/x"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("spiffe://cluster.local/x"));
+
+    let (code, _, err) = meshtls(&["id"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = meshtls(&["no-such-command"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn mesh_config_file() {
+    let dir = std::env::temp_dir().join(format!("meshtls-cli-mesh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        "trustDomain: prod.example\ntrustDomainAliases: [old.example]\n",
+    )
+    .expect("write");
+    let (code, out, _) = meshtls(&["--json", "mesh", good.to_str().expect("path")]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        v["trust_domains_for_validation"],
+        serde_json::json!(["prod.example", "old.example"])
+    );
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "trustDomain: Prod\n").expect("write");
+    let (code, _, _) = meshtls(&["mesh", bad.to_str().expect("path")]);
+    assert_eq!(code, 1);
+    let (code, _, _) = meshtls(&["mesh", dir.join("missing.yaml").to_str().expect("path")]);
+    assert_eq!(code, 2);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,78 @@
+//! Istio's PeerAuthentication: read, validated and resolved as istiod does.
+//!
+//! - [`PeerAuthentication`] is the object in its Kubernetes wire shape (`security.istio.io/v1`
+//!   and `v1beta1`), reading YAML and JSON and writing them back unchanged.
+//! - [`validate_value`] / [`validate_peer_authentication`] check an object with both of the
+//!   cluster's layers: the apiserver (the CRD's schema and CEL rules, strict field validation,
+//!   object metadata) and istiod's webhook. Errors and warnings are kept apart; every message
+//!   names the object (`namespace/name`), the field path and the rule.
+//! - [`PolicySet`] answers "which mTLS mode applies to this workload on this port?" with a
+//!   [`Decision`]: the mode, the deciding policy and its [`Level`], and (from
+//!   [`PolicySet::explain`]) why every other candidate lost.
+//!
+//! # Resolution
+//!
+//! For a workload in namespace `ns` with labels `L`, on port `p`:
+//!
+//! 1. The root namespace is `meshConfig.rootNamespace` (default `istio-system`).
+//! 2. Policies are ordered by `metadata.creationTimestamp`, oldest first; ties go to the
+//!    smaller name, then the smaller namespace. Policies without a timestamp (manifests not
+//!    yet applied) sort after every timestamped one, then by name and namespace: applied now,
+//!    they would be the newest.
+//! 3. A policy without a selector, or with an empty `matchLabels`, is namespace-wide. Only the
+//!    oldest namespace-wide policy of each namespace counts; in the root namespace it is the
+//!    mesh-wide policy.
+//! 4. Candidates come from `ns` and the root namespace. A selector matches when each of its
+//!    labels is in `L` with the same value (a subset match).
+//! 5. Policies with a selector in the root namespace are ignored, even for workloads in the
+//!    root namespace. Among workload policies in `ns` the oldest match wins: there is no "most
+//!    specific selector" ranking.
+//! 6. Start from PERMISSIVE; the mesh, then the namespace, then the workload policy replace the
+//!    mode when theirs is not UNSET (an absent `mtls` is UNSET).
+//! 7. Only the winning workload policy's `portLevelMtls` applies: an entry for `p` with a mode
+//!    other than UNSET replaces the mode; an UNSET or `{}` entry keeps it.
+//! 8. No policy at all means PERMISSIVE.
+//!
+//! ```
+//! use meshtls::policy::{Level, MtlsMode, PolicySet};
+//!
+//! let set = PolicySet::from_yaml(r#"
+//! apiVersion: security.istio.io/v1
+//! kind: PeerAuthentication
+//! metadata: {name: default, namespace: istio-system, creationTimestamp: "2024-01-01T00:00:00Z"}
+//! spec: {mtls: {mode: STRICT}}
+//! ---
+//! apiVersion: security.istio.io/v1
+//! kind: PeerAuthentication
+//! metadata: {name: legacy, namespace: shop, creationTimestamp: "2024-02-01T00:00:00Z"}
+//! spec:
+//!   selector: {matchLabels: {app: legacy}}
+//!   portLevelMtls: {"8080": {mode: PERMISSIVE}}
+//! "#, "istio-system")?;
+//!
+//! let labels = [("app", "legacy"), ("version", "v1")];
+//! let d = set.resolve("shop", &labels, Some(8080));
+//! assert_eq!((d.mode(), d.level()), (MtlsMode::Permissive, Level::Port));
+//! assert_eq!(d.policy().map(|p| p.as_str()), Some("shop/legacy"));
+//!
+//! let d = set.explain("shop", &labels, Some(9090));
+//! assert_eq!((d.mode(), d.level()), (MtlsMode::Strict, Level::Mesh));
+//! assert!(d.explanation().iter().any(|l| l.contains("no portLevelMtls entry for 9090")));
+//! # Ok::<(), meshtls::Error>(())
+//! ```
+
+mod explain;
+mod model;
+mod set;
+mod validate;
+
+pub use crate::error::{PolicyError, Rule, Violation};
+pub use model::{
+    ApiVersion, GROUP, KIND, MtlsMode, MutualTls, ObjectMeta, PeerAuthentication,
+    PeerAuthenticationSpec, WorkloadSelector,
+};
+pub use set::{DEFAULT_ROOT_NAMESPACE, Decision, Labels, Level, PolicyName, PolicySet};
+pub use validate::{
+    CheckSummary, MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, PORT_RANGE, Report, check_manifests,
+    validate_documents, validate_peer_authentication, validate_value,
+};

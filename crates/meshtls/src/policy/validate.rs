@@ -1,0 +1,597 @@
+//! Validation as a cluster does it: the apiserver (CRD schema, CEL rules, strict field
+//! validation, object metadata), then istiod's webhook `ValidatePeerAuthentication`.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, PolicyError, Rule, Violation};
+use crate::manifest;
+
+use super::model::{
+    ApiVersion, KIND, object_ref, parse_port_key, parse_timestamp, port_key_violation,
+    type_violation, unsupported_mode,
+};
+
+/// The CRD's `maxProperties` for `spec.selector.matchLabels`.
+pub const MAX_SELECTOR_LABELS: usize = 4096;
+/// The CRD's `maxLength` for a `matchLabels` value (characters).
+pub const MAX_LABEL_VALUE_LEN: usize = 63;
+/// The lowest and highest port a `portLevelMtls` key may name.
+pub const PORT_RANGE: std::ops::RangeInclusive<i64> = 1..=65535;
+
+/// The verdict on one object: errors (any means the cluster refuses it) and warnings (the
+/// cluster accepts it and prints them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// `namespace/name`, or `name` when the manifest has no namespace.
+    pub object: String,
+    /// Broken rules, apiserver layer first, in the order a cluster reports them.
+    pub errors: Vec<Violation>,
+    /// Warnings (istiod's "workload selector specified without labels").
+    pub warnings: Vec<Violation>,
+}
+
+impl Report {
+    /// True when there are no errors.
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Each warning as one line naming the object, the field and the rule.
+    pub fn warning_messages(&self) -> Vec<String> {
+        self.warnings
+            .iter()
+            .map(|w| format!("{}: {}", self.object, warning_text(w)))
+            .collect()
+    }
+
+    /// The warnings when valid, otherwise [`PolicyError::Invalid`] with every error.
+    pub fn into_result(self) -> Result<Vec<Violation>, PolicyError> {
+        if self.errors.is_empty() {
+            Ok(self.warnings)
+        } else {
+            Err(PolicyError::Invalid {
+                object: self.object,
+                violations: self.errors,
+            })
+        }
+    }
+}
+
+fn warning_text(w: &Violation) -> String {
+    if w.path.is_empty() {
+        format!("warning: {} [{}]", w.message, w.rule)
+    } else {
+        format!("{}: warning: {} [{}]", w.path, w.message, w.rule)
+    }
+}
+
+/// Validates one object (a parsed YAML/JSON mapping) with both of Istio's layers.
+///
+/// Every rule is checked, so the report lists all problems at once; istiod's webhook rules run
+/// on whatever part of the object can be decoded, which lets one report carry both the
+/// apiserver's and istiod's wording for the same mistake.
+pub fn validate_value(value: &Value) -> Report {
+    let mut v = Validator::default();
+    let object = match value {
+        Value::Object(obj) => {
+            let object = object_name(obj);
+            v.apiserver(obj);
+            v.istiod(obj);
+            object
+        }
+        other => {
+            v.error(
+                "",
+                format!(
+                    "expected a Kubernetes object (a mapping), found {}",
+                    super::model::type_name(other)
+                ),
+                Rule::ObjectMeta,
+            );
+            "<document>".to_owned()
+        }
+    };
+    Report {
+        object,
+        errors: v.errors,
+        warnings: v.warnings,
+    }
+}
+
+fn object_name(obj: &Map<String, Value>) -> String {
+    let meta = obj.get("metadata").and_then(Value::as_object);
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .or_else(|| {
+            meta.and_then(|m| m.get("generateName"))
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("<unnamed>");
+    let ns = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    object_ref(ns, name)
+}
+
+/// Validates every PeerAuthentication in a YAML/JSON text (one object, a multi-document
+/// stream, or a `kind: List`) and returns the warnings, one line each.
+///
+/// The first invalid object ends the check with [`PolicyError::Invalid`], whose message carries
+/// Istio's reason, the object (`namespace/name`), the field path and the rule. A document of
+/// another kind is an error here (use [`check_manifests`] to skip them).
+///
+/// ```
+/// let warnings = meshtls::policy::validate_peer_authentication(r#"
+/// apiVersion: security.istio.io/v1
+/// kind: PeerAuthentication
+/// metadata: {name: default, namespace: shop}
+/// spec:
+///   selector: {}
+/// "#)?;
+/// assert_eq!(warnings, ["shop/default: spec.selector: warning: workload selector specified without labels [istiod webhook]"]);
+///
+/// let err = meshtls::policy::validate_peer_authentication(r#"
+/// apiVersion: security.istio.io/v1
+/// kind: PeerAuthentication
+/// metadata: {name: default, namespace: shop}
+/// spec:
+///   portLevelMtls: {8080: {mode: DISABLE}}
+/// "#).unwrap_err();
+/// assert!(err.to_string().contains("portLevelMtls requires selector"));
+/// # Ok::<(), meshtls::Error>(())
+/// ```
+pub fn validate_peer_authentication(text: &str) -> Result<Vec<String>, Error> {
+    let docs = manifest::parse_documents(text, "PeerAuthentication manifest")?;
+    Ok(validate_documents(docs)?)
+}
+
+/// [`validate_peer_authentication`] for documents that are already parsed.
+pub fn validate_documents(docs: Vec<Value>) -> Result<Vec<String>, PolicyError> {
+    let mut warnings = Vec::new();
+    let mut seen = 0usize;
+    for (index, doc) in flatten(docs) {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind != KIND {
+            return Err(PolicyError::NotPeerAuthentication {
+                index,
+                kind: if kind.is_empty() {
+                    "document without kind".to_owned()
+                } else {
+                    kind.to_owned()
+                },
+            });
+        }
+        seen += 1;
+        let report = validate_value(&doc);
+        warnings.extend(report.warning_messages());
+        report.into_result()?;
+    }
+    if seen == 0 {
+        return Err(PolicyError::Empty);
+    }
+    Ok(warnings)
+}
+
+/// The outcome of [`check_manifests`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSummary {
+    /// One report per PeerAuthentication, in input order.
+    pub reports: Vec<Report>,
+    /// Documents of other kinds, skipped.
+    pub skipped: usize,
+}
+
+impl CheckSummary {
+    /// True when every PeerAuthentication is valid.
+    pub fn all_valid(&self) -> bool {
+        self.reports.iter().all(Report::is_valid)
+    }
+}
+
+/// Validates every PeerAuthentication in a YAML/JSON text and reports on each, skipping (and
+/// counting) documents of other kinds. This is what `meshtls policy check` prints.
+pub fn check_manifests(text: &str) -> Result<CheckSummary, Error> {
+    let docs = manifest::parse_documents(text, "manifest")?;
+    let mut reports = Vec::new();
+    let mut skipped = 0;
+    for (_, doc) in flatten(docs) {
+        if doc.get("kind").and_then(Value::as_str) == Some(KIND) {
+            reports.push(validate_value(&doc));
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok(CheckSummary { reports, skipped })
+}
+
+/// Expands `kind: List` (and `*List`) documents into their items, numbering documents from 1
+/// and items as `document.item`.
+pub(crate) fn flatten(docs: Vec<Value>) -> Vec<(String, Value)> {
+    let mut out = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.into_iter().enumerate() {
+        let is_list = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
+            && doc.get("items").is_some_and(Value::is_array);
+        if is_list {
+            if let Value::Object(mut obj) = doc {
+                if let Some(Value::Array(items)) = obj.remove("items") {
+                    for (j, item) in items.into_iter().enumerate() {
+                        out.push((format!("{}.{}", i + 1, j + 1), item));
+                    }
+                }
+            }
+        } else {
+            out.push(((i + 1).to_string(), doc));
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<Violation>,
+    warnings: Vec<Violation>,
+}
+
+const TOP_LEVEL: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+const OBJECT_META: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+impl Validator {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>, rule: Rule) {
+        self.errors.push(Violation::new(path, message, rule));
+    }
+
+    fn unknown_fields(&mut self, obj: &Map<String, Value>, known: &[&str], prefix: &str) {
+        for key in obj.keys() {
+            if !known.contains(&key.as_str()) {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                self.error("", format!("unknown field {path:?}"), Rule::FieldValidation);
+            }
+        }
+    }
+
+    /// An optional object field: `None` when absent or null, a type error when not a mapping.
+    fn object<'a>(&mut self, v: Option<&'a Value>, path: &str) -> Option<&'a Map<String, Value>> {
+        match v {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(o),
+            Some(other) => {
+                self.errors.push(type_violation(path, "object", other));
+                None
+            }
+        }
+    }
+
+    fn apiserver(&mut self, obj: &Map<String, Value>) {
+        match obj.get("apiVersion") {
+            Some(Value::String(s)) if ApiVersion::parse(s).is_some() => {}
+            Some(Value::String(s)) => self.error(
+                "apiVersion",
+                format!("no matches for kind \"PeerAuthentication\" in version {s:?}"),
+                Rule::ObjectMeta,
+            ),
+            _ => self.error(
+                "apiVersion",
+                "Required value: security.istio.io/v1 or security.istio.io/v1beta1",
+                Rule::ObjectMeta,
+            ),
+        }
+        match obj.get("kind").and_then(Value::as_str) {
+            Some(KIND) => {}
+            other => self.error(
+                "kind",
+                format!("expected \"PeerAuthentication\", found {other:?}"),
+                Rule::ObjectMeta,
+            ),
+        }
+        self.unknown_fields(obj, TOP_LEVEL, "");
+        match obj.get("metadata") {
+            Some(Value::Object(meta)) => self.metadata(meta),
+            Some(other) => self
+                .errors
+                .push(type_violation("metadata", "object", other)),
+            None => self.error(
+                "metadata.name",
+                "Required value: name or generateName is required",
+                Rule::ObjectMeta,
+            ),
+        }
+        if let Some(spec) = self.object(obj.get("spec"), "spec") {
+            self.spec_schema(spec);
+        }
+    }
+
+    fn metadata(&mut self, meta: &Map<String, Value>) {
+        self.unknown_fields(meta, OBJECT_META, "metadata");
+        match meta.get("name") {
+            Some(Value::String(name)) => {
+                if let Some(why) = dns1123_subdomain(name) {
+                    self.error(
+                        "metadata.name",
+                        format!("Invalid value: {name:?}: {why}"),
+                        Rule::ObjectMeta,
+                    );
+                }
+            }
+            Some(other) if !other.is_null() => {
+                self.errors
+                    .push(type_violation("metadata.name", "string", other));
+            }
+            _ => {
+                if !meta.get("generateName").is_some_and(Value::is_string) {
+                    self.error(
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                        Rule::ObjectMeta,
+                    );
+                }
+            }
+        }
+        match meta.get("namespace") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(ns)) => {
+                if let Some(why) = dns1123_label(ns) {
+                    self.error(
+                        "metadata.namespace",
+                        format!("Invalid value: {ns:?}: {why}"),
+                        Rule::ObjectMeta,
+                    );
+                }
+            }
+            Some(other) => self
+                .errors
+                .push(type_violation("metadata.namespace", "string", other)),
+        }
+        match meta.get("creationTimestamp") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(ts)) => {
+                if parse_timestamp(ts).is_none() {
+                    self.error(
+                        "metadata.creationTimestamp",
+                        format!("Invalid value: {ts:?}: not an RFC 3339 time"),
+                        Rule::ObjectMeta,
+                    );
+                }
+            }
+            Some(other) => self.errors.push(type_violation(
+                "metadata.creationTimestamp",
+                "string",
+                other,
+            )),
+        }
+        for field in ["labels", "annotations"] {
+            let path = format!("metadata.{field}");
+            if let Some(map) = self.object(meta.get(field), &path) {
+                for (k, v) in map {
+                    if !v.is_string() {
+                        self.errors
+                            .push(type_violation(&format!("{path}[{k:?}]"), "string", v));
+                    }
+                }
+            }
+        }
+    }
+
+    fn mtls_schema(&mut self, v: Option<&Value>, path: &str) {
+        let Some(m) = self.object(v, path) else {
+            return;
+        };
+        self.unknown_fields(m, &["mode"], path);
+        match m.get("mode") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => {
+                if super::MtlsMode::parse(s).is_none() {
+                    self.errors
+                        .push(unsupported_mode(&format!("{path}.mode"), s));
+                }
+            }
+            Some(other) => {
+                self.errors
+                    .push(type_violation(&format!("{path}.mode"), "string", other))
+            }
+        }
+    }
+
+    fn spec_schema(&mut self, spec: &Map<String, Value>) {
+        self.unknown_fields(spec, &["selector", "mtls", "portLevelMtls"], "spec");
+        let mut label_count = 0;
+        if let Some(sel) = self.object(spec.get("selector"), "spec.selector") {
+            self.unknown_fields(sel, &["matchLabels"], "spec.selector");
+            if let Some(labels) = self.object(sel.get("matchLabels"), "spec.selector.matchLabels") {
+                label_count = labels.len();
+                if labels.len() > MAX_SELECTOR_LABELS {
+                    self.error(
+                        "spec.selector.matchLabels",
+                        format!(
+                            "Too many: {}: must have at most {MAX_SELECTOR_LABELS} items",
+                            labels.len()
+                        ),
+                        Rule::CrdSchema,
+                    );
+                }
+                for (k, v) in labels {
+                    let path = format!("spec.selector.matchLabels[{k:?}]");
+                    if k.is_empty() {
+                        self.error(&path, "key must not be empty", Rule::CrdCel);
+                    }
+                    if k.contains('*') {
+                        self.error(
+                            &path,
+                            format!(
+                                "Invalid value: {k:?}: wildcard not allowed in label key match"
+                            ),
+                            Rule::CrdCel,
+                        );
+                    }
+                    match v {
+                        Value::String(s) => {
+                            let chars = s.chars().count();
+                            if chars > MAX_LABEL_VALUE_LEN {
+                                self.error(
+                                    &path,
+                                    format!(
+                                        "Too long: may not be longer than {MAX_LABEL_VALUE_LEN} characters, got {chars} (label value maxLength {MAX_LABEL_VALUE_LEN})"
+                                    ),
+                                    Rule::CrdSchema,
+                                );
+                            }
+                            if s.contains('*') {
+                                self.error(
+                                    &path,
+                                    format!(
+                                        "Invalid value: {s:?}: wildcard not allowed in label value match"
+                                    ),
+                                    Rule::CrdCel,
+                                );
+                            }
+                        }
+                        other => self.errors.push(type_violation(&path, "string", other)),
+                    }
+                }
+            }
+        }
+        self.mtls_schema(spec.get("mtls"), "spec.mtls");
+        let port_level = spec.get("portLevelMtls").filter(|v| !v.is_null());
+        if let Some(ports) = self.object(port_level, "spec.portLevelMtls") {
+            if ports.is_empty() {
+                self.error(
+                    "spec.portLevelMtls",
+                    "Invalid value: 0: spec.portLevelMtls in body should have at least 1 properties",
+                    Rule::CrdSchema,
+                );
+            }
+            for (key, entry) in ports {
+                let path = format!("spec.portLevelMtls[{key:?}]");
+                match key.parse::<i64>() {
+                    Ok(port) if PORT_RANGE.contains(&port) => {}
+                    Ok(port) => self.error(
+                        &path,
+                        format!("Invalid value: {port}: port must be between 1-65535"),
+                        Rule::CrdCel,
+                    ),
+                    Err(_) => self.errors.push(port_key_violation(&path, key)),
+                }
+                self.mtls_schema(Some(entry), &path);
+            }
+        }
+        if port_level.is_some() && label_count == 0 {
+            self.error("spec", "portLevelMtls requires selector", Rule::CrdCel);
+        }
+    }
+
+    /// istiod's `ValidatePeerAuthentication`, on the parts of the object that decode.
+    fn istiod(&mut self, obj: &Map<String, Value>) {
+        let Some(spec) = obj.get("spec").and_then(Value::as_object) else {
+            return;
+        };
+        let selector = spec.get("selector").filter(|v| !v.is_null());
+        let labels = selector
+            .and_then(|s| s.get("matchLabels"))
+            .and_then(Value::as_object);
+        let label_count = labels.map_or(0, Map::len);
+        if let Some(ports) = spec.get("portLevelMtls").and_then(Value::as_object) {
+            for key in ports.keys() {
+                if let Some(port) = parse_port_key(key) {
+                    if !PORT_RANGE.contains(&i64::from(port)) {
+                        self.error(
+                            format!("spec.portLevelMtls[{key:?}]"),
+                            format!("port must be in range 1..65535, got {port}"),
+                            Rule::IstiodWebhook,
+                        );
+                    }
+                }
+            }
+            if ports.is_empty() {
+                self.error(
+                    "spec.portLevelMtls",
+                    "port level mTLS, if defined, must have at least one element",
+                    Rule::IstiodWebhook,
+                );
+            } else if label_count == 0 {
+                self.error(
+                    "spec.portLevelMtls",
+                    "mesh/namespace peer authentication cannot have port level mTLS",
+                    Rule::IstiodWebhook,
+                );
+            }
+        }
+        if let Some(labels) = labels {
+            for (k, v) in labels {
+                let Some(v) = v.as_str() else { continue };
+                let path = format!("spec.selector.matchLabels[{k:?}]");
+                if k.is_empty() {
+                    self.error(
+                        &path,
+                        format!("empty key is not supported in selector: \"{k}={v}\""),
+                        Rule::IstiodWebhook,
+                    );
+                }
+                if k.contains('*') || v.contains('*') {
+                    self.error(
+                        &path,
+                        format!("wildcard is not supported in selector: \"{k}={v}\""),
+                        Rule::IstiodWebhook,
+                    );
+                }
+            }
+        }
+        if selector.is_some_and(Value::is_object) && label_count == 0 {
+            self.warnings.push(Violation::new(
+                "spec.selector",
+                "workload selector specified without labels",
+                Rule::IstiodWebhook,
+            ));
+        }
+    }
+}
+
+/// Why `name` is not a DNS-1123 subdomain (Kubernetes object names), or `None`.
+fn dns1123_subdomain(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("Required value: name must not be empty".to_owned());
+    }
+    if name.len() > 253 {
+        return Some("must be no more than 253 characters".to_owned());
+    }
+    let ok = name.split('.').all(|part| dns1123_label(part).is_none());
+    (!ok).then(|| {
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".to_owned()
+    })
+}
+
+/// Why `name` is not a DNS-1123 label (namespace names), or `None`.
+pub(crate) fn dns1123_label(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|b| alnum(b) || *b == b'-')
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum);
+    (!ok).then(|| {
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', must start and end with an alphanumeric character, and be at most 63 characters".to_owned()
+    })
+}
