@@ -62,12 +62,12 @@ pub mod policy;
 pub mod svid;
 pub mod tls;
 
+pub use authz::Authorizer;
+pub use bundle::{BundleSet, TrustBundle};
 pub use ca::MeshCa;
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
-pub use svid::own::Svid;
-pub use authz::Authorizer;
-pub use bundle::{BundleSet, TrustBundle};
 pub use policy::{Decision, MtlsMode, PolicySet};
+pub use svid::own::Svid;
 pub use svid::{SvidVerifier, VerifiedSvid, verify_svid};
