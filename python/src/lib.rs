@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod ca;
 mod errors;
 mod identity;
 mod policy;
@@ -12,6 +13,7 @@ mod svid;
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
+    ca::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
     Ok(())

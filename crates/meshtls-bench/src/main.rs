@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+mod ca;
 mod harness;
 mod identity;
 mod policy;
@@ -38,6 +39,9 @@ fn main() {
     };
     if h.wants("identity") {
         identity::rows(&mut h);
+    }
+    if h.wants("ca") {
+        ca::rows(&mut h);
     }
     if h.wants("policy") {
         policy::rows(&mut h);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ca;
 mod identity;
 mod policy;
 mod svid;
@@ -30,6 +31,14 @@ enum Command {
     Id(identity::IdArgs),
     /// Read an Istio mesh config (ConfigMap manifest or bare `mesh` document).
     Mesh(identity::MeshArgs),
+    /// Create a mesh CA (root or intermediate) or print its cacerts Secret.
+    Ca(ca::CaArgs),
+    /// Issue an X.509-SVID with Istio's workload profile.
+    Issue(ca::IssueArgs),
+    /// Sign a CSR for an identity, as istiod does (the CSR's names are ignored).
+    SignCsr(ca::SignCsrArgs),
+    /// Issue an X.509-SVID and print it as a kubernetes.io/tls Secret.
+    Secret(ca::SecretArgs),
     /// PeerAuthentication: validate manifests, or resolve a workload's mTLS mode.
     Policy(policy::PolicyArgs),
     /// Verify a peer's X.509-SVID chain against per-trust-domain bundles (exit 1 if rejected).
@@ -58,6 +67,10 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Id(args) => identity::id(args),
         Command::Mesh(args) => identity::mesh(args),
+        Command::Ca(args) => ca::ca(args),
+        Command::Issue(args) => ca::issue(args),
+        Command::SignCsr(args) => ca::sign_csr(args),
+        Command::Secret(args) => ca::secret(args),
         Command::Policy(args) => policy::run(args),
         Command::Verify(args) => svid::verify(args),
         Command::Inspect(args) => svid::inspect(args),

@@ -64,8 +64,10 @@ pub mod tls;
 
 pub use authz::Authorizer;
 pub use bundle::{BundleSet, TrustBundle};
+pub use ca::MeshCa;
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
 pub use policy::{Decision, MtlsMode, PolicySet};
+pub use svid::own::Svid;
 pub use svid::{SvidVerifier, VerifiedSvid, verify_svid};

@@ -1,2 +1,456 @@
-//! Placeholder: the `Svid` type (own X.509-SVID: chain + private key) is being built by the CA
-//! work (issue 4).
+//! Your own X.509-SVID: a certificate chain (leaf first) and its private key, as issued by
+//! [`MeshCa`](crate::ca::MeshCa) or read from files.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls_pki_types::pem::{PemObject, SectionKind};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
+
+use crate::ca::cert::CertInfo;
+use crate::ca::{der, fs, key};
+use crate::error::{CaError, Error};
+use crate::identity::SpiffeId;
+use crate::k8s::Secret;
+
+/// An X.509-SVID with its private key: what a workload (or a gateway) presents in mTLS.
+///
+/// The chain is leaf first, then intermediates, then (as Istio's CA returns it) the root. The
+/// private key is PKCS#8, held in memory that is zeroized on drop, and never printed by
+/// `Debug`.
+///
+/// ```
+/// use meshtls::ca::{CaParams, IssueParams, KeyKind, MeshCa};
+/// use meshtls::{SpiffeId, TrustDomain};
+///
+/// let mut params = CaParams::new(TrustDomain::new("cluster.local")?);
+/// params.key = KeyKind::EcP256;
+/// let ca = MeshCa::create(&params)?;
+/// let id = SpiffeId::new("spiffe://cluster.local/ns/gateway/sa/agc")?;
+/// let svid = ca.issue(&id, &IssueParams::default())?;
+/// assert_eq!(svid.spiffe_id(), &id);
+/// assert_eq!(svid.cert_chain_der().len(), 2); // leaf, root
+/// assert!(svid.private_key_pem().starts_with("-----BEGIN PRIVATE KEY-----"));
+/// assert!(!format!("{svid:?}").contains("PRIVATE"));
+/// # Ok::<(), meshtls::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Svid {
+    spiffe_id: SpiffeId,
+    chain: Vec<CertificateDer<'static>>,
+    bundle: Arc<Vec<CertificateDer<'static>>>,
+    key: Zeroizing<Vec<u8>>,
+    not_before: i64,
+    not_after: i64,
+    serial: Vec<u8>,
+}
+
+impl fmt::Debug for Svid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Svid")
+            .field("spiffe_id", &self.spiffe_id.as_str())
+            .field("chain_len", &self.chain.len())
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("serial", &self.serial_hex())
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Istio's `SECRET_GRACE_PERIOD_RATIO`: rotate once half of the lifetime has passed.
+pub const ISTIO_GRACE_PERIOD_RATIO: f64 = 0.5;
+/// Istio's `SECRET_GRACE_PERIOD_RATIO_JITTER`.
+pub const ISTIO_GRACE_PERIOD_RATIO_JITTER: f64 = 0.01;
+
+/// When to renew a certificate, as istio-agent decides it (`secretcache.go` `rotateTime`):
+/// at `expiry - lifetime * ratio`, where ratio is `grace_ratio` plus a uniform random jitter in
+/// `[-jitter, +jitter]`, clamped to `[0, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RotationPolicy {
+    /// The share of the lifetime kept as grace before expiry (Istio: 0.5).
+    pub grace_ratio: f64,
+    /// The largest random deviation of the ratio (Istio: 0.01).
+    pub jitter: f64,
+}
+
+impl Default for RotationPolicy {
+    /// Istio's defaults: ratio 0.5, jitter 0.01.
+    fn default() -> Self {
+        RotationPolicy {
+            grace_ratio: ISTIO_GRACE_PERIOD_RATIO,
+            jitter: ISTIO_GRACE_PERIOD_RATIO_JITTER,
+        }
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> CaError {
+    CaError::InvalidSvid {
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn system_time(unix: i64) -> SystemTime {
+    if unix >= 0 {
+        UNIX_EPOCH + Duration::from_secs(unix.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(unix.unsigned_abs())
+    }
+}
+
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            // Round towards the past so that "now" is never in the future.
+            -i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+impl Svid {
+    /// Assembles an SVID from parts the CA has just produced (no re-parsing).
+    pub(crate) fn from_issued(
+        spiffe_id: SpiffeId,
+        chain: Vec<CertificateDer<'static>>,
+        bundle: Arc<Vec<CertificateDer<'static>>>,
+        key: Zeroizing<Vec<u8>>,
+        not_before: i64,
+        not_after: i64,
+        serial: Vec<u8>,
+    ) -> Svid {
+        Svid {
+            spiffe_id,
+            chain,
+            bundle,
+            key,
+            not_before,
+            not_after,
+            serial,
+        }
+    }
+
+    /// Builds an SVID from a DER chain (leaf first) and its private key (PKCS#8, PKCS#1 or
+    /// SEC1; it is kept as PKCS#8).
+    ///
+    /// Checks that the leaf has exactly one URI SAN, that it is a valid SPIFFE ID with a
+    /// non-root path, that the leaf is not a CA, and that the key belongs to the leaf. Keys
+    /// are EC P-256/P-384 or RSA of 2048 bits and more. It does not verify the chain against
+    /// a trust bundle: that is [`crate::svid`]'s verification.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        private_key: &PrivateKeyDer<'_>,
+    ) -> Result<Svid, Error> {
+        let Some(leaf_der) = chain.first() else {
+            return Err(invalid("the certificate chain is empty").into());
+        };
+        let leaf = CertInfo::parse(leaf_der.clone(), "leaf certificate")?;
+        for (i, c) in chain.iter().enumerate().skip(1) {
+            CertInfo::parse(c.clone(), &format!("certificate {} of the chain", i + 1))?;
+        }
+        let spiffe_id = leaf_spiffe_id(&leaf)?;
+        if leaf.is_ca {
+            return Err(invalid("the leaf certificate is a ca (basicConstraints cA=true)").into());
+        }
+        let pkcs8 = key::to_pkcs8(private_key, "private key")?;
+        let signing = key::SigningKey::from_pkcs8(&pkcs8, "private key")?;
+        let own = signing.spki();
+        let mine = key::parse_spki(&own, "private key")?;
+        let theirs = key::parse_spki(leaf.spki(), "leaf certificate")?;
+        if mine.kind != theirs.kind || mine.key != theirs.key {
+            return Err(CaError::KeyMismatch {
+                key: "private key".to_owned(),
+                cert: "leaf certificate".to_owned(),
+            }
+            .into());
+        }
+        let serial = leaf.serial().to_vec();
+        Ok(Svid {
+            spiffe_id,
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
+            serial,
+            chain,
+            bundle: Arc::new(Vec::new()),
+            key: pkcs8,
+        })
+    }
+
+    /// Builds an SVID from PEM: the chain (leaf first, `CERTIFICATE` blocks only) and the
+    /// private key (`PRIVATE KEY`, `EC PRIVATE KEY` or `RSA PRIVATE KEY`). Same checks as
+    /// [`Svid::from_der`].
+    pub fn from_pem(cert_chain_pem: &str, private_key_pem: &str) -> Result<Svid, Error> {
+        let chain = certificates_from_pem(cert_chain_pem, "certificate chain")?;
+        let key = private_key_from_pem(private_key_pem, "private key")?;
+        Svid::from_der(chain, &key)
+    }
+
+    /// Returns this SVID with `roots` as its trust anchors (`ca.crt` of its Secret).
+    pub fn with_trust_bundle(mut self, roots: Vec<CertificateDer<'static>>) -> Svid {
+        self.bundle = Arc::new(roots);
+        self
+    }
+
+    /// The SPIFFE ID in the leaf's URI SAN.
+    pub fn spiffe_id(&self) -> &SpiffeId {
+        &self.spiffe_id
+    }
+
+    /// The chain, leaf first, as DER (what rustls takes).
+    pub fn cert_chain_der(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The leaf certificate as DER.
+    pub fn leaf_der(&self) -> &CertificateDer<'static> {
+        // The constructors refuse an empty chain.
+        &self.chain[0]
+    }
+
+    /// The chain, leaf first, as PEM.
+    pub fn cert_chain_pem(&self) -> String {
+        pem_certs(&self.chain)
+    }
+
+    /// The trust anchors that came with this SVID (the CA's roots), possibly empty.
+    pub fn trust_bundle_der(&self) -> &[CertificateDer<'static>] {
+        &self.bundle
+    }
+
+    /// The trust anchors as PEM (empty string when there are none).
+    pub fn trust_bundle_pem(&self) -> String {
+        pem_certs(&self.bundle)
+    }
+
+    /// A copy of the private key as PKCS#8 DER, for rustls. The copy is the caller's to
+    /// protect.
+    pub fn private_key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.to_vec()))
+    }
+
+    /// The private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), zeroized on drop.
+    pub fn private_key_pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(der::pem("PRIVATE KEY", &self.key))
+    }
+
+    /// Start of validity (Istio backdates it by two minutes).
+    pub fn not_before(&self) -> SystemTime {
+        system_time(self.not_before)
+    }
+
+    /// End of validity.
+    pub fn not_after(&self) -> SystemTime {
+        system_time(self.not_after)
+    }
+
+    /// The leaf's serial number (big-endian, as encoded).
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
+    }
+
+    /// The serial number as lower-case hex without leading zero bytes.
+    pub fn serial_hex(&self) -> String {
+        let start = self
+            .serial
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(self.serial.len().saturating_sub(1));
+        self.serial[start..]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether the SVID is due for renewal at `now` by Istio's rule without jitter: once half
+    /// of its lifetime (NotBefore to NotAfter) has passed. Also true once it has expired.
+    pub fn should_rotate(&self, now: SystemTime) -> bool {
+        now >= self.rotation_time_with_ratio(ISTIO_GRACE_PERIOD_RATIO)
+    }
+
+    /// The renewal time under `policy`, drawing the jitter at random.
+    pub fn rotation_time(&self, policy: &RotationPolicy) -> SystemTime {
+        let mut ratio = policy.grace_ratio;
+        if policy.jitter > 0.0 {
+            let mut b = [0u8; 8];
+            if aws_lc_rs::rand::fill(&mut b).is_ok() {
+                let unit = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
+                ratio += (unit * 2.0 - 1.0) * policy.jitter;
+            }
+        }
+        self.rotation_time_with_ratio(ratio)
+    }
+
+    fn rotation_time_with_ratio(&self, ratio: f64) -> SystemTime {
+        let ratio = if ratio.is_nan() {
+            ISTIO_GRACE_PERIOD_RATIO
+        } else {
+            ratio.clamp(0.0, 1.0)
+        };
+        let lifetime = (self.not_after - self.not_before).max(0) as f64;
+        let grace = (lifetime * ratio).round() as i64;
+        system_time(self.not_after - grace)
+    }
+
+    /// A `kubernetes.io/tls` Secret: `tls.crt` = leaf and intermediates (the self-signed root
+    /// at the end of the chain is left out, as cert-manager does), `tls.key` = PKCS#8 key,
+    /// `ca.crt` = the trust bundle (or the chain's root when no bundle is attached).
+    pub fn to_k8s_secret(&self, name: &str, namespace: &str) -> Result<Secret, Error> {
+        let (presented, root) = self.split_root();
+        let mut ca = pem_certs(&self.bundle);
+        if ca.is_empty() {
+            if let Some(r) = root {
+                ca = pem_certs(std::slice::from_ref(r));
+            }
+        }
+        let key = self.private_key_pem();
+        let ca_opt = if ca.is_empty() {
+            None
+        } else {
+            Some(ca.as_str())
+        };
+        Ok(Secret::tls(
+            name,
+            namespace,
+            &pem_certs(presented),
+            &key,
+            ca_opt,
+        )?)
+    }
+
+    /// The chain without a trailing self-issued root, and that root.
+    fn split_root(&self) -> (&[CertificateDer<'static>], Option<&CertificateDer<'static>>) {
+        if self.chain.len() > 1 {
+            if let Some(last) = self.chain.last() {
+                if CertInfo::parse(last.clone(), "root").is_ok_and(|c| c.is_self_issued()) {
+                    return (&self.chain[..self.chain.len() - 1], Some(last));
+                }
+            }
+        }
+        (&self.chain, None)
+    }
+
+    /// Writes istio-agent's file names into `dir`: `cert-chain.pem` (the chain, leaf first),
+    /// `key.pem` (mode 0600) and `root-cert.pem` (when a trust bundle or root is known). Each
+    /// file is written atomically.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<(), Error> {
+        let dir = dir.as_ref();
+        fs::ensure_dir(dir)?;
+        let (_, root) = self.split_root();
+        let mut roots = pem_certs(&self.bundle);
+        if roots.is_empty() {
+            if let Some(r) = root {
+                roots = pem_certs(std::slice::from_ref(r));
+            }
+        }
+        let key = self.private_key_pem();
+        fs::write_atomic(&dir.join("key.pem"), key.as_bytes(), fs::KEY_MODE)?;
+        fs::write_atomic(
+            &dir.join("cert-chain.pem"),
+            self.cert_chain_pem().as_bytes(),
+            fs::CERT_MODE,
+        )?;
+        if !roots.is_empty() {
+            fs::write_atomic(&dir.join("root-cert.pem"), roots.as_bytes(), fs::CERT_MODE)?;
+        }
+        Ok(())
+    }
+}
+
+fn leaf_spiffe_id(leaf: &CertInfo) -> Result<SpiffeId, CaError> {
+    match leaf.uri_sans.as_slice() {
+        [] => Err(invalid("the leaf certificate has no uri san")),
+        [uri] => {
+            let id = SpiffeId::new(uri)
+                .map_err(|e| invalid(format!("the leaf's uri san is not a spiffe id: {e}")))?;
+            if id.is_trust_domain_id() {
+                return Err(invalid(format!(
+                    "the leaf's spiffe id {id} has no path (a workload id needs one)"
+                )));
+            }
+            Ok(id)
+        }
+        more => Err(invalid(format!(
+            "the leaf certificate has {} uri sans; an x.509-svid has exactly one",
+            more.len()
+        ))),
+    }
+}
+
+pub(crate) fn pem_certs(certs: &[CertificateDer<'_>]) -> String {
+    let mut out = String::with_capacity(certs.iter().map(|c| c.len() * 4 / 3 + 80).sum());
+    for c in certs {
+        der::pem_into(&mut out, "CERTIFICATE", c);
+    }
+    out
+}
+
+/// Reads PEM that must hold only `CERTIFICATE` blocks, at least one.
+pub(crate) fn certificates_from_pem(
+    pem: &str,
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    let mut certs = Vec::new();
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        let (kind, der_bytes) = item.map_err(|e| CaError::Material {
+            what: what.to_owned(),
+            reason: format!("invalid pem ({e})"),
+        })?;
+        if kind != SectionKind::Certificate {
+            return Err(CaError::Material {
+                what: what.to_owned(),
+                reason: format!("holds a {kind:?} pem block where only certificates belong"),
+            });
+        }
+        certs.push(CertificateDer::from(der_bytes));
+    }
+    if certs.is_empty() {
+        return Err(CaError::Material {
+            what: what.to_owned(),
+            reason: "holds no pem certificate".to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Reads exactly one private key from PEM.
+pub(crate) fn private_key_from_pem(
+    pem: &str,
+    what: &str,
+) -> Result<Zeroizing<PrivateKeyDer<'static>>, CaError> {
+    let mut found: Option<Zeroizing<PrivateKeyDer<'static>>> = None;
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        let (kind, der_bytes) = item.map_err(|e| CaError::Material {
+            what: what.to_owned(),
+            reason: format!("invalid pem ({e})"),
+        })?;
+        let der_bytes = Zeroizing::new(der_bytes);
+        let key = Zeroizing::new(match kind {
+            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(der_bytes.to_vec().into()),
+            SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(der_bytes.to_vec().into()),
+            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(der_bytes.to_vec().into()),
+            other => {
+                return Err(CaError::Material {
+                    what: what.to_owned(),
+                    reason: format!("holds a {other:?} pem block where a private key belongs"),
+                });
+            }
+        });
+        if found.is_some() {
+            return Err(CaError::Material {
+                what: what.to_owned(),
+                reason: "holds more than one private key".to_owned(),
+            });
+        }
+        found = Some(key);
+    }
+    found.ok_or_else(|| CaError::Material {
+        what: what.to_owned(),
+        reason:
+            "holds no unencrypted pem private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+                .to_owned(),
+    })
+}

@@ -1,0 +1,470 @@
+//! `meshtls ca init|intermediate|cacerts`, `meshtls issue`, `meshtls sign-csr`,
+//! `meshtls secret`: the mesh CA for scripts.
+//!
+//! Exit codes follow the rest of the CLI: 2 when the arguments cannot be understood (a bad
+//! duration, key kind or SPIFFE ID), 1 when the CA says no (unusable CA material, a refused
+//! request, a rejected CSR), 0 otherwise.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use meshtls::ca::{CaLayout, CaParams, IssueParams, KeyKind, MeshCa};
+use meshtls::{SpiffeId, TrustDomain};
+use serde_json::{Value, json};
+
+use crate::Outcome;
+
+/// Parses a Go-style duration: `24h`, `90m`, `3650d`, `1h30m`, `45s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?}: use e.g. 24h, 90m, 3650d, 1h30m, 45s");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            'd' => 86400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn key_kind(text: &str) -> Result<KeyKind, String> {
+    KeyKind::parse(text).map_err(|e| e.to_string())
+}
+
+fn spiffe_id(text: &str) -> Result<SpiffeId, String> {
+    SpiffeId::new(text).map_err(|e| e.to_string())
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// A refusal from the CA: exit code 1 with the reason.
+fn no(e: impl std::fmt::Display) -> Outcome {
+    let msg = e.to_string();
+    Outcome::No(json!({"ok": false, "error": msg}), msg)
+}
+
+/// How a library error ends the command: a file that cannot be read or written is bad usage
+/// (exit 2); anything else is the CA saying no (exit 1).
+fn refusal(e: meshtls::Error) -> Result<Outcome, String> {
+    match e {
+        meshtls::Error::Io { .. } => Err(e.to_string()),
+        other => Ok(no(other)),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct CaArgs {
+    #[command(subcommand)]
+    command: CaCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum CaCommand {
+    /// Create a self-signed root (istiod's defaults: RSA 2048, 3650d, `O=<trust domain>`) and
+    /// write it in Istio's plug-in layout.
+    Init(InitArgs),
+    /// Create an intermediate signed by the CA in --ca (offline root, per-cluster
+    /// intermediate) and write it in Istio's plug-in layout.
+    Intermediate(IntermediateArgs),
+    /// Print Istio's `cacerts` Secret for the CA in DIR.
+    Cacerts(CacertsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InitArgs {
+    /// Where to write ca-cert.pem, ca-key.pem (0600), cert-chain.pem, root-cert.pem.
+    dir: PathBuf,
+    /// The mesh trust domain.
+    #[arg(long, default_value = "cluster.local")]
+    trust_domain: String,
+    /// ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096.
+    #[arg(long, default_value = "rsa-2048")]
+    key: String,
+    /// Lifetime, e.g. 3650d.
+    #[arg(long, default_value = "3650d")]
+    ttl: String,
+    /// Subject O (default: the trust domain).
+    #[arg(long)]
+    organization: Option<String>,
+    /// Write tls.crt/tls.key/ca.crt instead.
+    #[arg(long)]
+    kubernetes_tls: bool,
+    /// Overwrite CA files already in DIR.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct IntermediateArgs {
+    /// Where to write the intermediate's plug-in layout.
+    dir: PathBuf,
+    /// The issuing CA's directory.
+    #[arg(long = "ca")]
+    ca: PathBuf,
+    /// The mesh trust domain (default: the issuing CA's, else cluster.local).
+    #[arg(long)]
+    trust_domain: Option<String>,
+    /// Key kind.
+    #[arg(long, default_value = "rsa-2048")]
+    key: String,
+    /// Lifetime, clamped to the issuer's.
+    #[arg(long, default_value = "730d")]
+    ttl: String,
+    /// Subject CN.
+    #[arg(long, default_value = "Intermediate CA")]
+    common_name: String,
+    /// Subject O (default: the trust domain).
+    #[arg(long)]
+    organization: Option<String>,
+    /// Overwrite CA files already in DIR.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct CacertsArgs {
+    /// The CA directory.
+    dir: PathBuf,
+    /// istiod's namespace.
+    #[arg(long, default_value = "istio-system")]
+    namespace: String,
+}
+
+fn refuse_overwrite(dir: &Path, force: bool) -> Result<(), Outcome> {
+    let taken: Vec<&str> = [
+        "ca-cert.pem",
+        "ca-key.pem",
+        "cert-chain.pem",
+        "root-cert.pem",
+        "tls.crt",
+        "tls.key",
+        "ca.crt",
+    ]
+    .into_iter()
+    .filter(|f| dir.join(f).exists())
+    .collect();
+    if !force && !taken.is_empty() {
+        return Err(no(format!(
+            "{} already holds CA files ({}); pass --force to replace them",
+            dir.display(),
+            taken.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn ca_summary(ca: &MeshCa, dir: &Path) -> (Value, String) {
+    let value = json!({
+        "ok": true,
+        "dir": dir.display().to_string(),
+        "trust_domain": ca.trust_domain().map(|t| t.as_str().to_owned()),
+        "key": ca.key_description(),
+        "self_signed": ca.is_self_signed(),
+        "not_before": rfc3339(ca.not_before()),
+        "not_after": rfc3339(ca.not_after()),
+    });
+    let text = format!(
+        "wrote {} ({} CA, {}, valid until {})",
+        dir.display(),
+        if ca.is_self_signed() {
+            "root"
+        } else {
+            "intermediate"
+        },
+        ca.key_description(),
+        rfc3339(ca.not_after())
+    );
+    (value, text)
+}
+
+pub(crate) fn ca(args: CaArgs) -> Result<Outcome, String> {
+    match args.command {
+        CaCommand::Init(a) => {
+            let mut params =
+                CaParams::new(TrustDomain::new(&a.trust_domain).map_err(|e| e.to_string())?);
+            params.key = key_kind(&a.key)?;
+            params.ttl = parse_duration(&a.ttl)?;
+            params.organization = a.organization;
+            if let Err(o) = refuse_overwrite(&a.dir, a.force) {
+                return Ok(o);
+            }
+            let ca = match MeshCa::create(&params) {
+                Ok(ca) => ca,
+                Err(e) => return refusal(e),
+            };
+            let layout = if a.kubernetes_tls {
+                CaLayout::KubernetesTls
+            } else {
+                CaLayout::Istio
+            };
+            if let Err(e) = ca.save_as(&a.dir, layout) {
+                return refusal(e);
+            }
+            let (v, t) = ca_summary(&ca, &a.dir);
+            Ok(Outcome::Yes(v, t))
+        }
+        CaCommand::Intermediate(a) => {
+            let key = key_kind(&a.key)?;
+            let ttl = parse_duration(&a.ttl)?;
+            let td = match &a.trust_domain {
+                Some(t) => Some(TrustDomain::new(t).map_err(|e| e.to_string())?),
+                None => None,
+            };
+            let issuer = match MeshCa::load(&a.ca) {
+                Ok(c) => c,
+                Err(e) => return refusal(e),
+            };
+            // Istio's plug-in roots rarely name their trust domain; Istio's default applies.
+            let td = match td.or_else(|| issuer.trust_domain().cloned()) {
+                Some(td) => td,
+                None => {
+                    TrustDomain::new(meshtls::identity::CLUSTER_LOCAL).map_err(|e| e.to_string())?
+                }
+            };
+            let mut params = CaParams::intermediate(td);
+            params.key = key;
+            params.ttl = ttl;
+            params.common_name = Some(a.common_name);
+            params.organization = a.organization;
+            if let Err(o) = refuse_overwrite(&a.dir, a.force) {
+                return Ok(o);
+            }
+            let ca = match issuer.create_intermediate(&params) {
+                Ok(ca) => ca,
+                Err(e) => return refusal(e),
+            };
+            if let Err(e) = ca.save(&a.dir) {
+                return refusal(e);
+            }
+            let (v, t) = ca_summary(&ca, &a.dir);
+            Ok(Outcome::Yes(v, t))
+        }
+        CaCommand::Cacerts(a) => {
+            let ca = match MeshCa::load(&a.dir) {
+                Ok(c) => c,
+                Err(e) => return refusal(e),
+            };
+            manifest(ca.to_cacerts_secret(&a.namespace))
+        }
+    }
+}
+
+fn manifest(secret: meshtls::Result<meshtls::k8s::Secret>) -> Result<Outcome, String> {
+    let secret = match secret {
+        Ok(s) => s,
+        Err(e) => return refusal(e),
+    };
+    let (json_text, yaml) = match (secret.to_json(), secret.to_yaml()) {
+        (Ok(j), Ok(y)) => (j, y),
+        (Err(e), _) | (_, Err(e)) => return refusal(e),
+    };
+    let value: Value = serde_json::from_str(&json_text).map_err(|e| e.to_string())?;
+    Ok(Outcome::Yes(value, yaml.trim_end().to_owned()))
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct IssueArgs {
+    /// The workload's SPIFFE ID.
+    spiffe_id: String,
+    /// The CA directory (Istio plug-in or kubernetes.io/tls layout).
+    #[arg(long = "ca")]
+    ca: PathBuf,
+    /// Write cert-chain.pem, key.pem (0600) and root-cert.pem here instead of printing.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Lifetime (at most 90d).
+    #[arg(long, default_value = "24h")]
+    ttl: String,
+    /// Key kind of the new key.
+    #[arg(long, default_value = "ec-p256")]
+    key: String,
+    /// Extra DNS SAN (repeatable).
+    #[arg(long = "dns")]
+    dns: Vec<String>,
+}
+
+fn svid_facts(svid: &meshtls::Svid) -> Value {
+    json!({
+        "ok": true,
+        "spiffe_id": svid.spiffe_id().as_str(),
+        "serial": svid.serial_hex(),
+        "not_before": rfc3339(svid.not_before()),
+        "not_after": rfc3339(svid.not_after()),
+    })
+}
+
+/// Issues an SVID; the outer error is bad usage, the inner one how the command ends.
+fn issue_from(
+    ca_dir: &Path,
+    id: &str,
+    ttl: &str,
+    key: &str,
+    dns: Vec<String>,
+) -> Result<Result<meshtls::Svid, Result<Outcome, String>>, String> {
+    let id = spiffe_id(id)?;
+    let params = IssueParams {
+        ttl: parse_duration(ttl)?,
+        key: key_kind(key)?,
+        dns_names: dns,
+    };
+    Ok(MeshCa::load(ca_dir)
+        .and_then(|ca| ca.issue(&id, &params))
+        .map_err(refusal))
+}
+
+pub(crate) fn issue(args: IssueArgs) -> Result<Outcome, String> {
+    let svid = match issue_from(&args.ca, &args.spiffe_id, &args.ttl, &args.key, args.dns)? {
+        Ok(s) => s,
+        Err(end) => return end,
+    };
+    let mut value = svid_facts(&svid);
+    match &args.out {
+        Some(dir) => {
+            if let Err(e) = svid.save(dir) {
+                return refusal(e);
+            }
+            value["dir"] = json!(dir.display().to_string());
+            let text = format!(
+                "wrote {}/{{cert-chain.pem,key.pem,root-cert.pem}} for {} (serial {}, valid until {})",
+                dir.display(),
+                svid.spiffe_id(),
+                svid.serial_hex(),
+                rfc3339(svid.not_after())
+            );
+            Ok(Outcome::Yes(value, text))
+        }
+        None => {
+            let key = svid.private_key_pem();
+            value["cert_chain_pem"] = json!(svid.cert_chain_pem());
+            value["private_key_pem"] = json!(key.as_str());
+            let text = format!("{}{}", svid.cert_chain_pem(), key.as_str());
+            Ok(Outcome::Yes(value, text.trim_end().to_owned()))
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SignCsrArgs {
+    /// The PEM CSR (`-` for standard input).
+    csr_file: PathBuf,
+    /// The identity to certify (the CSR's own subject and SANs are ignored).
+    spiffe_id: String,
+    /// The CA directory.
+    #[arg(long = "ca")]
+    ca: PathBuf,
+    /// Lifetime (at most 90d).
+    #[arg(long, default_value = "24h")]
+    ttl: String,
+}
+
+pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, String> {
+    let id = spiffe_id(&args.spiffe_id)?;
+    let ttl = parse_duration(&args.ttl)?;
+    let csr = if args.csr_file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| format!("cannot read standard input: {e}"))?
+    } else {
+        std::fs::read_to_string(&args.csr_file)
+            .map_err(|e| format!("cannot read {}: {e}", args.csr_file.display()))?
+    };
+    let ca = match MeshCa::load(&args.ca) {
+        Ok(c) => c,
+        Err(e) => return refusal(e),
+    };
+    match ca.sign_csr(&csr, &id, ttl) {
+        Ok(issued) => {
+            let chain = issued.cert_chain_pem();
+            let value = json!({
+                "ok": true,
+                "spiffe_id": issued.spiffe_id().as_str(),
+                "not_before": rfc3339(issued.not_before()),
+                "not_after": rfc3339(issued.not_after()),
+                "cert_chain_pem": chain,
+            });
+            Ok(Outcome::Yes(value, chain.trim_end().to_owned()))
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SecretArgs {
+    /// The workload's SPIFFE ID.
+    spiffe_id: String,
+    /// The CA directory.
+    #[arg(long = "ca")]
+    ca: PathBuf,
+    /// The Secret's name.
+    #[arg(long)]
+    name: String,
+    /// The Secret's namespace.
+    #[arg(long)]
+    namespace: String,
+    /// Lifetime (at most 90d).
+    #[arg(long, default_value = "24h")]
+    ttl: String,
+    /// Key kind of the new key.
+    #[arg(long, default_value = "ec-p256")]
+    key: String,
+    /// Extra DNS SAN (repeatable).
+    #[arg(long = "dns")]
+    dns: Vec<String>,
+}
+
+pub(crate) fn secret(args: SecretArgs) -> Result<Outcome, String> {
+    let svid = match issue_from(&args.ca, &args.spiffe_id, &args.ttl, &args.key, args.dns)? {
+        Ok(s) => s,
+        Err(end) => return end,
+    };
+    manifest(svid.to_k8s_secret(&args.name, &args.namespace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_duration("3650d").unwrap(),
+            Duration::from_secs(3650 * 86400)
+        );
+        for bad in ["", "24", "h", "1x", "-1h", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The small amount of DER that the CA writes and reads itself.
+//!
+//! Certificates are assembled from pre-encoded pieces (the constant parts are encoded once per
+//! CA), so the writer only needs tag-length-value framing; the reader is strict DER (definite,
+//! minimal lengths) over borrowed slices, enough for CSRs, SPKIs and keys.
+
+/// Universal and context tags used here.
+pub(crate) mod tag {
+    pub const BOOLEAN: u8 = 0x01;
+    pub const INTEGER: u8 = 0x02;
+    pub const BIT_STRING: u8 = 0x03;
+    pub const OCTET_STRING: u8 = 0x04;
+    pub const OID: u8 = 0x06;
+    pub const UTF8_STRING: u8 = 0x0c;
+    pub const PRINTABLE_STRING: u8 = 0x13;
+    pub const UTC_TIME: u8 = 0x17;
+    pub const GENERALIZED_TIME: u8 = 0x18;
+    pub const SEQUENCE: u8 = 0x30;
+    pub const SET: u8 = 0x31;
+    /// `[0]` constructed (explicit version, CSR attributes).
+    pub const CONTEXT_0: u8 = 0xa0;
+    /// `[1]` constructed (the public key inside an `ECPrivateKey`).
+    pub const CONTEXT_1: u8 = 0xa1;
+    /// `[3]` constructed (certificate extensions).
+    pub const CONTEXT_3: u8 = 0xa3;
+    /// `[0]` primitive (the key identifier inside an authority key identifier).
+    pub const CONTEXT_PRIM_0: u8 = 0x80;
+    /// `[2]` primitive (`dNSName` in a general name).
+    pub const CONTEXT_PRIM_2: u8 = 0x82;
+    /// `[6]` primitive (`uniformResourceIdentifier` in a general name).
+    pub const CONTEXT_PRIM_6: u8 = 0x86;
+}
+
+/// Object identifiers, as the content bytes of an OID TLV.
+pub(crate) mod oid {
+    pub const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    pub const SHA1_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05];
+    pub const RSASSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+    pub const SHA256_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+    pub const SHA384_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c];
+    pub const SHA512_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d];
+    pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    pub const SECP256R1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    pub const SECP384R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    pub const ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    pub const ECDSA_WITH_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+    pub const ECDSA_WITH_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04];
+    pub const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    pub const ED448: &[u8] = &[0x2b, 0x65, 0x71];
+    pub const ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
+    pub const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+    pub const SUBJECT_KEY_IDENTIFIER: &[u8] = &[0x55, 0x1d, 0x0e];
+    pub const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+    pub const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
+    pub const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+    pub const AUTHORITY_KEY_IDENTIFIER: &[u8] = &[0x55, 0x1d, 0x23];
+    #[cfg(test)]
+    pub const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
+    #[cfg(test)]
+    pub const KP_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+    #[cfg(test)]
+    pub const KP_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+
+    /// Dotted-decimal text of an OID's content bytes, for error messages.
+    pub(crate) fn dotted(content: &[u8]) -> String {
+        let mut arcs: Vec<u64> = Vec::new();
+        let mut acc: u64 = 0;
+        for &b in content {
+            acc = (acc << 7) | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                if arcs.is_empty() {
+                    let (first, second) = match acc {
+                        0..=39 => (0, acc),
+                        40..=79 => (1, acc - 40),
+                        _ => (2, acc - 80),
+                    };
+                    arcs.push(first);
+                    arcs.push(second);
+                } else {
+                    arcs.push(acc);
+                }
+                acc = 0;
+            }
+        }
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// Number of bytes a DER length field takes for `len`.
+pub(crate) fn length_size(len: usize) -> usize {
+    match len {
+        0..=0x7f => 1,
+        0x80..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xff_ffff => 4,
+        _ => 5,
+    }
+}
+
+/// Size of a whole TLV whose content is `len` bytes.
+pub(crate) fn tlv_size(len: usize) -> usize {
+    1 + length_size(len) + len
+}
+
+/// Appends a tag and a length.
+pub(crate) fn header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    match length_size(len) {
+        1 => out.push(len as u8),
+        n => {
+            out.push(0x80 | (n - 1) as u8);
+            for i in (0..n - 1).rev() {
+                out.push((len >> (8 * i)) as u8);
+            }
+        }
+    }
+}
+
+/// Appends a whole TLV.
+pub(crate) fn tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    header(out, tag, content.len());
+    out.extend_from_slice(content);
+}
+
+/// Returns a TLV as a new vector.
+pub(crate) fn tlv_vec(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tlv_size(content.len()));
+    tlv(&mut out, tag, content);
+    out
+}
+
+/// A SEQUENCE of already-encoded parts.
+pub(crate) fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+    constructed(tag::SEQUENCE, parts)
+}
+
+/// A constructed TLV of already-encoded parts.
+pub(crate) fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(tlv_size(len));
+    header(&mut out, tag, len);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// A non-negative INTEGER from big-endian magnitude bytes (leading zeros are dropped, a zero
+/// byte is prepended when the top bit is set).
+pub(crate) fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
+    let start = magnitude
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(magnitude.len());
+    let digits = &magnitude[start..];
+    if digits.is_empty() {
+        return vec![tag::INTEGER, 1, 0];
+    }
+    let pad = usize::from(digits[0] & 0x80 != 0);
+    let mut out = Vec::with_capacity(tlv_size(digits.len() + pad));
+    header(&mut out, tag::INTEGER, digits.len() + pad);
+    if pad == 1 {
+        out.push(0);
+    }
+    out.extend_from_slice(digits);
+    out
+}
+
+/// A BIT STRING with no unused bits.
+pub(crate) fn bit_string(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tlv_size(content.len() + 1));
+    header(&mut out, tag::BIT_STRING, content.len() + 1);
+    out.push(0);
+    out.extend_from_slice(content);
+    out
+}
+
+/// An `Extension`: `SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`.
+pub(crate) fn extension(oid_content: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+    let oid = tlv_vec(tag::OID, oid_content);
+    let octets = tlv_vec(tag::OCTET_STRING, value);
+    if critical {
+        sequence(&[&oid, &[tag::BOOLEAN, 1, 0xff], &octets])
+    } else {
+        sequence(&[&oid, &octets])
+    }
+}
+
+/// Why DER could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DerError(pub(crate) &'static str);
+
+/// A strict reader over borrowed DER.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Reader { data }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub(crate) fn peek_tag(&self) -> Option<u8> {
+        self.data.first().copied()
+    }
+
+    /// Reads any TLV: (tag, content, the whole TLV).
+    pub(crate) fn read_any(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), DerError> {
+        let data = self.data;
+        let (&tag, rest) = data.split_first().ok_or(DerError("truncated (no tag)"))?;
+        if tag & 0x1f == 0x1f {
+            return Err(DerError("multi-byte tags are not supported"));
+        }
+        let (&first, rest) = rest
+            .split_first()
+            .ok_or(DerError("truncated (no length)"))?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 {
+                return Err(DerError("indefinite length is not DER"));
+            }
+            if n > 4 || rest.len() < n {
+                return Err(DerError("length field too long or truncated"));
+            }
+            let mut len = 0usize;
+            for &b in &rest[..n] {
+                len = (len << 8) | usize::from(b);
+            }
+            if len < 0x80 || length_size(len) != n + 1 {
+                return Err(DerError("non-minimal length encoding"));
+            }
+            (len, &rest[n..])
+        };
+        if rest.len() < len {
+            return Err(DerError("truncated (content shorter than its length)"));
+        }
+        let header_len = data.len() - rest.len();
+        let whole = &data[..header_len + len];
+        let content = &rest[..len];
+        self.data = &rest[len..];
+        Ok((tag, content, whole))
+    }
+
+    /// Reads a TLV with the expected tag and returns its content.
+    pub(crate) fn read(&mut self, expected: u8) -> Result<&'a [u8], DerError> {
+        let (tag, content, _) = self.read_any()?;
+        if tag != expected {
+            return Err(DerError("unexpected tag"));
+        }
+        Ok(content)
+    }
+
+    /// Reads a TLV with the expected tag and returns the whole TLV.
+    pub(crate) fn read_whole(&mut self, expected: u8) -> Result<&'a [u8], DerError> {
+        let (tag, _, whole) = self.read_any()?;
+        if tag != expected {
+            return Err(DerError("unexpected tag"));
+        }
+        Ok(whole)
+    }
+
+    /// Reads a BIT STRING with no unused bits and returns its bytes.
+    pub(crate) fn read_bit_string(&mut self) -> Result<&'a [u8], DerError> {
+        let content = self.read(tag::BIT_STRING)?;
+        match content.split_first() {
+            Some((0, bits)) => Ok(bits),
+            _ => Err(DerError("bit string with unused bits")),
+        }
+    }
+
+    /// Fails unless everything was read.
+    pub(crate) fn finish(&self) -> Result<(), DerError> {
+        if self.data.is_empty() {
+            Ok(())
+        } else {
+            Err(DerError("trailing data"))
+        }
+    }
+}
+
+/// PEM text of one DER object (64-column base64, `\n` line ends).
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+    let mut out = String::with_capacity(der.len() * 4 / 3 + 80);
+    pem_into(&mut out, label, der);
+    out
+}
+
+/// Appends PEM text of one DER object.
+pub(crate) fn pem_into(out: &mut String, label: &str, der: &[u8]) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    let bytes = b64.as_bytes();
+    for line in bytes.chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_round_trip() {
+        for len in [0usize, 1, 127, 128, 255, 256, 1000, 65535, 65536] {
+            let content = vec![7u8; len];
+            let enc = tlv_vec(tag::OCTET_STRING, &content);
+            assert_eq!(enc.len(), tlv_size(len));
+            let mut r = Reader::new(&enc);
+            assert_eq!(r.read(tag::OCTET_STRING).unwrap(), &content[..]);
+            r.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn non_minimal_length_is_rejected() {
+        let mut r = Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]);
+        assert!(r.read_any().is_err());
+        let mut r = Reader::new(&[0x30, 0x80, 0, 0]);
+        assert!(r.read_any().is_err());
+    }
+
+    #[test]
+    fn integers_are_minimal_and_positive() {
+        assert_eq!(unsigned_integer(&[0, 0, 0x7f]), vec![2, 1, 0x7f]);
+        assert_eq!(unsigned_integer(&[0x80]), vec![2, 2, 0, 0x80]);
+        assert_eq!(unsigned_integer(&[0, 0]), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn oid_text() {
+        assert_eq!(oid::dotted(oid::SECP384R1), "1.3.132.0.34");
+        assert_eq!(oid::dotted(oid::RSA_ENCRYPTION), "1.2.840.113549.1.1.1");
+    }
+}
