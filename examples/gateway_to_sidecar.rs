@@ -81,6 +81,9 @@ enum Command {
         /// Mesh CA directory; the sidecar issues its own SVID from it.
         #[arg(long)]
         ca_dir: PathBuf,
+        /// The trust domain the CA serves.
+        #[arg(long, default_value = "cluster.local")]
+        trust_domain: String,
         /// The sidecar's SPIFFE ID.
         #[arg(long, default_value = SIDECAR_ID)]
         id: String,
@@ -109,6 +112,9 @@ enum Command {
         connect: SocketAddr,
         #[arg(long)]
         ca_dir: PathBuf,
+        /// The trust domain the CA serves.
+        #[arg(long, default_value = "cluster.local")]
+        trust_domain: String,
         /// The gateway's SPIFFE ID.
         #[arg(long, default_value = GATEWAY_ID)]
         id: String,
@@ -209,6 +215,7 @@ fn main() -> ExitCode {
                 listen,
                 upstream,
                 ca_dir,
+                trust_domain,
                 id,
                 mode,
                 peer_authentication,
@@ -224,7 +231,7 @@ fn main() -> ExitCode {
                     &label,
                     port,
                 )?;
-                let ca = ca::Ca::load(&ca_dir)?;
+                let ca = ca::Ca::load(&ca_dir, &trust_domain)?;
                 let material = ca.material(&SpiffeId::new(&id)?, ca.bundles()?)?;
                 let mut builder = ServerConfigBuilder::from_mesh(material, &MeshConfig::default())?
                     .alpn_protocols([params::ALPN_HTTP11]);
@@ -248,6 +255,7 @@ fn main() -> ExitCode {
             Some(Command::Gateway {
                 connect,
                 ca_dir,
+                trust_domain,
                 id,
                 expect_peer,
                 tls,
@@ -255,7 +263,7 @@ fn main() -> ExitCode {
                 sni,
                 path,
             }) => {
-                let ca = ca::Ca::load(&ca_dir)?;
+                let ca = ca::Ca::load(&ca_dir, &trust_domain)?;
                 let (min, max) = parse_tls(tls.as_deref())?;
                 let ids = expect_peer
                     .iter()

@@ -23,6 +23,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ca-dir", required=True, help="mesh CA directory (Istio plug-in layout)")
     parser.add_argument("--connect", default="127.0.0.1:15006", help="the sidecar's address")
+    parser.add_argument("--trust-domain", default="cluster.local", help="the trust domain the CA serves")
     parser.add_argument("--id", default="spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")
     parser.add_argument("--expect-peer", action="append", default=None,
                         help="the sidecar's SPIFFE ID (repeatable)")
@@ -33,7 +34,9 @@ def main() -> int:
 
     ca = meshtls.MeshCa.load(args.ca_dir)
     svid = ca.issue(args.id)
-    bundles = meshtls.BundleSet.from_pem_map({str(ca.trust_domain): ca.root_cert_pem})
+    # The plug-in files do not name the trust domain (istiod's root has no URI SAN).
+    trust_domain = str(ca.trust_domain or args.trust_domain)
+    bundles = meshtls.BundleSet.from_pem_map({trust_domain: ca.root_cert_pem})
     versions = {"min_version": args.tls, "max_version": args.tls} if args.tls else {}
     ctx = mtls.client_context(svid, bundles, **versions)
 

@@ -1,100 +1,58 @@
-//! TEMPORARY mesh CA for the demo until `meshtls::ca::MeshCa` lands: rcgen, Istio plug-in
-//! file layout.
+//! The demo's mesh CA: meshtls's `MeshCa`, saved in Istio's plug-in layout (`ca-cert.pem`,
+//! `ca-key.pem`, `cert-chain.pem`, `root-cert.pem`) so separate processes can share it.
 
 use std::path::Path;
 
+use meshtls::ca::{CaParams, IssueParams};
 use meshtls::tls::TlsMaterial;
-use meshtls::{BundleSet, TrustBundle};
-use meshtls::{SpiffeId, TrustDomain};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use meshtls::{BundleSet, MeshCa, SpiffeId, TrustBundle, TrustDomain};
 
 pub struct Ca {
     pub trust_domain: TrustDomain,
-    root_pem: String,
-    issuer: Issuer<'static, KeyPair>,
+    ca: MeshCa,
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 impl Ca {
+    /// istiod's self-signed root: RSA 2048, `O=<trust domain>`.
     pub fn create(trust_domain: &str) -> Res<Self> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, trust_domain);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key)?;
+        let td = TrustDomain::new(trust_domain)?;
         Ok(Ca {
-            trust_domain: TrustDomain::new(trust_domain)?,
-            root_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
+            ca: MeshCa::create(&CaParams::new(td.clone()))?,
+            trust_domain: td,
         })
     }
 
     pub fn save(&self, dir: &Path) -> Res<()> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("root-cert.pem"), &self.root_pem)?;
-        std::fs::write(dir.join("ca-cert.pem"), &self.root_pem)?;
-        std::fs::write(dir.join("cert-chain.pem"), &self.root_pem)?;
-        std::fs::write(dir.join("ca-key.pem"), self.issuer.key().serialize_pem())?;
-        std::fs::write(dir.join("trust-domain"), self.trust_domain.as_str())?;
-        Ok(())
+        Ok(self.ca.save(dir)?)
     }
 
-    pub fn load(dir: &Path) -> Res<Self> {
-        let root_pem = std::fs::read_to_string(dir.join("root-cert.pem"))?;
-        let key = KeyPair::from_pem(&std::fs::read_to_string(dir.join("ca-key.pem"))?)?;
-        let td = std::fs::read_to_string(dir.join("trust-domain"))?;
-        Ok(Ca {
-            trust_domain: TrustDomain::new(td.trim())?,
-            issuer: Issuer::from_ca_cert_pem(&root_pem, key)?,
-            root_pem,
-        })
-    }
-
-    pub fn root(&self) -> CertificateDer<'static> {
-        CertificateDer::from_pem_slice(self.root_pem.as_bytes())
-            .unwrap_or_else(|_| CertificateDer::from(Vec::new()))
+    /// The plug-in files do not name the trust domain (istiod's root has no URI SAN), so the
+    /// caller says which one the CA serves.
+    pub fn load(dir: &Path, trust_domain: &str) -> Res<Self> {
+        let ca = MeshCa::load(dir)?;
+        let trust_domain = match ca.trust_domain() {
+            Some(td) => td.clone(),
+            None => TrustDomain::new(trust_domain)?,
+        };
+        Ok(Ca { trust_domain, ca })
     }
 
     pub fn bundle(&self) -> Res<TrustBundle> {
-        Ok(TrustBundle::new(self.trust_domain.clone(), [self.root()])?)
+        Ok(TrustBundle::new(
+            self.trust_domain.clone(),
+            self.ca.root_certs_der().to_vec(),
+        )?)
     }
 
     pub fn bundles(&self) -> Res<BundleSet> {
         Ok(BundleSet::from_bundles([self.bundle()?])?)
     }
 
-    /// Chain PEM (leaf, root) and PKCS#8 key PEM.
-    pub fn issue_pem(&self, id: &SpiffeId) -> Res<(String, String)> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.subject_alt_names = vec![SanType::URI(id.as_str().try_into()?)];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok((
-            format!("{}{}", cert.pem(), self.root_pem),
-            key.serialize_pem(),
-        ))
-    }
-
+    /// Issues an SVID for `id` (Istio's workload profile) and wraps it with `bundles`.
     pub fn material(&self, id: &SpiffeId, bundles: BundleSet) -> Res<TlsMaterial> {
-        let (chain, key) = self.issue_pem(id)?;
-        Ok(TlsMaterial::from_pem(&chain, &key, bundles)?)
+        let svid = self.ca.issue(id, &IssueParams::default())?;
+        Ok(TlsMaterial::new(&svid, bundles)?)
     }
 }

@@ -14,6 +14,7 @@ use crate::bundle::BundleSet;
 use crate::error::{Error, TlsError};
 use crate::identity::SpiffeId;
 use crate::svid::SvidVerifier;
+use crate::svid::own::Svid;
 
 /// One generation of the own certificate.
 struct Generation {
@@ -48,15 +49,14 @@ impl fmt::Debug for TlsMaterial {
     }
 }
 
-fn load(chain: Vec<CertificateDer<'static>>, pkcs8_key: &[u8]) -> Result<Generation, Error> {
+fn load(chain: Vec<CertificateDer<'static>>, key: &PrivateKeyDer<'_>) -> Result<Generation, Error> {
     let leaf = chain.first().ok_or_else(|| TlsError::OwnCertificate {
         reason: "the certificate chain is empty".to_owned(),
     })?;
     let spiffe_id = super::peer::spiffe_id_of_cert(leaf)?;
-    // Borrowing the key keeps the only copy in the caller's zeroizing buffer; aws-lc keeps its
-    // own parsed copy and cleanses it when the signing key is dropped.
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key));
-    let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).map_err(|e| {
+    // The key is only borrowed, so no copy outlives the caller's zeroizing buffer; aws-lc
+    // keeps its own parsed copy and cleanses it when the signing key is dropped.
+    let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(key).map_err(|e| {
         TlsError::OwnCertificate {
             reason: format!("private key for {spiffe_id}: {e}"),
         }
@@ -75,6 +75,35 @@ fn load(chain: Vec<CertificateDer<'static>>, pkcs8_key: &[u8]) -> Result<Generat
 }
 
 impl TlsMaterial {
+    /// Material from the workload's own [`Svid`] (e.g. from [`MeshCa::issue`](crate::MeshCa::issue))
+    /// and the bundles peers are verified with.
+    ///
+    /// ```
+    /// use meshtls::ca::{CaParams, IssueParams, KeyKind};
+    /// use meshtls::{BundleSet, MeshCa, SpiffeId, TrustBundle, TrustDomain};
+    ///
+    /// let td = TrustDomain::new("cluster.local")?;
+    /// let ca = MeshCa::create(&CaParams { key: KeyKind::EcP256, ..CaParams::new(td.clone()) })?;
+    /// let id = SpiffeId::new("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")?;
+    /// let svid = ca.issue(&id, &IssueParams::default())?;
+    /// let bundles = BundleSet::from_bundles([TrustBundle::new(td, ca.root_certs_der().to_vec())?])?;
+    /// let material = meshtls::tls::TlsMaterial::new(&svid, bundles)?;
+    /// assert_eq!(material.spiffe_id(), id);
+    /// # Ok::<(), meshtls::Error>(())
+    /// ```
+    pub fn new(svid: &Svid, bundles: BundleSet) -> Result<Self, Error> {
+        let key = Zeroizing::new(svid.private_key_der());
+        let generation = load(svid.cert_chain_der().to_vec(), &key)?;
+        Ok(Self::with_generation(generation, bundles))
+    }
+
+    fn with_generation(generation: Generation, bundles: BundleSet) -> Self {
+        TlsMaterial {
+            slot: Arc::new(RwLock::new(Arc::new(generation))),
+            verifier: Arc::new(SvidVerifier::new(bundles)),
+        }
+    }
+
     /// Material from a DER certificate chain (leaf first) and a PKCS#8 DER private key.
     ///
     /// The leaf must carry exactly one URI SAN holding a SPIFFE ID and match the key.
@@ -83,11 +112,8 @@ impl TlsMaterial {
         pkcs8_key: &[u8],
         bundles: BundleSet,
     ) -> Result<Self, Error> {
-        let generation = load(chain, pkcs8_key)?;
-        Ok(TlsMaterial {
-            slot: Arc::new(RwLock::new(Arc::new(generation))),
-            verifier: Arc::new(SvidVerifier::new(bundles)),
-        })
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key));
+        Ok(Self::with_generation(load(chain, &key)?, bundles))
     }
 
     /// Sets how many verified peer chains are remembered (default
@@ -123,13 +149,25 @@ impl TlsMaterial {
         chain: Vec<CertificateDer<'static>>,
         pkcs8_key: &[u8],
     ) -> Result<(), Error> {
-        let next = Arc::new(load(chain, pkcs8_key)?);
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key));
+        self.swap(load(chain, &key)?);
+        Ok(())
+    }
+
+    /// Replaces the own certificate with a renewed [`Svid`]; the next handshake presents it.
+    pub fn set_svid(&self, svid: &Svid) -> Result<(), Error> {
+        let key = Zeroizing::new(svid.private_key_der());
+        self.swap(load(svid.cert_chain_der().to_vec(), &key)?);
+        Ok(())
+    }
+
+    fn swap(&self, generation: Generation) {
+        let next = Arc::new(generation);
         match self.slot.write() {
             Ok(mut g) => *g = next,
             // Writers only swap an Arc, so a poisoned slot still holds a whole generation.
             Err(poisoned) => *poisoned.into_inner() = next,
         }
-        Ok(())
     }
 
     /// [`TlsMaterial::set_svid_der`] from PEM text.

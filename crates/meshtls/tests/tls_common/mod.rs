@@ -3,81 +3,60 @@
 
 use std::io::{Read, Write};
 
-use meshtls::TrustDomain;
+use meshtls::ca::{CaParams, IssueParams, KeyKind};
 use meshtls::tls::TlsMaterial;
-use meshtls::{BundleSet, TrustBundle};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use meshtls::{BundleSet, MeshCa, SpiffeId, Svid, TrustBundle, TrustDomain};
 use rustls::{ClientConnection, ServerConnection};
 use rustls_pki_types::CertificateDer;
 
-/// A self-signed mesh CA for one trust domain that issues Istio-profile workload certificates.
+/// A self-signed mesh CA (meshtls's `MeshCa`, EC P-256 to keep the tests fast) for one trust
+/// domain, issuing with Istio's workload profile.
 pub struct TestCa {
     pub trust_domain: TrustDomain,
     pub root: CertificateDer<'static>,
     pub root_pem: String,
-    issuer: Issuer<'static, KeyPair>,
+    pub ca: MeshCa,
 }
 
 /// An issued workload certificate.
 pub struct Issued {
+    pub svid: Svid,
     /// Leaf first, then the root (Istio's chain order).
     pub chain: Vec<CertificateDer<'static>>,
     pub chain_pem: String,
-    pub leaf_pem: String,
     pub key_pkcs8: Vec<u8>,
     pub key_pem: String,
 }
 
 impl TestCa {
     pub fn new(trust_domain: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, trust_domain);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.subject_alt_names = vec![SanType::URI(
-            format!("spiffe://{trust_domain}").try_into().unwrap(),
-        )];
-        let cert = params.self_signed(&key).unwrap();
+        let td = TrustDomain::new(trust_domain).unwrap();
+        let ca = MeshCa::create(&CaParams {
+            key: KeyKind::EcP256,
+            ..CaParams::new(td.clone())
+        })
+        .unwrap();
         TestCa {
-            trust_domain: TrustDomain::new(trust_domain).unwrap(),
-            root: cert.der().clone(),
-            root_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
+            trust_domain: td,
+            root: ca.root_certs_der()[0].clone(),
+            root_pem: ca.root_cert_pem(),
+            ca,
         }
     }
 
-    /// Istio's workload profile: no subject, one URI SAN, KU digitalSignature+keyEncipherment,
-    /// EKU serverAuth+clientAuth.
+    /// Any SPIFFE ID, even one outside this CA's trust domain (Istio's CA signs what it is
+    /// asked; verification must catch the mismatch).
     pub fn issue(&self, spiffe_id: &str) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = vec![SanType::URI(spiffe_id.try_into().unwrap())];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let svid = self
+            .ca
+            .issue(&SpiffeId::new(spiffe_id).unwrap(), &IssueParams::default())
+            .unwrap();
         Issued {
-            chain: vec![cert.der().clone(), self.root.clone()],
-            chain_pem: format!("{}{}", cert.pem(), self.root_pem),
-            leaf_pem: cert.pem(),
-            key_pkcs8: key.serialize_der(),
-            key_pem: key.serialize_pem(),
+            chain: svid.cert_chain_der().to_vec(),
+            chain_pem: svid.cert_chain_pem(),
+            key_pkcs8: svid.private_key_der().secret_der().to_vec(),
+            key_pem: svid.private_key_pem().to_string(),
+            svid,
         }
     }
 }
@@ -100,8 +79,7 @@ pub fn bundles(cas: &[&TestCa]) -> BundleSet {
 }
 
 pub fn material(ca: &TestCa, spiffe_id: &str, trusted: &[&TestCa]) -> TlsMaterial {
-    let issued = ca.issue(spiffe_id);
-    TlsMaterial::from_der(issued.chain, &issued.key_pkcs8, bundles(trusted)).unwrap()
+    TlsMaterial::new(&ca.issue(spiffe_id).svid, bundles(trusted)).unwrap()
 }
 
 /// Drives a client and a server connection to the end of their handshakes in memory.
