@@ -4,17 +4,13 @@
 
 use std::sync::Arc;
 
-use meshtls::SpiffeId;
+use meshtls::ca::{CaParams, IssueParams, KeyKind};
 use meshtls::tls::{ClientConfigBuilder, ServerConfigBuilder, TlsMaterial, TlsVersion, params};
-use meshtls::{BundleSet, TrustBundle};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use meshtls::{BundleSet, MeshCa, SpiffeId, Svid, TrustBundle, TrustDomain};
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls_pki_types::ServerName;
 
 use crate::harness::{Harness, Stat};
 
@@ -25,43 +21,8 @@ const SIDECAR_DNS: &str = "api.demo.svc.cluster.local";
 
 type Res<T> = Result<T, String>;
 
-struct Leaf {
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
 fn e(err: impl std::fmt::Display) -> String {
     err.to_string()
-}
-
-fn issue(
-    issuer: &Issuer<'static, KeyPair>,
-    root: &CertificateDer<'static>,
-    id: &str,
-    dns: Option<&str>,
-) -> Res<Leaf> {
-    let key = KeyPair::generate().map_err(e)?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
-    params.subject_alt_names = vec![SanType::URI(id.try_into().map_err(e)?)];
-    if let Some(dns) = dns {
-        params
-            .subject_alt_names
-            .push(SanType::DnsName(dns.try_into().map_err(e)?));
-    }
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    let cert = params.signed_by(&key, issuer).map_err(e)?;
-    Ok(Leaf {
-        chain: vec![cert.der().clone(), root.clone()],
-        key: key.serialize_der(),
-    })
 }
 
 fn handshake(mut client: ClientConnection, mut server: ServerConnection) -> Res<()> {
@@ -99,28 +60,28 @@ pub fn rows(h: &mut Harness) {
 }
 
 fn try_rows(h: &mut Harness) -> Res<()> {
-    let ca_key = KeyPair::generate().map_err(e)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::OrganizationName, "cluster.local");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let root = ca_params.self_signed(&ca_key).map_err(e)?.der().clone();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let sidecar = issue(&issuer, &root, SIDECAR, Some(SIDECAR_DNS))?;
-    let gateway = issue(&issuer, &root, GATEWAY, None)?;
-    let td = meshtls::TrustDomain::new("cluster.local").map_err(e)?;
+    let td = TrustDomain::new("cluster.local").map_err(e)?;
+    let ca = MeshCa::create(&CaParams {
+        key: KeyKind::EcP256,
+        ..CaParams::new(td.clone())
+    })
+    .map_err(e)?;
+    let root = ca.root_certs_der()[0].clone();
+    let issue = |id: &str, dns: &[&str]| -> Res<Svid> {
+        let params = IssueParams {
+            dns_names: dns.iter().map(|d| (*d).to_owned()).collect(),
+            ..IssueParams::default()
+        };
+        ca.issue(&SpiffeId::new(id).map_err(e)?, &params).map_err(e)
+    };
+    let sidecar = issue(SIDECAR, &[SIDECAR_DNS])?;
+    let gateway = issue(GATEWAY, &[])?;
     let bundles =
         || TrustBundle::new(td.clone(), [root.clone()]).and_then(|b| BundleSet::from_bundles([b]));
 
     let provider = params::istio_provider();
-    let server_material =
-        TlsMaterial::from_der(sidecar.chain.clone(), &sidecar.key, bundles().map_err(e)?)
-            .map_err(e)?;
-    let client_material =
-        TlsMaterial::from_der(gateway.chain.clone(), &gateway.key, bundles().map_err(e)?)
-            .map_err(e)?;
+    let server_material = TlsMaterial::new(&sidecar, bundles().map_err(e)?).map_err(e)?;
+    let client_material = TlsMaterial::new(&gateway, bundles().map_err(e)?).map_err(e)?;
     let mut roots = RootCertStore::empty();
     roots.add(root.clone()).map_err(e)?;
     let roots = Arc::new(roots);
@@ -137,16 +98,16 @@ fn try_rows(h: &mut Harness) -> Res<()> {
             (server_material.clone(), client_material.clone())
         } else {
             (
-                TlsMaterial::from_der(sidecar.chain.clone(), &sidecar.key, bundles().map_err(e)?)
+                TlsMaterial::new(&sidecar, bundles().map_err(e)?)
                     .map_err(e)?
                     .with_verification_cache(0),
-                TlsMaterial::from_der(gateway.chain.clone(), &gateway.key, bundles().map_err(e)?)
+                TlsMaterial::new(&gateway, bundles().map_err(e)?)
                     .map_err(e)?
                     .with_verification_cache(0),
             )
         };
         let label = if cache {
-            "meshtls, returning peer (verification cache)"
+            "meshtls, cached peer"
         } else {
             "meshtls, cache off"
         };
@@ -178,10 +139,7 @@ fn try_rows(h: &mut Harness) -> Res<()> {
             .with_protocol_versions(versions)
             .map_err(e)?
             .with_client_cert_verifier(client_verifier)
-            .with_single_cert(
-                sidecar.chain.clone(),
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(sidecar.key.clone())),
-            )
+            .with_single_cert(sidecar.cert_chain_der().to_vec(), sidecar.private_key_der())
             .map_err(e)?;
         stock_server.session_storage = Arc::new(NoServerSessionStorage {});
         stock_server.send_tls13_tickets = 0;
@@ -193,10 +151,7 @@ fn try_rows(h: &mut Harness) -> Res<()> {
             .with_protocol_versions(versions)
             .map_err(e)?
             .with_webpki_verifier(server_verifier)
-            .with_client_auth_cert(
-                gateway.chain.clone(),
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(gateway.key.clone())),
-            )
+            .with_client_auth_cert(gateway.cert_chain_der().to_vec(), gateway.private_key_der())
             .map_err(e)?;
         stock_client.resumption = Resumption::disabled();
         let stock_server = Arc::new(stock_server);
