@@ -93,17 +93,23 @@ fn denied(expected: String, peer: &SpiffeId) -> AuthzError {
     }
 }
 
+fn member_of_any(peer: &SpiffeId, trust_domains: &[TrustDomain]) -> bool {
+    trust_domains.iter().any(|t| peer.is_member_of(t))
+}
+
+fn comma_list<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn td_list(tds: &[TrustDomain]) -> String {
     match tds {
         [] => "no trust domain".to_owned(),
         [one] => format!("trust domain {one}"),
-        many => format!(
-            "one of the trust domains {}",
-            many.iter()
-                .map(TrustDomain::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        many => format!("one of the trust domains {}", comma_list(many)),
     }
 }
 
@@ -145,13 +151,7 @@ impl Authorizer for OneOf {
         match self.ids.as_slice() {
             [] => "no peer (an empty list of IDs)".to_owned(),
             [one] => one.to_string(),
-            many => format!(
-                "one of {}",
-                many.iter()
-                    .map(SpiffeId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            many => format!("one of {}", comma_list(many)),
         }
     }
 }
@@ -174,7 +174,7 @@ impl MemberOf {
 
 impl Authorizer for MemberOf {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = self.trust_domains.iter().any(|t| peer.is_member_of(t));
+        let ok = member_of_any(peer, &self.trust_domains);
         check(ok, self, peer)
     }
 
@@ -212,7 +212,7 @@ impl Namespace {
 
 impl Authorizer for Namespace {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = self.trust_domains.iter().any(|t| peer.is_member_of(t))
+        let ok = member_of_any(peer, &self.trust_domains)
             && IstioIdentity::from_spiffe_id(peer).is_ok_and(|i| {
                 self.patterns
                     .iter()
@@ -225,11 +225,7 @@ impl Authorizer for Namespace {
         format!(
             "an Istio identity (spiffe://<trust domain>/ns/<namespace>/sa/<service account>) of {} in a namespace matching {}",
             td_list(&self.trust_domains),
-            self.patterns
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            comma_list(&self.patterns)
         )
     }
 }
@@ -264,7 +260,7 @@ impl ServiceAccount {
 
 impl Authorizer for ServiceAccount {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = self.trust_domains.iter().any(|t| peer.is_member_of(t))
+        let ok = member_of_any(peer, &self.trust_domains)
             && IstioIdentity::from_spiffe_id(peer).is_ok_and(|i| {
                 i.namespace() == self.namespace && i.service_account() == self.service_account
             });
