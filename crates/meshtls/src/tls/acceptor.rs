@@ -19,6 +19,7 @@ use std::io::{self, Read, Write};
 
 use rustls::{ServerConnection, StreamOwned};
 
+use super::common::config_error;
 use super::params::PERMISSIVE_MTLS_ALPN;
 use super::peer::Peer;
 use super::server::MtlsServerConfig;
@@ -135,22 +136,15 @@ impl InboundAcceptor {
     /// ([`TlsError::Refused`] or [`TlsError::Handshake`]); drop the stream to close them.
     pub fn accept<S: Read + Write>(&self, mut stream: S) -> Result<Inbound<S>, Error> {
         let mut first = Vec::new();
+        let mut chunk = [0u8; FIRST_READ_SIZE];
         let route = loop {
             if let Some(route) = self.route(&first) {
                 break route;
             }
-            let mut chunk = [0u8; 2048];
             let n = stream
                 .read(&mut chunk)
-                .map_err(|e| io_err("reading the first bytes", &e))?;
-            if n == 0 {
-                return Err(TlsError::Io {
-                    during: "reading the first bytes",
-                    reason: format!("the peer closed the connection after {} bytes", first.len()),
-                }
-                .into());
-            }
-            first.extend_from_slice(&chunk[..n]);
+                .map_err(|e| io_err(READING_FIRST_BYTES, &e))?;
+            append_first_read(&mut first, &chunk[..n])?;
         };
         let stream = Prefixed::new(first, stream);
         match route {
@@ -158,11 +152,7 @@ impl InboundAcceptor {
             Route::Plaintext { tls } => Ok(Inbound::Plaintext { stream, tls }),
             Route::Mtls(hello) => {
                 let mut conn =
-                    ServerConnection::new(self.server.config_for(&hello)).map_err(|e| {
-                        TlsError::Config {
-                            reason: e.to_string(),
-                        }
-                    })?;
+                    ServerConnection::new(self.server.config_for(&hello)).map_err(config_error)?;
                 let mut stream = stream;
                 while conn.is_handshaking() {
                     conn.complete_io(&mut stream)
@@ -176,6 +166,25 @@ impl InboundAcceptor {
             }
         }
     }
+}
+
+/// How much one read takes while the route is still unknown (a ClientHello usually fits).
+const FIRST_READ_SIZE: usize = 2048;
+
+const READING_FIRST_BYTES: &str = "reading the first bytes";
+
+/// Appends one read (blocking or async) to the bytes seen so far; an empty read means the peer
+/// closed the connection before the route was known.
+fn append_first_read(first: &mut Vec<u8>, read: &[u8]) -> Result<(), Error> {
+    if read.is_empty() {
+        return Err(TlsError::Io {
+            during: READING_FIRST_BYTES,
+            reason: format!("the peer closed the connection after {} bytes", first.len()),
+        }
+        .into());
+    }
+    first.extend_from_slice(read);
+    Ok(())
 }
 
 fn io_err(during: &'static str, e: &io::Error) -> Error {
@@ -345,26 +354,16 @@ mod async_io {
             S: AsyncRead + AsyncWrite + Unpin,
         {
             let mut first = Vec::new();
+            let mut chunk = [0u8; FIRST_READ_SIZE];
             let route = loop {
                 if let Some(route) = self.route(&first) {
                     break route;
                 }
-                let mut chunk = [0u8; 2048];
                 let n = stream
                     .read(&mut chunk)
                     .await
-                    .map_err(|e| io_err("reading the first bytes", &e))?;
-                if n == 0 {
-                    return Err(TlsError::Io {
-                        during: "reading the first bytes",
-                        reason: format!(
-                            "the peer closed the connection after {} bytes",
-                            first.len()
-                        ),
-                    }
-                    .into());
-                }
-                first.extend_from_slice(&chunk[..n]);
+                    .map_err(|e| io_err(READING_FIRST_BYTES, &e))?;
+                append_first_read(&mut first, &chunk[..n])?;
             };
             let stream = Prefixed::new(first, stream);
             match route {

@@ -9,10 +9,11 @@ use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
 
+use super::common::{CommonSettings, config_error};
 use super::material::{MaterialResolver, TlsMaterial};
-use super::params::{MtlsParams, TlsVersion, protocol_versions};
+use super::params::{MtlsParams, TlsVersion};
 use super::peer::Peer;
-use super::server::{check_alpn, check_connection};
+use super::server::check_connection;
 use super::verifier::{PeerPolicy, SpiffeServerCertVerifier};
 use crate::authz::{self, Authorizer};
 use crate::error::{Error, TlsError};
@@ -45,32 +46,22 @@ use crate::identity::{SpiffeId, TrustDomain, expand_spiffe_ids};
 /// ```
 #[derive(Debug)]
 pub struct ClientConfigBuilder {
-    material: TlsMaterial,
-    params: MtlsParams,
-    max_version: TlsVersion,
-    provider: Option<Arc<CryptoProvider>>,
+    common: CommonSettings,
     expected: Vec<SpiffeId>,
     aliases: Vec<TrustDomain>,
     authorizer: Option<Arc<dyn Authorizer>>,
-    alpn: Vec<Vec<u8>>,
     sni: bool,
-    resumption: bool,
 }
 
 impl ClientConfigBuilder {
     /// A builder presenting `material`'s SVID and verifying servers with its bundles.
     pub fn new(material: TlsMaterial) -> Self {
         ClientConfigBuilder {
-            material,
-            params: MtlsParams::istio_default(),
-            max_version: TlsVersion::Tls13,
-            provider: None,
+            common: CommonSettings::new(material),
             expected: Vec::new(),
             aliases: Vec::new(),
             authorizer: None,
-            alpn: Vec::new(),
             sni: true,
-            resumption: false,
         }
     }
 
@@ -95,20 +86,20 @@ impl ClientConfigBuilder {
 
     /// TLS 1.2 ciphers (and the minimum version).
     pub fn params(mut self, params: MtlsParams) -> Self {
-        self.params = params;
+        self.common.params = params;
         self
     }
 
     /// Offers only versions in `min..=max`.
     pub fn versions(mut self, min: TlsVersion, max: TlsVersion) -> Result<Self, Error> {
-        self.params = self.params.with_min_version(min)?;
-        self.max_version = max;
+        self.common.params = self.common.params.with_min_version(min)?;
+        self.common.max_version = max;
         Ok(self)
     }
 
     /// Uses `provider` as given instead of the aws-lc-rs provider restricted by the params.
     pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
-        self.provider = Some(provider);
+        self.common.provider = Some(provider);
         self
     }
 
@@ -117,7 +108,7 @@ impl ClientConfigBuilder {
         mut self,
         protocols: impl IntoIterator<Item = P>,
     ) -> Self {
-        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.common.set_alpn(protocols);
         self
     }
 
@@ -131,53 +122,44 @@ impl ClientConfigBuilder {
     /// [`MtlsClientConfig::check_connection`] after every handshake: rustls runs no verifier on
     /// resumed sessions.
     pub fn session_resumption(mut self, enabled: bool) -> Self {
-        self.resumption = enabled;
+        self.common.resumption = enabled;
         self
     }
 
     /// Builds the config. Fails with [`TlsError::NoServerIdentity`] when neither expected IDs
     /// nor an authorizer was given.
     pub fn build(self) -> Result<MtlsClientConfig, Error> {
-        check_alpn(&self.alpn)?;
+        let common = self.common;
         let expected = expand_spiffe_ids(&self.expected, &self.aliases);
-        let authorizer: Arc<dyn Authorizer> = match (expected.is_empty(), self.authorizer) {
-            (true, None) => return Err(TlsError::NoServerIdentity.into()),
-            (true, Some(a)) => a,
-            (false, None) => authz::one_of(expected.clone()),
-            (false, Some(a)) => authz::all_of(vec![authz::one_of(expected.clone()), a]),
-        };
-        let provider = self.provider.unwrap_or_else(|| self.params.provider());
-        let versions = protocol_versions(self.params.min_version(), self.max_version)?;
+        let authorizer = self.authorizer;
         // The bundle lookup by the leaf's trust domain is the only trust-domain rule here: the
         // exact IDs (or the authorizer) already pin the acceptable servers.
-        let policy = Arc::new(PeerPolicy::new(
-            self.material.clone(),
-            None,
-            authorizer,
-            &provider,
-        ));
-        let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(versions)
-            .map_err(|e| TlsError::Config {
-                reason: e.to_string(),
-            })?
+        let prepared = common.prepare(None, || match (expected.is_empty(), authorizer) {
+            (true, None) => Err(TlsError::NoServerIdentity.into()),
+            (true, Some(a)) => Ok(a),
+            (false, None) => Ok(authz::one_of(expected.clone())),
+            (false, Some(a)) => Ok(authz::all_of(vec![authz::one_of(expected.clone()), a])),
+        })?;
+        let mut config = ClientConfig::builder_with_provider(prepared.provider)
+            .with_protocol_versions(prepared.versions)
+            .map_err(config_error)?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(SpiffeServerCertVerifier(Arc::clone(
-                &policy,
+                &prepared.policy,
             ))))
-            .with_client_cert_resolver(Arc::new(MaterialResolver(self.material.clone())));
-        config.alpn_protocols = self.alpn;
+            .with_client_cert_resolver(Arc::new(MaterialResolver(common.material.clone())));
+        config.alpn_protocols = common.alpn;
         config.enable_sni = self.sni;
-        config.resumption = if self.resumption {
+        config.resumption = if common.resumption {
             Resumption::default()
         } else {
             Resumption::disabled()
         };
         Ok(MtlsClientConfig {
             config: Arc::new(config),
-            policy,
+            policy: prepared.policy,
             expected,
-            material: self.material,
+            material: common.material,
         })
     }
 }
@@ -224,12 +206,8 @@ impl MtlsClientConfig {
     /// DNS name, e.g. Istio's `outbound_.8080_._.api.demo.svc.cluster.local`); `None` sends no
     /// SNI, which is fine for a sidecar: the inbound side does not match on SNI.
     pub fn connect(&self, server_name: Option<&str>) -> Result<ClientConnection, Error> {
-        ClientConnection::new(self.rustls_config(), server_name_for(server_name)?).map_err(|e| {
-            TlsError::Config {
-                reason: e.to_string(),
-            }
-            .into()
-        })
+        ClientConnection::new(self.rustls_config(), server_name_for(server_name)?)
+            .map_err(config_error)
     }
 
     /// The authenticated server of a connection whose handshake completed; on a resumed

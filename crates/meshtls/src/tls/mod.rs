@@ -25,6 +25,7 @@
 
 pub mod acceptor;
 mod client;
+mod common;
 mod material;
 pub mod params;
 mod peer;

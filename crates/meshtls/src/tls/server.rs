@@ -7,8 +7,9 @@ use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache};
 use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::UnixTime;
 
+use super::common::{CommonSettings, config_error};
 use super::material::{MaterialResolver, TlsMaterial};
-use super::params::{MtlsParams, TlsVersion, protocol_versions};
+use super::params::{MtlsParams, TlsVersion};
 use super::peer::{Peer, peer_spiffe_id};
 use super::sniff::ClientHelloInfo;
 use super::verifier::{PeerPolicy, SpiffeClientCertVerifier};
@@ -19,23 +20,6 @@ use crate::mesh::MeshConfig;
 
 /// How many sessions a server with resumption enabled remembers.
 const SESSION_CACHE_SIZE: usize = 256;
-
-pub(crate) fn check_alpn(protocols: &[Vec<u8>]) -> Result<(), TlsError> {
-    for p in protocols {
-        let reason = if p.is_empty() {
-            "an ALPN protocol must not be empty"
-        } else if p.len() > 255 {
-            "an ALPN protocol is at most 255 bytes"
-        } else {
-            continue;
-        };
-        return Err(TlsError::InvalidAlpn {
-            value: String::from_utf8_lossy(p).into_owned(),
-            reason,
-        });
-    }
-    Ok(())
-}
 
 /// Builds the server side of mesh mTLS, as an inbound Istio sidecar does it.
 ///
@@ -62,28 +46,18 @@ pub(crate) fn check_alpn(protocols: &[Vec<u8>]) -> Result<(), TlsError> {
 /// ```
 #[derive(Debug)]
 pub struct ServerConfigBuilder {
-    material: TlsMaterial,
-    params: MtlsParams,
-    max_version: TlsVersion,
-    provider: Option<Arc<CryptoProvider>>,
+    common: CommonSettings,
     trust_domains: Option<Vec<TrustDomain>>,
     authorizer: Arc<dyn Authorizer>,
-    alpn: Vec<Vec<u8>>,
-    resumption: bool,
 }
 
 impl ServerConfigBuilder {
     /// A builder presenting `material`'s SVID and verifying clients with its bundles.
     pub fn new(material: TlsMaterial) -> Self {
         ServerConfigBuilder {
-            material,
-            params: MtlsParams::istio_default(),
-            max_version: TlsVersion::Tls13,
-            provider: None,
+            common: CommonSettings::new(material),
             trust_domains: None,
             authorizer: authz::any(),
-            alpn: Vec::new(),
-            resumption: false,
         }
     }
 
@@ -97,19 +71,19 @@ impl ServerConfigBuilder {
 
     /// Protocol versions and TLS 1.2 ciphers.
     pub fn params(mut self, params: MtlsParams) -> Self {
-        self.params = params;
+        self.common.params = params;
         self
     }
 
     /// Caps the protocol version (Istio's maximum is TLS 1.3; lower it only to test TLS 1.2).
     pub fn max_version(mut self, max: TlsVersion) -> Self {
-        self.max_version = max;
+        self.common.max_version = max;
         self
     }
 
     /// Uses `provider` as given instead of the aws-lc-rs provider restricted by the params.
     pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
-        self.provider = Some(provider);
+        self.common.provider = Some(provider);
         self
     }
 
@@ -131,7 +105,7 @@ impl ServerConfigBuilder {
         mut self,
         protocols: impl IntoIterator<Item = P>,
     ) -> Self {
-        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.common.set_alpn(protocols);
         self
     }
 
@@ -139,46 +113,39 @@ impl ServerConfigBuilder {
     /// rustls does not run certificate verifiers on resumed sessions, so a resumed connection is
     /// authorized only by [`MtlsServerConfig::check_connection`].
     pub fn session_resumption(mut self, enabled: bool) -> Self {
-        self.resumption = enabled;
+        self.common.resumption = enabled;
         self
     }
 
     /// Builds the configs.
     pub fn build(self) -> Result<MtlsServerConfig, Error> {
-        check_alpn(&self.alpn)?;
-        let provider = self.provider.unwrap_or_else(|| self.params.provider());
-        let versions = protocol_versions(self.params.min_version(), self.max_version)?;
-        let trust_domains = Some(
-            self.trust_domains
-                .unwrap_or_else(|| vec![self.material.spiffe_id().trust_domain()]),
-        );
-        let policy = Arc::new(PeerPolicy::new(
-            self.material.clone(),
-            trust_domains,
-            self.authorizer,
-            &provider,
-        ));
-        let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_protocol_versions(versions)
-            .map_err(|e| TlsError::Config {
-                reason: e.to_string(),
-            })?
-            .with_client_cert_verifier(Arc::new(SpiffeClientCertVerifier(Arc::clone(&policy))))
-            .with_cert_resolver(Arc::new(MaterialResolver(self.material.clone())));
-        if self.resumption {
+        let common = self.common;
+        let trust_domains = self
+            .trust_domains
+            .unwrap_or_else(|| vec![common.material.spiffe_id().trust_domain()]);
+        let authorizer = self.authorizer;
+        let prepared = common.prepare(Some(trust_domains), || Ok(authorizer))?;
+        let mut config = ServerConfig::builder_with_provider(prepared.provider)
+            .with_protocol_versions(prepared.versions)
+            .map_err(config_error)?
+            .with_client_cert_verifier(Arc::new(SpiffeClientCertVerifier(Arc::clone(
+                &prepared.policy,
+            ))))
+            .with_cert_resolver(Arc::new(MaterialResolver(common.material.clone())));
+        if common.resumption {
             config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
         } else {
             config.session_storage = Arc::new(NoServerSessionStorage {});
             config.send_tls13_tickets = 0;
         }
         let without_alpn = Arc::new(config.clone());
-        config.alpn_protocols = self.alpn;
+        config.alpn_protocols = common.alpn;
         Ok(MtlsServerConfig {
             with_alpn: Arc::new(config),
             without_alpn,
-            policy,
-            material: self.material,
-            resumption: self.resumption,
+            policy: prepared.policy,
+            material: common.material,
+            resumption: common.resumption,
         })
     }
 }
@@ -218,12 +185,7 @@ impl MtlsServerConfig {
 
     /// A new server connection on [`MtlsServerConfig::rustls_config`].
     pub fn new_connection(&self) -> Result<ServerConnection, Error> {
-        ServerConnection::new(self.rustls_config()).map_err(|e| {
-            TlsError::Config {
-                reason: e.to_string(),
-            }
-            .into()
-        })
+        ServerConnection::new(self.rustls_config()).map_err(config_error)
     }
 
     /// Replaces the authorizer; the next handshake (and every resumed session checked by
