@@ -9,11 +9,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ClientConnection};
 use rustls_pki_types::ServerName;
 
-use super::common::{CommonSettings, config_error};
+use super::common::{CommonSettings, check_connection, config_error};
 use super::material::{MaterialResolver, TlsMaterial};
 use super::params::{MtlsParams, TlsVersion};
 use super::peer::Peer;
-use super::server::check_connection;
 use super::verifier::{PeerPolicy, SpiffeServerCertVerifier};
 use crate::authz::{self, Authorizer};
 use crate::error::{Error, TlsError};

@@ -1,13 +1,15 @@
-//! What the client and server builders share: the settings both sides take, and the steps that
-//! turn them into a provider, protocol versions and a peer policy.
+//! What the client and server sides share: the settings both builders take, the steps that turn
+//! them into a provider, protocol versions and a peer policy, and the post-handshake check.
 
 use std::sync::Arc;
 
 use rustls::SupportedProtocolVersion;
 use rustls::crypto::CryptoProvider;
+use rustls_pki_types::UnixTime;
 
 use super::material::TlsMaterial;
 use super::params::{MtlsParams, TlsVersion, protocol_versions};
+use super::peer::{Peer, peer_spiffe_id};
 use super::verifier::PeerPolicy;
 use crate::authz::Authorizer;
 use crate::error::{Error, TlsError};
@@ -75,6 +77,31 @@ impl CommonSettings {
             policy,
         })
     }
+}
+
+pub(crate) fn check_connection(
+    policy: &PeerPolicy,
+    conn: &rustls::CommonState,
+) -> Result<Peer, Error> {
+    if conn.is_handshaking() {
+        return Err(TlsError::Handshake {
+            reason: "the handshake has not completed".to_owned(),
+        }
+        .into());
+    }
+    let id = if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+        let chain = conn
+            .peer_certificates()
+            .ok_or(TlsError::NoPeerCertificate)?;
+        let (end_entity, intermediates) = chain.split_first().ok_or(TlsError::NoPeerCertificate)?;
+        policy
+            .check(end_entity, intermediates, UnixTime::now())?
+            .spiffe_id()
+            .clone()
+    } else {
+        peer_spiffe_id(conn)?
+    };
+    Peer::from_connection(conn, id)
 }
 
 /// A rustls configuration error (a provider that cannot do the versions, a connection that

@@ -5,16 +5,15 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{NoServerSessionStorage, ServerSessionMemoryCache};
 use rustls::{ServerConfig, ServerConnection};
-use rustls_pki_types::UnixTime;
 
-use super::common::{CommonSettings, config_error};
+use super::common::{CommonSettings, check_connection, config_error};
 use super::material::{MaterialResolver, TlsMaterial};
 use super::params::{MtlsParams, TlsVersion};
-use super::peer::{Peer, peer_spiffe_id};
+use super::peer::Peer;
 use super::sniff::ClientHelloInfo;
 use super::verifier::{PeerPolicy, SpiffeClientCertVerifier};
 use crate::authz::{self, Authorizer};
-use crate::error::{Error, TlsError};
+use crate::error::Error;
 use crate::identity::TrustDomain;
 use crate::mesh::MeshConfig;
 
@@ -213,29 +212,4 @@ impl MtlsServerConfig {
     pub fn check_connection(&self, conn: &ServerConnection) -> Result<Peer, Error> {
         check_connection(&self.policy, conn)
     }
-}
-
-pub(crate) fn check_connection(
-    policy: &PeerPolicy,
-    conn: &rustls::CommonState,
-) -> Result<Peer, Error> {
-    if conn.is_handshaking() {
-        return Err(TlsError::Handshake {
-            reason: "the handshake has not completed".to_owned(),
-        }
-        .into());
-    }
-    let id = if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
-        let chain = conn
-            .peer_certificates()
-            .ok_or(TlsError::NoPeerCertificate)?;
-        let (end_entity, intermediates) = chain.split_first().ok_or(TlsError::NoPeerCertificate)?;
-        policy
-            .check(end_entity, intermediates, UnixTime::now())?
-            .spiffe_id()
-            .clone()
-    } else {
-        peer_spiffe_id(conn)?
-    };
-    Peer::from_connection(conn, id)
 }
