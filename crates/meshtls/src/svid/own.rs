@@ -11,7 +11,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
 use crate::ca::cert::CertInfo;
-use crate::ca::{der, fs, key};
+use crate::ca::{fs, key};
+use crate::der;
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
 use crate::k8s::Secret;

@@ -8,11 +8,9 @@ use std::sync::Arc;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, SignatureVerificationAlgorithm, UnixTime};
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
-use super::der::{
-    CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, OID_KP_CLIENT_AUTH,
-    OID_KP_SERVER_AUTH,
-};
+use super::der::{CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN};
 use crate::bundle::BundleSet;
+use crate::der::oid;
 use crate::error::{Error, LeafRule, SigningRule, SvidError};
 use crate::{SpiffeId, TrustDomain};
 
@@ -461,8 +459,8 @@ struct SvidExtendedKeyUsage;
 
 impl ExtendedKeyUsageValidator for SvidExtendedKeyUsage {
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        let server = KeyPurposeId::new(OID_KP_SERVER_AUTH);
-        let client = KeyPurposeId::new(OID_KP_CLIENT_AUTH);
+        let server = KeyPurposeId::new(oid::KP_SERVER_AUTH);
+        let client = KeyPurposeId::new(oid::KP_CLIENT_AUTH);
         let (mut any, mut has_server, mut has_client) = (false, false, false);
         for purpose in iter {
             let purpose = purpose?;
