@@ -11,48 +11,43 @@ use super::params::{check_dns_name, check_workload_id, check_workload_ttl};
 use super::{CLOCK_SKEW_GRACE, IssueParams, MeshCa, csr, key, now_unix};
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
-use crate::svid::own::{Svid, pem_certs, system_time, unix_seconds};
+use crate::svid::own::{CertifiedChain, Svid, unix_seconds};
 
 /// A certificate chain signed from a CSR, without the private key (which the requester
 /// keeps). Combine it with the key through [`IssuedCertificate::into_svid`].
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
-    spiffe_id: SpiffeId,
-    chain: Vec<CertificateDer<'static>>,
-    bundle: Arc<Vec<CertificateDer<'static>>>,
-    not_before: i64,
-    not_after: i64,
-    serial: Vec<u8>,
+    certs: CertifiedChain,
 }
 
 impl IssuedCertificate {
     /// The SPIFFE ID put in the certificate (the caller's, never the CSR's).
     pub fn spiffe_id(&self) -> &SpiffeId {
-        &self.spiffe_id
+        self.certs.spiffe_id()
     }
     /// The chain as istiod returns it: leaf, intermediates, root.
     pub fn cert_chain_der(&self) -> &[CertificateDer<'static>] {
-        &self.chain
+        self.certs.cert_chain_der()
     }
     /// The chain as PEM, leaf first.
     pub fn cert_chain_pem(&self) -> String {
-        pem_certs(&self.chain)
+        self.certs.cert_chain_pem()
     }
     /// The CA's roots.
     pub fn trust_bundle_der(&self) -> &[CertificateDer<'static>] {
-        &self.bundle
+        self.certs.trust_bundle_der()
     }
     /// Start of validity.
     pub fn not_before(&self) -> SystemTime {
-        system_time(self.not_before)
+        self.certs.not_before()
     }
     /// End of validity.
     pub fn not_after(&self) -> SystemTime {
-        system_time(self.not_after)
+        self.certs.not_after()
     }
     /// The serial number (big-endian, as encoded).
     pub fn serial(&self) -> &[u8] {
-        &self.serial
+        self.certs.serial()
     }
     /// Joins the chain with the requester's private key into an [`Svid`], checking that the
     /// key belongs to the leaf.
@@ -60,8 +55,8 @@ impl IssuedCertificate {
         self,
         private_key: &rustls_pki_types::PrivateKeyDer<'_>,
     ) -> Result<Svid, Error> {
-        let roots = self.bundle.as_ref().clone();
-        Ok(Svid::from_der(self.chain, private_key)?.with_trust_bundle(roots))
+        let roots = self.certs.bundle.as_ref().clone();
+        Ok(Svid::from_der(self.certs.chain, private_key)?.with_trust_bundle(roots))
     }
 }
 
@@ -127,13 +122,15 @@ impl MeshCa {
         let fresh = key::generate(params.key)?;
         let (chain, serial) = self.sign_leaf(id, &fresh.spki, validity, &params.dns_names)?;
         Ok(Svid::from_issued(
-            id.clone(),
-            chain,
-            Arc::clone(&self.roots),
+            CertifiedChain {
+                spiffe_id: id.clone(),
+                chain,
+                bundle: Arc::clone(&self.roots),
+                not_before: validity.0,
+                not_after: validity.1,
+                serial,
+            },
             fresh.pkcs8,
-            validity.0,
-            validity.1,
-            serial,
         ))
     }
 
@@ -252,12 +249,14 @@ impl MeshCa {
         let spki = csr::verified_public_key(csr_der)?;
         let (chain, serial) = self.sign_leaf(id, spki, validity, &[])?;
         Ok(IssuedCertificate {
-            spiffe_id: id.clone(),
-            chain,
-            bundle: Arc::clone(&self.roots),
-            not_before: validity.0,
-            not_after: validity.1,
-            serial,
+            certs: CertifiedChain {
+                spiffe_id: id.clone(),
+                chain,
+                bundle: Arc::clone(&self.roots),
+                not_before: validity.0,
+                not_after: validity.1,
+                serial,
+            },
         })
     }
 }
