@@ -74,7 +74,7 @@ impl MeshCa {
         spki: &[u8],
         validity: (i64, i64),
         dns_names: &[String],
-    ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), CaError> {
+    ) -> Result<CertifiedChain, CaError> {
         let (leaf, serial) = self.template.issue(
             &self.key,
             spki,
@@ -88,7 +88,14 @@ impl MeshCa {
         chain.extend(self.tail.iter().cloned());
         // The serial TLV's content, without the tag and length.
         let serial = serial.get(2..).map(<[u8]>::to_vec).unwrap_or_default();
-        Ok((chain, serial))
+        Ok(CertifiedChain {
+            spiffe_id: id.clone(),
+            chain,
+            bundle: Arc::clone(&self.roots),
+            not_before: validity.0,
+            not_after: validity.1,
+            serial,
+        })
     }
 
     /// Issues an X.509-SVID for `id` with a fresh key (Istio's workload profile, see the
@@ -120,18 +127,8 @@ impl MeshCa {
         validity: (i64, i64),
     ) -> Result<Svid, CaError> {
         let fresh = key::generate(params.key)?;
-        let (chain, serial) = self.sign_leaf(id, &fresh.spki, validity, &params.dns_names)?;
-        Ok(Svid::from_issued(
-            CertifiedChain {
-                spiffe_id: id.clone(),
-                chain,
-                bundle: Arc::clone(&self.roots),
-                not_before: validity.0,
-                not_after: validity.1,
-                serial,
-            },
-            fresh.pkcs8,
-        ))
+        let certs = self.sign_leaf(id, &fresh.spki, validity, &params.dns_names)?;
+        Ok(Svid::from_issued(certs, fresh.pkcs8))
     }
 
     /// Issues one SVID per identity on every available core (`std::thread::scope`), all
@@ -247,16 +244,7 @@ impl MeshCa {
         check_workload_id(id)?;
         let validity = self.workload_validity(unix_seconds(now), ttl)?;
         let spki = csr::verified_public_key(csr_der)?;
-        let (chain, serial) = self.sign_leaf(id, spki, validity, &[])?;
-        Ok(IssuedCertificate {
-            certs: CertifiedChain {
-                spiffe_id: id.clone(),
-                chain,
-                bundle: Arc::clone(&self.roots),
-                not_before: validity.0,
-                not_after: validity.1,
-                serial,
-            },
-        })
+        let certs = self.sign_leaf(id, spki, validity, &[])?;
+        Ok(IssuedCertificate { certs })
     }
 }
