@@ -53,6 +53,7 @@
 pub mod authz;
 pub mod bundle;
 pub mod ca;
+pub(crate) mod der;
 pub mod error;
 pub mod identity;
 pub mod k8s;

@@ -3,8 +3,8 @@
 
 use rustls_pki_types::CertificateDer;
 
-use super::der::{self, Reader, oid, tag};
 use super::key::SigningKey;
+use crate::der::{self, Reader, oid, tag};
 use crate::error::CaError;
 
 /// A random positive serial of up to 128 bits as a DER INTEGER (Istio's `genSerialNum`: a
@@ -420,7 +420,7 @@ impl CertInfo {
     pub(crate) fn parse(der_bytes: CertificateDer<'static>, what: &str) -> Result<Self, CaError> {
         let fail = |e: der::DerError| CaError::Material {
             what: what.to_owned(),
-            reason: format!("malformed certificate ({})", e.0),
+            reason: format!("malformed certificate ({})", e),
         };
         let bytes: &[u8] = der_bytes.as_ref();
         let mut outer = Reader::new(bytes);
@@ -528,7 +528,7 @@ impl CertInfo {
             if bc.peek_tag() == Some(tag::INTEGER) {
                 let n = bc.read(tag::INTEGER)?;
                 if n.len() > 8 {
-                    return Err(der::DerError("path length constraint too large"));
+                    return Err(der::DerError::Invalid("path length constraint too large"));
                 }
                 self.path_len = Some(n.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
             }
@@ -618,21 +618,21 @@ fn read_time(r: &mut Reader<'_>) -> Result<i64, der::DerError> {
             let lo = i32::from(two_digits(&content[2..4])?);
             (hi * 100 + lo, &content[4..])
         }
-        _ => return Err(der::DerError("invalid certificate time")),
+        _ => return Err(der::DerError::Invalid("invalid certificate time")),
     };
     if rest[10] != b'Z' {
-        return Err(der::DerError("certificate time is not in UTC"));
+        return Err(der::DerError::Invalid("certificate time is not in UTC"));
     }
     let month = time::Month::try_from(two_digits(&rest[0..2])?)
-        .map_err(|_| der::DerError("invalid month"))?;
+        .map_err(|_| der::DerError::Invalid("invalid month"))?;
     let date = time::Date::from_calendar_date(year, month, two_digits(&rest[2..4])?)
-        .map_err(|_| der::DerError("invalid date"))?;
+        .map_err(|_| der::DerError::Invalid("invalid date"))?;
     let tod = time::Time::from_hms(
         two_digits(&rest[4..6])?,
         two_digits(&rest[6..8])?,
         two_digits(&rest[8..10])?,
     )
-    .map_err(|_| der::DerError("invalid time of day"))?;
+    .map_err(|_| der::DerError::Invalid("invalid time of day"))?;
     Ok(time::PrimitiveDateTime::new(date, tod)
         .assume_utc()
         .unix_timestamp())
@@ -641,7 +641,9 @@ fn read_time(r: &mut Reader<'_>) -> Result<i64, der::DerError> {
 fn two_digits(b: &[u8]) -> Result<u8, der::DerError> {
     match b {
         [h @ b'0'..=b'9', l @ b'0'..=b'9'] => Ok((h - b'0') * 10 + (l - b'0')),
-        _ => Err(der::DerError("invalid digits in a certificate time")),
+        _ => Err(der::DerError::Invalid(
+            "invalid digits in a certificate time",
+        )),
     }
 }
 

@@ -2,13 +2,13 @@
 //! and the key must be acceptable; the subject, the requested SANs and every other attribute
 //! are ignored.
 
-use super::der::{self, Reader, tag};
 use super::key::{self, PublicKeyInfo};
+use crate::der::{self, Reader, tag};
 use crate::error::CaError;
 
 fn malformed(e: der::DerError) -> CaError {
     CaError::Csr {
-        reason: format!("malformed pkcs#10 request ({})", e.0),
+        reason: format!("malformed pkcs#10 request ({})", e),
     }
 }
 

@@ -11,48 +11,43 @@ use super::params::{check_dns_name, check_workload_id, check_workload_ttl};
 use super::{CLOCK_SKEW_GRACE, IssueParams, MeshCa, csr, key, now_unix};
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
-use crate::svid::own::{Svid, pem_certs, system_time, unix_seconds};
+use crate::svid::own::{CertifiedChain, Svid, unix_seconds};
 
 /// A certificate chain signed from a CSR, without the private key (which the requester
 /// keeps). Combine it with the key through [`IssuedCertificate::into_svid`].
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
-    spiffe_id: SpiffeId,
-    chain: Vec<CertificateDer<'static>>,
-    bundle: Arc<Vec<CertificateDer<'static>>>,
-    not_before: i64,
-    not_after: i64,
-    serial: Vec<u8>,
+    certs: CertifiedChain,
 }
 
 impl IssuedCertificate {
     /// The SPIFFE ID put in the certificate (the caller's, never the CSR's).
     pub fn spiffe_id(&self) -> &SpiffeId {
-        &self.spiffe_id
+        self.certs.spiffe_id()
     }
     /// The chain as istiod returns it: leaf, intermediates, root.
     pub fn cert_chain_der(&self) -> &[CertificateDer<'static>] {
-        &self.chain
+        self.certs.cert_chain_der()
     }
     /// The chain as PEM, leaf first.
     pub fn cert_chain_pem(&self) -> String {
-        pem_certs(&self.chain)
+        self.certs.cert_chain_pem()
     }
     /// The CA's roots.
     pub fn trust_bundle_der(&self) -> &[CertificateDer<'static>] {
-        &self.bundle
+        self.certs.trust_bundle_der()
     }
     /// Start of validity.
     pub fn not_before(&self) -> SystemTime {
-        system_time(self.not_before)
+        self.certs.not_before()
     }
     /// End of validity.
     pub fn not_after(&self) -> SystemTime {
-        system_time(self.not_after)
+        self.certs.not_after()
     }
     /// The serial number (big-endian, as encoded).
     pub fn serial(&self) -> &[u8] {
-        &self.serial
+        self.certs.serial()
     }
     /// Joins the chain with the requester's private key into an [`Svid`], checking that the
     /// key belongs to the leaf.
@@ -60,8 +55,8 @@ impl IssuedCertificate {
         self,
         private_key: &rustls_pki_types::PrivateKeyDer<'_>,
     ) -> Result<Svid, Error> {
-        let roots = self.bundle.as_ref().clone();
-        Ok(Svid::from_der(self.chain, private_key)?.with_trust_bundle(roots))
+        let roots = self.certs.bundle.as_ref().clone();
+        Ok(Svid::from_der(self.certs.chain, private_key)?.with_trust_bundle(roots))
     }
 }
 
@@ -79,7 +74,7 @@ impl MeshCa {
         spki: &[u8],
         validity: (i64, i64),
         dns_names: &[String],
-    ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), CaError> {
+    ) -> Result<CertifiedChain, CaError> {
         let (leaf, serial) = self.template.issue(
             &self.key,
             spki,
@@ -93,7 +88,14 @@ impl MeshCa {
         chain.extend(self.tail.iter().cloned());
         // The serial TLV's content, without the tag and length.
         let serial = serial.get(2..).map(<[u8]>::to_vec).unwrap_or_default();
-        Ok((chain, serial))
+        Ok(CertifiedChain {
+            spiffe_id: id.clone(),
+            chain,
+            bundle: Arc::clone(&self.roots),
+            not_before: validity.0,
+            not_after: validity.1,
+            serial,
+        })
     }
 
     /// Issues an X.509-SVID for `id` with a fresh key (Istio's workload profile, see the
@@ -125,16 +127,8 @@ impl MeshCa {
         validity: (i64, i64),
     ) -> Result<Svid, CaError> {
         let fresh = key::generate(params.key)?;
-        let (chain, serial) = self.sign_leaf(id, &fresh.spki, validity, &params.dns_names)?;
-        Ok(Svid::from_issued(
-            id.clone(),
-            chain,
-            Arc::clone(&self.roots),
-            fresh.pkcs8,
-            validity.0,
-            validity.1,
-            serial,
-        ))
+        let certs = self.sign_leaf(id, &fresh.spki, validity, &params.dns_names)?;
+        Ok(Svid::from_issued(certs, fresh.pkcs8))
     }
 
     /// Issues one SVID per identity on every available core (`std::thread::scope`), all
@@ -250,14 +244,7 @@ impl MeshCa {
         check_workload_id(id)?;
         let validity = self.workload_validity(unix_seconds(now), ttl)?;
         let spki = csr::verified_public_key(csr_der)?;
-        let (chain, serial) = self.sign_leaf(id, spki, validity, &[])?;
-        Ok(IssuedCertificate {
-            spiffe_id: id.clone(),
-            chain,
-            bundle: Arc::clone(&self.roots),
-            not_before: validity.0,
-            not_after: validity.1,
-            serial,
-        })
+        let certs = self.sign_leaf(id, spki, validity, &[])?;
+        Ok(IssuedCertificate { certs })
     }
 }

@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{
 use rustls_pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
 
-use super::der::{self, Reader, oid, tag};
+use crate::der::{self, Reader, oid, tag};
 use crate::error::CaError;
 
 /// The key algorithms meshtls generates, for CAs and for workloads.
@@ -253,7 +253,7 @@ impl SigningKey {
             reason: reason.to_owned(),
         };
         let (alg_oid, curve) = pkcs8_algorithm(pkcs8)
-            .map_err(|e| bad(&format!("not a pkcs#8 private key ({})", e.0)))?;
+            .map_err(|e| bad(&format!("not a pkcs#8 private key ({})", e)))?;
         if alg_oid == oid::EC_PUBLIC_KEY {
             let kind = curve_kind(curve, what)?;
             let alg = kind.ecdsa_alg().ok_or_else(|| bad("unsupported curve"))?;
@@ -267,7 +267,7 @@ impl SigningKey {
         } else if alg_oid == oid::RSA_ENCRYPTION {
             let bits = pkcs8_private_key(pkcs8)
                 .and_then(rsa_private_key_bits)
-                .map_err(|e| bad(&format!("malformed rsa private key ({})", e.0)))?;
+                .map_err(|e| bad(&format!("malformed rsa private key ({})", e)))?;
             check_rsa_bits(bits, what)?;
             let pair = RsaKeyPair::from_pkcs8(pkcs8)
                 .map_err(|e| bad(&format!("rsa private key rejected ({e})")))?;
@@ -451,7 +451,7 @@ pub(crate) fn to_pkcs8(key: &PrivateKeyDer<'_>, what: &str) -> Result<Zeroizing<
         PrivateKeyDer::Pkcs8(k) => Ok(Zeroizing::new(k.secret_pkcs8_der().to_vec())),
         PrivateKeyDer::Pkcs1(k) => {
             let bits = rsa_private_key_bits(k.secret_pkcs1_der())
-                .map_err(|e| bad(format!("malformed rsa private key ({})", e.0)))?;
+                .map_err(|e| bad(format!("malformed rsa private key ({})", e)))?;
             check_rsa_bits(bits, what)?;
             let pair = RsaKeyPair::from_der(k.secret_pkcs1_der())
                 .map_err(|e| bad(format!("rsa private key rejected ({e})")))?;
@@ -463,7 +463,7 @@ pub(crate) fn to_pkcs8(key: &PrivateKeyDer<'_>, what: &str) -> Result<Zeroizing<
         PrivateKeyDer::Sec1(k) => {
             let der = k.secret_sec1_der();
             let curve =
-                sec1_curve(der).map_err(|e| bad(format!("not an ec private key ({})", e.0)))?;
+                sec1_curve(der).map_err(|e| bad(format!("not an ec private key ({})", e)))?;
             let kinds: &[KeyKind] = match curve {
                 Some(_) => &[curve_kind(curve, what)?],
                 None => &[KeyKind::EcP256, KeyKind::EcP384],
@@ -520,7 +520,7 @@ pub(crate) struct PublicKeyInfo<'a> {
 pub(crate) fn parse_spki<'a>(spki: &'a [u8], what: &str) -> Result<PublicKeyInfo<'a>, CaError> {
     let malformed = |e: der::DerError| CaError::Material {
         what: what.to_owned(),
-        reason: format!("malformed subject public key info ({})", e.0),
+        reason: format!("malformed subject public key info ({})", e),
     };
     let unsupported = |reason: String| CaError::UnsupportedKey {
         what: what.to_owned(),
@@ -588,7 +588,7 @@ pub(crate) fn verify_signature(
     let mut alg = Reader::new(signature_algorithm);
     let alg_oid = alg
         .read(tag::OID)
-        .map_err(|e| format!("malformed signature algorithm ({})", e.0))?;
+        .map_err(|e| format!("malformed signature algorithm ({})", e))?;
     let verifier: &'static dyn sig::VerificationAlgorithm = match public_key.kind {
         PublicKeyKind::EcP256 | PublicKeyKind::EcP384 => {
             let p384 = public_key.kind == PublicKeyKind::EcP384;

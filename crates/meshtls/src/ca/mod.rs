@@ -40,7 +40,6 @@
 
 pub(crate) mod cert;
 mod csr;
-pub(crate) mod der;
 pub(crate) mod fs;
 mod issue;
 pub(crate) mod key;
@@ -63,6 +62,7 @@ pub use self::params::{
     DEFAULT_WORKLOAD_TTL, IssueParams, MAX_WORKLOAD_TTL, ROOT_ROTATION_GRACE_RATIO,
 };
 use self::params::{check_positive, subject_of};
+use crate::der;
 use crate::error::{CaError, Error};
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::k8s::{ConfigMap, Secret};

@@ -3,35 +3,13 @@
 //! rustls-webpki validates paths but exposes none of the extensions the SPIFFE profile is
 //! about (BasicConstraints, KeyUsage, ExtendedKeyUsage, URI SANs, name constraints). Reading
 //! them here costs well under a microsecond per certificate and allocates nothing, which keeps
-//! a full SVID verification within a few percent of webpki's own path validation. Only DER is
-//! accepted: definite, minimal lengths; low tag numbers; no trailing bytes.
+//! a full SVID verification within a few percent of webpki's own path validation. The reading
+//! itself is the crate's strict DER [`Reader`]; this module knows the certificate profile.
 
-/// A DER decoding failure, rendered into error messages by the caller.
+use crate::der::{Reader, oid, tag};
+
+/// A profile-field decoding failure, rendered into error messages by the caller.
 pub(crate) type DerResult<T> = Result<T, String>;
-
-pub(crate) const TAG_BOOLEAN: u8 = 0x01;
-pub(crate) const TAG_INTEGER: u8 = 0x02;
-pub(crate) const TAG_BIT_STRING: u8 = 0x03;
-pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
-pub(crate) const TAG_OID: u8 = 0x06;
-pub(crate) const TAG_UTC_TIME: u8 = 0x17;
-pub(crate) const TAG_GENERALIZED_TIME: u8 = 0x18;
-pub(crate) const TAG_SEQUENCE: u8 = 0x30;
-const TAG_VERSION: u8 = 0xA0;
-const TAG_ISSUER_UID: u8 = 0x81;
-const TAG_SUBJECT_UID: u8 = 0x82;
-const TAG_EXTENSIONS: u8 = 0xA3;
-const TAG_GN_URI: u8 = 0x86;
-const TAG_PERMITTED: u8 = 0xA0;
-const TAG_EXCLUDED: u8 = 0xA1;
-
-const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
-const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
-const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
-const OID_NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
-pub(crate) const OID_KP_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
-pub(crate) const OID_KP_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
 
 /// KeyUsage bits, numbered as RFC 5280 §4.2.1.3 does (bit 0 = digitalSignature), stored with
 /// bit 0 as the most significant bit of a `u16`.
@@ -51,104 +29,7 @@ const KU_NAMES: [&str; 9] = [
     "decipherOnly",
 ];
 
-/// Cursor over a DER byte string.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Reader<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(data: &'a [u8]) -> Self {
-        Reader { data }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    pub(crate) fn peek_tag(&self) -> Option<u8> {
-        self.data.first().copied()
-    }
-
-    /// Reads one TLV: `(tag, value, whole encoding)`.
-    pub(crate) fn read_tlv(&mut self) -> DerResult<(u8, &'a [u8], &'a [u8])> {
-        let start = self.data;
-        let (&tag, rest) = self
-            .data
-            .split_first()
-            .ok_or_else(|| "truncated: a DER element was expected".to_owned())?;
-        if tag & 0x1f == 0x1f {
-            return Err(format!("tag 0x{tag:02x} uses the high-tag-number form"));
-        }
-        let (&first, mut rest) = rest
-            .split_first()
-            .ok_or_else(|| "truncated: a DER length was expected".to_owned())?;
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else if first == 0x80 {
-            return Err("indefinite length (BER, not DER)".to_owned());
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n > 4 || rest.len() < n {
-                return Err("length field too large or truncated".to_owned());
-            }
-            let (bytes, after) = rest.split_at(n);
-            if bytes.first() == Some(&0) {
-                return Err("non-minimal length encoding".to_owned());
-            }
-            let len = bytes
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-            if len < 0x80 {
-                return Err("non-minimal length encoding".to_owned());
-            }
-            rest = after;
-            len
-        };
-        if rest.len() < len {
-            return Err(format!(
-                "truncated: element of {len} bytes, {} left",
-                rest.len()
-            ));
-        }
-        let (value, after) = rest.split_at(len);
-        let whole_len = start.len() - after.len();
-        self.data = after;
-        Ok((tag, value, &start[..whole_len]))
-    }
-
-    /// Reads one element that must carry `tag`, returning its value.
-    pub(crate) fn read(&mut self, tag: u8, what: &str) -> DerResult<&'a [u8]> {
-        let (t, value, _) = self.read_tlv()?;
-        if t != tag {
-            return Err(format!(
-                "{what}: expected DER tag 0x{tag:02x}, found 0x{t:02x}"
-            ));
-        }
-        Ok(value)
-    }
-
-    /// Reads an element with `tag` if the next one has it.
-    pub(crate) fn read_optional(&mut self, tag: u8, what: &str) -> DerResult<Option<&'a [u8]>> {
-        if self.peek_tag() == Some(tag) {
-            return self.read(tag, what).map(Some);
-        }
-        Ok(None)
-    }
-
-    pub(crate) fn finish(&self, what: &str) -> DerResult<()> {
-        if self.data.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what}: {} unexpected trailing bytes",
-                self.data.len()
-            ))
-        }
-    }
-}
-
-fn read_bool(value: &[u8], what: &str) -> DerResult<bool> {
+fn read_bool(value: &[u8], what: &'static str) -> DerResult<bool> {
     match value {
         [0xff] => Ok(true),
         [0x00] => Ok(false),
@@ -203,7 +84,7 @@ impl ExtKeyUsage<'_> {
     pub(crate) fn names(&self) -> Vec<String> {
         let mut r = Reader::new(self.value);
         let mut out = Vec::new();
-        while let Ok(oid) = r.read(TAG_OID, "extended key usage") {
+        while let Ok(oid) = r.read_field(tag::OID, "extended key usage") {
             out.push(eku_name(oid));
         }
         out
@@ -229,35 +110,7 @@ fn eku_name(oid: &[u8]) -> String {
     if oid == [0x55, 0x1d, 0x25, 0x00] {
         return "anyExtendedKeyUsage".to_owned();
     }
-    oid_to_string(oid)
-}
-
-/// Dotted-decimal form of an OID's content bytes.
-pub(crate) fn oid_to_string(oid: &[u8]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut acc: u64 = 0;
-    let mut first = true;
-    for &b in oid {
-        acc = (acc << 7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if first {
-                let (a, b) = if acc < 40 {
-                    (0, acc)
-                } else if acc < 80 {
-                    (1, acc - 40)
-                } else {
-                    (2, acc - 80)
-                };
-                parts.push(a.to_string());
-                parts.push(b.to_string());
-                first = false;
-            } else {
-                parts.push(acc.to_string());
-            }
-            acc = 0;
-        }
-    }
-    parts.join(".")
+    oid::dotted(oid)
 }
 
 /// SubjectAltName summary.
@@ -272,23 +125,23 @@ pub(crate) struct SubjectAltName<'a> {
 impl<'a> SubjectAltName<'a> {
     /// Every URI SAN, in order.
     pub(crate) fn uris(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        general_names(self.value).filter_map(|(tag, v)| (tag == TAG_GN_URI).then_some(v))
+        general_names(self.value).filter_map(|(tag, v)| (tag == tag::CONTEXT_PRIM_6).then_some(v))
     }
 
     /// Every DNS SAN, in order.
     pub(crate) fn dns_names(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        general_names(self.value).filter_map(|(tag, v)| (tag == 0x82).then_some(v))
+        general_names(self.value).filter_map(|(tag, v)| (tag == tag::CONTEXT_PRIM_2).then_some(v))
     }
 
     /// Every IP SAN, in order.
     pub(crate) fn ip_addresses(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        general_names(self.value).filter_map(|(tag, v)| (tag == 0x87).then_some(v))
+        general_names(self.value).filter_map(|(tag, v)| (tag == tag::CONTEXT_PRIM_7).then_some(v))
     }
 }
 
 fn general_names(value: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut r = Reader::new(value);
-    std::iter::from_fn(move || r.read_tlv().ok().map(|(t, v, _)| (t, v)))
+    std::iter::from_fn(move || r.read_any().ok().map(|(t, v, _)| (t, v)))
 }
 
 /// The fields of one certificate that SVID verification reads.
@@ -318,21 +171,21 @@ impl<'a> CertInfo<'a> {
     /// Parses a DER X.509 v3 certificate.
     pub(crate) fn parse(der: &'a [u8]) -> DerResult<Self> {
         let mut outer = Reader::new(der);
-        let cert = outer.read(TAG_SEQUENCE, "certificate")?;
-        outer.finish("certificate")?;
+        let cert = outer.read_field(tag::SEQUENCE, "certificate")?;
+        outer.finish_field("certificate")?;
         let mut c = Reader::new(cert);
-        let tbs = c.read(TAG_SEQUENCE, "tbsCertificate")?;
-        c.read(TAG_SEQUENCE, "signatureAlgorithm")?;
-        c.read(TAG_BIT_STRING, "signatureValue")?;
-        c.finish("certificate")?;
+        let tbs = c.read_field(tag::SEQUENCE, "tbsCertificate")?;
+        c.read_field(tag::SEQUENCE, "signatureAlgorithm")?;
+        c.read_field(tag::BIT_STRING, "signatureValue")?;
+        c.finish_field("certificate")?;
 
         let mut t = Reader::new(tbs);
-        let version = t.read_optional(TAG_VERSION, "version")?;
+        let version = t.read_optional(tag::CONTEXT_0, "version")?;
         let v3 = match version {
             Some(v) => {
                 let mut vr = Reader::new(v);
-                let n = vr.read(TAG_INTEGER, "version")?;
-                vr.finish("version")?;
+                let n = vr.read_field(tag::INTEGER, "version")?;
+                vr.finish_field("version")?;
                 n == [2]
             }
             None => false,
@@ -340,24 +193,24 @@ impl<'a> CertInfo<'a> {
         if !v3 {
             return Err("not an X.509 v3 certificate (an SVID needs v3 extensions)".to_owned());
         }
-        let serial = t.read(TAG_INTEGER, "serialNumber")?;
-        t.read(TAG_SEQUENCE, "signature")?;
-        t.read(TAG_SEQUENCE, "issuer")?;
-        let validity = t.read(TAG_SEQUENCE, "validity")?;
-        let subject = t.read(TAG_SEQUENCE, "subject")?;
-        let (spki_tag, _, spki) = t.read_tlv()?;
-        if spki_tag != TAG_SEQUENCE {
+        let serial = t.read_field(tag::INTEGER, "serialNumber")?;
+        t.read_field(tag::SEQUENCE, "signature")?;
+        t.read_field(tag::SEQUENCE, "issuer")?;
+        let validity = t.read_field(tag::SEQUENCE, "validity")?;
+        let subject = t.read_field(tag::SEQUENCE, "subject")?;
+        let (spki_tag, _, spki) = t.read_any()?;
+        if spki_tag != tag::SEQUENCE {
             return Err("subjectPublicKeyInfo: expected a SEQUENCE".to_owned());
         }
-        t.read_optional(TAG_ISSUER_UID, "issuerUniqueID")?;
-        t.read_optional(TAG_SUBJECT_UID, "subjectUniqueID")?;
-        let extensions = t.read_optional(TAG_EXTENSIONS, "extensions")?;
-        t.finish("tbsCertificate")?;
+        t.read_optional(tag::CONTEXT_PRIM_1, "issuerUniqueID")?;
+        t.read_optional(tag::CONTEXT_PRIM_2, "subjectUniqueID")?;
+        let extensions = t.read_optional(tag::CONTEXT_3, "extensions")?;
+        t.finish_field("tbsCertificate")?;
 
         let mut vr = Reader::new(validity);
         let not_before = read_time(&mut vr, "notBefore")?;
         let not_after = read_time(&mut vr, "notAfter")?;
-        vr.finish("validity")?;
+        vr.finish_field("validity")?;
 
         let mut info = CertInfo {
             subject,
@@ -380,8 +233,8 @@ impl<'a> CertInfo<'a> {
 
     fn read_extensions(&mut self, wrapped: &'a [u8]) -> DerResult<()> {
         let mut w = Reader::new(wrapped);
-        let list = w.read(TAG_SEQUENCE, "extensions")?;
-        w.finish("extensions")?;
+        let list = w.read_field(tag::SEQUENCE, "extensions")?;
+        w.finish_field("extensions")?;
         let mut r = Reader::new(list);
         if r.is_empty() {
             return Err("extensions: empty list".to_owned());
@@ -390,19 +243,19 @@ impl<'a> CertInfo<'a> {
         let mut seen: [&[u8]; 64] = [&[]; 64];
         let mut seen_len = 0;
         while !r.is_empty() {
-            let ext = r.read(TAG_SEQUENCE, "extension")?;
+            let ext = r.read_field(tag::SEQUENCE, "extension")?;
             let mut e = Reader::new(ext);
-            let oid = e.read(TAG_OID, "extension id")?;
-            let critical = match e.read_optional(TAG_BOOLEAN, "extension critical flag")? {
+            let oid = e.read_field(tag::OID, "extension id")?;
+            let critical = match e.read_optional(tag::BOOLEAN, "extension critical flag")? {
                 Some(v) => read_bool(v, "extension critical flag")?,
                 None => false,
             };
-            let value = e.read(TAG_OCTET_STRING, "extension value")?;
-            e.finish("extension")?;
+            let value = e.read_field(tag::OCTET_STRING, "extension value")?;
+            e.finish_field("extension")?;
             if seen[..seen_len].contains(&oid) {
                 return Err(format!(
                     "extension {} appears twice (RFC 5280 §4.2)",
-                    oid_to_string(oid)
+                    oid::dotted(oid)
                 ));
             }
             if seen_len == seen.len() {
@@ -411,16 +264,16 @@ impl<'a> CertInfo<'a> {
             seen[seen_len] = oid;
             seen_len += 1;
             match oid {
-                OID_BASIC_CONSTRAINTS => self.basic_constraints = Some(parse_bc(value)?),
-                OID_KEY_USAGE => {
+                oid::BASIC_CONSTRAINTS => self.basic_constraints = Some(parse_bc(value)?),
+                oid::KEY_USAGE => {
                     self.key_usage = Some(KeyUsage {
                         bits: parse_ku(value)?,
                         critical,
                     })
                 }
-                OID_EXT_KEY_USAGE => self.ext_key_usage = Some(parse_eku(value)?),
-                OID_SUBJECT_ALT_NAME => self.subject_alt_name = Some(parse_san(value, critical)?),
-                OID_NAME_CONSTRAINTS => {
+                oid::EXT_KEY_USAGE => self.ext_key_usage = Some(parse_eku(value)?),
+                oid::SUBJECT_ALT_NAME => self.subject_alt_name = Some(parse_san(value, critical)?),
+                oid::NAME_CONSTRAINTS => {
                     self.name_constraints = true;
                     self.uri_name_constraints = parse_nc_has_uri(value)?;
                 }
@@ -433,26 +286,26 @@ impl<'a> CertInfo<'a> {
 
 fn parse_bc(value: &[u8]) -> DerResult<BasicConstraints> {
     let mut outer = Reader::new(value);
-    let seq = outer.read(TAG_SEQUENCE, "basic constraints")?;
-    outer.finish("basic constraints")?;
+    let seq = outer.read_field(tag::SEQUENCE, "basic constraints")?;
+    outer.finish_field("basic constraints")?;
     let mut r = Reader::new(seq);
-    let ca = match r.read_optional(TAG_BOOLEAN, "basic constraints cA")? {
+    let ca = match r.read_optional(tag::BOOLEAN, "basic constraints cA")? {
         Some(v) => read_bool(v, "basic constraints cA")?,
         None => false,
     };
-    if let Some(len) = r.read_optional(TAG_INTEGER, "basic constraints pathLenConstraint")? {
+    if let Some(len) = r.read_optional(tag::INTEGER, "basic constraints pathLenConstraint")? {
         if len.is_empty() || len[0] & 0x80 != 0 {
             return Err("basic constraints: negative or empty pathLenConstraint".to_owned());
         }
     }
-    r.finish("basic constraints")?;
+    r.finish_field("basic constraints")?;
     Ok(BasicConstraints { ca })
 }
 
 fn parse_ku(value: &[u8]) -> DerResult<u16> {
     let mut outer = Reader::new(value);
-    let bits = outer.read(TAG_BIT_STRING, "key usage")?;
-    outer.finish("key usage")?;
+    let bits = outer.read_field(tag::BIT_STRING, "key usage")?;
+    outer.finish_field("key usage")?;
     let (&unused, content) = bits
         .split_first()
         .ok_or_else(|| "key usage: empty BIT STRING".to_owned())?;
@@ -469,17 +322,17 @@ fn parse_ku(value: &[u8]) -> DerResult<u16> {
 
 fn parse_eku(value: &[u8]) -> DerResult<ExtKeyUsage<'_>> {
     let mut outer = Reader::new(value);
-    let seq = outer.read(TAG_SEQUENCE, "extended key usage")?;
-    outer.finish("extended key usage")?;
+    let seq = outer.read_field(tag::SEQUENCE, "extended key usage")?;
+    outer.finish_field("extended key usage")?;
     let mut r = Reader::new(seq);
     if r.is_empty() {
         return Err("extended key usage: empty list (RFC 5280 requires at least one)".to_owned());
     }
     let (mut server_auth, mut client_auth) = (false, false);
     while !r.is_empty() {
-        let oid = r.read(TAG_OID, "extended key usage purpose")?;
-        server_auth |= oid == OID_KP_SERVER_AUTH;
-        client_auth |= oid == OID_KP_CLIENT_AUTH;
+        let oid = r.read_field(tag::OID, "extended key usage purpose")?;
+        server_auth |= oid == oid::KP_SERVER_AUTH;
+        client_auth |= oid == oid::KP_CLIENT_AUTH;
     }
     Ok(ExtKeyUsage {
         server_auth,
@@ -490,8 +343,8 @@ fn parse_eku(value: &[u8]) -> DerResult<ExtKeyUsage<'_>> {
 
 fn parse_san(value: &[u8], critical: bool) -> DerResult<SubjectAltName<'_>> {
     let mut outer = Reader::new(value);
-    let seq = outer.read(TAG_SEQUENCE, "subject alternative name")?;
-    outer.finish("subject alternative name")?;
+    let seq = outer.read_field(tag::SEQUENCE, "subject alternative name")?;
+    outer.finish_field("subject alternative name")?;
     let mut r = Reader::new(seq);
     if r.is_empty() {
         return Err("subject alternative name: empty list".to_owned());
@@ -499,9 +352,9 @@ fn parse_san(value: &[u8], critical: bool) -> DerResult<SubjectAltName<'_>> {
     let mut uri_count = 0;
     let mut first_uri = None;
     while !r.is_empty() {
-        let (tag, v, _) = r.read_tlv()?;
+        let (tag, v, _) = r.read_any()?;
         match tag {
-            TAG_GN_URI => {
+            tag::CONTEXT_PRIM_6 => {
                 uri_count += 1;
                 if first_uri.is_none() {
                     first_uri = Some(v);
@@ -527,27 +380,27 @@ fn parse_san(value: &[u8], critical: bool) -> DerResult<SubjectAltName<'_>> {
 
 fn parse_nc_has_uri(value: &[u8]) -> DerResult<bool> {
     let mut outer = Reader::new(value);
-    let seq = outer.read(TAG_SEQUENCE, "name constraints")?;
-    outer.finish("name constraints")?;
+    let seq = outer.read_field(tag::SEQUENCE, "name constraints")?;
+    outer.finish_field("name constraints")?;
     let mut r = Reader::new(seq);
     let mut has_uri = false;
-    for tag in [TAG_PERMITTED, TAG_EXCLUDED] {
+    for tag in [tag::CONTEXT_0, tag::CONTEXT_1] {
         if let Some(subtrees) = r.read_optional(tag, "name constraints subtrees")? {
             let mut s = Reader::new(subtrees);
             while !s.is_empty() {
-                let subtree = s.read(TAG_SEQUENCE, "name constraints subtree")?;
+                let subtree = s.read_field(tag::SEQUENCE, "name constraints subtree")?;
                 let mut g = Reader::new(subtree);
-                let (base_tag, _, _) = g.read_tlv()?;
-                has_uri |= base_tag == TAG_GN_URI;
+                let (base_tag, _, _) = g.read_any()?;
+                has_uri |= base_tag == tag::CONTEXT_PRIM_6;
             }
         }
     }
-    r.finish("name constraints")?;
+    r.finish_field("name constraints")?;
     Ok(has_uri)
 }
 
-fn read_time(r: &mut Reader<'_>, what: &str) -> DerResult<i64> {
-    let (tag, value, _) = r.read_tlv()?;
+fn read_time(r: &mut Reader<'_>, what: &'static str) -> DerResult<i64> {
+    let (tag, value, _) = r.read_any()?;
     let digits = |s: &[u8]| -> DerResult<i64> {
         s.iter().try_fold(0i64, |acc, b| {
             if b.is_ascii_digit() {
@@ -558,11 +411,11 @@ fn read_time(r: &mut Reader<'_>, what: &str) -> DerResult<i64> {
         })
     };
     let (year, rest) = match (tag, value.len()) {
-        (TAG_UTC_TIME, 13) => {
+        (tag::UTC_TIME, 13) => {
             let yy = digits(&value[..2])?;
             (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &value[2..])
         }
-        (TAG_GENERALIZED_TIME, 15) => (digits(&value[..4])?, &value[4..]),
+        (tag::GENERALIZED_TIME, 15) => (digits(&value[..4])?, &value[4..]),
         _ => {
             return Err(format!(
                 "{what}: expected UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ"
@@ -636,43 +489,35 @@ impl PublicKey<'_> {
 
 /// Reads a SubjectPublicKeyInfo into JWK terms.
 pub(crate) fn public_key(spki: &[u8]) -> DerResult<PublicKey<'_>> {
-    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-    const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
-    const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-    const ED448: &[u8] = &[0x2b, 0x65, 0x71];
-
     let mut outer = Reader::new(spki);
-    let seq = outer.read(TAG_SEQUENCE, "subjectPublicKeyInfo")?;
+    let seq = outer.read_field(tag::SEQUENCE, "subjectPublicKeyInfo")?;
     let mut r = Reader::new(seq);
-    let alg = r.read(TAG_SEQUENCE, "subjectPublicKeyInfo algorithm")?;
-    let key_bits = r.read(TAG_BIT_STRING, "subjectPublicKey")?;
+    let alg = r.read_field(tag::SEQUENCE, "subjectPublicKeyInfo algorithm")?;
+    let key_bits = r.read_field(tag::BIT_STRING, "subjectPublicKey")?;
     let key = match key_bits.split_first() {
         Some((0, key)) => key,
         _ => return Err("subjectPublicKey: malformed BIT STRING".to_owned()),
     };
     let mut a = Reader::new(alg);
-    let oid = a.read(TAG_OID, "public key algorithm")?;
+    let oid = a.read_field(tag::OID, "public key algorithm")?;
     match oid {
-        RSA => {
+        oid::RSA_ENCRYPTION => {
             let mut kr = Reader::new(key);
-            let mut k = Reader::new(kr.read(TAG_SEQUENCE, "RSA public key")?);
-            let n = strip_integer(k.read(TAG_INTEGER, "RSA modulus")?);
-            let e = strip_integer(k.read(TAG_INTEGER, "RSA exponent")?);
+            let mut k = Reader::new(kr.read_field(tag::SEQUENCE, "RSA public key")?);
+            let n = strip_integer(k.read_field(tag::INTEGER, "RSA modulus")?);
+            let e = strip_integer(k.read_field(tag::INTEGER, "RSA exponent")?);
             Ok(PublicKey::Rsa { n, e })
         }
-        EC => {
-            let curve = a.read(TAG_OID, "EC curve")?;
+        oid::EC_PUBLIC_KEY => {
+            let curve = a.read_field(tag::OID, "EC curve")?;
             let (crv, size) = match curve {
-                P256 => ("P-256", 32),
-                P384 => ("P-384", 48),
-                P521 => ("P-521", 66),
+                oid::SECP256R1 => ("P-256", 32),
+                oid::SECP384R1 => ("P-384", 48),
+                oid::SECP521R1 => ("P-521", 66),
                 other => {
                     return Err(format!(
                         "EC curve {} is not a JWK curve",
-                        oid_to_string(other)
+                        oid::dotted(other)
                     ));
                 }
             };
@@ -685,17 +530,17 @@ pub(crate) fn public_key(spki: &[u8]) -> DerResult<PublicKey<'_>> {
                 _ => Err("EC point is not in uncompressed form".to_owned()),
             }
         }
-        ED25519 => Ok(PublicKey::Okp {
+        oid::ED25519 => Ok(PublicKey::Okp {
             crv: "Ed25519",
             x: key,
         }),
-        ED448 => Ok(PublicKey::Okp {
+        oid::ED448 => Ok(PublicKey::Okp {
             crv: "Ed448",
             x: key,
         }),
         other => Err(format!(
             "public key algorithm {} has no JWK key type",
-            oid_to_string(other)
+            oid::dotted(other)
         )),
     }
 }
@@ -724,28 +569,12 @@ mod tests {
     }
 
     #[test]
-    fn lengths_must_be_minimal_and_definite() {
-        assert!(Reader::new(&[0x30, 0x80, 0, 0]).read_tlv().is_err());
-        assert!(
-            Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5])
-                .read_tlv()
-                .is_err()
-        );
-        assert!(Reader::new(&[0x04, 0x82, 0x00, 0x81]).read_tlv().is_err());
-        assert!(Reader::new(&[0x04, 0x03, 1, 2]).read_tlv().is_err());
-        assert!(Reader::new(&[0x1f, 0x01, 0x00]).read_tlv().is_err());
-        let mut ok = Reader::new(&[0x04, 0x02, 1, 2, 0x05, 0x00]);
-        assert_eq!(ok.read(TAG_OCTET_STRING, "x").unwrap(), &[1, 2]);
-        assert!(ok.finish("x").is_err());
-    }
-
-    #[test]
     fn oids_render_dotted() {
-        assert_eq!(oid_to_string(OID_KP_SERVER_AUTH), "1.3.6.1.5.5.7.3.1");
+        assert_eq!(oid::dotted(oid::KP_SERVER_AUTH), "1.3.6.1.5.5.7.3.1");
         assert_eq!(
-            oid_to_string(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+            oid::dotted(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
             "1.2.840.10045.2.1"
         );
-        assert_eq!(eku_name(OID_KP_CLIENT_AUTH), "clientAuth");
+        assert_eq!(eku_name(oid::KP_CLIENT_AUTH), "clientAuth");
     }
 }

@@ -11,10 +11,12 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
 use crate::ca::cert::CertInfo;
-use crate::ca::{der, fs, key};
+use crate::ca::{fs, key};
+use crate::der;
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
 use crate::k8s::Secret;
+use crate::svid::verify::key_matches_spki;
 
 /// An X.509-SVID with its private key: what a workload (or a gateway) presents in mTLS.
 ///
@@ -39,22 +41,54 @@ use crate::k8s::Secret;
 /// ```
 #[derive(Clone)]
 pub struct Svid {
-    spiffe_id: SpiffeId,
-    chain: Vec<CertificateDer<'static>>,
-    bundle: Arc<Vec<CertificateDer<'static>>>,
+    certs: CertifiedChain,
     key: Zeroizing<Vec<u8>>,
-    not_before: i64,
-    not_after: i64,
-    serial: Vec<u8>,
+}
+
+/// The certificate half of an SVID, shared by [`Svid`] and [`crate::ca::IssuedCertificate`]:
+/// the chain, the CA's roots and the leaf facts read once when it was built or issued. The
+/// public accessors of both types answer from here.
+#[derive(Debug, Clone)]
+pub(crate) struct CertifiedChain {
+    pub(crate) spiffe_id: SpiffeId,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) bundle: Arc<Vec<CertificateDer<'static>>>,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+    pub(crate) serial: Vec<u8>,
+}
+
+impl CertifiedChain {
+    pub(crate) fn spiffe_id(&self) -> &SpiffeId {
+        &self.spiffe_id
+    }
+    pub(crate) fn cert_chain_der(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+    pub(crate) fn cert_chain_pem(&self) -> String {
+        pem_certs(&self.chain)
+    }
+    pub(crate) fn trust_bundle_der(&self) -> &[CertificateDer<'static>] {
+        &self.bundle
+    }
+    pub(crate) fn not_before(&self) -> SystemTime {
+        system_time(self.not_before)
+    }
+    pub(crate) fn not_after(&self) -> SystemTime {
+        system_time(self.not_after)
+    }
+    pub(crate) fn serial(&self) -> &[u8] {
+        &self.serial
+    }
 }
 
 impl fmt::Debug for Svid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Svid")
-            .field("spiffe_id", &self.spiffe_id.as_str())
-            .field("chain_len", &self.chain.len())
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
+            .field("spiffe_id", &self.certs.spiffe_id.as_str())
+            .field("chain_len", &self.certs.chain.len())
+            .field("not_before", &self.certs.not_before)
+            .field("not_after", &self.certs.not_after)
             .field("serial", &self.serial_hex())
             .field("private_key", &"<redacted>")
             .finish()
@@ -114,24 +148,8 @@ pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
 
 impl Svid {
     /// Assembles an SVID from parts the CA has just produced (no re-parsing).
-    pub(crate) fn from_issued(
-        spiffe_id: SpiffeId,
-        chain: Vec<CertificateDer<'static>>,
-        bundle: Arc<Vec<CertificateDer<'static>>>,
-        key: Zeroizing<Vec<u8>>,
-        not_before: i64,
-        not_after: i64,
-        serial: Vec<u8>,
-    ) -> Svid {
-        Svid {
-            spiffe_id,
-            chain,
-            bundle,
-            key,
-            not_before,
-            not_after,
-            serial,
-        }
+    pub(crate) fn from_issued(certs: CertifiedChain, key: Zeroizing<Vec<u8>>) -> Svid {
+        Svid { certs, key }
     }
 
     /// Builds an SVID from a DER chain (leaf first) and its private key (PKCS#8, PKCS#1 or
@@ -157,11 +175,11 @@ impl Svid {
             return Err(invalid("the leaf certificate is a ca (basicConstraints cA=true)").into());
         }
         let pkcs8 = key::to_pkcs8(private_key, "private key")?;
-        let signing = key::SigningKey::from_pkcs8(&pkcs8, "private key")?;
-        let own = signing.spki();
-        let mine = key::parse_spki(&own, "private key")?;
-        let theirs = key::parse_spki(leaf.spki(), "leaf certificate")?;
-        if mine.kind != theirs.kind || mine.key != theirs.key {
+        // The CA's key rules (kinds and sizes) for both halves, then the shared comparison.
+        key::SigningKey::from_pkcs8(&pkcs8, "private key")?;
+        key::parse_spki(leaf.spki(), "leaf certificate")?;
+        let pkcs8_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_slice()));
+        if key_matches_spki(&pkcs8_key, leaf.spki()).is_err() {
             return Err(CaError::KeyMismatch {
                 key: "private key".to_owned(),
                 cert: "leaf certificate".to_owned(),
@@ -170,12 +188,14 @@ impl Svid {
         }
         let serial = leaf.serial().to_vec();
         Ok(Svid {
-            spiffe_id,
-            not_before: leaf.not_before,
-            not_after: leaf.not_after,
-            serial,
-            chain,
-            bundle: Arc::new(Vec::new()),
+            certs: CertifiedChain {
+                spiffe_id,
+                not_before: leaf.not_before,
+                not_after: leaf.not_after,
+                serial,
+                chain,
+                bundle: Arc::new(Vec::new()),
+            },
             key: pkcs8,
         })
     }
@@ -191,39 +211,39 @@ impl Svid {
 
     /// Returns this SVID with `roots` as its trust anchors (`ca.crt` of its Secret).
     pub fn with_trust_bundle(mut self, roots: Vec<CertificateDer<'static>>) -> Svid {
-        self.bundle = Arc::new(roots);
+        self.certs.bundle = Arc::new(roots);
         self
     }
 
     /// The SPIFFE ID in the leaf's URI SAN.
     pub fn spiffe_id(&self) -> &SpiffeId {
-        &self.spiffe_id
+        self.certs.spiffe_id()
     }
 
     /// The chain, leaf first, as DER (what rustls takes).
     pub fn cert_chain_der(&self) -> &[CertificateDer<'static>] {
-        &self.chain
+        self.certs.cert_chain_der()
     }
 
     /// The leaf certificate as DER.
     pub fn leaf_der(&self) -> &CertificateDer<'static> {
         // The constructors refuse an empty chain.
-        &self.chain[0]
+        &self.certs.chain[0]
     }
 
     /// The chain, leaf first, as PEM.
     pub fn cert_chain_pem(&self) -> String {
-        pem_certs(&self.chain)
+        self.certs.cert_chain_pem()
     }
 
     /// The trust anchors that came with this SVID (the CA's roots), possibly empty.
     pub fn trust_bundle_der(&self) -> &[CertificateDer<'static>] {
-        &self.bundle
+        self.certs.trust_bundle_der()
     }
 
     /// The trust anchors as PEM (empty string when there are none).
     pub fn trust_bundle_pem(&self) -> String {
-        pem_certs(&self.bundle)
+        pem_certs(&self.certs.bundle)
     }
 
     /// A copy of the private key as PKCS#8 DER, for rustls. The copy is the caller's to
@@ -239,27 +259,28 @@ impl Svid {
 
     /// Start of validity (Istio backdates it by two minutes).
     pub fn not_before(&self) -> SystemTime {
-        system_time(self.not_before)
+        self.certs.not_before()
     }
 
     /// End of validity.
     pub fn not_after(&self) -> SystemTime {
-        system_time(self.not_after)
+        self.certs.not_after()
     }
 
     /// The leaf's serial number (big-endian, as encoded).
     pub fn serial(&self) -> &[u8] {
-        &self.serial
+        self.certs.serial()
     }
 
     /// The serial number as lower-case hex without leading zero bytes.
     pub fn serial_hex(&self) -> String {
         let start = self
+            .certs
             .serial
             .iter()
             .position(|&b| b != 0)
-            .unwrap_or(self.serial.len().saturating_sub(1));
-        self.serial[start..]
+            .unwrap_or(self.certs.serial.len().saturating_sub(1));
+        self.certs.serial[start..]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
@@ -290,9 +311,9 @@ impl Svid {
         } else {
             ratio.clamp(0.0, 1.0)
         };
-        let lifetime = (self.not_after - self.not_before).max(0) as f64;
+        let lifetime = (self.certs.not_after - self.certs.not_before).max(0) as f64;
         let grace = (lifetime * ratio).round() as i64;
-        system_time(self.not_after - grace)
+        system_time(self.certs.not_after - grace)
     }
 
     /// A `kubernetes.io/tls` Secret: `tls.crt` = leaf and intermediates (the self-signed root
@@ -300,7 +321,7 @@ impl Svid {
     /// `ca.crt` = the trust bundle (or the chain's root when no bundle is attached).
     pub fn to_k8s_secret(&self, name: &str, namespace: &str) -> Result<Secret, Error> {
         let (presented, root) = self.split_root();
-        let mut ca = pem_certs(&self.bundle);
+        let mut ca = pem_certs(&self.certs.bundle);
         if ca.is_empty() {
             if let Some(r) = root {
                 ca = pem_certs(std::slice::from_ref(r));
@@ -323,14 +344,14 @@ impl Svid {
 
     /// The chain without a trailing self-issued root, and that root.
     fn split_root(&self) -> (&[CertificateDer<'static>], Option<&CertificateDer<'static>>) {
-        if self.chain.len() > 1 {
-            if let Some(last) = self.chain.last() {
+        if self.certs.chain.len() > 1 {
+            if let Some(last) = self.certs.chain.last() {
                 if CertInfo::parse(last.clone(), "root").is_ok_and(|c| c.is_self_issued()) {
-                    return (&self.chain[..self.chain.len() - 1], Some(last));
+                    return (&self.certs.chain[..self.certs.chain.len() - 1], Some(last));
                 }
             }
         }
-        (&self.chain, None)
+        (&self.certs.chain, None)
     }
 
     /// Writes istio-agent's file names into `dir`: `cert-chain.pem` (the chain, leaf first),
@@ -340,7 +361,7 @@ impl Svid {
         let dir = dir.as_ref();
         fs::ensure_dir(dir)?;
         let (_, root) = self.split_root();
-        let mut roots = pem_certs(&self.bundle);
+        let mut roots = pem_certs(&self.certs.bundle);
         if roots.is_empty() {
             if let Some(r) = root {
                 roots = pem_certs(std::slice::from_ref(r));

@@ -8,11 +8,9 @@ use std::sync::Arc;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, SignatureVerificationAlgorithm, UnixTime};
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
-use super::der::{
-    CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, OID_KP_CLIENT_AUTH,
-    OID_KP_SERVER_AUTH,
-};
+use super::der::{CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN};
 use crate::bundle::BundleSet;
+use crate::der::oid;
 use crate::error::{Error, LeafRule, SigningRule, SvidError};
 use crate::{SpiffeId, TrustDomain};
 
@@ -461,8 +459,8 @@ struct SvidExtendedKeyUsage;
 
 impl ExtendedKeyUsageValidator for SvidExtendedKeyUsage {
     fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        let server = KeyPurposeId::new(OID_KP_SERVER_AUTH);
-        let client = KeyPurposeId::new(OID_KP_CLIENT_AUTH);
+        let server = KeyPurposeId::new(oid::KP_SERVER_AUTH);
+        let client = KeyPurposeId::new(oid::KP_CLIENT_AUTH);
         let (mut any, mut has_server, mut has_client) = (false, false, false);
         for purpose in iter {
             let purpose = purpose?;
@@ -573,19 +571,25 @@ pub fn check_private_key(
 ) -> Result<(), Error> {
     let info = CertInfo::parse(leaf.as_ref())
         .map_err(|reason| SvidError::Malformed { index: 0, reason })?;
-    let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(private_key).map_err(|e| {
-        SvidError::KeyMismatch {
-            reason: format!("the private key cannot be loaded: {e}"),
-        }
-    })?;
-    let public = key.public_key().ok_or_else(|| SvidError::KeyMismatch {
-        reason: "the private key's public half cannot be derived".to_owned(),
-    })?;
-    if public.as_ref() != info.spki {
-        return Err(SvidError::KeyMismatch {
-            reason: "its public key differs from the leaf's subject public key".to_owned(),
-        }
-        .into());
+    key_matches_spki(private_key, info.spki)
+        .map_err(|reason| SvidError::KeyMismatch { reason }.into())
+}
+
+/// The one key-matches-leaf comparison, shared by [`check_private_key`] and the
+/// [`crate::Svid`] constructors: the private key's public half, as rustls derives it, must equal
+/// the leaf's SubjectPublicKeyInfo byte for byte (what rustls's `CertifiedKey::keys_match`
+/// later demands of the same pair). The error says why not.
+pub(crate) fn key_matches_spki(
+    private_key: &PrivateKeyDer<'_>,
+    leaf_spki: &[u8],
+) -> Result<(), String> {
+    let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(private_key)
+        .map_err(|e| format!("the private key cannot be loaded: {e}"))?;
+    let public = key
+        .public_key()
+        .ok_or_else(|| "the private key's public half cannot be derived".to_owned())?;
+    if public.as_ref() != leaf_spki {
+        return Err("its public key differs from the leaf's subject public key".to_owned());
     }
     Ok(())
 }

@@ -1,8 +1,12 @@
-//! The small amount of DER that the CA writes and reads itself.
+//! The DER the crate writes and reads itself: one strict reader, tag and OID constants, a
+//! tag-length-value writer and PEM text.
 //!
-//! Certificates are assembled from pre-encoded pieces (the constant parts are encoded once per
-//! CA), so the writer only needs tag-length-value framing; the reader is strict DER (definite,
-//! minimal lengths) over borrowed slices, enough for CSRs, SPKIs and keys.
+//! The CA assembles certificates from pre-encoded pieces (the constant parts are encoded once
+//! per CA), so the writer only needs TLV framing. The reader accepts only DER (definite,
+//! minimal lengths; low tag numbers; trailing bytes are the caller's [`Reader::finish`]) over
+//! borrowed slices and allocates nothing, so SVID verification can read the certificate
+//! profile fields on every handshake; CSR, key and SPKI parsing in `ca` and certificate-profile
+//! parsing in `svid` are built on it.
 
 /// Universal and context tags used here.
 pub(crate) mod tag {
@@ -19,16 +23,20 @@ pub(crate) mod tag {
     pub const SET: u8 = 0x31;
     /// `[0]` constructed (explicit version, CSR attributes).
     pub const CONTEXT_0: u8 = 0xa0;
-    /// `[1]` constructed (the public key inside an `ECPrivateKey`).
+    /// `[1]` constructed (the public key inside an `ECPrivateKey`; excluded subtrees).
     pub const CONTEXT_1: u8 = 0xa1;
     /// `[3]` constructed (certificate extensions).
     pub const CONTEXT_3: u8 = 0xa3;
     /// `[0]` primitive (the key identifier inside an authority key identifier).
     pub const CONTEXT_PRIM_0: u8 = 0x80;
+    /// `[1]` primitive (`issuerUniqueID`).
+    pub const CONTEXT_PRIM_1: u8 = 0x81;
     /// `[2]` primitive (`dNSName` in a general name).
     pub const CONTEXT_PRIM_2: u8 = 0x82;
     /// `[6]` primitive (`uniformResourceIdentifier` in a general name).
     pub const CONTEXT_PRIM_6: u8 = 0x86;
+    /// `[7]` primitive (`iPAddress` in a general name).
+    pub const CONTEXT_PRIM_7: u8 = 0x87;
 }
 
 /// Object identifiers, as the content bytes of an OID TLV.
@@ -42,6 +50,7 @@ pub(crate) mod oid {
     pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     pub const SECP256R1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     pub const SECP384R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    pub const SECP521R1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
     pub const ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
     pub const ECDSA_WITH_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
     pub const ECDSA_WITH_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04];
@@ -54,11 +63,9 @@ pub(crate) mod oid {
     pub const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
     pub const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
     pub const AUTHORITY_KEY_IDENTIFIER: &[u8] = &[0x55, 0x1d, 0x23];
-    #[cfg(test)]
     pub const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-    #[cfg(test)]
+    pub const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
     pub const KP_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
-    #[cfg(test)]
     pub const KP_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
 
     /// Dotted-decimal text of an OID's content bytes, for error messages.
@@ -189,11 +196,83 @@ pub(crate) fn extension(oid_content: &[u8], critical: bool, value: &[u8]) -> Vec
     }
 }
 
-/// Why DER could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DerError(pub(crate) &'static str);
+/// Why DER could not be read. Carries no heap data, so a failed read allocates nothing; the
+/// caller renders it (with `Display`) into its own error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DerError {
+    /// No bytes left where an element was expected.
+    NoTag,
+    /// A tag in the high-tag-number form.
+    HighTag(u8),
+    /// A tag with no length after it.
+    NoLength,
+    /// The BER indefinite length form.
+    Indefinite,
+    /// A long-form length of more than four bytes, or cut short.
+    LengthTooLong,
+    /// A length that has a shorter encoding.
+    NonMinimal,
+    /// Content shorter than its length says.
+    Truncated { len: usize, left: usize },
+    /// An element with the wrong tag; `what` names the field when the caller did.
+    UnexpectedTag {
+        what: Option<&'static str>,
+        expected: u8,
+        found: u8,
+    },
+    /// Bytes left after the last element; `what` names the enclosing field when known.
+    Trailing {
+        what: Option<&'static str>,
+        count: usize,
+    },
+    /// A BIT STRING whose unused-bit count is not zero.
+    UnusedBits,
+    /// A rule of the structure being read.
+    Invalid(&'static str),
+}
 
-/// A strict reader over borrowed DER.
+impl std::fmt::Display for DerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            DerError::NoTag => f.write_str("truncated: a DER element was expected"),
+            DerError::HighTag(t) => write!(f, "tag 0x{t:02x} uses the high-tag-number form"),
+            DerError::NoLength => f.write_str("truncated: a DER length was expected"),
+            DerError::Indefinite => f.write_str("indefinite length (BER, not DER)"),
+            DerError::LengthTooLong => f.write_str("length field too large or truncated"),
+            DerError::NonMinimal => f.write_str("non-minimal length encoding"),
+            DerError::Truncated { len, left } => {
+                write!(f, "truncated: element of {len} bytes, {left} left")
+            }
+            DerError::UnexpectedTag {
+                what,
+                expected,
+                found,
+            } => {
+                if let Some(what) = what {
+                    write!(f, "{what}: ")?;
+                }
+                write!(f, "expected DER tag 0x{expected:02x}, found 0x{found:02x}")
+            }
+            DerError::Trailing { what, count } => {
+                if let Some(what) = what {
+                    write!(f, "{what}: ")?;
+                }
+                write!(f, "{count} unexpected trailing bytes")
+            }
+            DerError::UnusedBits => f.write_str("bit string with unused bits"),
+            DerError::Invalid(rule) => f.write_str(rule),
+        }
+    }
+}
+
+impl From<DerError> for String {
+    fn from(e: DerError) -> String {
+        e.to_string()
+    }
+}
+
+/// A strict reader over borrowed DER: definite, minimal lengths; low tag numbers; callers
+/// check for trailing bytes with [`Reader::finish`]. Reading allocates nothing.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reader<'a> {
     data: &'a [u8],
@@ -214,59 +293,92 @@ impl<'a> Reader<'a> {
 
     /// Reads any TLV: (tag, content, the whole TLV).
     pub(crate) fn read_any(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), DerError> {
-        let data = self.data;
-        let (&tag, rest) = data.split_first().ok_or(DerError("truncated (no tag)"))?;
+        let start = self.data;
+        let (&tag, rest) = start.split_first().ok_or(DerError::NoTag)?;
         if tag & 0x1f == 0x1f {
-            return Err(DerError("multi-byte tags are not supported"));
+            return Err(DerError::HighTag(tag));
         }
-        let (&first, rest) = rest
-            .split_first()
-            .ok_or(DerError("truncated (no length)"))?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
+        let (&first, mut rest) = rest.split_first().ok_or(DerError::NoLength)?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else if first == 0x80 {
+            return Err(DerError::Indefinite);
         } else {
             let n = usize::from(first & 0x7f);
-            if n == 0 {
-                return Err(DerError("indefinite length is not DER"));
-            }
             if n > 4 || rest.len() < n {
-                return Err(DerError("length field too long or truncated"));
+                return Err(DerError::LengthTooLong);
             }
-            let mut len = 0usize;
-            for &b in &rest[..n] {
-                len = (len << 8) | usize::from(b);
+            let (bytes, after) = rest.split_at(n);
+            if bytes.first() == Some(&0) {
+                return Err(DerError::NonMinimal);
             }
-            if len < 0x80 || length_size(len) != n + 1 {
-                return Err(DerError("non-minimal length encoding"));
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            if len < 0x80 {
+                return Err(DerError::NonMinimal);
             }
-            (len, &rest[n..])
+            rest = after;
+            len
         };
         if rest.len() < len {
-            return Err(DerError("truncated (content shorter than its length)"));
+            return Err(DerError::Truncated {
+                len,
+                left: rest.len(),
+            });
         }
-        let header_len = data.len() - rest.len();
-        let whole = &data[..header_len + len];
-        let content = &rest[..len];
-        self.data = &rest[len..];
-        Ok((tag, content, whole))
+        let (content, after) = rest.split_at(len);
+        let whole_len = start.len() - after.len();
+        self.data = after;
+        Ok((tag, content, &start[..whole_len]))
+    }
+
+    fn read_tagged(
+        &mut self,
+        expected: u8,
+        what: Option<&'static str>,
+    ) -> Result<(&'a [u8], &'a [u8]), DerError> {
+        let (found, content, whole) = self.read_any()?;
+        if found != expected {
+            return Err(DerError::UnexpectedTag {
+                what,
+                expected,
+                found,
+            });
+        }
+        Ok((content, whole))
     }
 
     /// Reads a TLV with the expected tag and returns its content.
     pub(crate) fn read(&mut self, expected: u8) -> Result<&'a [u8], DerError> {
-        let (tag, content, _) = self.read_any()?;
-        if tag != expected {
-            return Err(DerError("unexpected tag"));
+        self.read_tagged(expected, None).map(|(content, _)| content)
+    }
+
+    /// Like [`Reader::read`], naming the field in the error.
+    pub(crate) fn read_field(
+        &mut self,
+        expected: u8,
+        what: &'static str,
+    ) -> Result<&'a [u8], DerError> {
+        self.read_tagged(expected, Some(what))
+            .map(|(content, _)| content)
+    }
+
+    /// Reads an element with `expected` tag if the next one has it.
+    pub(crate) fn read_optional(
+        &mut self,
+        expected: u8,
+        what: &'static str,
+    ) -> Result<Option<&'a [u8]>, DerError> {
+        if self.peek_tag() == Some(expected) {
+            return self.read_field(expected, what).map(Some);
         }
-        Ok(content)
+        Ok(None)
     }
 
     /// Reads a TLV with the expected tag and returns the whole TLV.
     pub(crate) fn read_whole(&mut self, expected: u8) -> Result<&'a [u8], DerError> {
-        let (tag, _, whole) = self.read_any()?;
-        if tag != expected {
-            return Err(DerError("unexpected tag"));
-        }
-        Ok(whole)
+        self.read_tagged(expected, None).map(|(_, whole)| whole)
     }
 
     /// Reads a BIT STRING with no unused bits and returns its bytes.
@@ -274,17 +386,29 @@ impl<'a> Reader<'a> {
         let content = self.read(tag::BIT_STRING)?;
         match content.split_first() {
             Some((0, bits)) => Ok(bits),
-            _ => Err(DerError("bit string with unused bits")),
+            _ => Err(DerError::UnusedBits),
+        }
+    }
+
+    fn finish_with(&self, what: Option<&'static str>) -> Result<(), DerError> {
+        if self.data.is_empty() {
+            Ok(())
+        } else {
+            Err(DerError::Trailing {
+                what,
+                count: self.data.len(),
+            })
         }
     }
 
     /// Fails unless everything was read.
     pub(crate) fn finish(&self) -> Result<(), DerError> {
-        if self.data.is_empty() {
-            Ok(())
-        } else {
-            Err(DerError("trailing data"))
-        }
+        self.finish_with(None)
+    }
+
+    /// Like [`Reader::finish`], naming the field in the error.
+    pub(crate) fn finish_field(&self, what: &'static str) -> Result<(), DerError> {
+        self.finish_with(Some(what))
     }
 }
 
@@ -338,6 +462,19 @@ mod tests {
     }
 
     #[test]
+    fn lengths_must_be_minimal_and_definite() {
+        assert!(Reader::new(&[0x04, 0x82, 0x00, 0x81]).read_any().is_err());
+        assert!(Reader::new(&[0x04, 0x03, 1, 2]).read_any().is_err());
+        assert!(Reader::new(&[0x1f, 0x01, 0x00]).read_any().is_err());
+        let mut ok = Reader::new(&[0x04, 0x02, 1, 2, 0x05, 0x00]);
+        assert_eq!(ok.read_field(tag::OCTET_STRING, "x").unwrap(), &[1, 2]);
+        assert_eq!(
+            ok.finish_field("x").unwrap_err().to_string(),
+            "x: 2 unexpected trailing bytes"
+        );
+    }
+
+    #[test]
     fn integers_are_minimal_and_positive() {
         assert_eq!(unsigned_integer(&[0, 0, 0x7f]), vec![2, 1, 0x7f]);
         assert_eq!(unsigned_integer(&[0x80]), vec![2, 2, 0, 0x80]);
@@ -348,5 +485,6 @@ mod tests {
     fn oid_text() {
         assert_eq!(oid::dotted(oid::SECP384R1), "1.3.132.0.34");
         assert_eq!(oid::dotted(oid::RSA_ENCRYPTION), "1.2.840.113549.1.1.1");
+        assert_eq!(oid::dotted(oid::KP_SERVER_AUTH), "1.3.6.1.5.5.7.3.1");
     }
 }
