@@ -6,22 +6,10 @@ use crate::harness::Harness;
 
 const VECTORS: &str = include_str!("../../../tests/data/spiffe-ids.json");
 
-fn valid_vector_ids() -> Vec<String> {
+/// The `input` of every valid case in one section (`spiffe_ids` or `trust_domains`) of the vectors.
+fn valid_vector_inputs(section: &str) -> Vec<String> {
     let doc: serde_json::Value = serde_json::from_str(VECTORS).unwrap_or_default();
-    doc["spiffe_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|v| v["valid"].as_bool() == Some(true))
-                .filter_map(|v| v["input"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn valid_vector_tds() -> Vec<String> {
-    let doc: serde_json::Value = serde_json::from_str(VECTORS).unwrap_or_default();
-    doc["trust_domains"]
+    doc[section]
         .as_array()
         .map(|a| {
             a.iter()
@@ -46,7 +34,7 @@ fn istio_ids() -> Vec<String> {
 
 pub fn rows(h: &mut Harness) {
     for (label, ids) in [
-        ("valid vector IDs", valid_vector_ids()),
+        ("valid vector IDs", valid_vector_inputs("spiffe_ids")),
         ("Istio-form IDs", istio_ids()),
     ] {
         let n = ids.len() as u64;
@@ -68,7 +56,7 @@ pub fn rows(h: &mut Harness) {
             &format!("{n} IDs per batch"),
         );
     }
-    let tds = valid_vector_tds();
+    let tds = valid_vector_inputs("trust_domains");
     let n = tds.len() as u64;
     let ours = h.measure_batch("TrustDomain::new, valid vector inputs", n, || {
         for td in &tds {
