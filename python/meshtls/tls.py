@@ -45,7 +45,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
-from ._errors import AuthorizationError, TlsError
+from ._errors import TlsError
 
 __all__ = [
     "ALPN_ISTIO",
@@ -251,20 +251,22 @@ def check_peer(
     failure the socket is closed (unless ``close=False``) and :class:`~meshtls.SvidError`,
     :class:`~meshtls.AuthorizationError` or :class:`~meshtls.TlsError` is raised.
     """
-    from . import verify_svid  # the binding; imported late to keep this module importable
+    # the binding; imported late to keep this module importable
+    from . import Authorizer, verify_svid
 
     try:
-        chain = _peer_chain(sock)
-        peer = verify_svid(chain, bundles, authorizer=authorize)
+        # Every check is one of the core's authorizers, so the rules and the refusal messages
+        # are the same as on the Rust side.
+        checks: list[Any] = []
         if trust_domains is not None:
-            accepted = [str(td) for td in trust_domains]
-            if str(peer.trust_domain) not in accepted:
-                raise AuthorizationError(f"{peer} is not in an accepted trust domain ({', '.join(accepted)})")
+            checks.append(Authorizer.member_of(list(trust_domains)))
         if expected is not None:
-            wanted = [str(i) for i in expected]
-            if str(peer) not in wanted:
-                raise AuthorizationError(f"{peer} is not one of the expected SPIFFE IDs {wanted}")
-        return peer
+            checks.append(Authorizer.one_of(list(expected)))
+        if authorize is not None:
+            checks.append(authorize)
+        authorizer = checks[0] if len(checks) == 1 else Authorizer.all_of(checks) if checks else None
+        chain = _peer_chain(sock)
+        return verify_svid(chain, bundles, authorizer=authorizer)
     except BaseException:
         if close:
             with contextlib.suppress(OSError):
