@@ -392,13 +392,7 @@ pub(crate) struct SignCsrArgs {
 pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, String> {
     let id = spiffe_id(&args.spiffe_id)?;
     let ttl = parse_duration(&args.ttl)?;
-    let csr = if args.csr_file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| format!("cannot read standard input: {e}"))?
-    } else {
-        std::fs::read_to_string(&args.csr_file)
-            .map_err(|e| format!("cannot read {}: {e}", args.csr_file.display()))?
-    };
+    let csr = crate::read_input(&args.csr_file)?;
     let ca = match MeshCa::load(&args.ca) {
         Ok(c) => c,
         Err(e) => return refusal(e),

@@ -61,13 +61,7 @@ pub(crate) struct MeshArgs {
 }
 
 pub(crate) fn mesh(args: MeshArgs) -> Result<Outcome, String> {
-    let text = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| format!("cannot read standard input: {e}"))?
-    } else {
-        std::fs::read_to_string(&args.file)
-            .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?
-    };
+    let text = crate::read_input(&args.file)?;
     Ok(match meshtls::MeshConfig::from_yaml(&text) {
         Ok(mesh) => {
             let tds: Vec<String> = mesh

@@ -91,6 +91,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads a whole input file, or standard input for `-`.
+pub(crate) fn read_input(path: &std::path::Path) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| format!("cannot read standard input: {e}"))
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    }
+}
+
 fn print_out(json: bool, value: &serde_json::Value, text: &str) {
     if json {
         println!("{value}");

@@ -1,7 +1,7 @@
 //! `meshtls policy check` and `meshtls policy resolve`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use meshtls::policy::{PolicySet, Report, Violation, check_manifests};
 use serde_json::{Value, json};
@@ -58,15 +58,6 @@ pub(crate) fn run(args: PolicyArgs) -> Result<Outcome, String> {
     }
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| format!("cannot read standard input: {e}"))
-    } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    }
-}
-
 fn violation_json(v: &Violation) -> Value {
     json!({
         "path": v.path,
@@ -90,7 +81,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 fn check(args: CheckArgs) -> Result<Outcome, String> {
-    let text = read(&args.file)?;
+    let text = crate::read_input(&args.file)?;
     let summary = match check_manifests(&text) {
         Ok(s) => s,
         Err(e) => {
@@ -169,13 +160,13 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
 fn resolve(args: ResolveArgs) -> Result<Outcome, String> {
     let labels = parse_labels(&args.labels)?;
     let root = match &args.mesh_config {
-        Some(path) => meshtls::MeshConfig::from_yaml(&read(path)?)
+        Some(path) => meshtls::MeshConfig::from_yaml(&crate::read_input(path)?)
             .map_err(|e| format!("{}: {e}", path.display()))?
             .root_namespace()
             .to_owned(),
         None => args.root_namespace.clone(),
     };
-    let text = read(&args.file)?;
+    let text = crate::read_input(&args.file)?;
     let set = match PolicySet::from_yaml(&text, &root) {
         Ok(set) => set,
         Err(e @ meshtls::Error::Policy(meshtls::policy::PolicyError::RootNamespace(_))) => {

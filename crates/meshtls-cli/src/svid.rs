@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use meshtls::authz::{self, Authorizer};
 use meshtls::bundle::{BundleSet, TrustBundle};
@@ -38,15 +38,6 @@ pub(crate) struct VerifyArgs {
     at: Option<String>,
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| format!("cannot read standard input: {e}"))
-    } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    }
-}
-
 fn split_td(arg: &str, what: &str) -> Result<(TrustDomain, PathBuf), String> {
     let (td, file) = arg
         .split_once('=')
@@ -59,7 +50,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
     let mut bundles: Vec<TrustBundle> = Vec::new();
     for arg in &args.bundles {
         let (td, file) = split_td(arg, "--bundle")?;
-        let pem = read(&file)?;
+        let pem = crate::read_input(&file)?;
         bundles.push(TrustBundle::from_pem(td, &pem).map_err(|e| e.to_string())?);
     }
     let mut maps: Vec<BundleSet> = Vec::new();
@@ -71,7 +62,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
         match single {
             Some(_) => {
                 let (td, file) = split_td(arg, "--bundle-json")?;
-                let text = read(&file)?;
+                let text = crate::read_input(&file)?;
                 bundles.push(
                     TrustBundle::from_spiffe_json(td, &text)
                         .map_err(|e| format!("{}: {e}", file.display()))?,
@@ -79,7 +70,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
             }
             None => {
                 let file = PathBuf::from(arg);
-                let text = read(&file)?;
+                let text = crate::read_input(&file)?;
                 maps.push(
                     BundleSet::from_spiffe_json(&text)
                         .map_err(|e| format!("{}: {e}", file.display()))?,
@@ -151,7 +142,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<Outcome, String> {
     let now = verification_time(args.at.as_deref())?;
     let bundles = bundle_set(&args)?;
     let authorizer = authorizer(&args)?;
-    let text = read(&args.chain)?;
+    let text = crate::read_input(&args.chain)?;
     let chain = match parse_pem_chain(&text) {
         Ok(c) => c,
         Err(e) => return Ok(rejected("parse", e.to_string())),
@@ -202,7 +193,7 @@ pub(crate) struct InspectArgs {
 
 pub(crate) fn inspect(args: InspectArgs) -> Result<Outcome, String> {
     let now = verification_time(args.at.as_deref())?;
-    let text = read(&args.file)?;
+    let text = crate::read_input(&args.file)?;
     let certs = match parse_pem_chain(&text) {
         Ok(c) => c,
         Err(e) => {
