@@ -198,16 +198,7 @@ impl PyDecision {
         let mode = MtlsMode::parse(&mode).ok_or_else(|| py_err(PolicyError::Mode(mode.clone())))?;
         let level =
             Level::parse(level).ok_or_else(|| py_err(PolicyError::Level(level.to_owned())))?;
-        let policy = policy
-            .map(|p| {
-                p.split_once('/')
-                    .filter(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'))
-                    .map(|(ns, name)| PolicyName::new(ns, name))
-                    .ok_or_else(|| {
-                        PyValueError::new_err(format!("policy {p:?} is not namespace/name"))
-                    })
-            })
-            .transpose()?;
+        let policy = policy.map(PolicyName::parse).transpose().map_err(py_err)?;
         let inner = Decision::new(mode, level, policy, explanation).map_err(py_err)?;
         Ok(PyDecision { inner })
     }

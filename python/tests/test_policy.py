@@ -443,3 +443,10 @@ def test_hostile_input_ends_in_typed_errors():
 def test_exports():
     for name in ("PolicySet", "Decision", "MtlsMode", "validate_peer_authentication"):
         assert name in meshtls.__all__ and getattr(meshtls, name)
+
+
+def test_decision_policy_name_must_be_namespace_slash_name():
+    assert meshtls.Decision("STRICT", "namespace", "shop/default").policy == "shop/default"
+    for bad in ["shop", "/default", "shop/", "a/b/c"]:
+        with pytest.raises(meshtls.PolicyError, match="namespace>/<name"):
+            meshtls.Decision("STRICT", "namespace", bad)

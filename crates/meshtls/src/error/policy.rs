@@ -155,6 +155,9 @@ pub enum PolicyError {
     /// Text that should name a mode does not.
     #[error("invalid mTLS mode {0:?}: must be one of UNSET, DISABLE, PERMISSIVE, STRICT")]
     Mode(String),
+    /// Text that should name a policy (`namespace/name`) does not.
+    #[error("invalid policy name {0:?}: must be <namespace>/<name>")]
+    PolicyName(String),
     /// Text that should name a decision level does not.
     #[error("invalid level {0:?}: must be one of workload, port, namespace, mesh, default")]
     Level(String),

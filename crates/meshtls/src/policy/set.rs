@@ -87,6 +87,26 @@ impl PolicyName {
         }
     }
 
+    /// Parses `namespace/name` (both parts non-empty, exactly one `/`).
+    ///
+    /// ```
+    /// use meshtls::policy::PolicyName;
+    /// let p = PolicyName::parse("shop/legacy")?;
+    /// assert_eq!((p.namespace(), p.name()), ("shop", "legacy"));
+    /// for bad in ["shop", "/legacy", "shop/", "a/b/c"] {
+    ///     assert!(PolicyName::parse(bad).is_err(), "{bad}");
+    /// }
+    /// # Ok::<(), meshtls::Error>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        match text.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(PolicyName::new(ns, name))
+            }
+            _ => Err(PolicyError::PolicyName(text.to_owned())),
+        }
+    }
+
     /// `namespace/name`.
     pub fn as_str(&self) -> &str {
         &self.text
