@@ -230,7 +230,7 @@ impl TrustBundle {
     pub fn to_pem(&self) -> String {
         let mut out = String::new();
         for der in self.roots() {
-            out.push_str(&pem_encode("CERTIFICATE", der.as_ref()));
+            crate::der::pem_into(&mut out, "CERTIFICATE", der.as_ref());
         }
         out
     }
@@ -659,23 +659,6 @@ pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'st
         return Err("no CERTIFICATE PEM block found".to_owned());
     }
     Ok(out)
-}
-
-/// Encodes one PEM block with 64-column lines.
-pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    out
 }
 
 const KNOWN_KTY: [&str; 3] = ["EC", "RSA", "OKP"];

@@ -314,7 +314,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     match ca_err(MeshCa::load(&d.0)) {
         CaError::Material { what, reason } => {
             assert!(what.ends_with("ca-cert.pem"));
-            assert!(reason.contains("no pem certificate"), "{reason}");
+            assert!(reason.contains("no CERTIFICATE PEM block"), "{reason}");
         }
         e => panic!("{e}"),
     }
@@ -322,7 +322,8 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     d.write("cert-chain.pem", &inter.ca_key_pem());
     let e = ca_err(MeshCa::load(&d.0));
     assert!(
-        e.to_string().contains("cert-chain.pem") && e.to_string().contains("only certificates"),
+        e.to_string().contains("cert-chain.pem")
+            && e.to_string().contains("only CERTIFICATE blocks"),
         "{e}"
     );
     let d = copy("two");

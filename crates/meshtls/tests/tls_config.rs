@@ -481,6 +481,14 @@ fn own_material_is_validated() {
     assert_eq!(m.cert_chain(), b.chain);
     let err = meshtls::tls::TlsMaterial::from_pem(&a.chain_pem, "not a key", bundles(&[&ca]))
         .unwrap_err();
-    assert!(err.to_string().contains("PKCS#8"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("holds no unencrypted pem private key"),
+        "{err}"
+    );
+    // A chain file is certificates only: a key block in it is refused, not skipped.
+    let mixed = format!("{}{}", a.chain_pem, a.key_pem);
+    let err = meshtls::tls::TlsMaterial::from_pem(&mixed, &a.key_pem, bundles(&[&ca])).unwrap_err();
+    assert!(err.to_string().contains("only CERTIFICATE blocks"), "{err}");
     assert!(!format!("{m:?}").contains("PRIVATE"));
 }

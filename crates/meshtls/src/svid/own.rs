@@ -414,25 +414,13 @@ pub(crate) fn certificates_from_pem(
     pem: &str,
     what: &str,
 ) -> Result<Vec<CertificateDer<'static>>, CaError> {
-    let mut certs = Vec::new();
-    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
-        let (kind, der_bytes) = item.map_err(|e| CaError::Material {
-            what: what.to_owned(),
-            reason: format!("invalid pem ({e})"),
-        })?;
-        if kind != SectionKind::Certificate {
-            return Err(CaError::Material {
-                what: what.to_owned(),
-                reason: format!("holds a {kind:?} pem block where only certificates belong"),
-            });
-        }
-        certs.push(CertificateDer::from(der_bytes));
-    }
+    let material = |reason: String| CaError::Material {
+        what: what.to_owned(),
+        reason,
+    };
+    let certs = crate::bundle::parse_pem_certificates(pem).map_err(material)?;
     if certs.is_empty() {
-        return Err(CaError::Material {
-            what: what.to_owned(),
-            reason: "holds no pem certificate".to_owned(),
-        });
+        return Err(material("holds no pem certificate".to_owned()));
     }
     Ok(certs)
 }

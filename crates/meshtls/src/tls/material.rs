@@ -128,10 +128,11 @@ impl TlsMaterial {
         self
     }
 
-    /// Material from PEM text: the chain (leaf first) and a PKCS#8 private key.
+    /// Material from PEM text: the chain (only `CERTIFICATE` blocks, leaf first) and one
+    /// private key (PKCS#8, PKCS#1 or SEC1), read as [`Svid::from_pem`] reads them.
     pub fn from_pem(chain_pem: &str, key_pem: &str, bundles: BundleSet) -> Result<Self, Error> {
-        let (chain, key) = parse_pem(chain_pem, key_pem)?;
-        Self::from_der(chain, key.secret_pkcs8_der(), bundles)
+        let (chain, key) = read_pem(chain_pem, key_pem)?;
+        Ok(Self::with_generation(load(chain, &key)?, bundles))
     }
 
     fn current(&self) -> Arc<Generation> {
@@ -172,8 +173,9 @@ impl TlsMaterial {
 
     /// [`TlsMaterial::set_svid_der`] from PEM text.
     pub fn set_svid_pem(&self, chain_pem: &str, key_pem: &str) -> Result<(), Error> {
-        let (chain, key) = parse_pem(chain_pem, key_pem)?;
-        self.set_svid_der(chain, key.secret_pkcs8_der())
+        let (chain, key) = read_pem(chain_pem, key_pem)?;
+        self.swap(load(chain, &key)?);
+        Ok(())
     }
 
     /// Replaces the trust bundles; the next peer verification uses them (cached chains of a
@@ -207,28 +209,20 @@ impl TlsMaterial {
     }
 }
 
-fn parse_pem(
+/// The chain and key PEM, with the same readers (and errors) as [`Svid::from_pem`].
+fn read_pem(
     chain_pem: &str,
     key_pem: &str,
 ) -> Result<
     (
         Vec<CertificateDer<'static>>,
-        Zeroizing<PrivatePkcs8KeyDer<'static>>,
+        Zeroizing<PrivateKeyDer<'static>>,
     ),
     Error,
 > {
-    use rustls_pki_types::pem::PemObject;
-    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::OwnCertificate {
-            reason: format!("certificate chain PEM: {e}"),
-        })?;
-    let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| {
-        TlsError::OwnCertificate {
-            reason: format!("private key PEM (expected PKCS#8 \"PRIVATE KEY\"): {e}"),
-        }
-    })?;
-    Ok((chain, Zeroizing::new(key)))
+    let chain = crate::svid::own::certificates_from_pem(chain_pem, "certificate chain")?;
+    let key = crate::svid::own::private_key_from_pem(key_pem, "private key")?;
+    Ok((chain, key))
 }
 
 /// Presents the material's current certificate on the server side.
