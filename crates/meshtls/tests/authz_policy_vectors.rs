@@ -104,13 +104,20 @@ fn webhook_refusals_and_warnings() {
         let name = c["name"].as_str().unwrap();
         let r = validate_value(&c["object"]);
         if r.is_valid() != c["valid"].as_bool().unwrap() {
-            failures.push(format!("{name}: valid={} errors={:?}", r.is_valid(), r.errors));
+            failures.push(format!(
+                "{name}: valid={} errors={:?}",
+                r.is_valid(),
+                r.errors
+            ));
             continue;
         }
         if let Some(want) = c["error"].as_str() {
             let hit = r.errors.iter().find(|v| v.message.contains(want));
             match hit {
-                None => failures.push(format!("{name}: no error containing {want:?} in {:?}", r.errors)),
+                None => failures.push(format!(
+                    "{name}: no error containing {want:?} in {:?}",
+                    r.errors
+                )),
                 Some(v) => {
                     if let Some(p) = c["path"].as_str() {
                         if v.path != p {
@@ -124,7 +131,13 @@ fn webhook_refusals_and_warnings() {
                     }
                 }
             }
-            assert_eq!(r.object, "foo/p".replace("/p", &format!("/{}", c["object"]["metadata"]["name"].as_str().unwrap())));
+            assert_eq!(
+                r.object,
+                "foo/p".replace(
+                    "/p",
+                    &format!("/{}", c["object"]["metadata"]["name"].as_str().unwrap())
+                )
+            );
         }
         match c["warning"].as_str() {
             Some(w) => {
@@ -180,14 +193,19 @@ spec: {action: DENY, rules: [{}]}
     // Typos are errors naming the object, not silently ignored fields.
     let bad = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: t, namespace: foo}\nspec: {rule: [{}]}\n";
     let err = AuthorizationPolicySet::from_yaml(bad, &MeshConfig::default()).unwrap_err();
-    assert!(err.to_string().contains("foo/t") && err.to_string().contains("rule"), "{err}");
+    assert!(
+        err.to_string().contains("foo/t") && err.to_string().contains("rule"),
+        "{err}"
+    );
     let bad = bad.replace("spec: {rule: [{}]}", "spec: {action: REJECT}");
     let err = AuthorizationPolicySet::from_yaml(&bad, &MeshConfig::default()).unwrap_err();
     assert!(err.to_string().contains("REJECT"), "{err}");
     let no_ns = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: t}\nspec: {}\n";
     let err = AuthorizationPolicySet::from_yaml(no_ns, &MeshConfig::default()).unwrap_err();
     assert!(err.to_string().contains("no metadata.namespace"), "{err}");
-    let twice = format!("{text}---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: b, namespace: bar}}\nspec: {{}}\n");
+    let twice = format!(
+        "{text}---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: b, namespace: bar}}\nspec: {{}}\n"
+    );
     let err = AuthorizationPolicySet::from_yaml(&twice, &MeshConfig::default()).unwrap_err();
     assert!(err.to_string().contains("bar/b appears twice"), "{err}");
     let v2 = text.replace("security.istio.io/v1beta1", "security.istio.io/v2");
@@ -221,7 +239,8 @@ metadata: {name: mesh-audit, namespace: istio-system}
 spec: {action: AUDIT, rules: [{}]}
 "#;
     let s = AuthorizationPolicySet::from_yaml(text, &MeshConfig::default()).unwrap();
-    let gw = meshtls::SpiffeId::new("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller").unwrap();
+    let gw = meshtls::SpiffeId::new("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")
+        .unwrap();
     let r = meshtls::policy::authorization::Request::tcp(8080)
         .with_peer(&gw)
         .with_http("GET", "/");

@@ -55,7 +55,10 @@ pub fn mesh(v: &Value) -> MeshConfig {
         text.push_str(&format!("trustDomain: {td}\n"));
     }
     if let Some(a) = v["trust_domain_aliases"].as_array() {
-        text.push_str(&format!("trustDomainAliases: {}\n", Value::Array(a.clone())));
+        text.push_str(&format!(
+            "trustDomainAliases: {}\n",
+            Value::Array(a.clone())
+        ));
     }
     if let Some(r) = v["root_namespace"].as_str() {
         text.push_str(&format!("rootNamespace: {r}\n"));

@@ -142,22 +142,39 @@ impl PathPattern {
     }
 }
 
-/// `{*}` is one non-empty segment, `{**}` any number of segments (including none).
+/// `{*}` is one non-empty segment, `{**}` any number of segments (including none). Dynamic
+/// programming over (pattern segment, path segment), so hostile templates with many `{**}`
+/// stay polynomial.
 fn template(pat: &[Box<str>], have: &[&str]) -> bool {
-    match pat.split_first() {
-        None => have.is_empty(),
-        Some((first, rest)) => match &**first {
-            "{**}" => (0..=have.len()).any(|n| have.get(n..).is_some_and(|h| template(rest, h))),
-            "{*}" => match have.split_first() {
-                Some((seg, more)) => !seg.is_empty() && template(rest, more),
-                None => false,
-            },
-            lit => match have.split_first() {
-                Some((seg, more)) => *seg == lit && template(rest, more),
-                None => false,
-            },
-        },
+    // ok[j]: the pattern's suffix from the current segment matches have[j..].
+    let n = have.len();
+    let mut ok = vec![false; n + 1];
+    ok[n] = true; // empty pattern matches the empty rest
+    for seg in pat.iter().rev() {
+        let mut next = vec![false; n + 1];
+        match &**seg {
+            "{**}" => {
+                // matches have[j..k] for any k >= j: next[j] = any ok[k], k >= j
+                let mut any = false;
+                for j in (0..=n).rev() {
+                    any |= ok[j];
+                    next[j] = any;
+                }
+            }
+            "{*}" => {
+                for j in 0..n {
+                    next[j] = !have[j].is_empty() && ok[j + 1];
+                }
+            }
+            lit => {
+                for j in 0..n {
+                    next[j] = have[j] == lit && ok[j + 1];
+                }
+            }
+        }
+        ok = next;
     }
+    ok[0]
 }
 
 /// `*` matches any run of characters (Istio turns a namespace's `*` into `.*` in the regex

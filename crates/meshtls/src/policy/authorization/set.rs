@@ -213,7 +213,13 @@ impl AuthorizationPolicySet {
                 Some(Value::String(k)) if k == KIND => {
                     policies.push(AuthorizationPolicy::from_value(&doc, &index)?);
                 }
-                Some(Value::String(_)) => skipped += 1,
+                Some(Value::String(k)) if !k.ends_with("List") => skipped += 1,
+                Some(Value::String(k)) => {
+                    return Err(AuthorizationPolicyError::Document {
+                        index,
+                        reason: format!("is a {k} without an items list"),
+                    });
+                }
                 _ => {
                     return Err(AuthorizationPolicyError::Document {
                         index,

@@ -887,7 +887,14 @@ pub fn check_manifests(text: &str) -> Result<AuthorizationCheckSummary, Error> {
     for (index, doc) in crate::policy::validate::flatten(docs) {
         match doc.get("kind").and_then(Value::as_str) {
             Some(KIND) => reports.push(validate_value(&doc)),
-            Some(_) => skipped += 1,
+            Some(k) if !k.ends_with("List") => skipped += 1,
+            Some(k) => {
+                return Err(AuthorizationPolicyError::Document {
+                    index,
+                    reason: format!("is a {k} without an items list"),
+                }
+                .into());
+            }
             None => {
                 return Err(AuthorizationPolicyError::Document {
                     index,
