@@ -3,11 +3,12 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,...]
 //! ```
 
 use std::time::Duration;
 
+mod authz_policy;
 mod ca;
 mod harness;
 mod identity;
@@ -45,6 +46,9 @@ fn main() {
     }
     if h.wants("policy") {
         policy::rows(&mut h);
+    }
+    if h.wants("authz") {
+        authz_policy::rows(&mut h);
     }
     if h.wants("svid") {
         svid::rows(&mut h);

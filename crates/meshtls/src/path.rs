@@ -57,7 +57,6 @@ use serde_json::Value;
 
 use crate::error::{AuthorizationPolicyError, Error};
 use crate::identity::SpiffeId;
-use crate::manifest;
 use crate::mesh::MeshConfig;
 use crate::policy::authorization::{AuthorizationPolicySet, HttpRequest, Request, Step, Verdict};
 use crate::policy::{Decision, MtlsMode, PolicyName, PolicySet};
@@ -508,7 +507,7 @@ impl Mesh {
     /// stream). `mesh_config` is the `istio` ConfigMap (or its `mesh` document); without it, an
     /// `istio` ConfigMap in the dump is used, else Istio's defaults. Other kinds are skipped.
     pub fn from_dump(dump: &str, mesh_config: Option<&str>) -> Result<Self, Error> {
-        let docs = manifest::parse_documents(dump, "cluster dump")?;
+        let docs = crate::policy::authorization::read_documents(dump, "cluster dump")?;
         let flat = crate::policy::authorization::flatten(docs);
         let config = match mesh_config {
             Some(text) => MeshConfig::from_yaml(text)?,

@@ -205,9 +205,13 @@ fn glob(pat: &[u8], s: &[u8]) -> bool {
 
 /// istiod's service-account matcher: `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`, any trust
 /// domain, on the principal (the ID without `spiffe://`).
+#[cfg(test)]
 pub(crate) fn service_account_matches(principal: &str, ns: &str, sa: &str) -> bool {
-    let ns_part = format!("/ns/{ns}/");
-    let sa_part = format!("sa/{sa}");
+    service_account_parts(principal, &format!("/ns/{ns}/"), &format!("sa/{sa}"))
+}
+
+/// [`service_account_matches`] with its two literal parts, `/ns/<ns>/` and `sa/<sa>`, built once.
+fn service_account_parts(principal: &str, ns_part: &str, sa_part: &str) -> bool {
     let mut from = 0;
     while let Some(pos) = principal.get(from..).and_then(|s| s.find(&ns_part)) {
         let at = from + pos;
@@ -374,15 +378,13 @@ impl Check {
                             .is_some_and(|(h, _)| p.matches_ignore_case(h))
                 })
             }),
-            Values::Glob(globs) => req.principal.as_deref().is_some_and(|p| {
-                globs.iter().any(|g| {
-                    let pat = format!("*/ns/{g}/*");
-                    glob(pat.as_bytes(), p.as_bytes())
-                })
-            }),
+            Values::Glob(globs) => req
+                .principal
+                .as_deref()
+                .is_some_and(|p| globs.iter().any(|g| glob(g.as_bytes(), p.as_bytes()))),
             Values::ServiceAccounts(sas) => req.principal.as_deref().is_some_and(|p| {
                 sas.iter()
-                    .any(|(ns, sa)| service_account_matches(p, ns, sa))
+                    .any(|(ns_part, sa_part)| service_account_parts(p, ns_part, sa_part))
             }),
             Values::Ips(cidrs) => {
                 let ip = match self.attr {
@@ -684,13 +686,21 @@ impl Builder<'_> {
                     strs(&expanded),
                 )
             }
-            Attr::Namespace => (Values::Glob(strs(values)), strs(values)),
+            Attr::Namespace => (
+                Values::Glob(
+                    values
+                        .iter()
+                        .map(|g| format!("*/ns/{g}/*").into())
+                        .collect(),
+                ),
+                strs(values),
+            ),
             Attr::ServiceAccount => (
                 Values::ServiceAccounts(
                     values
                         .iter()
                         .filter_map(|v| v.split_once('/'))
-                        .map(|(n, s)| (n.into(), s.into()))
+                        .map(|(n, s)| (format!("/ns/{n}/").into(), format!("sa/{s}").into()))
                         .collect(),
                 ),
                 strs(values),

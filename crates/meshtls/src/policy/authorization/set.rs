@@ -7,7 +7,6 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::error::{AuthorizationPolicyError, Error};
-use crate::manifest;
 use crate::mesh::{MeshConfig, TrustDomains};
 use crate::policy::{Labels, PolicyName};
 
@@ -196,7 +195,8 @@ impl AuthorizationPolicySet {
     /// Documents of other kinds are skipped and counted
     /// ([`AuthorizationPolicySet::skipped_documents`]).
     pub fn from_yaml(text: &str, mesh: &MeshConfig) -> Result<Self, Error> {
-        let docs = manifest::parse_documents(text, "AuthorizationPolicy manifests")?;
+        let docs =
+            crate::policy::authorization::read_documents(text, "AuthorizationPolicy manifests")?;
         Ok(Self::from_json_values(docs, mesh)?)
     }
 

@@ -4,7 +4,6 @@
 use serde_json::{Map, Value};
 
 use crate::error::{AuthorizationPolicyError, Error, Rule as Check, Violation};
-use crate::manifest;
 use crate::policy::Report;
 
 use super::compiled::Cidr;
@@ -881,7 +880,7 @@ impl AuthorizationCheckSummary {
 /// Validates every AuthorizationPolicy in a YAML/JSON text (one object, a stream, a
 /// `kind: List`); documents of other kinds are skipped and counted.
 pub fn check_manifests(text: &str) -> Result<AuthorizationCheckSummary, Error> {
-    let docs = manifest::parse_documents(text, "AuthorizationPolicy manifests")?;
+    let docs = crate::policy::authorization::read_documents(text, "AuthorizationPolicy manifests")?;
     let mut reports = Vec::new();
     let mut skipped = 0;
     for (index, doc) in crate::policy::validate::flatten(docs) {
