@@ -213,7 +213,7 @@ pub(crate) fn service_account_matches(principal: &str, ns: &str, sa: &str) -> bo
 /// [`service_account_matches`] with its two literal parts, `/ns/<ns>/` and `sa/<sa>`, built once.
 fn service_account_parts(principal: &str, ns_part: &str, sa_part: &str) -> bool {
     let mut from = 0;
-    while let Some(pos) = principal.get(from..).and_then(|s| s.find(&ns_part)) {
+    while let Some(pos) = principal.get(from..).and_then(|s| s.find(ns_part)) {
         let at = from + pos;
         from = at + 1;
         if at == 0 {
@@ -221,7 +221,7 @@ fn service_account_parts(principal: &str, ns_part: &str, sa_part: &str) -> bool 
         }
         let rest = &principal[at + ns_part.len()..];
         let mut j0 = 0;
-        while let Some(jp) = rest.get(j0..).and_then(|s| s.find(&sa_part)) {
+        while let Some(jp) = rest.get(j0..).and_then(|s| s.find(sa_part)) {
             let j = j0 + jp;
             j0 = j + 1;
             let prefix_ok = j == 0 || (j >= 2 && rest.as_bytes().get(j - 1) == Some(&b'/'));
