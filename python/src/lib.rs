@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod authz_policy;
 mod ca;
 mod errors;
 mod identity;
@@ -16,5 +17,6 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    authz_policy::register(m)?;
     Ok(())
 }
