@@ -258,6 +258,7 @@ impl PyAuthorizationDecision {
         ))
     }
 
+    /// Pickle support: the constructor and its arguments.
     #[allow(clippy::type_complexity)]
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
@@ -677,6 +678,7 @@ impl PyPathResult {
         )
     }
 
+    /// Pickle support: the constructor and its arguments.
     #[allow(clippy::type_complexity)]
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,

@@ -216,3 +216,17 @@ def test_path_check_seed_case():
     obj = meshtls.Mesh.from_dump(dump, mesh_config=meshtls.MeshConfig.from_yaml("trustDomain: prod.example\n"))
     assert obj.check("demo", {"app": "api"}, 8080, caller=GW).step == "trust-domain"
     assert mesh.authorization_policies == ["demo/api-callers"] and mesh.destination_rules == 1
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [meshtls.AuthorizationPolicySet, meshtls.AuthorizationDecision, meshtls.Mesh, meshtls.PathResult],
+)
+def test_everything_has_a_docstring(cls):
+    assert cls.__doc__ and cls.__doc__.strip()
+    for name in dir(cls):
+        if name.startswith("_") and name != "__reduce__":
+            continue
+        attr = getattr(cls, name)
+        assert getattr(attr, "__doc__", None), f"{cls.__name__}.{name} has no docstring"
+    assert meshtls.validate_authorization_policy.__doc__
