@@ -332,7 +332,7 @@ proptest! {
         // One object per namespace/name, as a cluster holds.
         let mut seen = std::collections::HashSet::new();
         ps.retain(|p| seen.insert((p.ns.clone(), p.name.clone())));
-        let set = AuthorizationPolicySet::new(ps.iter().map(P::to_ap).collect(), &MeshConfig::default()).unwrap();
+        let set = AuthorizationPolicySet::new(&ps.iter().map(P::to_ap).collect::<Vec<_>>(), &MeshConfig::default()).unwrap();
         let labels = BTreeMap::from([("app".to_owned(), app.to_owned())]);
         let mut req = Request::tcp(q.port);
         if let Some(p) = &q.principal {

@@ -60,6 +60,17 @@ impl Pattern {
     }
 }
 
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pattern::Presence => f.write_str("*"),
+            Pattern::Exact(e) => f.write_str(e),
+            Pattern::Prefix(p) => write!(f, "{p}*"),
+            Pattern::Suffix(x) => write!(f, "*{x}"),
+        }
+    }
+}
+
 /// An address or CIDR block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cidr {
@@ -114,6 +125,17 @@ impl Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let full = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.bits == full {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.bits)
+        }
+    }
+}
+
 /// A `paths` value: a string match, or a `{*}` / `{**}` template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PathPattern {
@@ -138,6 +160,71 @@ impl PathPattern {
                 let have: Vec<&str> = path.split('/').collect();
                 template(segs, &have)
             }
+        }
+    }
+}
+
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathPattern::Plain(p) => p.fmt(f),
+            PathPattern::Template(segs) => f.write_str(&segs.join("/")),
+        }
+    }
+}
+
+/// A `namespaces` value, matched as istiod's regex `.*/ns/<value>/.*` on the principal (with
+/// `*` in the value read as `.*`): the common shapes without a regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NsPattern {
+    /// No `*`: some `/ns/<value>/` in the principal.
+    Exact(Box<str>),
+    /// `value*` only: some `/ns/<value>` followed later by a `/`.
+    Prefix(Box<str>),
+    /// Anything else: a glob `*/ns/<value>/*`.
+    Glob { value: Box<str>, pattern: Box<str> },
+}
+
+impl NsPattern {
+    fn parse(v: &str) -> Self {
+        if !v.contains('*') {
+            return NsPattern::Exact(v.into());
+        }
+        match v.strip_suffix('*') {
+            Some(prefix) if !prefix.contains('*') => NsPattern::Prefix(prefix.into()),
+            _ => NsPattern::Glob {
+                value: v.into(),
+                pattern: format!("*/ns/{v}/*").into(),
+            },
+        }
+    }
+
+    #[inline]
+    fn matches(&self, principal: &str) -> bool {
+        match self {
+            NsPattern::Exact(v) => principal.match_indices("/ns/").any(|(i, _)| {
+                principal
+                    .get(i + 4..)
+                    .and_then(|rest| rest.strip_prefix(&**v))
+                    .is_some_and(|tail| tail.starts_with('/'))
+            }),
+            // The first occurrence has the most text after it: if no '/' follows it, none
+            // follows a later one.
+            NsPattern::Prefix(p) => principal
+                .match_indices("/ns/")
+                .find_map(|(i, _)| principal.get(i + 4..).and_then(|r| r.strip_prefix(&**p)))
+                .is_some_and(|tail| tail.contains('/')),
+            NsPattern::Glob { pattern, .. } => glob(pattern.as_bytes(), principal.as_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Display for NsPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NsPattern::Exact(v) => f.write_str(v),
+            NsPattern::Prefix(p) => write!(f, "{p}*"),
+            NsPattern::Glob { value, .. } => f.write_str(value),
         }
     }
 }
@@ -316,7 +403,7 @@ impl Attr {
 pub(crate) enum Values {
     Str(Box<[Pattern]>),
     Host(Box<[Pattern]>),
-    Glob(Box<[Box<str>]>),
+    Namespaces(Box<[NsPattern]>),
     ServiceAccounts(Box<[(Box<str>, Box<str>)]>),
     Ips(Box<[Cidr]>),
     Ports(Box<[u16]>),
@@ -328,13 +415,11 @@ pub(crate) enum Values {
 pub(crate) struct Check {
     pub(crate) attr: Attr,
     /// The field's name for explanations: `principals`, `notPorts`, `when[0].values`.
-    pub(crate) field: Box<str>,
+    pub(crate) field: std::borrow::Cow<'static, str>,
     /// Header or claim name.
     pub(crate) key: Option<Box<str>>,
     pub(crate) not: bool,
     pub(crate) values: Values,
-    /// The values as written (after alias expansion for principals), for explanations.
-    pub(crate) raw: Box<[Box<str>]>,
 }
 
 impl Check {
@@ -378,10 +463,10 @@ impl Check {
                             .is_some_and(|(h, _)| p.matches_ignore_case(h))
                 })
             }),
-            Values::Glob(globs) => req
+            Values::Namespaces(nss) => req
                 .principal
                 .as_deref()
-                .is_some_and(|p| globs.iter().any(|g| glob(g.as_bytes(), p.as_bytes()))),
+                .is_some_and(|p| nss.iter().any(|n| n.matches(p))),
             Values::ServiceAccounts(sas) => req.principal.as_deref().is_some_and(|p| {
                 sas.iter()
                     .any(|(ns_part, sa_part)| service_account_parts(p, ns_part, sa_part))
@@ -473,14 +558,41 @@ impl Check {
         }
     }
 
+    /// The values (principals after alias expansion), quoted, for explanations.
+    fn shown(&self) -> String {
+        fn q<T: std::fmt::Display>(items: &[T]) -> String {
+            items
+                .iter()
+                .map(|v| format!("{:?}", v.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        match &self.values {
+            Values::Str(p) | Values::Host(p) => q(p),
+            Values::Namespaces(n) => q(n),
+            Values::ServiceAccounts(sas) => {
+                let shown: Vec<String> = sas
+                    .iter()
+                    .map(|(n, a)| {
+                        let n = n
+                            .strip_prefix("/ns/")
+                            .and_then(|n| n.strip_suffix('/'))
+                            .unwrap_or(n);
+                        let a = a.strip_prefix("sa/").unwrap_or(a);
+                        format!("{n}/{a}")
+                    })
+                    .collect();
+                q(&shown)
+            }
+            Values::Ips(c) => q(c),
+            Values::Ports(p) => q(p),
+            Values::Paths(p) => q(p),
+        }
+    }
+
     /// Why this check failed, for explanations.
     pub(crate) fn why_not(&self, req: &Request) -> String {
-        let list = self
-            .raw
-            .iter()
-            .map(|v| format!("{v:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = self.shown();
         if self.not {
             format!(
                 "{}: {} matches one of [{list}]",
@@ -497,12 +609,7 @@ impl Check {
     }
 
     pub(crate) fn why(&self, req: &Request) -> String {
-        let list = self
-            .raw
-            .iter()
-            .map(|v| format!("{v:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = self.shown();
         if self.not {
             format!(
                 "{}: {} matches none of [{list}]",
@@ -656,10 +763,6 @@ impl Compiled {
     }
 }
 
-fn strs(values: &[String]) -> Box<[Box<str>]> {
-    values.iter().map(|v| v.as_str().into()).collect()
-}
-
 struct Builder<'a> {
     tds: &'a TrustDomains,
     checks: Vec<Check>,
@@ -670,90 +773,66 @@ impl Builder<'_> {
     fn push(
         &mut self,
         attr: Attr,
-        field: String,
+        field: std::borrow::Cow<'static, str>,
         key: Option<Box<str>>,
         not: bool,
         values: &[String],
     ) {
         if attr.http_only() && !self.http.iter().any(|f| **f == *field) {
-            self.http.push(field.as_str().into());
+            self.http.push(field.as_ref().into());
         }
-        let (values, raw) = match attr {
-            Attr::Principal => {
-                let expanded = expand_principals(values, self.tds.all());
-                (
-                    Values::Str(expanded.iter().map(|v| Pattern::parse(v)).collect()),
-                    strs(&expanded),
-                )
+        let values = match attr {
+            Attr::Principal => Values::Str(
+                expand_principals(values, self.tds.all())
+                    .iter()
+                    .map(|v| Pattern::parse(v))
+                    .collect(),
+            ),
+            Attr::Namespace => {
+                Values::Namespaces(values.iter().map(|v| NsPattern::parse(v)).collect())
             }
-            Attr::Namespace => (
-                Values::Glob(
-                    values
-                        .iter()
-                        .map(|g| format!("*/ns/{g}/*").into())
-                        .collect(),
-                ),
-                strs(values),
+            Attr::ServiceAccount => Values::ServiceAccounts(
+                values
+                    .iter()
+                    .filter_map(|v| v.split_once('/'))
+                    .map(|(n, s)| (format!("/ns/{n}/").into(), format!("sa/{s}").into()))
+                    .collect(),
             ),
-            Attr::ServiceAccount => (
-                Values::ServiceAccounts(
-                    values
-                        .iter()
-                        .filter_map(|v| v.split_once('/'))
-                        .map(|(n, s)| (format!("/ns/{n}/").into(), format!("sa/{s}").into()))
-                        .collect(),
-                ),
-                strs(values),
+            Attr::SourceIp | Attr::RemoteIp | Attr::DestinationIp => {
+                Values::Ips(values.iter().filter_map(|v| Cidr::parse(v)).collect())
+            }
+            Attr::Port => Values::Ports(
+                values
+                    .iter()
+                    .filter_map(|v| v.parse::<u16>().ok())
+                    .collect(),
             ),
-            Attr::SourceIp | Attr::RemoteIp | Attr::DestinationIp => (
-                Values::Ips(values.iter().filter_map(|v| Cidr::parse(v)).collect()),
-                strs(values),
-            ),
-            Attr::Port => (
-                Values::Ports(
-                    values
-                        .iter()
-                        .filter_map(|v| v.parse::<u16>().ok())
-                        .collect(),
-                ),
-                strs(values),
-            ),
-            Attr::Host => (
-                Values::Host(values.iter().map(|v| Pattern::parse(v)).collect()),
-                strs(values),
-            ),
-            Attr::Path => (
-                Values::Paths(values.iter().map(|v| PathPattern::parse(v)).collect()),
-                strs(values),
-            ),
-            Attr::Metadata | Attr::Unknown => (Values::Str(Box::new([])), strs(values)),
-            _ => (
-                Values::Str(values.iter().map(|v| Pattern::parse(v)).collect()),
-                strs(values),
-            ),
+            Attr::Host => Values::Host(values.iter().map(|v| Pattern::parse(v)).collect()),
+            Attr::Path => Values::Paths(values.iter().map(|v| PathPattern::parse(v)).collect()),
+            Attr::Metadata | Attr::Unknown => Values::Str(Box::new([])),
+            _ => Values::Str(values.iter().map(|v| Pattern::parse(v)).collect()),
         };
         self.checks.push(Check {
             attr,
-            field: field.into(),
+            field,
             key,
             not,
             values,
-            raw,
         });
     }
 
     fn field(
         &mut self,
         attr: Attr,
-        names: (&str, &str),
+        names: (&'static str, &'static str),
         pos: Option<&Vec<String>>,
         neg: Option<&Vec<String>>,
     ) {
         if let Some(pos) = pos {
-            self.push(attr, names.0.to_owned(), None, false, pos);
+            self.push(attr, names.0.into(), None, false, pos);
         }
         if let Some(neg) = neg {
-            self.push(attr, names.1.to_owned(), None, true, neg);
+            self.push(attr, names.1.into(), None, true, neg);
         }
     }
 
@@ -797,14 +876,20 @@ fn condition(b: &mut Builder<'_>, i: usize, c: &Condition) {
     if let Some(v) = &c.values {
         b.push(
             attr,
-            format!("when[{i}] {} values", c.key),
+            format!("when[{i}] {} values", c.key).into(),
             key.clone(),
             false,
             v,
         );
     }
     if let Some(v) = &c.not_values {
-        b.push(attr, format!("when[{i}] {} notValues", c.key), key, true, v);
+        b.push(
+            attr,
+            format!("when[{i}] {} notValues", c.key).into(),
+            key,
+            true,
+            v,
+        );
     }
 }
 
@@ -924,6 +1009,16 @@ mod tests {
         assert!(PathPattern::parse("/info*").matches("/info/x?y=1"));
         assert!(!PathPattern::parse("/data").matches("/data/"));
         assert!(glob(b"*/ns/foo*/*", b"td/ns/foobar/sa/x"));
+        let ns = |p: &str, s: &str| NsPattern::parse(p).matches(s);
+        assert!(ns("foo", "td/ns/foo/sa/x"));
+        assert!(!ns("foo", "td/ns/foobar/sa/x"));
+        assert!(ns("foo", "td/x/ns/foo/y"));
+        assert!(ns("foo*", "td/ns/foobar/sa/x"));
+        assert!(!ns("foo*", "td/ns/foobar"));
+        assert!(ns("*bar", "td/ns/foobar/sa/x"));
+        assert!(ns("f*r", "td/ns/foobar/sa/x"));
+        assert!(!ns("f*z", "td/ns/foobar/sa/x"));
+        assert!(matches!(NsPattern::parse("a*b*"), NsPattern::Glob { .. }));
         assert!(!glob(b"*/ns/foo/*", b"td/ns/foobar/sa/x"));
     }
 }

@@ -2,7 +2,9 @@
 //! per request in Istio's order.
 
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 
 use serde_json::Value;
 
@@ -163,6 +165,63 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// A fast string hasher for the namespace table (a multiply-rotate word hash, seeded per set
+/// from the standard library's random keys). Namespace names come from the cluster's own
+/// configuration; lookups happen once per request.
+#[derive(Debug, Clone)]
+struct Seeded(u64);
+
+impl Seeded {
+    fn new() -> Self {
+        Seeded(RandomState::new().hash_one(0x6d65_7368_746c_7321_u64) | 1)
+    }
+}
+
+impl BuildHasher for Seeded {
+    type Hasher = WordHasher;
+    fn build_hasher(&self) -> WordHasher {
+        WordHasher(self.0)
+    }
+}
+
+#[derive(Debug)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for WordHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            if let Some(dst) = b.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The enforced policies of one namespace, by action, in (name) order.
 #[derive(Debug, Clone, Default)]
 struct Group {
@@ -185,7 +244,10 @@ pub struct AuthorizationPolicySet {
     root: Box<str>,
     trust_domains: TrustDomains,
     policies: Vec<Compiled>,
-    groups: HashMap<Box<str>, Group>,
+    /// Every namespace but the root one.
+    groups: HashMap<Box<str>, Group, Seeded>,
+    /// The root namespace's policies, consulted for every workload.
+    root_group: Group,
     skipped: usize,
 }
 
@@ -228,7 +290,7 @@ impl AuthorizationPolicySet {
                 }
             }
         }
-        let mut set = Self::new(policies, mesh)?;
+        let mut set = Self::new(&policies, mesh)?;
         set.skipped = skipped;
         Ok(set)
     }
@@ -236,13 +298,13 @@ impl AuthorizationPolicySet {
     /// Builds the set from policy objects. `mesh` gives the root namespace and the trust
     /// domains principals are expanded with.
     pub fn new(
-        policies: Vec<AuthorizationPolicy>,
+        policies: &[AuthorizationPolicy],
         mesh: &MeshConfig,
     ) -> Result<Self, AuthorizationPolicyError> {
         let root = mesh.root_namespace();
         let trust_domains = mesh.trust_domains();
         let mut compiled = Vec::with_capacity(policies.len());
-        for p in &policies {
+        for p in policies {
             let ns = p
                 .metadata
                 .namespace
@@ -267,10 +329,15 @@ impl AuthorizationPolicySet {
                 }
             }
         }
-        let mut groups: HashMap<Box<str>, Group> = HashMap::new();
+        let mut groups: HashMap<Box<str>, Group, Seeded> = HashMap::with_hasher(Seeded::new());
+        let mut root_group = Group::default();
         for (i, p) in compiled.iter().enumerate() {
             let i = i as u32;
-            let g = groups.entry(p.name.namespace().into()).or_default();
+            let g = if p.name.namespace() == root {
+                &mut root_group
+            } else {
+                groups.entry(p.name.namespace().into()).or_default()
+            };
             g.all.push(i);
             if p.dry_run || p.target_refs {
                 continue;
@@ -287,6 +354,7 @@ impl AuthorizationPolicySet {
             trust_domains,
             policies: compiled,
             groups,
+            root_group,
             skipped: 0,
         })
     }
@@ -322,13 +390,12 @@ impl AuthorizationPolicySet {
     }
 
     fn groups_for(&self, namespace: &str) -> [Option<&Group>; 2] {
-        let own = self.groups.get(namespace);
-        let root = if namespace == &*self.root {
-            None
+        let root = Some(&self.root_group).filter(|g| !g.all.is_empty());
+        if namespace == &*self.root {
+            [root, None]
         } else {
-            self.groups.get(&*self.root)
-        };
-        [own, root]
+            [self.groups.get(namespace), root]
+        }
     }
 
     /// The decision for `request` to a workload in `namespace` with `labels`, in Istio's
