@@ -89,12 +89,17 @@ pub fn parse<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, M
 }
 
 /// Parses a multi-document YAML stream (documents separated by `---`) into generic values.
-/// Empty documents are dropped. A JSON text is one document.
+/// Empty documents are dropped. A JSON text is one document (or several objects in a row),
+/// read by the JSON reader exactly as [`parse_documents_as`] reads it, so that the two agree
+/// on every input (YAML's 1,024-character limit on implicit keys does not apply to JSON).
 pub fn parse_documents(
     text: &str,
     what: &'static str,
 ) -> Result<Vec<serde_json::Value>, ManifestError> {
     check_size(text, what)?;
+    if let Some(docs) = json_documents::<serde_json::Value>(text) {
+        return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
+    }
     let docs: Vec<Option<serde_json::Value>> =
         serde_saphyr::from_multiple_with_options(text, options(MAX_VALUE_NODES))
             .map_err(|e| syntax(what, e))?;
