@@ -93,7 +93,7 @@ pub(crate) fn mesh(args: MeshArgs) -> Result<Outcome, Failure> {
         }
         Err(e) => {
             let text = e.to_string();
-            crate::refused(&e.into(), json!({"valid": false}), text)
+            crate::refused(&e, json!({"valid": false}), text)
         }
     })
 }

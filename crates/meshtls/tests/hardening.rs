@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Large and hostile inputs (issue 13): hashed dedup keeps order, limits give typed errors,
 //! messages quote a bounded prefix, deep authorizer trees are refused before they can exhaust
 //! the stack. Times are measured in crates/meshtls-bench (`hardening` rows), not here.

@@ -426,8 +426,8 @@ impl PolicySet {
         let mut policies = Vec::new();
         let mut skipped = 0;
         for (index, doc) in flatten(values) {
-            match super::validate::is_peer_authentication(&doc, &index).map(|pa| (pa, &doc)) {
-                Ok((true, doc)) => {
+            match super::validate::is_peer_authentication(&doc, &index) {
+                Ok(true) => {
                     policies.push(PeerAuthentication::from_value(&doc).map_err(|e| match e {
                         PolicyError::Document { reason, .. } => {
                             PolicyError::Document { index, reason }
@@ -438,7 +438,7 @@ impl PolicySet {
                         other => other,
                     })?);
                 }
-                Ok((false, _)) => skipped += 1,
+                Ok(false) => skipped += 1,
                 Err(e) => return Err(e),
             }
         }
