@@ -5,7 +5,9 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 3600 bundle_json
 #
 # Environment: FUZZ_JOBS (parallel libFuzzer workers per target, default 1), FUZZ_NICE
-# (nice level, default 0; the long runs use 19), FUZZ_MAX_LEN (default 65536).
+# (nice level, default 0; the long runs use 19), FUZZ_MAX_LEN (default 65536), FUZZ_RUNS
+# (stop a target after this many executions, e.g. 10000000), FUZZ_LOGS (log directory,
+# default fuzz/target/logs), FUZZ_NO_BUILD=1 (use the targets already built).
 # cargo-fuzz is installed from crates.io when it is missing. libFuzzer needs a few unstable
 # rustc flags (-Zsanitizer, -Cpasses=sancov-module): RUSTC_BOOTSTRAP=1 lets the stable
 # toolchain accept them, which is what cargo-fuzz documents for stable.
@@ -21,6 +23,8 @@ export RUSTC_BOOTSTRAP=1
 NICE=${FUZZ_NICE:-0}
 JOBS=${FUZZ_JOBS:-1}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
+RUNS=${FUZZ_RUNS:--1}
+LOGS=${FUZZ_LOGS:-target/logs}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz (crates.io)"
@@ -34,14 +38,16 @@ else
   for f in src/bin/*.rs; do targets+=("$(basename "$f" .rs)"); done
 fi
 
-echo "==> building ${#targets[@]} fuzz targets"
-nice -n "$NICE" cargo fuzz build
+if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+  echo "==> building ${#targets[@]} fuzz targets"
+  nice -n "$NICE" cargo fuzz build
+fi
 
-mkdir -p target/logs
+mkdir -p "$LOGS"
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t" "corpus/$t" "artifacts/$t"
-  log="target/logs/$t.log"
+  log="$LOGS/$t.log"
   echo "==> $t for ${SECONDS_PER_TARGET}s"
   extra=()
   if [ "$JOBS" -gt 1 ]; then extra=(-jobs="$JOBS" -workers="$JOBS"); fi
@@ -49,13 +55,14 @@ for t in "${targets[@]}"; do
   # -timeout: any single input over 10 s is a finding; -rss_limit_mb: memory blow-ups too.
   nice -n "$NICE" cargo fuzz run "$t" "target/corpus/$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
-    -max_len="$MAX_LEN" -print_final_stats=1 "${extra[@]}" \
+    -max_len="$MAX_LEN" -runs="$RUNS" -print_final_stats=1 "${extra[@]}" \
     >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -h 'stat::number_of_executed_units' "$log" fuzz-*.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
-  rate=$(grep -h 'stat::average_exec_per_sec' "$log" fuzz-*.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
-  rm -f fuzz-*.log
+  # With -jobs, each worker logs to fuzz-N.log; keep them beside the main log.
+  for w in fuzz-*.log; do [ -e "$w" ] && cat "$w" >>"$log" && rm -f "$w"; done
+  execs=$(awk '/stat::number_of_executed_units/ {s+=$2} END {print s+0}' "$log")
+  rate=$(awk '/stat::average_exec_per_sec/ {s+=$2} END {print s+0}' "$log")
   if [ "$rc" -ne 0 ] || grep -qE 'ERROR: libFuzzer|SUMMARY: (Address|Leak)Sanitizer|panicked at' "$log"; then
     echo "    FAILED ($t): see $log and artifacts/$t/"
     grep -E 'panicked at|ERROR:|SUMMARY:|Test unit written' "$log" | head -5 | sed 's/^/    /'

@@ -1,8 +1,8 @@
 //! Helpers shared by the fuzz targets in `src/bin/`.
 
-use std::sync::OnceLock;
 use meshtls::{BundleSet, MeshCa, TrustBundle, TrustDomain};
 use rustls_pki_types::CertificateDer;
+use std::sync::OnceLock;
 
 /// `&[u8]` as text, when it is UTF-8 (the text parsers take `&str`).
 pub fn text(data: &[u8]) -> Option<&str> {

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(bundle) => {
             if let Ok(json) = bundle.to_spiffe_json() {
                 let again = TrustBundle::from_spiffe_json(bundle.trust_domain().clone(), &json);
-                assert_eq!(again.ok().map(|b| b.roots().to_vec()), Some(bundle.roots().to_vec()));
+                assert_eq!(
+                    again.ok().map(|b| b.roots().to_vec()),
+                    Some(bundle.roots().to_vec())
+                );
             }
         }
         Err(e) => assert!(e.to_string().len() < 4096, "unbounded message"),

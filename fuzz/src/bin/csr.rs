@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
             meshtls_fuzz::bundles(),
             rustls_pki_types::UnixTime::now(),
         );
-        assert_eq!(verified.ok().map(|v| v.spiffe_id().clone()), Some(id.clone()));
+        assert_eq!(
+            verified.ok().map(|v| v.spiffe_id().clone()),
+            Some(id.clone())
+        );
     }
     if let Some(pem) = meshtls_fuzz::text(data) {
         let _ = ca.sign_csr(pem, &id, ttl);

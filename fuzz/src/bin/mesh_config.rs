@@ -15,12 +15,19 @@ fuzz_target!(|data: &[u8]| {
             for td in &tds {
                 assert!(seen.insert(td), "duplicate trust domain for validation");
             }
-            let _ = mesh.trust_domains().expand_principals(&["cluster.local/ns/a/sa/b"]);
+            let _ = mesh
+                .trust_domains()
+                .expand_principals(&["cluster.local/ns/a/sa/b"]);
         }
         Err(e) => assert!(e.to_string().len() < 4096, "unbounded message"),
     }
     // Two layers: the text split at its middle line.
-    if let Some(mid) = s.char_indices().filter(|(_, c)| *c == '\n').map(|(i, _)| i).nth(1) {
+    if let Some(mid) = s
+        .char_indices()
+        .filter(|(_, c)| *c == '\n')
+        .map(|(i, _)| i)
+        .nth(1)
+    {
         let _ = MeshConfig::from_layers(&[&s[..mid], &s[mid..]]);
     }
 });

@@ -18,20 +18,24 @@ fuzz_target!(|data: &[u8]| {
             None => principals.push(line),
         }
     }
-    let expanded = expand_principals(&principals, &tds);
+    let expanded = expand_principals(&principals, &tds).unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     for p in &expanded {
         assert!(seen.insert(p.as_str()), "duplicate in the expansion");
     }
-    for p in principals.iter().chain(expanded.iter().map(String::as_str)) {
+    for p in principals
+        .iter()
+        .copied()
+        .chain(expanded.iter().map(String::as_str))
+    {
         match PrincipalPattern::parse(p) {
             Ok(pattern) => {
-                assert_eq!(pattern.to_string(), *p);
+                assert_eq!(pattern.to_string(), p);
                 if let Ok(id) = SpiffeId::new(&format!("spiffe://{p}")) {
                     let _ = pattern.matches(&id);
                 }
             }
-            Err(e) => assert!(e.to_string().len() < 1024, "unbounded message"),
+            Err(e) => assert!(e.to_string().len() < 4096, "unbounded message"),
         }
     }
     let authz = meshtls::authz::principals(&principals, &tds);
