@@ -363,13 +363,14 @@ pub fn rows(h: &mut Harness) {
         yaml_mb,
         || PolicySet::from_yaml(&stream, "istio-system"),
     );
+    let mut labels = String::new();
+    let mut n = 0;
+    while labels.len() < MB - 200 {
+        labels.push_str(&format!("k{n}: v, "));
+        n += 1;
+    }
     let flow = format!(
-        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: x, namespace: a, labels: {{{}z: z}}}}\n",
-        (0..MB / 8)
-            .map(|i| format!("k{i}: v,"))
-            .collect::<String>()
-            .get(..MB - 200)
-            .unwrap_or_default()
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: x, namespace: a, labels: {{{labels}z: z}}}}\n"
     );
     row(
         h,
