@@ -20,6 +20,11 @@ pub const MAX_DEPTH: usize = 64;
 /// Generic values cost roughly 100 bytes a node, so this also bounds memory (about 100 MiB).
 pub const MAX_VALUE_NODES: usize = 1_000_000;
 
+/// The most YAML nodes in a mesh config (the `istio` ConfigMap's `mesh` document): Istio's own
+/// has a few hundred; 200,000 leaves room for a mesh with tens of thousands of trust-domain
+/// aliases while a worst-case 1 MB document (500,000 one-character scalars) is refused early.
+pub const MAX_MESH_CONFIG_NODES: usize = 200_000;
+
 /// The most YAML nodes read into a typed target, which skips the fields it does not need
 /// without storing them (memory stays proportional to what is kept).
 pub const MAX_TYPED_NODES: usize = 1_500_000;
@@ -80,6 +85,17 @@ fn syntax(what: &'static str, err: impl std::fmt::Display) -> ManifestError {
 /// Parses one YAML (or JSON) document into a generic value.
 pub fn parse_value(text: &str, what: &'static str) -> Result<serde_json::Value, ManifestError> {
     parse(text, what)
+}
+
+/// [`parse_value`] with a smaller node budget (e.g. [`MAX_MESH_CONFIG_NODES`]).
+pub(crate) fn parse_value_within(
+    text: &str,
+    what: &'static str,
+    max_nodes: usize,
+) -> Result<serde_json::Value, ManifestError> {
+    check_size(text, what)?;
+    serde_saphyr::from_str_with_options(text, options(max_nodes.min(MAX_VALUE_NODES)))
+        .map_err(|e| syntax(what, e))
 }
 
 /// Parses one YAML (or JSON) document into `T`.

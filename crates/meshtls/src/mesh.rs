@@ -244,7 +244,8 @@ impl MeshConfig {
     }
 
     fn raw_from_yaml(text: &str) -> Result<RawMesh, Error> {
-        let value = manifest::parse_value(text, "mesh config")?;
+        let value =
+            manifest::parse_value_within(text, "mesh config", manifest::MAX_MESH_CONFIG_NODES)?;
         let value = match value {
             serde_json::Value::Null => return Ok(RawMesh::default()),
             serde_json::Value::Object(ref map)
@@ -258,9 +259,11 @@ impl MeshConfig {
                     .to_owned();
                 let mesh = map.get("data").and_then(|d| d.get("mesh"));
                 match mesh {
-                    Some(serde_json::Value::String(text)) => {
-                        manifest::parse_value(text, "mesh config")?
-                    }
+                    Some(serde_json::Value::String(text)) => manifest::parse_value_within(
+                        text,
+                        "mesh config",
+                        manifest::MAX_MESH_CONFIG_NODES,
+                    )?,
                     Some(_) => return Err(field_err("data.mesh", "expected a string").into()),
                     None => return Err(MeshConfigError::MissingMeshKey { name }.into()),
                 }
