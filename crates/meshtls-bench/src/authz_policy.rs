@@ -242,13 +242,15 @@ impl Scan {
     fn source(&self, s: &Source, r: &Request) -> bool {
         let p = r.principal.as_deref();
         if let Some(ps) = &s.principals {
-            let expanded = meshtls::identity::expand_principals(ps, &self.trust_domains);
+            let expanded =
+                meshtls::identity::expand_principals(ps, &self.trust_domains).unwrap_or_default();
             if !p.is_some_and(|p| expanded.iter().any(|v| pat(v, p))) {
                 return false;
             }
         }
         if let Some(ps) = &s.not_principals {
-            let expanded = meshtls::identity::expand_principals(ps, &self.trust_domains);
+            let expanded =
+                meshtls::identity::expand_principals(ps, &self.trust_domains).unwrap_or_default();
             if p.is_some_and(|p| expanded.iter().any(|v| pat(v, p))) {
                 return false;
             }

@@ -3,13 +3,14 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,hardening,...]
 //! ```
 
 use std::time::Duration;
 
 mod authz_policy;
 mod ca;
+mod hardening;
 mod harness;
 mod identity;
 mod policy;
@@ -55,6 +56,9 @@ fn main() {
     }
     if h.wants("tls") {
         tls::rows(&mut h);
+    }
+    if h.wants("hardening") {
+        hardening::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

@@ -7,7 +7,7 @@ use meshtls::policy::authorization::{AuthorizationPolicySet, Request, Verdict, c
 use meshtls::policy::{Report, Violation};
 use serde_json::{Value, json};
 
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct AuthzArgs {
@@ -66,7 +66,7 @@ struct CheckArgs {
     request: RequestArgs,
 }
 
-pub(crate) fn run(args: AuthzArgs) -> Result<Outcome, String> {
+pub(crate) fn run(args: AuthzArgs) -> Result<Outcome, Failure> {
     match args.command {
         AuthzCommand::Check(a) => {
             if a.request.to.is_some() {
@@ -96,13 +96,14 @@ fn report_json(r: &Report) -> Value {
     })
 }
 
-fn validate(a: CheckArgs) -> Result<Outcome, String> {
+fn validate(a: CheckArgs) -> Result<Outcome, Failure> {
     let r = &a.request;
     if r.from.is_some() || r.plaintext || r.port.is_some() || r.method.is_some() || r.path.is_some()
     {
-        return Err(
-            "request options (--from, --plaintext, --port, --method, --path) need --to".into(),
-        );
+        return Err(Failure::new(
+            "usage",
+            "request options (--from, --plaintext, --port, --method, --path) need --to",
+        ));
     }
     let text = crate::read_input(&a.file)?;
     let summary = match check_manifests(&text) {
@@ -154,11 +155,12 @@ fn validate(a: CheckArgs) -> Result<Outcome, String> {
 }
 
 /// `ns` or `ns/k=v,k=v`.
-pub(crate) fn parse_to(text: &str) -> Result<(String, Vec<(String, String)>), String> {
+pub(crate) fn parse_to(text: &str) -> Result<(String, Vec<(String, String)>), Failure> {
     let (ns, labels) = text.split_once('/').unwrap_or((text, ""));
     if ns.is_empty() {
-        return Err(format!(
-            "--to {text:?}: the namespace is empty (use ns or ns/key=value,...)"
+        return Err(Failure::new(
+            "usage",
+            format!("--to {text:?}: the namespace is empty (use ns or ns/key=value,...)"),
         ));
     }
     let mut out: Vec<(String, String)> = Vec::new();
@@ -167,32 +169,38 @@ pub(crate) fn parse_to(text: &str) -> Result<(String, Vec<(String, String)>), St
             .split_once('=')
             .ok_or_else(|| format!("--to label {item:?} is not key=value"))?;
         if k.is_empty() {
-            return Err(format!("--to label {item:?} has an empty key"));
+            return Err(Failure::new(
+                "usage",
+                format!("--to label {item:?} has an empty key"),
+            ));
         }
         if out.iter().any(|(ek, _)| ek == k) {
-            return Err(format!("--to label key {k:?} given twice"));
+            return Err(Failure::new(
+                "usage",
+                format!("--to label key {k:?} given twice"),
+            ));
         }
         out.push((k.to_owned(), v.to_owned()));
     }
     Ok((ns.to_owned(), out))
 }
 
-pub(crate) fn mesh_config(path: &Option<PathBuf>) -> Result<Option<MeshConfig>, String> {
+pub(crate) fn mesh_config(path: &Option<PathBuf>) -> Result<Option<MeshConfig>, Failure> {
     match path {
         Some(p) => MeshConfig::from_yaml(&crate::read_input(p)?)
             .map(Some)
-            .map_err(|e| format!("{}: {e}", p.display())),
+            .map_err(|e| Failure::new(crate::error_kind(&e), format!("{}: {e}", p.display()))),
         None => Ok(None),
     }
 }
 
-pub(crate) fn headers(list: &[String]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn headers(list: &[String]) -> Result<Vec<(String, String)>, Failure> {
     list.iter()
         .map(|h| {
             h.split_once('=')
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| format!("--header {h:?} is not name=value"))
+                .ok_or_else(|| Failure::new("usage", format!("--header {h:?} is not name=value")))
         })
         .collect()
 }
@@ -208,12 +216,17 @@ pub(crate) fn verdict_json(v: &Verdict) -> Value {
     })
 }
 
-fn evaluate(a: CheckArgs) -> Result<Outcome, String> {
+fn evaluate(a: CheckArgs) -> Result<Outcome, Failure> {
     let r = &a.request;
     let (ns, labels) = parse_to(r.to.as_deref().unwrap_or(""))?;
-    let port = r.port.ok_or("--port is required with --to")?;
+    let port = r
+        .port
+        .ok_or_else(|| Failure::new("usage", "--port is required with --to"))?;
     if r.from.is_none() && !r.plaintext {
-        return Err("give --from SPIFFE_ID or --plaintext".into());
+        return Err(Failure::new(
+            "usage",
+            "give --from SPIFFE_ID or --plaintext",
+        ));
     }
     let mut req = Request::tcp(port);
     if let Some(id) = &r.from {
@@ -235,7 +248,7 @@ fn evaluate(a: CheckArgs) -> Result<Outcome, String> {
     req.source_ip = r.source_ip;
     let mesh = mesh_config(&r.mesh_config)?.unwrap_or_default();
     let text = crate::read_input(&a.file)?;
-    let set = AuthorizationPolicySet::from_yaml(&text, &mesh).map_err(|e| e.to_string())?;
+    let set = AuthorizationPolicySet::from_yaml(&text, &mesh)?;
     let v = set.explain(&ns, &labels, &req);
     let mut value = verdict_json(&v);
     value["policies"] = set.len().into();

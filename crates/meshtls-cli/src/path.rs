@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use meshtls::path::{Caller, Destination, Mesh};
 use serde_json::json;
 
-use crate::Outcome;
 use crate::authz::{headers, parse_to};
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PathArgs {
@@ -60,13 +60,18 @@ struct CheckArgs {
     mesh_config: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: PathArgs) -> Result<Outcome, String> {
+pub(crate) fn run(args: PathArgs) -> Result<Outcome, Failure> {
     let PathCommand::Check(a) = args.command;
     let caller = match (&a.from, a.plaintext, a.workload) {
         (Some(id), false, false) => Caller::external(id).map_err(|e| format!("--from: {e}"))?,
         (Some(id), false, true) => Caller::workload(id).map_err(|e| format!("--from: {e}"))?,
         (None, true, _) => Caller::Plaintext,
-        _ => return Err("give --from SPIFFE_ID or --plaintext".into()),
+        _ => {
+            return Err(Failure::new(
+                "usage",
+                "give --from SPIFFE_ID or --plaintext",
+            ));
+        }
     };
     let (ns, labels) = parse_to(&a.to)?;
     let mut to = Destination::new(&ns, labels, a.port);
@@ -88,7 +93,7 @@ pub(crate) fn run(args: PathArgs) -> Result<Outcome, String> {
         None => None,
     };
     let dump = crate::read_input(&a.dump)?;
-    let mesh = Mesh::from_dump(&dump, mesh_text.as_deref()).map_err(|e| e.to_string())?;
+    let mesh = Mesh::from_dump(&dump, mesh_text.as_deref())?;
     let r = mesh.check(&caller, &to);
     let value = json!({
         "allowed": r.allowed(),

@@ -53,6 +53,15 @@ pub enum AuthorizationPolicyError {
         /// `namespace/name`.
         object: String,
     },
+    /// A policy is beyond one of meshtls's limits (e.g. its principals times the trust
+    /// domains exceed the alias-expansion cap).
+    #[error("AuthorizationPolicy {object}: {reason}")]
+    Limit {
+        /// `namespace/name`.
+        object: String,
+        /// Which limit.
+        reason: String,
+    },
     /// A request or destination in a query is unusable.
     #[error("invalid request: {0}")]
     Request(String),

@@ -767,6 +767,8 @@ struct Builder<'a> {
     tds: &'a TrustDomains,
     checks: Vec<Check>,
     http: Vec<Box<str>>,
+    /// The first field that could not be compiled (a principal expansion over the limit).
+    error: Option<crate::error::IdentityError>,
 }
 
 impl Builder<'_> {
@@ -782,12 +784,13 @@ impl Builder<'_> {
             self.http.push(field.as_ref().into());
         }
         let values = match attr {
-            Attr::Principal => Values::Str(
-                expand_principals(values, self.tds.all())
-                    .iter()
-                    .map(|v| Pattern::parse(v))
-                    .collect(),
-            ),
+            Attr::Principal => match expand_principals(values, self.tds.all()) {
+                Ok(expanded) => Values::Str(expanded.iter().map(|v| Pattern::parse(v)).collect()),
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                    Values::Str(Box::new([]))
+                }
+            },
             Attr::Namespace => {
                 Values::Namespaces(values.iter().map(|v| NsPattern::parse(v)).collect())
             }
@@ -893,11 +896,12 @@ fn condition(b: &mut Builder<'_>, i: usize, c: &Condition) {
     }
 }
 
-fn rule(tds: &TrustDomains, r: &Rule) -> CompiledRule {
+fn rule(tds: &TrustDomains, r: &Rule) -> Result<CompiledRule, crate::error::IdentityError> {
     let mut b = Builder {
         tds,
         checks: Vec::new(),
         http: Vec::new(),
+        error: None,
     };
     let from = r.from.as_ref().map(|items| {
         items
@@ -921,15 +925,34 @@ fn rule(tds: &TrustDomains, r: &Rule) -> CompiledRule {
         condition(&mut b, i, c);
     }
     let when = b.take();
-    CompiledRule {
+    if let Some(e) = b.error {
+        return Err(e);
+    }
+    Ok(CompiledRule {
         from,
         to,
         when,
         http_fields: b.http.into_boxed_slice(),
-    }
+    })
 }
 
-pub(crate) fn compile(p: &AuthorizationPolicy, namespace: &str, tds: &TrustDomains) -> Compiled {
+pub(crate) fn compile(
+    p: &AuthorizationPolicy,
+    namespace: &str,
+    tds: &TrustDomains,
+) -> Result<Compiled, crate::error::AuthorizationPolicyError> {
+    let rules = match &p.spec.rules {
+        None => None,
+        Some(rs) => Some(
+            rs.iter()
+                .map(|r| rule(tds, r))
+                .collect::<Result<Box<[_]>, _>>()
+                .map_err(|e| crate::error::AuthorizationPolicyError::Limit {
+                    object: format!("{namespace}/{}", p.metadata.name),
+                    reason: e.to_string(),
+                })?,
+        ),
+    };
     let spec = &p.spec;
     let mut selector: Vec<(Box<str>, Box<str>)> = spec
         .selector_labels()
@@ -940,7 +963,7 @@ pub(crate) fn compile(p: &AuthorizationPolicy, namespace: &str, tds: &TrustDomai
         })
         .unwrap_or_default();
     selector.sort();
-    Compiled {
+    Ok(Compiled {
         name: PolicyName::new(namespace, &p.metadata.name),
         action: spec.action(),
         provider: spec
@@ -951,11 +974,8 @@ pub(crate) fn compile(p: &AuthorizationPolicy, namespace: &str, tds: &TrustDomai
         selector: selector.into_boxed_slice(),
         target_refs: spec.has_target_refs(),
         dry_run: p.is_dry_run(),
-        rules: spec
-            .rules
-            .as_ref()
-            .map(|rs| rs.iter().map(|r| rule(tds, r)).collect()),
-    }
+        rules,
+    })
 }
 
 #[cfg(test)]

@@ -314,7 +314,7 @@ impl AuthorizationPolicySet {
                     kind: KIND,
                     name: p.metadata.name.clone(),
                 })?;
-            compiled.push(compile(p, ns, &trust_domains));
+            compiled.push(compile(p, ns, &trust_domains)?);
         }
         compiled.sort_by(|a, b| {
             (a.name.namespace(), a.name.name()).cmp(&(b.name.namespace(), b.name.name()))
