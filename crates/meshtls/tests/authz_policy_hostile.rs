@@ -164,3 +164,39 @@ fn path_check_with_a_broken_destination_rule() {
     );
     assert_eq!(r.transport().as_str(), "plaintext");
 }
+
+#[test]
+fn principal_expansion_past_the_limit_is_a_typed_error() {
+    // principals x (trust domains + 1) over identity::MAX_EXPANSION.
+    let n = meshtls::identity::MAX_EXPANSION / 2 + 1;
+    let principals: Vec<String> = (0..n)
+        .map(|i| format!("cluster.local/ns/a/sa/s{i}"))
+        .collect();
+    let doc = serde_json::json!({
+        "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "big", "namespace": "foo"},
+        "spec": {"rules": [{"from": [{"source": {"principals": principals}}]}]},
+    });
+    let err =
+        AuthorizationPolicySet::from_yaml(&doc.to_string(), &MeshConfig::default()).unwrap_err();
+    assert!(
+        matches!(&err, meshtls::Error::AuthorizationPolicy(meshtls::error::AuthorizationPolicyError::Limit { object, .. }) if object == "foo/big"),
+        "{err}"
+    );
+    // Half of them fit.
+    let small: Vec<String> = (0..n / 2)
+        .map(|i| format!("cluster.local/ns/a/sa/s{i}"))
+        .collect();
+    let doc = serde_json::json!({
+        "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "big", "namespace": "foo"},
+        "spec": {"rules": [{"from": [{"source": {"principals": small}}]}]},
+    });
+    let set = AuthorizationPolicySet::from_yaml(&doc.to_string(), &MeshConfig::default()).unwrap();
+    let ok = set.check(
+        "foo",
+        &[("a", "b")],
+        &Request::tcp(80).with_principal("cluster.local/ns/a/sa/s7"),
+    );
+    assert!(ok.allowed());
+}
