@@ -3,42 +3,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDelta, PyType};
 
+use crate::args::{duration_arg, now_arg};
 use crate::errors::{CaError, py_err};
 use crate::identity::{PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
 
-/// A non-negative `timedelta` as a `Duration`; `what` names the argument in errors.
-fn duration(td: &Bound<'_, PyDelta>, what: &str) -> PyResult<Duration> {
-    let secs: f64 = td.call_method0("total_seconds")?.extract()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(CaError::new_err(format!(
-            "invalid {what} of {secs} seconds: a lifetime must not be negative"
-        )));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
     meshtls::ca::KeyKind::parse(name).map_err(py_err)
-}
-
-/// An aware `datetime` (or `None` for now) as a `SystemTime`.
-fn instant(now: Option<&Bound<'_, PyAny>>) -> PyResult<SystemTime> {
-    match now {
-        None => Ok(SystemTime::now()),
-        Some(t) => {
-            if t.getattr("tzinfo")?.is_none() {
-                return Err(pyo3::exceptions::PyValueError::new_err(
-                    "now must be an aware datetime (e.g. datetime.now(timezone.utc))",
-                ));
-            }
-            t.extract()
-        }
-    }
 }
 
 fn to_dict(py: Python<'_>, json: meshtls::Result<String>) -> PyResult<Py<PyAny>> {
@@ -59,7 +34,7 @@ fn der_list<'py, C: AsRef<[u8]>>(py: Python<'py>, certs: &[C]) -> Vec<Bound<'py,
 /// A mesh CA issuing X.509-SVIDs with Istio's workload profile.
 #[pyclass(frozen, module = "meshtls", name = "MeshCa")]
 pub(crate) struct PyMeshCa {
-    inner: Arc<meshtls::MeshCa>,
+    pub(crate) inner: Arc<meshtls::MeshCa>,
 }
 
 impl PyMeshCa {
@@ -73,7 +48,7 @@ impl PyMeshCa {
 struct CaArgs<'a> {
     trust_domain: meshtls::TrustDomain,
     key: &'a str,
-    ttl: &'a Bound<'a, PyDelta>,
+    ttl: &'a Bound<'a, PyAny>,
     organization: Option<String>,
     common_name: Option<String>,
     path_len: Option<u8>,
@@ -83,7 +58,7 @@ struct CaArgs<'a> {
 fn ca_params(a: CaArgs<'_>) -> PyResult<meshtls::ca::CaParams> {
     let mut p = meshtls::ca::CaParams::new(a.trust_domain);
     p.key = key_kind(a.key)?;
-    p.ttl = duration(a.ttl, "ttl")?;
+    p.ttl = duration_arg(a.ttl, "ttl")?;
     p.organization = a.organization;
     p.common_name = a.common_name;
     p.path_len = a.path_len;
@@ -92,13 +67,13 @@ fn ca_params(a: CaArgs<'_>) -> PyResult<meshtls::ca::CaParams> {
 }
 
 fn issue_params(
-    ttl: Option<&Bound<'_, PyDelta>>,
+    ttl: Option<&Bound<'_, PyAny>>,
     key: &str,
     dns_names: Vec<String>,
 ) -> PyResult<meshtls::ca::IssueParams> {
     Ok(meshtls::ca::IssueParams {
         ttl: match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t, "ttl")?,
             None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
         },
         key: key_kind(key)?,
@@ -119,7 +94,7 @@ impl PyMeshCa {
         py: Python<'_>,
         trust_domain: Option<TrustDomainArg>,
         key: &str,
-        ttl: Option<&Bound<'_, PyDelta>>,
+        ttl: Option<&Bound<'_, PyAny>>,
         organization: Option<String>,
         common_name: Option<String>,
         trust_domain_san: bool,
@@ -128,7 +103,7 @@ impl PyMeshCa {
             Some(t) => t.0,
             None => meshtls::TrustDomain::new(meshtls::identity::CLUSTER_LOCAL).map_err(py_err)?,
         };
-        let default_ttl = PyDelta::new(py, 3650, 0, 0, false)?;
+        let default_ttl = PyDelta::new(py, 3650, 0, 0, false)?.into_any();
         let params = ca_params(CaArgs {
             trust_domain,
             key,
@@ -154,7 +129,7 @@ impl PyMeshCa {
         py: Python<'_>,
         trust_domain: Option<TrustDomainArg>,
         key: &str,
-        ttl: Option<&Bound<'_, PyDelta>>,
+        ttl: Option<&Bound<'_, PyAny>>,
         organization: Option<String>,
         common_name: Option<String>,
         path_len: Option<u8>,
@@ -169,7 +144,7 @@ impl PyMeshCa {
                 ));
             }
         };
-        let default_ttl = PyDelta::new(py, 730, 0, 0, false)?;
+        let default_ttl = PyDelta::new(py, 730, 0, 0, false)?.into_any();
         let params = ca_params(CaArgs {
             trust_domain,
             key,
@@ -278,7 +253,7 @@ impl PyMeshCa {
         &self,
         py: Python<'_>,
         identity: SpiffeIdArg,
-        ttl: Option<&Bound<'_, PyDelta>>,
+        ttl: Option<&Bound<'_, PyAny>>,
         key: &str,
         dns_names: Vec<String>,
     ) -> PyResult<PySvid> {
@@ -294,7 +269,7 @@ impl PyMeshCa {
         &self,
         py: Python<'_>,
         identities: Vec<SpiffeIdArg>,
-        ttl: Option<&Bound<'_, PyDelta>>,
+        ttl: Option<&Bound<'_, PyAny>>,
         key: &str,
         dns_names: Vec<String>,
         threads: Option<usize>,
@@ -316,10 +291,10 @@ impl PyMeshCa {
         py: Python<'_>,
         csr_pem: String,
         identity: SpiffeIdArg,
-        ttl: Option<&Bound<'_, PyDelta>>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedCertificate> {
         let ttl = match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t, "ttl")?,
             None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
         };
         let issued = py
@@ -329,9 +304,9 @@ impl PyMeshCa {
     }
 
     #[pyo3(signature = (*, ttl = None))]
-    fn rotate_root(&self, py: Python<'_>, ttl: Option<&Bound<'_, PyDelta>>) -> PyResult<Self> {
+    fn rotate_root(&self, py: Python<'_>, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let ttl = match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t, "ttl")?,
             None => meshtls::ca::DEFAULT_ROOT_TTL,
         };
         let ca = py.detach(|| self.inner.rotate_root(ttl)).map_err(py_err)?;
@@ -340,7 +315,7 @@ impl PyMeshCa {
 
     #[pyo3(signature = (now = None))]
     fn needs_rotation(&self, now: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        Ok(self.inner.needs_rotation(instant(now)?))
+        Ok(self.inner.needs_rotation(now_arg(now)?))
     }
 
     #[pyo3(signature = (namespace = "istio-system"))]
@@ -449,7 +424,7 @@ impl PySvid {
 
     #[pyo3(signature = (now = None))]
     fn should_rotate(&self, now: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        Ok(self.inner.should_rotate(instant(now)?))
+        Ok(self.inner.should_rotate(now_arg(now)?))
     }
 
     #[pyo3(signature = (*, grace_ratio = 0.5, jitter = 0.0))]

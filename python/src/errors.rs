@@ -14,6 +14,7 @@ import_exception!(meshtls._errors, SvidError);
 import_exception!(meshtls._errors, BundleError);
 import_exception!(meshtls._errors, AuthorizationError);
 import_exception!(meshtls._errors, TlsError);
+import_exception!(meshtls._errors, InvalidArgumentError);
 
 /// Maps a meshtls error to its Python exception, keeping the message.
 pub(crate) fn to_py(err: meshtls::Error) -> PyErr {

@@ -3,24 +3,25 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use meshtls::authz::{self, Authorizer};
 use meshtls::bundle::{BundleSet, TrustBundle};
 use meshtls::error::{AuthzError, SvidError};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDateTime, PyDict, PyList, PyString, PyTuple, PyType, PyTzInfo};
+use pyo3::types::{PyBytes, PyDateTime, PyDict, PyList, PyString, PyTuple, PyType};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::args::{unix_now_arg, unix_to_datetime};
 use crate::errors::{py_err, to_py};
 use crate::identity::{PyMeshConfig, PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
 
 // ---- arguments ------------------------------------------------------------------------------
 
 /// A chain: PEM text (leaf first) or a sequence of DER `bytes`.
-struct ChainArg(Vec<CertificateDer<'static>>);
+pub(crate) struct ChainArg(pub(crate) Vec<CertificateDer<'static>>);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for ChainArg {
     type Error = PyErr;
@@ -48,7 +49,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ChainArg {
 }
 
 /// A `BundleSet`, or a mapping of trust-domain name to PEM roots.
-struct BundlesArg(Arc<BundleSet>);
+pub(crate) struct BundlesArg(pub(crate) Arc<BundleSet>);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for BundlesArg {
     type Error = PyErr;
@@ -88,31 +89,6 @@ impl<'a, 'py> FromPyObject<'a, 'py> for BundlesArg {
             "bundles must be a BundleSet or a dict mapping trust-domain names to PEM roots",
         ))
     }
-}
-
-/// `now`: an aware datetime, or the current time when `None`.
-fn unix_time(now: Option<&Bound<'_, PyAny>>) -> PyResult<UnixTime> {
-    let Some(now) = now else {
-        return Ok(UnixTime::now());
-    };
-    if !now.is_instance_of::<PyDateTime>() {
-        return Err(PyTypeError::new_err("now must be a datetime"));
-    }
-    if now.call_method0("utcoffset")?.is_none() {
-        return Err(PyValueError::new_err(
-            "now must be a timezone-aware datetime (e.g. datetime.now(timezone.utc))",
-        ));
-    }
-    let t: SystemTime = now.extract()?;
-    let since = t
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| PyValueError::new_err("now must not be before 1970-01-01T00:00:00Z"))?;
-    Ok(UnixTime::since_unix_epoch(since))
-}
-
-fn datetime_utc(py: Python<'_>, t: UnixTime) -> PyResult<Bound<'_, PyDateTime>> {
-    let utc = PyTzInfo::utc(py)?;
-    PyDateTime::from_timestamp(py, t.as_secs() as f64, Some(&utc))
 }
 
 fn to_tds(list: Vec<TrustDomainArg>) -> Vec<meshtls::TrustDomain> {
@@ -682,12 +658,12 @@ impl PyVerifiedSvid {
 
     #[getter]
     fn valid_from<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDateTime>> {
-        datetime_utc(py, self.inner.valid_from())
+        unix_to_datetime(py, self.inner.valid_from())
     }
 
     #[getter]
     fn valid_until<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDateTime>> {
-        datetime_utc(py, self.inner.valid_until())
+        unix_to_datetime(py, self.inner.valid_until())
     }
 
     fn __repr__(&self) -> String {
@@ -720,7 +696,7 @@ fn verify_svid(
     now: Option<&Bound<'_, PyAny>>,
     authorizer: Option<AuthorizerArg>,
 ) -> PyResult<PySpiffeId> {
-    let now = unix_time(now)?;
+    let now = unix_now_arg(now)?;
     let set = bundles.0;
     let verified = py
         .detach(|| meshtls::svid::verify_svid(&chain.0, &set, now))
@@ -734,7 +710,7 @@ fn verify_svid(
 /// Verification with a cache for peers that come back.
 #[pyclass(frozen, module = "meshtls", name = "SvidVerifier")]
 pub(crate) struct PySvidVerifier {
-    inner: Arc<meshtls::svid::SvidVerifier>,
+    pub(crate) inner: Arc<meshtls::svid::SvidVerifier>,
     authorizer: Option<Arc<dyn Authorizer>>,
 }
 
@@ -758,7 +734,7 @@ impl PySvidVerifier {
         chain: ChainArg,
         now: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyVerifiedSvid> {
-        let now = unix_time(now)?;
+        let now = unix_now_arg(now)?;
         let verifier = Arc::clone(&self.inner);
         let verified = py
             .detach(|| verifier.verify(&chain.0, now))
@@ -851,7 +827,7 @@ fn inspect_certificate<'py>(
     now: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let leaf = leaf_of(certificate)?;
-    let now = unix_time(now)?;
+    let now = unix_now_arg(now)?;
     let summary = meshtls::svid::inspect_certificate(&leaf, now).map_err(py_err)?;
     let json = serde_json::to_string(&summary)
         .map_err(|e| PyValueError::new_err(format!("cannot render the summary: {e}")))?;
