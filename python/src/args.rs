@@ -41,9 +41,9 @@ impl std::ops::Deref for Text<'_> {
 impl<'a, 'py> FromPyObject<'a, 'py> for Text<'a> {
     type Error = PyErr;
     fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        let s = ob.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!("expected str, got {}", type_name(&ob)))
-        })?;
+        let s = ob
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("expected str, got {}", type_name(&ob))))?;
         text_of(s)
     }
 }
@@ -105,9 +105,8 @@ pub(crate) fn datetime_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<System
              naive one"
         )));
     }
-    ob.extract::<SystemTime>().map_err(|e| {
-        InvalidArgumentError::new_err(format!("{what} cannot be represented: {e}"))
-    })
+    ob.extract::<SystemTime>()
+        .map_err(|e| InvalidArgumentError::new_err(format!("{what} cannot be represented: {e}")))
 }
 
 /// Whether a `datetime` is timezone-aware (its `utcoffset()` is not `None`).
@@ -161,7 +160,29 @@ pub(crate) fn duration_arg(td: &Bound<'_, PyAny>, what: &str) -> PyResult<Durati
             "invalid {what} of {secs} seconds: a lifetime must not be negative"
         )));
     }
+    // No lifetime a certificate or a bundle can carry is longer (X.509 times end in 9999).
+    const MAX_SECS: f64 = 10_000.0 * 365.25 * 86_400.0;
+    if secs > MAX_SECS {
+        return Err(InvalidArgumentError::new_err(format!(
+            "invalid {what} of {secs} seconds: out of range (at most 10,000 years)"
+        )));
+    }
     Duration::try_from_secs_f64(secs).map_err(|_| {
         InvalidArgumentError::new_err(format!("invalid {what} of {secs} seconds: out of range"))
     })
+}
+
+/// An owned `str` argument (inside lists, or optional), refusing what [`Text`] refuses.
+pub(crate) struct Str(pub(crate) String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Str {
+    type Error = PyErr;
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Text::extract(ob).map(|t| Str(t.0.to_owned()))
+    }
+}
+
+/// The strings of a `Vec<Str>` argument.
+pub(crate) fn strings(v: Vec<Str>) -> Vec<String> {
+    v.into_iter().map(|s| s.0).collect()
 }

@@ -155,7 +155,9 @@ fn _bench_verify_svid(
     let now = rustls_pki_types::UnixTime::now();
     py.detach(|| {
         per_call(iterations, || {
-            drop(black_box(meshtls::svid::verify_svid(&chain.0, &bundles.0, now)));
+            drop(black_box(meshtls::svid::verify_svid(
+                &chain.0, &bundles.0, now,
+            )));
         })
     })
 }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
 use meshtls::policy::{Decision, Labels, Level, MtlsMode, PolicyError, PolicyName};
 
-use crate::args::{Text, int_arg, is_aware, quote, text_of, type_name};
+use crate::args::{Str, Text, int_arg, is_aware, quote, strings, text_of, type_name};
 use crate::errors::{ManifestError, py_err};
 
 // ---- Python objects → JSON values -----------------------------------------------------------
@@ -466,10 +466,12 @@ impl PyDecision {
         mode: Text<'_>,
         level: Text<'_>,
         policy: Option<Text<'_>>,
-        explanation: Vec<String>,
+        explanation: Vec<Str>,
     ) -> PyResult<Self> {
+        let explanation = strings(explanation);
         let mode = MtlsMode::parse(&mode).ok_or_else(|| py_err(PolicyError::Mode(quote(&mode))))?;
-        let level = Level::parse(&level).ok_or_else(|| py_err(PolicyError::Level(quote(&level))))?;
+        let level =
+            Level::parse(&level).ok_or_else(|| py_err(PolicyError::Level(quote(&level))))?;
         let policy = policy
             .map(|p| PolicyName::parse(&p))
             .transpose()
@@ -784,9 +786,7 @@ impl PyPolicySet {
         let run = || {
             queries
                 .iter()
-                .map(|(ns, (a, b), port)| {
-                    set.resolve(*ns, pairs.get(*a..*b).unwrap_or(&[]), *port)
-                })
+                .map(|(ns, (a, b), port)| set.resolve(*ns, pairs.get(*a..*b).unwrap_or(&[]), *port))
                 .collect::<Vec<_>>()
         };
         let decisions = if queries.len() > DETACH_ABOVE {
