@@ -3,7 +3,8 @@
 Each row times a public meshtls call from Python and the same core operation in a Rust loop
 (``meshtls._meshtls._bench_*``, GIL released, arguments converted once outside the loop), and
 prints the binding's overhead per call: conversions, object creation, GIL hand-over. Samples
-of the two alternate so that load from other processes falls on both alike; medians.
+of the two alternate so that load from other processes falls on both alike, and each figure is
+the fastest of its samples (the one least disturbed by that load).
 
 The cluster is the core benchmark's shape: 10,000 PeerAuthentications over 1,000 namespaces
 (one namespace-wide and nine workload policies each, a mesh-wide policy in istio-system).
@@ -19,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import statistics
 import time
 
 import meshtls
@@ -62,6 +62,7 @@ def cluster() -> list[dict]:
 
 def calibrate(fn, target: float) -> int:
     n = 1
+    fn()  # warm up
     while True:
         t = time.perf_counter()
         for _ in range(n):
@@ -84,12 +85,13 @@ def row(samples: int, target: float, py_fn, core_fn, per: int = 1) -> tuple[floa
     ``core_fn(n)`` returns the core's seconds per call over ``n`` calls; ``per`` divides the
     Python figure (calls that handle several items)."""
     n = calibrate(py_fn, target)
-    core_n = max(1, int(target / max(core_fn(16), 1e-9)))
+    # core_fn reports per item; one of its iterations handles `per` items.
+    core_n = max(1, int(target / max(core_fn(4) * per, 1e-9)))
     py_s, core_s = [], []
     for _ in range(samples):
         py_s.append(python_per_call(py_fn, n) / per)
         core_s.append(core_fn(core_n))
-    return statistics.median(py_s), statistics.median(core_s)
+    return min(py_s), min(core_s)
 
 
 def main() -> None:
@@ -159,7 +161,7 @@ def main() -> None:
             for r in rows
         ], indent=1))
         return
-    print(f"meshtls {meshtls.__version__}, {os.cpu_count()} cores, medians of {S} samples\n")
+    print(f"meshtls {meshtls.__version__}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, fastest of {S} samples\n")
     print(f"| {'call':<50} | {'Python':>10} | {'core':>10} | {'overhead':>10} | {'target':>8} |")
     print(f"|{'-' * 52}|{'-' * 12}|{'-' * 12}|{'-' * 12}|{'-' * 10}|")
 

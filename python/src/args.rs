@@ -86,7 +86,11 @@ pub(crate) fn int_arg<T: TryFrom<i128>>(
             .unwrap_or_default();
         InvalidArgumentError::new_err(format!("{name} {shown} is out of range: {range}"))
     };
-    let wide: i128 = ob.extract().map_err(|_| out_of_range())?;
+    // i64 first: one C call; the 128-bit conversion goes through Python calls under abi3.
+    let wide: i128 = match ob.extract::<i64>() {
+        Ok(n) => i128::from(n),
+        Err(_) => ob.extract().map_err(|_| out_of_range())?,
+    };
     T::try_from(wide).map_err(|_| out_of_range())
 }
 

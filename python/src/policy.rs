@@ -394,7 +394,7 @@ fn mode_member(py: Python<'_>, mode: MtlsMode) -> PyResult<Py<PyAny>> {
 #[pyclass(frozen, eq, hash, module = "meshtls", name = "Decision")]
 pub(crate) struct PyDecision {
     pub(crate) inner: Decision,
-    lazy: Option<Box<Lazy>>,
+    lazy: Option<Lazy>,
     explained: OnceLock<Vec<String>>,
 }
 
@@ -410,10 +410,10 @@ impl PyDecision {
     fn lazy(inner: Decision, set: &Arc<meshtls::PolicySet>, query: Query) -> Self {
         PyDecision {
             inner,
-            lazy: Some(Box::new(Lazy {
+            lazy: Some(Lazy {
                 set: Arc::clone(set),
                 query,
-            })),
+            }),
             explained: OnceLock::new(),
         }
     }
