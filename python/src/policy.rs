@@ -786,7 +786,7 @@ impl PyPolicySet {
         let run = || {
             queries
                 .iter()
-                .map(|(ns, (a, b), port)| set.resolve(*ns, pairs.get(*a..*b).unwrap_or(&[]), *port))
+                .map(|(ns, (a, b), port)| set.resolve(ns, pairs.get(*a..*b).unwrap_or(&[]), *port))
                 .collect::<Vec<_>>()
         };
         let decisions = if queries.len() > DETACH_ABOVE {
