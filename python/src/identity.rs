@@ -398,10 +398,13 @@ fn principal_matches(pattern: Text<'_>, id: SpiffeIdArg) -> PyResult<bool> {
 ///     >>> expand_principals(["cluster.local/ns/a/sa/b"], ["prod.example", "old.example"])
 ///     ['prod.example/ns/a/sa/b', 'old.example/ns/a/sa/b']
 #[pyfunction]
-fn expand_principals(principals: Vec<Str>, trust_domains: Vec<TrustDomainArg>) -> Vec<String> {
+fn expand_principals(
+    principals: Vec<Str>,
+    trust_domains: Vec<TrustDomainArg>,
+) -> PyResult<Vec<String>> {
     let principals = strings(principals);
     let tds: Vec<meshtls::TrustDomain> = trust_domains.into_iter().map(|t| t.0).collect();
-    meshtls::identity::expand_principals(&principals, &tds)
+    meshtls::identity::expand_principals(&principals, &tds).map_err(py_err)
 }
 
 /// Istio's ``ExpandWithTrustDomains``: the input IDs first, then for each ID one copy per
@@ -415,13 +418,17 @@ fn expand_principals(principals: Vec<Str>, trust_domains: Vec<TrustDomainArg>) -
 /// Raises:
 ///     InvalidSpiffeIdError: an ID or a trust domain is invalid.
 #[pyfunction]
-fn expand_spiffe_ids(ids: Vec<SpiffeIdArg>, aliases: Vec<TrustDomainArg>) -> Vec<PySpiffeId> {
+fn expand_spiffe_ids(
+    ids: Vec<SpiffeIdArg>,
+    aliases: Vec<TrustDomainArg>,
+) -> PyResult<Vec<PySpiffeId>> {
     let ids: Vec<meshtls::SpiffeId> = ids.into_iter().map(|i| i.0).collect();
     let aliases: Vec<meshtls::TrustDomain> = aliases.into_iter().map(|t| t.0).collect();
-    meshtls::identity::expand_spiffe_ids(&ids, &aliases)
+    Ok(meshtls::identity::expand_spiffe_ids(&ids, &aliases)
+        .map_err(py_err)?
         .into_iter()
         .map(|inner| PySpiffeId { inner })
-        .collect()
+        .collect())
 }
 
 /// Istio's mesh config (``meshConfig``): the trust domain and its aliases, the root
@@ -539,9 +546,12 @@ impl PyMeshConfig {
     }
 
     /// :func:`expand_principals` with this mesh's trust domain and aliases.
-    fn expand_principals(&self, principals: Vec<Str>) -> Vec<String> {
+    fn expand_principals(&self, principals: Vec<Str>) -> PyResult<Vec<String>> {
         let principals = strings(principals);
-        self.inner.trust_domains().expand_principals(&principals)
+        self.inner
+            .trust_domains()
+            .expand_principals(&principals)
+            .map_err(py_err)
     }
 
     /// ``<MeshConfig trust_domain=... aliases=[...] root_namespace=...>``.

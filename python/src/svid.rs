@@ -700,24 +700,22 @@ impl PyAuthorizer {
 
     /// Peers that every one of ``authorizers`` allows (``&``).
     #[staticmethod]
-    fn all_of(authorizers: Vec<AuthorizerArg>) -> Self {
-        Self::wrap(authz::all_of(
-            authorizers.into_iter().map(|a| a.0).collect(),
-        ))
+    fn all_of(authorizers: Vec<AuthorizerArg>) -> PyResult<Self> {
+        let members = authorizers.into_iter().map(|a| a.0).collect();
+        Ok(Self::wrap(authz::all_of(members).map_err(py_err)?))
     }
 
     /// Peers that at least one of ``authorizers`` allows (``|``).
     #[staticmethod]
-    fn any_of(authorizers: Vec<AuthorizerArg>) -> Self {
-        Self::wrap(authz::any_of(
-            authorizers.into_iter().map(|a| a.0).collect(),
-        ))
+    fn any_of(authorizers: Vec<AuthorizerArg>) -> PyResult<Self> {
+        let members = authorizers.into_iter().map(|a| a.0).collect();
+        Ok(Self::wrap(authz::any_of(members).map_err(py_err)?))
     }
 
     /// Peers that ``authorizer`` refuses (``~``).
     #[staticmethod]
-    fn not_(authorizer: AuthorizerArg) -> Self {
-        Self::wrap(authz::not(authorizer.0))
+    fn not_(authorizer: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(authz::not(authorizer.0).map_err(py_err)?))
     }
 
     /// A callable ``fn(SpiffeId) -> bool`` as an authorizer; ``description`` is what a refusal
@@ -750,7 +748,7 @@ impl PyAuthorizer {
     /// Raises:
     ///     InvalidSpiffeIdError: ``peer`` is not a SPIFFE ID.
     fn allows(&self, peer: SpiffeIdArg) -> bool {
-        self.inner.authorize(&peer.0).is_ok()
+        self.inner.allows(&peer.0)
     }
 
     /// What the authorizer allows, in words (used in refusals).
@@ -760,28 +758,38 @@ impl PyAuthorizer {
     }
 
     /// ``a & b``: :meth:`all_of`.
-    fn __and__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::all_of(vec![Arc::clone(&self.inner), other.0]))
+    fn __and__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::all_of(vec![Arc::clone(&self.inner), other.0]).map_err(py_err)?,
+        ))
     }
 
     /// ``a | b``: :meth:`any_of`.
-    fn __or__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::any_of(vec![Arc::clone(&self.inner), other.0]))
+    fn __or__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::any_of(vec![Arc::clone(&self.inner), other.0]).map_err(py_err)?,
+        ))
     }
 
     /// ``f & a`` for a callable ``f``.
-    fn __rand__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::all_of(vec![other.0, Arc::clone(&self.inner)]))
+    fn __rand__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::all_of(vec![other.0, Arc::clone(&self.inner)]).map_err(py_err)?,
+        ))
     }
 
     /// ``f | a`` for a callable ``f``.
-    fn __ror__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::any_of(vec![other.0, Arc::clone(&self.inner)]))
+    fn __ror__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::any_of(vec![other.0, Arc::clone(&self.inner)]).map_err(py_err)?,
+        ))
     }
 
     /// ``~a``: :meth:`not_`.
-    fn __invert__(&self) -> Self {
-        Self::wrap(authz::not(Arc::clone(&self.inner)))
+    fn __invert__(&self) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::not(Arc::clone(&self.inner)).map_err(py_err)?,
+        ))
     }
 
     fn __repr__(&self) -> String {
