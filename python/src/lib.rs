@@ -3,14 +3,16 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod authz_policy;
+mod bench;
 mod ca;
 mod errors;
 mod identity;
 mod policy;
 mod svid;
 
-#[pymodule]
+#[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
@@ -18,5 +20,6 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     policy::register(m)?;
     svid::register(m)?;
     authz_policy::register(m)?;
+    bench::register(m)?;
     Ok(())
 }
