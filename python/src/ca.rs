@@ -381,7 +381,7 @@ impl PyMeshCa {
 /// An X.509-SVID with its private key.
 #[pyclass(frozen, module = "meshtls", name = "Svid")]
 pub(crate) struct PySvid {
-    inner: meshtls::Svid,
+    pub(crate) inner: meshtls::Svid,
 }
 
 #[pymethods]

@@ -8,6 +8,7 @@ mod errors;
 mod identity;
 mod policy;
 mod svid;
+mod tls;
 
 #[pymodule]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,5 +17,6 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    tls::register(m)?;
     Ok(())
 }
