@@ -82,7 +82,7 @@ fn version(text: &str) -> PyResult<TlsVersion> {
         "1.2" | "TLSv1.2" => Ok(TlsVersion::Tls12),
         "1.3" | "TLSv1.3" => Ok(TlsVersion::Tls13),
         other => Err(TlsError::new_err(format!(
-            "unknown TLS version {other:?}: expected '1.2' or '1.3'"
+            "unknown TLS version '{other}': expected '1.2' or '1.3'"
         ))),
     }
 }
