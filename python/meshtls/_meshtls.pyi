@@ -455,3 +455,179 @@ class IssuedCertificate:
     @property
     def serial_number(self) -> int: ...
     def with_private_key(self, private_key_pem: str) -> Svid: ...
+
+# ---- tls (the rustls path; meshtls/tls.py does the I/O) ------------------------------------
+
+ALPN_ISTIO: str
+ALPN_ISTIO_PEER_EXCHANGE: str
+ALPN_ISTIO_HTTP10: str
+ALPN_ISTIO_HTTP11: str
+ALPN_ISTIO_H2: str
+ALPN_H2: str
+ALPN_HTTP11: str
+PERMISSIVE_MTLS_ALPN: tuple[str, ...]
+MTLS_HTTP_ALPN: tuple[str, ...]
+SIDECAR_TCP_ALPN: tuple[str, ...]
+SIDECAR_HTTP_ALPN: tuple[str, ...]
+SIDECAR_CLIENT_TCP_ALPN: tuple[str, ...]
+GATEWAY_HTTP11_ALPN: tuple[str, ...]
+ISTIO_TLS12_CIPHERS: tuple[str, ...]
+
+_BundlesLike = Union[BundleSet, Mapping[Union[TrustDomain, str], str]]
+
+@final
+class TlsMaterial:
+    """The workload's own SVID and the trust bundles peers are verified with, shared by every
+    config built from it and replaceable in place (``set_svid``, ``set_bundles``)."""
+
+    def __new__(cls, svid: Svid, bundles: _BundlesLike) -> TlsMaterial: ...
+    def set_svid(self, svid: Svid) -> None:
+        """Replaces the own certificate and key; the next handshake presents them."""
+    def set_bundles(self, bundles: _BundlesLike) -> None:
+        """Replaces the trust bundles; the next peer verification uses them."""
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The SPIFFE ID of the current own certificate."""
+    @property
+    def bundles(self) -> BundleSet:
+        """The current trust bundles."""
+    @property
+    def cert_chain_der(self) -> list[bytes]:
+        """The current own certificate chain, leaf first, as DER."""
+
+@final
+class NativeClientConfig:
+    """The gateway side of mesh mTLS (rustls); see ``meshtls.tls.ClientConfig``."""
+
+    def __new__(
+        cls,
+        material: TlsMaterial,
+        *,
+        expected: Sequence[_SpiffeIdLike],
+        trust_domain_aliases: Sequence[_TrustDomainLike],
+        authorizer: _AuthorizerLike | None,
+        alpn: Sequence[str],
+        min_version: str,
+        max_version: str,
+    ) -> NativeClientConfig: ...
+    def session(self, server_name: str | None = None) -> TlsSession:
+        """A new sans-I/O client session; ``server_name`` goes into SNI only."""
+    def set_authorizer(self, authorizer: _AuthorizerLike) -> None:
+        """Replaces the authorizer for the next handshakes (the expected IDs stay in force)."""
+    @property
+    def expected(self) -> list[SpiffeId]:
+        """The expected server IDs after alias expansion."""
+    @property
+    def material(self) -> TlsMaterial:
+        """The material presented and verified with."""
+
+@final
+class NativeServerConfig:
+    """The sidecar side of mesh mTLS (rustls); see ``meshtls.tls.ServerConfig``."""
+
+    def __new__(
+        cls,
+        material: TlsMaterial,
+        *,
+        trust_domains: Sequence[_TrustDomainLike] | None,
+        authorizer: _AuthorizerLike | None,
+        alpn: Sequence[str],
+        min_version: str | None,
+        max_version: str,
+        mesh: MeshConfig | None,
+    ) -> NativeServerConfig: ...
+    def session(self) -> TlsSession:
+        """A new sans-I/O server session (mTLS only, no mode)."""
+    def set_authorizer(self, authorizer: _AuthorizerLike) -> None:
+        """Replaces the authorizer for the next handshakes."""
+    @property
+    def material(self) -> TlsMaterial:
+        """The material presented and verified with."""
+    def acceptor(self, mode: str) -> InboundAcceptor:
+        """An acceptor applying ``mode`` (STRICT, PERMISSIVE, DISABLE; UNSET is PERMISSIVE)."""
+
+@final
+class Peer:
+    """The peer of an established connection, verified and authorized in the handshake."""
+
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The peer's SPIFFE ID."""
+    @property
+    def version(self) -> str | None:
+        """``"TLSv1.2"`` or ``"TLSv1.3"``."""
+    @property
+    def cipher(self) -> str | None:
+        """The negotiated cipher suite's IANA name."""
+    @property
+    def alpn(self) -> str | None:
+        """The negotiated ALPN protocol, or ``None``."""
+    @property
+    def certificate(self) -> bytes:
+        """The peer's leaf certificate (DER)."""
+    @property
+    def resumed(self) -> bool:
+        """True when the session was resumed (and the identity checked again)."""
+    def xfcc(self, local: _SpiffeIdLike) -> str:
+        """An Envoy-style ``X-Forwarded-Client-Cert`` element."""
+
+@final
+class ClientHello:
+    """What a TLS ClientHello offered, as the inbound side saw it."""
+
+    @property
+    def server_name(self) -> str | None:
+        """The SNI host name, or ``None``."""
+    @property
+    def alpn(self) -> list[str]:
+        """The ALPN protocols offered, in the client's order."""
+    @property
+    def offers_tls13(self) -> bool:
+        """True when the client offers TLS 1.3."""
+
+@final
+class TlsSession:
+    """A sans-I/O mesh mTLS connection (feed received bytes, send ``take_outgoing()``)."""
+
+    def receive(self, data: bytes) -> None:
+        """Feeds bytes received from the network; raises on a refused peer or bad protocol."""
+    def receive_eof(self) -> None:
+        """Tells the session that the transport reached end of file."""
+    def take_outgoing(self) -> bytes:
+        """The bytes to send to the network now (may be empty)."""
+    def read(self, max: int = 65536) -> bytes | None:
+        """Buffered application data; ``b""`` once closed, ``None`` when nothing is buffered."""
+    def write(self, data: bytes) -> None:
+        """Encrypts application data; refused before the handshake has completed."""
+    def close(self) -> None:
+        """Queues a TLS ``close_notify``."""
+    @property
+    def is_handshaking(self) -> bool:
+        """True until the handshake has completed and the peer has been accepted."""
+    @property
+    def is_client(self) -> bool:
+        """True for the client side."""
+    @property
+    def peer(self) -> Peer | None:
+        """The verified and authorized peer once the handshake has completed."""
+
+@final
+class InboundAcceptor:
+    """Applies a port's mTLS mode to inbound connections."""
+
+    @property
+    def mode(self) -> str:
+        """The mode applied (never ``"UNSET"``)."""
+    def sniffer(self) -> Sniffer:
+        """A sniffer for one new connection."""
+
+_Verdict = tuple[str, TlsSession | None, bytes, ClientHello | None] | None
+
+@final
+class Sniffer:
+    """Decides from the first bytes of one inbound connection where it goes."""
+
+    def verdict(self) -> _Verdict:
+        """The verdict on the bytes seen so far."""
+    def receive(self, data: bytes) -> _Verdict:
+        """Adds received bytes (``b""``: the peer closed) and returns the verdict."""

@@ -340,8 +340,12 @@ _Address = Any  # (host, port), as for socket.create_connection
 _Versionish = Union[str, ssl.TLSVersion]
 
 
-def _version_text(value: Optional[_Versionish]) -> Optional[str]:
-    if value is None or isinstance(value, str):
+def _optional_version(value: Optional[_Versionish]) -> Optional[str]:
+    return None if value is None else _version_text(value)
+
+
+def _version_text(value: _Versionish) -> str:
+    if isinstance(value, str):
         return value
     if value == ssl.TLSVersion.TLSv1_2:
         return "1.2"
@@ -1103,7 +1107,7 @@ class ServerConfig:
             trust_domains=None if trust_domains is None else list(trust_domains),
             authorizer=authorizer,
             alpn=list(alpn),
-            min_version=_version_text(min_version),
+            min_version=_optional_version(min_version),
             max_version=_version_text(max_version),
             mesh=mesh,
         )
