@@ -11,24 +11,6 @@
 //!
 //! [`Sniffer`] is the same for the inbound side of a port with an mTLS mode: it applies
 //! [`InboundAcceptor::route`] to the first bytes as they arrive and starts the right path.
-//!
-//! ```
-//! # fn demo(client: &meshtls::tls::MtlsClientConfig, server: &meshtls::tls::MtlsServerConfig)
-//! #     -> Result<(), meshtls::Error> {
-//! let mut c = client.session(None)?;
-//! let mut s = server.session()?;
-//! let mut wire = Vec::new();
-//! while c.is_handshaking() || s.is_handshaking() {
-//!     wire.clear();
-//!     c.take_outgoing(&mut wire);
-//!     s.receive(&wire)?;
-//!     wire.clear();
-//!     s.take_outgoing(&mut wire);
-//!     c.receive(&wire)?;
-//! }
-//! assert_eq!(c.peer().map(|p| p.spiffe_id()), Some(&server.material().spiffe_id()));
-//! # Ok(()) }
-//! ```
 
 use std::io::{self, Read as _, Write as _};
 use std::sync::Arc;
@@ -60,7 +42,27 @@ pub enum Plaintext {
     },
 }
 
-/// A mesh mTLS connection driven by the caller's I/O (see the [module docs](self)).
+/// A mesh mTLS connection driven by the caller's I/O: feed it what the network delivered
+/// ([`MtlsSession::receive`]), send what [`MtlsSession::take_outgoing`] hands out, and read
+/// and write application data once the peer has been verified and authorized.
+///
+/// ```
+/// # fn demo(client: &meshtls::tls::MtlsClientConfig, server: &meshtls::tls::MtlsServerConfig)
+/// #     -> Result<(), meshtls::Error> {
+/// let mut c = client.session(None)?;
+/// let mut s = server.session()?;
+/// let mut wire = Vec::new();
+/// while c.is_handshaking() || s.is_handshaking() {
+///     wire.clear();
+///     c.take_outgoing(&mut wire);
+///     s.receive(&wire)?;
+///     wire.clear();
+///     s.take_outgoing(&mut wire);
+///     c.receive(&wire)?;
+/// }
+/// assert_eq!(c.peer().map(|p| p.spiffe_id()), Some(&server.material().spiffe_id()));
+/// # Ok(()) }
+/// ```
 pub struct MtlsSession {
     conn: Connection,
     policy: Arc<PeerPolicy>,
