@@ -631,3 +631,6 @@ class Sniffer:
         """The verdict on the bytes seen so far."""
     def receive(self, data: bytes) -> _Verdict:
         """Adds received bytes (``b""``: the peer closed) and returns the verdict."""
+
+def _handshake_loop(client: NativeClientConfig, server: NativeServerConfig, n: int) -> float:
+    """Benchmark support: ``n`` in-memory handshakes in Rust; returns the seconds taken."""

@@ -657,8 +657,43 @@ impl PySniffer {
     }
 }
 
+/// Benchmark support: runs ``n`` complete in-memory handshakes between sessions of ``client``
+/// and ``server`` entirely in Rust (the core's figure for ``python/bench_tls.py``, measured in
+/// the same process as the Python-driven loop) and returns the seconds taken, GIL released.
+///
+/// Raises:
+///     TlsConnectionError: a handshake failed (the configs do not accept each other).
+#[pyfunction]
+fn _handshake_loop(
+    py: Python<'_>,
+    client: PyRef<'_, PyClientConfig>,
+    server: PyRef<'_, PyServerConfig>,
+    n: usize,
+) -> PyResult<f64> {
+    let (client, server) = (&client.inner, &server.inner);
+    py.detach(|| -> Result<f64, meshtls::Error> {
+        let start = std::time::Instant::now();
+        let mut wire = Vec::with_capacity(8192);
+        for _ in 0..n {
+            let mut c = client.session(None)?;
+            let mut s = server.session()?;
+            while c.is_handshaking() || s.is_handshaking() {
+                wire.clear();
+                c.take_outgoing(&mut wire);
+                s.receive(&wire)?;
+                wire.clear();
+                s.take_outgoing(&mut wire);
+                c.receive(&wire)?;
+            }
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+    .map_err(connection_err)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(_handshake_loop, m)?)?;
     m.add_class::<PyTlsMaterial>()?;
     m.add_class::<PyClientConfig>()?;
     m.add_class::<PyServerConfig>()?;
