@@ -796,3 +796,40 @@ def test_demo_sidecar_permissive_needs_an_istio_alpn_and_refuses_other_clients(t
         assert f"peer {GATEWAY} is not authorized" in events[2]
     finally:
         demo.close()
+
+
+@pytest.mark.parametrize("path", ["rustls", "ssl"])
+def test_python_gateway_example_against_the_demo_sidecar(tmp_path: pathlib.Path, path: str) -> None:
+    import sys
+
+    demo = Demo(tmp_path, "--mode", "STRICT")
+    try:
+        example = REPO / "examples" / "python" / "gateway_client.py"
+        base = [sys.executable, str(example), "--ca-dir", str(demo.dir), "--connect", f"127.0.0.1:{demo.port}"]
+        if path == "ssl":
+            base.append("--ssl")
+        ok = subprocess.run(base, capture_output=True, text=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+        assert f"sidecar ID    {SIDECAR}" in ok.stdout
+        assert "HTTP/1.1 200" in ok.stdout and f"URI={GATEWAY}" in ok.stdout
+        wrong = subprocess.run(base + ["--expect-peer", OTHER], capture_output=True, text=True, timeout=60)
+        assert wrong.returncode == 1
+        assert f"peer {SIDECAR} is not authorized: expected {OTHER}" in wrong.stderr
+        if path == "rustls":
+            assert "PeerAuthorizationError" in wrong.stderr
+            # refused in the handshake: the sidecar saw an alert, never a request
+            events = demo.events(2)
+            assert "refused" in events[-1] and "alert" in events[-1], events
+    finally:
+        demo.close()
+
+
+def test_readme_python_tls_snippet_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Python TLS"):]
+    snippet = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python\n") + 10)]
+    exec(compile(snippet, "README.md#python-tls", "exec"), {})
+    out = capsys.readouterr().out
+    assert f"hello {GATEWAY}" in out
+    assert f"peer {SIDECAR} is not authorized: expected {OTHER}" in out
+    assert "sidecar: tls handshake failed: received fatal alert" in out
