@@ -64,11 +64,12 @@ import asyncio
 import contextlib
 import io
 import os
+import select
 import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from . import _meshtls as _native
@@ -1188,6 +1189,7 @@ class Listener:
         self._config = config
         self._acceptor = config._native.acceptor(_mode_text(mode))
         self._timeout = timeout
+        self._closed = False
         self._sock = socket.create_server(address, backlog=backlog)
 
     @property
@@ -1213,7 +1215,8 @@ class Listener:
     def accept(self) -> tuple[Union[TlsSocket, PlainSocket], Any]:
         """Accepts one connection and applies the mode: returns ``(conn, address)`` where
         ``conn`` is a :class:`TlsSocket` (mTLS, peer verified and authorized) or a
-        :class:`PlainSocket` (passed through).
+        :class:`PlainSocket` (passed through). The first bytes and the handshake are read
+        here, within ``timeout``; :meth:`serve_forever` does them in a thread per connection.
 
         Raises:
             TlsConnectionError: the mode refused the connection ("connection refused under
@@ -1248,12 +1251,54 @@ class Listener:
             return TlsSocket(raw, session)
         return PlainSocket(raw, first, hello)
 
+    def serve_forever(
+        self,
+        handler: Callable[[Union[TlsSocket, PlainSocket], Any], None],
+        *,
+        on_error: Optional[Callable[[BaseException, Any], None]] = None,
+    ) -> None:
+        """Accepts connections until :meth:`close` is called, each in its own thread: the
+        mode, the handshake and ``handler(conn, address)`` run there (so one slow client does
+        not hold up the others), and ``conn`` is closed afterwards. A connection that is
+        refused or fails calls ``on_error(exc, address)`` (default: ignore it)."""
+
+        def run(raw: socket.socket, addr: Any) -> None:
+            try:
+                raw.settimeout(self._timeout)
+                _no_delay(raw)
+                conn = self._start(raw)
+            except BaseException as e:
+                raw.close()
+                if on_error is not None:
+                    on_error(e, addr)
+                return
+            with conn:
+                try:
+                    handler(conn, addr)
+                except BaseException as e:
+                    if on_error is not None:
+                        on_error(e, addr)
+
+        while not self._closed:
+            # poll, so that close() from another thread ends the loop on every platform
+            try:
+                ready, _, _ = select.select([self._sock], [], [], 0.2)
+                if not ready:
+                    continue
+                raw, addr = self._sock.accept()
+            except (OSError, ValueError):
+                if self._closed:
+                    return
+                raise
+            threading.Thread(target=run, args=(raw, addr), daemon=True).start()
+
     def fileno(self) -> int:
         """The listening socket's file descriptor."""
         return self._sock.fileno()
 
     def close(self) -> None:
-        """Stops listening."""
+        """Stops listening (and ends :meth:`serve_forever`); accepted connections stay open."""
+        self._closed = True
         self._sock.close()
 
     def __enter__(self) -> Listener:

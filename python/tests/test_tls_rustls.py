@@ -833,3 +833,30 @@ def test_readme_python_tls_snippet_runs(capsys: pytest.CaptureFixture[str]) -> N
     assert f"hello {GATEWAY}" in out
     assert f"peer {SIDECAR} is not authorized: expected {OTHER}" in out
     assert "sidecar: tls handshake failed: received fatal alert" in out
+
+
+def test_serve_forever_handles_connections_concurrently(ca: meshtls.MeshCa) -> None:
+    bundles = bundles_of(ca)
+    errors: list[BaseException] = []
+    listener = mtls.serve(("127.0.0.1", 0), ca.issue(SIDECAR), bundles, mode="PERMISSIVE")
+
+    def handler(conn: Any, _addr: Any) -> None:
+        data = conn.recv(100)
+        conn.sendall(b"got " + data + b" from " + str(conn.peer_spiffe_id if conn.peer else "plaintext").encode())
+
+    server = threading.Thread(target=listener.serve_forever, args=(handler,), kwargs={"on_error": lambda e, a: errors.append(e)})
+    server.start()
+    try:
+        stalled = socket.create_connection(listener.address, timeout=10)  # sends nothing, holds one thread
+        with mtls.connect(listener.address, ca.issue(GATEWAY), bundles, expected=SIDECAR) as conn:
+            conn.sendall(b"a")
+            assert conn.recv(200) == f"got a from {GATEWAY}".encode()
+        assert plain_get(listener.address, b"b") == b"got b from plaintext"
+        with pytest.raises(meshtls.PeerAuthorizationError):
+            mtls.connect(listener.address, ca.issue(GATEWAY), bundles, expected=OTHER)
+        stalled.close()
+    finally:
+        listener.close()
+        server.join(10)
+    assert not server.is_alive()
+    assert any(isinstance(e, meshtls.TlsConnectionError) and "alert" in str(e) for e in errors), errors
