@@ -102,9 +102,10 @@ def wait_port(port: int, proc: Optional[subprocess.Popen[Any]] = None) -> None:
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
 def test_connect_and_listener_talk_mesh_mtls(ca: meshtls.MeshCa, version: str) -> None:
     bundles = bundles_of(ca)
+    gateway = ca.issue(GATEWAY)
     with mtls.serve(("127.0.0.1", 0), ca.issue(SIDECAR), bundles) as listener:
         server = echo_once(listener)
-        with mtls.connect(listener.address, ca.issue(GATEWAY), bundles, expected=SIDECAR,
+        with mtls.connect(listener.address, gateway, bundles, expected=SIDECAR,
                           min_version=version, max_version=version) as conn:
             conn.sendall(b"ping")
             answer = conn.recv(1024)
@@ -122,7 +123,9 @@ def test_connect_and_listener_talk_mesh_mtls(ca: meshtls.MeshCa, version: str) -
     assert received == b"ping"
     assert accepted.server_side and not conn.server_side
     assert accepted.peer_spiffe_id == meshtls.SpiffeId(GATEWAY)
-    assert accepted.peer.certificate == bytes(ca.issue(GATEWAY).cert_chain_der[0]) or accepted.peer.certificate
+    assert accepted.peer.certificate == bytes(gateway.cert_chain_der[0])
+    assert accepted.peer.xfcc(SIDECAR).startswith(f"By={SIDECAR};Hash=")
+    assert accepted.peer.xfcc(SIDECAR).endswith(f";URI={GATEWAY}")
     assert conn.closed and conn.fileno() == -1
 
 
@@ -860,3 +863,59 @@ def test_serve_forever_handles_connections_concurrently(ca: meshtls.MeshCa) -> N
         server.join(10)
     assert not server.is_alive()
     assert any(isinstance(e, meshtls.TlsConnectionError) and "alert" in str(e) for e in errors), errors
+
+
+def test_handshakes_run_without_the_gil(ca: meshtls.MeshCa) -> None:
+    """A thread keeps running Python while the core handshakes; a control call that holds the
+    GIL for as long (a regular expression that backtracks) shows that it would not."""
+    import re
+
+    bundles = bundles_of(ca)
+    client = mtls.ClientConfig(ca.issue(GATEWAY), bundles, expected=SIDECAR)
+    server = mtls.ServerConfig(ca.issue(SIDECAR), bundles)
+
+    def spins_during(call: Callable[[], Any]) -> tuple[int, float]:
+        """How often this thread counts while another runs ``call``, and for how long."""
+        done = threading.Event()
+
+        def run() -> None:
+            call()
+            done.set()
+
+        t = threading.Thread(target=run)
+        begin = time.perf_counter()
+        t.start()
+        spins = 0
+        while not done.is_set():
+            spins += 1
+        elapsed = time.perf_counter() - begin
+        t.join()
+        return spins, elapsed
+
+    def spin_rate(seconds: float) -> float:
+        end = time.perf_counter() + seconds
+        n = 0
+        while time.perf_counter() < end:
+            n += 1
+        return n / seconds
+
+    # grow the batch until one call lasts long enough to judge
+    n = 4
+    while True:
+        spins, elapsed = spins_during(lambda: native._handshake_loop(client._native, server._native, n))
+        if elapsed > 0.3 or n > 4096:
+            break
+        n *= 2
+    free = spin_rate(elapsed)
+    assert spins > 0.3 * free * elapsed, (spins, free * elapsed)
+
+    pattern = re.compile(r"(a+)+$")
+    size = 16
+    while True:  # calibrate alone: one match that takes ~0.3 s
+        t0 = time.perf_counter()
+        pattern.match("a" * size + "b")
+        if time.perf_counter() - t0 > 0.15 or size > 30:
+            break
+        size += 1
+    held, held_elapsed = spins_during(lambda: pattern.match("a" * (size + 1) + "b"))
+    assert held < 0.3 * spin_rate(held_elapsed) * held_elapsed, "the control should starve the spinner"
