@@ -107,6 +107,7 @@ __all__ = [
     "open_connection",
     "serve",
     "server_context",
+    "start_server",
 ]
 
 # Istio's values, from the core (``meshtls::tls::params``): one source of truth.
@@ -997,6 +998,8 @@ class _TlsProtocol(asyncio.Protocol):
         self.raw: Optional[asyncio.Transport] = None
         self.transport: Optional[_TlsTransport] = None
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # server side: nobody awaits the handshake; a failure is reported through on_error
+        self.handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._error: Optional[BaseException] = None
         self._eof_delivered = False
 
@@ -1080,6 +1083,87 @@ class _TlsProtocol(asyncio.Protocol):
             self.app.resume_writing()
 
 
+class _InboundProtocol(asyncio.Protocol):
+    """The asyncio twin of :meth:`Listener.accept`: sniffs the first bytes with the core's
+    acceptor, then hands the connection to a :class:`_TlsProtocol` (mTLS) or straight to the
+    application's ``StreamReaderProtocol`` (passed through)."""
+
+    def __init__(self, acceptor: Any, cb: Any, timeout: Optional[float], limit: int) -> None:
+        self._sniffer = acceptor.sniffer()
+        self._cb = cb
+        self._limit = limit
+        self._timeout = timeout
+        self._raw: Optional[asyncio.Transport] = None
+        self._inner: Any = None
+        self._tls: Optional[_TlsProtocol] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._raw = transport
+        if self._timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(self._timeout, self._expire)
+        self._decide(self._sniffer.verdict)
+
+    def _expire(self) -> None:
+        pending = self._inner is None or (self._tls is not None and self._tls.transport is None)
+        if pending and self._raw is not None:
+            self._raw.abort()
+
+    def _decide(self, step: Callable[[], Any]) -> None:
+        assert self._raw is not None
+        try:
+            verdict = step()
+        except MeshTlsError:
+            self._raw.close()  # refused by the mode (or closed before a decision)
+            return
+        if verdict is None:
+            return
+        kind, session, first, _hello = verdict
+        reader = asyncio.StreamReader(limit=self._limit)
+        app = asyncio.StreamReaderProtocol(reader, self._cb)
+        if kind == "mtls":
+            self._tls = _TlsProtocol(session, app)
+            self._inner = self._tls
+            self._tls.connection_made(self._raw)
+        else:
+            self._inner = app
+            app.connection_made(self._raw)
+            if self._timer is not None:
+                self._timer.cancel()
+        if first:
+            self._inner.data_received(first)
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+            if self._tls is not None and self._tls.transport is not None and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        self._decide(lambda: self._sniffer.receive(data))
+
+    def eof_received(self) -> Optional[bool]:
+        if self._inner is not None:
+            return self._inner.eof_received()  # type: ignore[no-any-return]
+        self._decide(lambda: self._sniffer.receive(b""))
+        return None
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+
 class ServerConfig:
     """A reusable sidecar-side configuration for the rustls path.
 
@@ -1135,6 +1219,29 @@ class ServerConfig:
     def session(self) -> Any:
         """A fresh sans-I/O server :class:`TlsSession` (mTLS only, no mode)."""
         return self._native.session()
+
+    async def start_server(
+        self,
+        client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+        address: _Address,
+        *,
+        mode: Any = MtlsMode.STRICT,
+        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        limit: int = 65536,
+        backlog: int = 128,
+    ) -> asyncio.AbstractServer:
+        """The asyncio form of :meth:`listen`, like :func:`asyncio.start_server`: each
+        connection gets the port's ``mode``; ``client_connected_cb(reader, writer)`` is called
+        once it is plaintext (passed through) or mTLS with a verified and authorized peer
+        (``writer.get_extra_info("peer")``, ``None`` for plaintext). Refused connections and
+        failed handshakes are closed without calling it; ``timeout`` bounds the time until that
+        decision."""
+        loop = asyncio.get_running_loop()
+        acceptor = self._native.acceptor(_mode_text(mode))
+        host, port = address[0], address[1]
+        return await loop.create_server(
+            lambda: _InboundProtocol(acceptor, client_connected_cb, timeout, limit), host, port, backlog=backlog
+        )
 
     def listen(
         self,
@@ -1339,3 +1446,36 @@ def serve(
         mesh=mesh,
     )
     return Listener(address, config, mode=mode, backlog=backlog, timeout=timeout)
+
+
+async def start_server(
+    client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+    address: _Address,
+    svid: Any,
+    bundles: Any = None,
+    *,
+    mode: Any = MtlsMode.STRICT,
+    trust_domains: Optional[Iterable[Any]] = None,
+    authorizer: Any = None,
+    alpn: Sequence[str] = (ALPN_HTTP11,),
+    min_version: Optional[_Versionish] = None,
+    max_version: _Versionish = "1.3",
+    mesh: Any = None,
+    timeout: Optional[float] = DEFAULT_TIMEOUT,
+    limit: int = 65536,
+    backlog: int = 128,
+) -> asyncio.AbstractServer:
+    """The asyncio form of :func:`serve`: ``server = await start_server(cb, address, svid,
+    bundles, mode=...)``, then ``async with server: await server.serve_forever()``. See
+    :meth:`ServerConfig.start_server`."""
+    config = ServerConfig(
+        svid,
+        bundles,
+        trust_domains=trust_domains,
+        authorizer=authorizer,
+        alpn=alpn,
+        min_version=min_version,
+        max_version=max_version,
+        mesh=mesh,
+    )
+    return await config.start_server(client_connected_cb, address, mode=mode, timeout=timeout, limit=limit, backlog=backlog)

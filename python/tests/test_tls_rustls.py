@@ -919,3 +919,55 @@ def test_handshakes_run_without_the_gil(ca: meshtls.MeshCa) -> None:
         size += 1
     held, held_elapsed = spins_during(lambda: pattern.match("a" * (size + 1) + "b"))
     assert held < 0.3 * spin_rate(held_elapsed) * held_elapsed, "the control should starve the spinner"
+
+
+def test_asyncio_start_server_applies_the_mode(ca: meshtls.MeshCa) -> None:
+    bundles = bundles_of(ca)
+    seen: list[Any] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.read(100)
+        peer = writer.get_extra_info("peer")
+        seen.append((peer.spiffe_id if peer else None, data))
+        writer.write(b"got " + data)
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await mtls.start_server(handle, ("127.0.0.1", 0), ca.issue(SIDECAR), bundles,
+                                         mode="PERMISSIVE", authorizer=meshtls.Authorizer.id(GATEWAY))
+        address = server.sockets[0].getsockname()
+        async with server:
+            # meshtls's asyncio client
+            reader, writer = await mtls.open_connection(address, ca.issue(GATEWAY), bundles, expected=SIDECAR)
+            writer.write(b"one")
+            assert await reader.read() == b"got one"
+            writer.close()
+            # Python's ssl asyncio client
+            r2, w2 = await asyncio.open_connection(*address, ssl=mtls.client_context(ca.issue(GATEWAY), bundles))
+            w2.write(b"two")
+            assert await r2.read() == b"got two"
+            w2.close()
+            # plaintext under PERMISSIVE
+            r3, w3 = await asyncio.open_connection(*address)
+            w3.write(b"three")
+            assert await r3.read() == b"got three"
+            w3.close()
+            # an unauthorized client: refused in the handshake, the handler never runs
+            r4, w4 = await asyncio.open_connection(*address, ssl=mtls.client_context(ca.issue(OTHER), bundles, min_version="1.3"))
+            w4.write(b"four")
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                if not await r4.read():
+                    raise ConnectionError("closed")
+            w4.close()
+            await asyncio.sleep(0.1)
+
+        strict = await mtls.start_server(handle, ("127.0.0.1", 0), ca.issue(SIDECAR), bundles)
+        async with strict:
+            r5, w5 = await asyncio.open_connection(*strict.sockets[0].getsockname())
+            w5.write(b"five")
+            assert await r5.read() == b""  # plaintext refused under STRICT
+            w5.close()
+
+    asyncio.run(main())
+    assert seen == [(meshtls.SpiffeId(GATEWAY), b"one"), (meshtls.SpiffeId(GATEWAY), b"two"), (None, b"three")]
