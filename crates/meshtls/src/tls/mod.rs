@@ -45,3 +45,4 @@ pub use params::{MtlsParams, TlsVersion};
 pub use peer::{Peer, peer_spiffe_id};
 pub use server::{MtlsServerConfig, ServerConfigBuilder};
 pub use session::{MtlsSession, Plaintext, Sniffer, Started};
+pub use verifier::handshake_error_message;
