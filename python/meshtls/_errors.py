@@ -18,6 +18,8 @@ __all__ = [
     "TlsConnectionError",
     "PeerVerificationError",
     "PeerAuthorizationError",
+    "InvalidArgumentError",
+    "FileError",
 ]
 
 
@@ -80,3 +82,14 @@ class PeerVerificationError(TlsConnectionError, SvidError):
 class PeerAuthorizationError(TlsConnectionError, AuthorizationError):
     """The handshake was aborted because the peer's verified SPIFFE ID was not authorized
     (``"peer spiffe://... is not authorized: expected ..."``); nothing was sent to it."""
+
+
+class InvalidArgumentError(MeshTlsError, ValueError):
+    """An argument had the right type but an unusable value: an integer out of range (a port
+    above 65535, a ``path_len`` above 255), a naive datetime, a negative lifetime, text that is
+    not valid Unicode. The message (or its note) names the argument."""
+
+
+class FileError(MeshTlsError, OSError):
+    """A file or directory could not be read or written; the message names it and says what
+    the operating system reported. Also an ``OSError``, so ``except OSError`` still works."""

@@ -3,6 +3,8 @@
 
 use pyo3::prelude::*;
 
+mod args;
+mod bench;
 mod ca;
 mod errors;
 mod identity;
@@ -10,7 +12,7 @@ mod policy;
 mod svid;
 mod tls;
 
-#[pymodule]
+#[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
@@ -18,5 +20,6 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     policy::register(m)?;
     svid::register(m)?;
     tls::register(m)?;
+    bench::register(m)?;
     Ok(())
 }
