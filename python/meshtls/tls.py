@@ -789,11 +789,11 @@ class ClientConfig:
         Raises:
             PeerAuthorizationError: the server's SPIFFE ID was refused (nothing was sent).
             PeerVerificationError: its chain does not verify against its trust domain's bundle.
-            TlsConnectionError: any other handshake failure, a timeout, a reset.
-            OSError: the TCP connection could not be made.
+            TlsConnectionError: the TCP connection could not be made (the message names the
+                address and the cause), or any other handshake failure, a timeout, a reset.
         """
         session = self._native.session(server_name)
-        sock = socket.create_connection(address, timeout=timeout)
+        sock = _tcp_connect(address, timeout)
         try:
             _no_delay(sock)
             _handshake(sock, session)
@@ -836,9 +836,21 @@ class ClientConfig:
             proto = await asyncio.wait_for(establish(), timeout)
         except asyncio.TimeoutError:
             raise TlsConnectionError(f"tls connection to {host}:{port} timed out after {timeout} s") from None
+        except TlsConnectionError:
+            raise
+        except OSError as e:
+            raise TlsConnectionError(f"cannot connect to {host}:{port}: {e.strerror or e}") from e
         assert proto.transport is not None
         writer = asyncio.StreamWriter(proto.transport, app, reader, loop)
         return reader, writer
+
+
+def _tcp_connect(address: _Address, timeout: Optional[float]) -> socket.socket:
+    """Opens the TCP connection; a failure is a :class:`TlsConnectionError` naming the address."""
+    try:
+        return socket.create_connection(address, timeout=timeout)
+    except OSError as e:
+        raise TlsConnectionError(f"cannot connect to {address[0]}:{address[1]}: {e.strerror or e}") from e
 
 
 def connect(

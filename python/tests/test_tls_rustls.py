@@ -627,6 +627,22 @@ def test_open_connection_timeout(ca: meshtls.MeshCa) -> None:
         silent.close()
 
 
+def test_refused_tcp_connection_is_a_typed_error_naming_the_address(ca: meshtls.MeshCa) -> None:
+    # A port nobody listens on: bind, read the port, close.
+    probe = socket.create_server(("127.0.0.1", 0))
+    address = probe.getsockname()
+    probe.close()
+    where = f"cannot connect to 127.0.0.1:{address[1]}"
+    with pytest.raises(meshtls.TlsConnectionError, match=where):
+        mtls.connect(address, ca.issue(GATEWAY), bundles_of(ca), expected=SIDECAR, timeout=2)
+
+    async def main() -> None:
+        await mtls.open_connection(address, ca.issue(GATEWAY), bundles_of(ca), expected=SIDECAR, timeout=2)
+
+    with pytest.raises(meshtls.TlsConnectionError, match=where):
+        asyncio.run(main())
+
+
 # ---- openssl s_server / s_client -----------------------------------------------------------
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
