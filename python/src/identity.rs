@@ -1,7 +1,7 @@
 //! `TrustDomain`, `SpiffeId`, `IstioIdentity`, `MeshConfig` and the principal helpers.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyTuple, PyType};
+use pyo3::types::{PyString, PyTuple, PyType};
 
 use crate::errors::py_err;
 
@@ -281,11 +281,14 @@ pub(crate) struct PyMeshConfig {
 #[pymethods]
 impl PyMeshConfig {
     #[classmethod]
-    fn from_yaml(_cls: &Bound<'_, PyType>, text: &str) -> PyResult<Self> {
-        let inner = meshtls::MeshConfig::from_yaml(text).map_err(py_err)?;
+    fn from_yaml(_cls: &Bound<'_, PyType>, text: &Bound<'_, PyString>) -> PyResult<Self> {
+        // The size rule before the text is copied out of Python.
+        meshtls::manifest::check_input_size(text.len()?, "mesh config").map_err(py_err)?;
+        let text: String = text.extract()?;
+        let inner = meshtls::MeshConfig::from_yaml(&text).map_err(py_err)?;
         Ok(PyMeshConfig {
             inner,
-            source: vec![text.to_owned()],
+            source: vec![text],
         })
     }
 

@@ -299,9 +299,13 @@ impl PyPolicySet {
     fn from_yaml(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
-        text: String,
+        text: &Bound<'_, PyString>,
         root_namespace: String,
     ) -> PyResult<Self> {
+        // The size rule before the text is copied out of Python.
+        meshtls::manifest::check_input_size(text.len()?, "PeerAuthentication manifests")
+            .map_err(py_err)?;
+        let text: String = text.extract()?;
         let inner = py
             .detach(|| meshtls::PolicySet::from_yaml(&text, &root_namespace))
             .map_err(py_err)?;
@@ -413,6 +417,9 @@ fn validate_peer_authentication(
     text_or_dict: &Bound<'_, PyAny>,
 ) -> PyResult<Vec<String>> {
     if let Ok(s) = text_or_dict.cast::<PyString>() {
+        // The size rule before the text is copied out of Python.
+        meshtls::manifest::check_input_size(s.len()?, "PeerAuthentication manifests")
+            .map_err(py_err)?;
         let text: String = s.extract()?;
         return py
             .detach(|| meshtls::policy::validate_peer_authentication(&text))
