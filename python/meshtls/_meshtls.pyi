@@ -357,7 +357,20 @@ class MeshCa:
         trust_domain_san: bool = False,
     ) -> MeshCa: ...
     @classmethod
-    def load(cls, directory: _Path) -> MeshCa: ...
+    def load(
+        cls,
+        directory: _Path,
+        *,
+        trust_domain: _TrustDomainLike | None = None,
+        mesh: MeshConfig | None = None,
+    ) -> MeshCa:
+        """Load CA material from ``directory`` (Istio's plug-in layout or ``tls.crt``/``tls.key``/``ca.crt``).
+
+        The CA issues for ``trust_domain`` only, or for ``mesh``'s trust domain and aliases;
+        with neither, for the trust domain in the signing certificate's ``spiffe://<td>`` URI
+        SAN (``CaError`` when it has none). Bad, unreadable or non-UTF-8 files raise ``CaError``
+        naming the file.
+        """
     @classmethod
     def from_pem(
         cls,
@@ -366,7 +379,10 @@ class MeshCa:
         *,
         cert_chain_pem: str = "",
         root_cert_pem: str = "",
-    ) -> MeshCa: ...
+        trust_domain: _TrustDomainLike | None = None,
+        mesh: MeshConfig | None = None,
+    ) -> MeshCa:
+        """Build a CA from the PEM text of Istio's plug-in files; the trust domain as for ``load``."""
     def save(
         self, directory: _Path, *, layout: Literal["istio", "kubernetes-tls"] = "istio"
     ) -> None: ...
@@ -379,7 +395,11 @@ class MeshCa:
     @property
     def cert_chain_pem(self) -> str: ...
     @property
-    def trust_domain(self) -> TrustDomain | None: ...
+    def trust_domain(self) -> TrustDomain:
+        """The trust domain the CA issues for (identities of other trust domains are refused)."""
+    @property
+    def trust_domain_aliases(self) -> list[TrustDomain]:
+        """The trust domain's aliases the CA also issues for (from ``mesh`` at loading)."""
     @property
     def key(self) -> str: ...
     @property

@@ -9,7 +9,22 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDelta, PyType};
 
 use crate::errors::{CaError, py_err};
-use crate::identity::{PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
+use crate::identity::{PyMeshConfig, PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
+
+/// `trust_domain=` / `mesh=` of `MeshCa.load` and `MeshCa.from_pem` as a [`meshtls::ca::CaTrust`].
+fn ca_trust(
+    trust_domain: Option<TrustDomainArg>,
+    mesh: Option<PyRef<'_, PyMeshConfig>>,
+) -> PyResult<meshtls::ca::CaTrust> {
+    match (trust_domain, mesh) {
+        (Some(_), Some(_)) => Err(pyo3::exceptions::PyTypeError::new_err(
+            "pass trust_domain or mesh, not both",
+        )),
+        (Some(td), None) => Ok(meshtls::ca::CaTrust::TrustDomain(td.0)),
+        (None, Some(mesh)) => Ok(meshtls::ca::CaTrust::Mesh(mesh.inner.trust_domains())),
+        (None, None) => Ok(meshtls::ca::CaTrust::FromCertificate),
+    }
+}
 
 /// A non-negative `timedelta` as a `Duration`; `what` names the argument in errors.
 fn duration(td: &Bound<'_, PyDelta>, what: &str) -> PyResult<Duration> {
@@ -160,14 +175,9 @@ impl PyMeshCa {
         path_len: Option<u8>,
         trust_domain_san: bool,
     ) -> PyResult<Self> {
-        let trust_domain = match (trust_domain, self.inner.trust_domain()) {
-            (Some(t), _) => t.0,
-            (None, Some(t)) => t.clone(),
-            (None, None) => {
-                return Err(CaError::new_err(
-                    "this CA has no trust domain of its own: pass trust_domain",
-                ));
-            }
+        let trust_domain = match trust_domain {
+            Some(t) => t.0,
+            None => self.inner.trust_domain().clone(),
         };
         let default_ttl = PyDelta::new(py, 730, 0, 0, false)?;
         let params = ca_params(CaArgs {
@@ -186,16 +196,36 @@ impl PyMeshCa {
         Ok(PyMeshCa::wrap(ca))
     }
 
+    /// Load CA material from ``directory``: Istio's plug-in layout (``ca-cert.pem``,
+    /// ``ca-key.pem``, ``cert-chain.pem``, ``root-cert.pem``) or ``tls.crt``/``tls.key``/``ca.crt``.
+    ///
+    /// The CA issues for ``trust_domain`` only, or for ``mesh``'s trust domain and its
+    /// ``trustDomainAliases`` (a ``MeshConfig``); with neither, for the trust domain in the
+    /// signing certificate's ``spiffe://<td>`` URI SAN (Istio's sample CA has none: then
+    /// ``CaError`` asks for ``trust_domain``). A certificate whose URI SAN names another trust
+    /// domain, unreadable or non-UTF-8 files and bad material raise ``CaError`` naming the file.
     #[classmethod]
-    fn load(_cls: &Bound<'_, PyType>, py: Python<'_>, directory: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (directory, *, trust_domain = None, mesh = None))]
+    fn load(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        directory: PathBuf,
+        trust_domain: Option<TrustDomainArg>,
+        mesh: Option<PyRef<'_, PyMeshConfig>>,
+    ) -> PyResult<Self> {
+        let trust = ca_trust(trust_domain, mesh)?;
         let ca = py
-            .detach(|| meshtls::MeshCa::load(&directory))
+            .detach(|| meshtls::MeshCa::load_with(&directory, &trust))
             .map_err(py_err)?;
         Ok(PyMeshCa::wrap(ca))
     }
 
+    /// Build a CA from the PEM text of Istio's four plug-in files (``cert_chain_pem`` may be
+    /// empty when a root issued the signing certificate, ``root_cert_pem`` when it is the
+    /// root). ``trust_domain`` and ``mesh`` choose the trust domain as for ``load``.
     #[classmethod]
-    #[pyo3(signature = (ca_cert_pem, ca_key_pem, *, cert_chain_pem = "", root_cert_pem = ""))]
+    #[pyo3(signature = (ca_cert_pem, ca_key_pem, *, cert_chain_pem = "", root_cert_pem = "", trust_domain = None, mesh = None))]
+    #[allow(clippy::too_many_arguments)]
     fn from_pem(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
@@ -203,10 +233,15 @@ impl PyMeshCa {
         ca_key_pem: String,
         cert_chain_pem: &str,
         root_cert_pem: &str,
+        trust_domain: Option<TrustDomainArg>,
+        mesh: Option<PyRef<'_, PyMeshConfig>>,
     ) -> PyResult<Self> {
+        let trust = ca_trust(trust_domain, mesh)?;
         let key = zeroize::Zeroizing::new(ca_key_pem);
         let ca = py
-            .detach(|| meshtls::MeshCa::from_pem(ca_cert_pem, &key, cert_chain_pem, root_cert_pem))
+            .detach(|| {
+                meshtls::MeshCa::from_pem(ca_cert_pem, &key, cert_chain_pem, root_cert_pem, trust)
+            })
             .map_err(py_err)?;
         Ok(PyMeshCa::wrap(ca))
     }
@@ -247,10 +282,22 @@ impl PyMeshCa {
     }
 
     #[getter]
-    fn trust_domain(&self) -> Option<PyTrustDomain> {
+    /// The trust domain the CA issues for (identities of other trust domains are refused).
+    fn trust_domain(&self) -> PyTrustDomain {
+        PyTrustDomain {
+            inner: self.inner.trust_domain().clone(),
+        }
+    }
+
+    /// The trust domain's aliases the CA also issues for (from ``mesh`` at loading).
+    #[getter]
+    fn trust_domain_aliases(&self) -> Vec<PyTrustDomain> {
         self.inner
-            .trust_domain()
+            .trust_domains()
+            .aliases()
+            .iter()
             .map(|t| PyTrustDomain { inner: t.clone() })
+            .collect()
     }
 
     #[getter]
@@ -459,7 +506,7 @@ impl PySvid {
                 "grace_ratio ({grace_ratio}) and jitter ({jitter}) must lie in [0, 1]"
             )));
         }
-        Ok(self.inner.rotation_time(&meshtls::ca::RotationPolicy {
+        Ok(self.inner.rotation_time(&meshtls::svid::RotationPolicy {
             grace_ratio,
             jitter,
         }))

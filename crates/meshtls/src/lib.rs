@@ -53,7 +53,6 @@
 pub mod authz;
 pub mod bundle;
 pub mod ca;
-pub(crate) mod der;
 pub mod error;
 pub mod identity;
 pub mod k8s;
@@ -62,6 +61,7 @@ pub mod mesh;
 pub mod policy;
 pub mod svid;
 pub mod tls;
+pub(crate) mod x509;
 
 pub use authz::Authorizer;
 pub use bundle::{BundleSet, TrustBundle};
@@ -70,5 +70,4 @@ pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
 pub use policy::{Decision, MtlsMode, PolicySet};
-pub use svid::own::Svid;
-pub use svid::{SvidVerifier, VerifiedSvid, verify_svid};
+pub use svid::{Svid, SvidVerifier, VerifiedSvid, verify_svid};

@@ -39,15 +39,17 @@
 //!   valid at the verification time, like every other certificate of the path.
 
 mod cache;
-pub(crate) mod der;
 mod inspect;
-pub mod own;
+pub(crate) mod own;
 mod verify;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, SvidVerifier};
 pub use inspect::{CertificateSummary, inspect_certificate};
+pub use own::{ISTIO_GRACE_PERIOD_RATIO, ISTIO_GRACE_PERIOD_RATIO_JITTER, RotationPolicy, Svid};
+pub(crate) use verify::leaf_spiffe_id_of_der;
 pub use verify::{
-    MAX_CHAIN_LEN, MAX_URI_SAN_LEN, VerifiedSvid, check_private_key, verify_svid, verify_svid_parts,
+    MAX_CHAIN_LEN, MAX_URI_SAN_LEN, VerifiedSvid, VerifyOptions, check_private_key, verify_svid,
+    verify_svid_parts, verify_svid_with,
 };
 
 /// Reads a PEM certificate chain (leaf first): only `CERTIFICATE` blocks are accepted, text
@@ -55,7 +57,7 @@ pub use verify::{
 pub fn parse_pem_chain(
     pem: &str,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, crate::error::SvidError> {
-    let chain = crate::bundle::parse_pem_certificates(pem)
+    let chain = crate::x509::pem::parse_pem_certificates(pem)
         .map_err(|reason| crate::error::SvidError::Pem { reason })?;
     if chain.is_empty() {
         return Err(crate::error::SvidError::EmptyChain);

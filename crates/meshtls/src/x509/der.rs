@@ -1,5 +1,5 @@
-//! The DER the crate writes and reads itself: one strict reader, tag and OID constants, a
-//! tag-length-value writer and PEM text.
+//! The DER the crate writes and reads itself: one strict reader, tag and OID constants and a
+//! tag-length-value writer.
 //!
 //! The CA assembles certificates from pre-encoded pieces (the constant parts are encoded once
 //! per CA), so the writer only needs TLV framing. The reader accepts only DER (definite,
@@ -227,8 +227,6 @@ pub(crate) enum DerError {
     },
     /// A BIT STRING whose unused-bit count is not zero.
     UnusedBits,
-    /// A rule of the structure being read.
-    Invalid(&'static str),
 }
 
 impl std::fmt::Display for DerError {
@@ -260,7 +258,6 @@ impl std::fmt::Display for DerError {
                 write!(f, "{count} unexpected trailing bytes")
             }
             DerError::UnusedBits => f.write_str("bit string with unused bits"),
-            DerError::Invalid(rule) => f.write_str(rule),
         }
     }
 }
@@ -410,31 +407,6 @@ impl<'a> Reader<'a> {
     pub(crate) fn finish_field(&self, what: &'static str) -> Result<(), DerError> {
         self.finish_with(Some(what))
     }
-}
-
-/// PEM text of one DER object (64-column base64, `\n` line ends).
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    let mut out = String::with_capacity(der.len() * 4 / 3 + 80);
-    pem_into(&mut out, label, der);
-    out
-}
-
-/// Appends PEM text of one DER object.
-pub(crate) fn pem_into(out: &mut String, label: &str, der: &[u8]) {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    let bytes = b64.as_bytes();
-    for line in bytes.chunks(64) {
-        // base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
 }
 
 #[cfg(test)]

@@ -85,3 +85,22 @@ fn sync_dir(dir: &Path) {
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, &e))
 }
+
+/// Reads a text file (PEM) into zeroizing memory. A file that is not UTF-8 is a
+/// [`CaError::Material`] naming the file and the first bad byte's offset (its content is not
+/// quoted: it may be key material).
+pub(crate) fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, Error> {
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| Error::io("read", path, &e))?);
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text.to_owned())),
+        Err(e) => Err(crate::error::CaError::Material {
+            what: path.display().to_string(),
+            reason: format!(
+                "is not a text (PEM) file: byte {} is not valid UTF-8",
+                e.valid_up_to()
+            ),
+        }
+        .into()),
+    }
+}

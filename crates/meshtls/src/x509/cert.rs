@@ -1,18 +1,22 @@
-//! A small, strict DER reader for the X.509 fields the SVID profile needs.
+//! The one strict certificate view: the X.509 fields the SVID profile and the CA need.
 //!
 //! rustls-webpki validates paths but exposes none of the extensions the SPIFFE profile is
 //! about (BasicConstraints, KeyUsage, ExtendedKeyUsage, URI SANs, name constraints). Reading
 //! them here costs well under a microsecond per certificate and allocates nothing, which keeps
 //! a full SVID verification within a few percent of webpki's own path validation. The reading
 //! itself is the crate's strict DER [`Reader`]; this module knows the certificate profile.
+//! Refused: anything but v3, malformed BOOLEANs, duplicate or empty extension lists, KeyUsage
+//! of more than nine bits, negative path lengths, invalid GeneralName tags, non-UTC times.
 
-use crate::der::{Reader, oid, tag};
+use super::der::{Reader, oid, tag};
+use super::time::read_time;
 
 /// A profile-field decoding failure, rendered into error messages by the caller.
 pub(crate) type DerResult<T> = Result<T, String>;
 
 /// KeyUsage bits, numbered as RFC 5280 §4.2.1.3 does (bit 0 = digitalSignature), stored with
-/// bit 0 as the most significant bit of a `u16`.
+/// bit 0 as the most significant bit of a `u16` (the BIT STRING's own byte order). This is the
+/// crate's one KeyUsage convention.
 pub(crate) const KU_DIGITAL_SIGNATURE: u16 = 0x8000;
 pub(crate) const KU_KEY_CERT_SIGN: u16 = 0x0400;
 pub(crate) const KU_CRL_SIGN: u16 = 0x0200;
@@ -41,6 +45,9 @@ fn read_bool(value: &[u8], what: &'static str) -> DerResult<bool> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BasicConstraints {
     pub(crate) ca: bool,
+    pub(crate) critical: bool,
+    /// `pathLenConstraint`, saturated at `u64::MAX`.
+    pub(crate) path_len: Option<u64>,
 }
 
 /// KeyUsage bits and criticality.
@@ -147,8 +154,20 @@ fn general_names(value: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
 /// The fields of one certificate that SVID verification reads.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CertInfo<'a> {
+    /// The whole `tbsCertificate` TLV (what the signature covers).
+    pub(crate) tbs: &'a [u8],
+    /// The outer `signatureAlgorithm` AlgorithmIdentifier's contents.
+    pub(crate) signature_algorithm: &'a [u8],
+    /// The signature bits (a BIT STRING with no unused bits).
+    pub(crate) signature: &'a [u8],
     /// The Subject Name's contents (empty for an empty subject).
     pub(crate) subject: &'a [u8],
+    /// The whole Subject Name TLV (compared with children's issuer names).
+    pub(crate) subject_der: &'a [u8],
+    /// The whole Issuer Name TLV.
+    pub(crate) issuer_der: &'a [u8],
+    /// SubjectKeyIdentifier, when present.
+    pub(crate) subject_key_id: Option<&'a [u8]>,
     /// SubjectPublicKeyInfo, whole encoding.
     pub(crate) spki: &'a [u8],
     /// The serial number's content bytes.
@@ -174,9 +193,18 @@ impl<'a> CertInfo<'a> {
         let cert = outer.read_field(tag::SEQUENCE, "certificate")?;
         outer.finish_field("certificate")?;
         let mut c = Reader::new(cert);
-        let tbs = c.read_field(tag::SEQUENCE, "tbsCertificate")?;
-        c.read_field(tag::SEQUENCE, "signatureAlgorithm")?;
-        c.read_field(tag::BIT_STRING, "signatureValue")?;
+        let (tbs_tag, tbs, tbs_whole) = c.read_any()?;
+        if tbs_tag != tag::SEQUENCE {
+            return Err("tbsCertificate: expected a SEQUENCE".to_owned());
+        }
+        let signature_algorithm = c.read_field(tag::SEQUENCE, "signatureAlgorithm")?;
+        let signature = match c
+            .read_field(tag::BIT_STRING, "signatureValue")?
+            .split_first()
+        {
+            Some((0, bits)) => bits,
+            _ => return Err("signatureValue: malformed BIT STRING".to_owned()),
+        };
         c.finish_field("certificate")?;
 
         let mut t = Reader::new(tbs);
@@ -195,9 +223,15 @@ impl<'a> CertInfo<'a> {
         }
         let serial = t.read_field(tag::INTEGER, "serialNumber")?;
         t.read_field(tag::SEQUENCE, "signature")?;
-        t.read_field(tag::SEQUENCE, "issuer")?;
+        let (issuer_tag, _, issuer_der) = t.read_any()?;
+        if issuer_tag != tag::SEQUENCE {
+            return Err("issuer: expected a SEQUENCE".to_owned());
+        }
         let validity = t.read_field(tag::SEQUENCE, "validity")?;
-        let subject = t.read_field(tag::SEQUENCE, "subject")?;
+        let (subject_tag, subject, subject_der) = t.read_any()?;
+        if subject_tag != tag::SEQUENCE {
+            return Err("subject: expected a SEQUENCE".to_owned());
+        }
         let (spki_tag, _, spki) = t.read_any()?;
         if spki_tag != tag::SEQUENCE {
             return Err("subjectPublicKeyInfo: expected a SEQUENCE".to_owned());
@@ -213,7 +247,13 @@ impl<'a> CertInfo<'a> {
         vr.finish_field("validity")?;
 
         let mut info = CertInfo {
+            tbs: tbs_whole,
+            signature_algorithm,
+            signature,
             subject,
+            subject_der,
+            issuer_der,
+            subject_key_id: None,
             spki,
             serial,
             not_before,
@@ -264,7 +304,13 @@ impl<'a> CertInfo<'a> {
             seen[seen_len] = oid;
             seen_len += 1;
             match oid {
-                oid::BASIC_CONSTRAINTS => self.basic_constraints = Some(parse_bc(value)?),
+                oid::BASIC_CONSTRAINTS => self.basic_constraints = Some(parse_bc(value, critical)?),
+                oid::SUBJECT_KEY_IDENTIFIER => {
+                    let mut r = Reader::new(value);
+                    let id = r.read_field(tag::OCTET_STRING, "subject key identifier")?;
+                    r.finish_field("subject key identifier")?;
+                    self.subject_key_id = Some(id);
+                }
                 oid::KEY_USAGE => {
                     self.key_usage = Some(KeyUsage {
                         bits: parse_ku(value)?,
@@ -284,7 +330,7 @@ impl<'a> CertInfo<'a> {
     }
 }
 
-fn parse_bc(value: &[u8]) -> DerResult<BasicConstraints> {
+fn parse_bc(value: &[u8], critical: bool) -> DerResult<BasicConstraints> {
     let mut outer = Reader::new(value);
     let seq = outer.read_field(tag::SEQUENCE, "basic constraints")?;
     outer.finish_field("basic constraints")?;
@@ -293,13 +339,28 @@ fn parse_bc(value: &[u8]) -> DerResult<BasicConstraints> {
         Some(v) => read_bool(v, "basic constraints cA")?,
         None => false,
     };
+    let mut path_len = None;
     if let Some(len) = r.read_optional(tag::INTEGER, "basic constraints pathLenConstraint")? {
         if len.is_empty() || len[0] & 0x80 != 0 {
             return Err("basic constraints: negative or empty pathLenConstraint".to_owned());
         }
+        if len.len() > 1 && len[0] == 0 && len[1] & 0x80 == 0 {
+            return Err("basic constraints: non-minimal pathLenConstraint".to_owned());
+        }
+        path_len = Some(if len.len() > 9 {
+            u64::MAX
+        } else {
+            len.iter().fold(0u64, |acc, b| {
+                acc.saturating_mul(256).saturating_add(u64::from(*b))
+            })
+        });
     }
     r.finish_field("basic constraints")?;
-    Ok(BasicConstraints { ca })
+    Ok(BasicConstraints {
+        ca,
+        critical,
+        path_len,
+    })
 }
 
 fn parse_ku(value: &[u8]) -> DerResult<u16> {
@@ -399,69 +460,6 @@ fn parse_nc_has_uri(value: &[u8]) -> DerResult<bool> {
     Ok(has_uri)
 }
 
-fn read_time(r: &mut Reader<'_>, what: &'static str) -> DerResult<i64> {
-    let (tag, value, _) = r.read_any()?;
-    let digits = |s: &[u8]| -> DerResult<i64> {
-        s.iter().try_fold(0i64, |acc, b| {
-            if b.is_ascii_digit() {
-                Ok(acc * 10 + i64::from(b - b'0'))
-            } else {
-                Err(format!("{what}: malformed time"))
-            }
-        })
-    };
-    let (year, rest) = match (tag, value.len()) {
-        (tag::UTC_TIME, 13) => {
-            let yy = digits(&value[..2])?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &value[2..])
-        }
-        (tag::GENERALIZED_TIME, 15) => (digits(&value[..4])?, &value[4..]),
-        _ => {
-            return Err(format!(
-                "{what}: expected UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ"
-            ));
-        }
-    };
-    if rest[10] != b'Z' {
-        return Err(format!("{what}: time must be in UTC (end in Z)"));
-    }
-    let month = digits(&rest[0..2])?;
-    let day = digits(&rest[2..4])?;
-    let hour = digits(&rest[4..6])?;
-    let minute = digits(&rest[6..8])?;
-    let second = digits(&rest[8..10])?;
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return Err(format!("{what}: date or time out of range"));
-    }
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// A public key, as the JWK members that describe it (RFC 7518 §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PublicKey<'a> {
@@ -559,14 +557,6 @@ fn strip_integer(v: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_days_match_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-        assert_eq!(days_from_civil(1950, 1, 1), -7_305);
-    }
 
     #[test]
     fn oids_render_dotted() {

@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{
 use rustls_pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
 
-use crate::der::{self, Reader, oid, tag};
+use super::der::{self, Reader, oid, tag};
 use crate::error::CaError;
 
 /// The key algorithms meshtls generates, for CAs and for workloads.

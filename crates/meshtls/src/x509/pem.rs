@@ -1,0 +1,131 @@
+//! The one PEM reader and writer (rustls-pki-types' `PemObject` underneath): certificate
+//! chains, bundles and private keys.
+
+use rustls_pki_types::pem::{PemObject, SectionKind};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use zeroize::Zeroizing;
+
+use crate::error::CaError;
+
+/// PEM text of one DER object (64-column base64, `\n` line ends).
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+    let mut out = String::with_capacity(der.len() * 4 / 3 + 80);
+    pem_into(&mut out, label, der);
+    out
+}
+
+/// Appends PEM text of one DER object.
+pub(crate) fn pem_into(out: &mut String, label: &str, der: &[u8]) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    let bytes = b64.as_bytes();
+    for line in bytes.chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+}
+
+/// Certificates as concatenated PEM `CERTIFICATE` blocks.
+pub(crate) fn pem_certs(certs: &[CertificateDer<'_>]) -> String {
+    let mut out = String::with_capacity(certs.iter().map(|c| c.len() * 4 / 3 + 80).sum());
+    for c in certs {
+        pem_into(&mut out, "CERTIFICATE", c);
+    }
+    out
+}
+
+/// Reads the `CERTIFICATE` blocks of a PEM text. Text outside the blocks is ignored;
+/// whitespace-only text gives no certificates; any other block kind (e.g. a private key) and
+/// text with no block at all are errors.
+pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut out = Vec::new();
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        let (kind, der) = item.map_err(|e| e.to_string())?;
+        if kind != SectionKind::Certificate {
+            return Err(format!(
+                "found a {kind:?} PEM block: only CERTIFICATE blocks are accepted"
+            ));
+        }
+        out.push(CertificateDer::from(der));
+    }
+    if out.is_empty() && !pem.trim().is_empty() {
+        return Err(format!(
+            "no CERTIFICATE PEM block found (text starts {})",
+            quote(pem)
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads PEM that must hold only `CERTIFICATE` blocks, at least one; `what` names the file
+/// or role in errors.
+pub(crate) fn certificates_from_pem(
+    pem: &str,
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, CaError> {
+    let material = |reason: String| CaError::Material {
+        what: what.to_owned(),
+        reason,
+    };
+    let certs = parse_pem_certificates(pem).map_err(material)?;
+    if certs.is_empty() {
+        return Err(material("holds no pem certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// Reads exactly one private key from PEM (`PRIVATE KEY`, `RSA PRIVATE KEY` or
+/// `EC PRIVATE KEY`).
+pub(crate) fn private_key_from_pem(
+    pem: &str,
+    what: &str,
+) -> Result<Zeroizing<PrivateKeyDer<'static>>, CaError> {
+    let mut found: Option<Zeroizing<PrivateKeyDer<'static>>> = None;
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        let (kind, der_bytes) = item.map_err(|e| CaError::Material {
+            what: what.to_owned(),
+            reason: format!("invalid pem ({e})"),
+        })?;
+        let der_bytes = Zeroizing::new(der_bytes);
+        let key = Zeroizing::new(match kind {
+            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(der_bytes.to_vec().into()),
+            SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(der_bytes.to_vec().into()),
+            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(der_bytes.to_vec().into()),
+            other => {
+                return Err(CaError::Material {
+                    what: what.to_owned(),
+                    reason: format!("holds a {other:?} pem block where a private key belongs"),
+                });
+            }
+        });
+        if found.is_some() {
+            return Err(CaError::Material {
+                what: what.to_owned(),
+                reason: "holds more than one private key".to_owned(),
+            });
+        }
+        found = Some(key);
+    }
+    found.ok_or_else(|| CaError::Material {
+        what: what.to_owned(),
+        reason:
+            "holds no unencrypted pem private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
+                .to_owned(),
+    })
+}
+
+/// At most 40 characters of `text`, quoted with Rust's escapes (bounded, printable).
+pub(crate) fn quote(text: &str) -> String {
+    let mut head: String = text.trim_start().chars().take(40).collect();
+    if text.trim_start().chars().count() > 40 {
+        head.push_str("...");
+    }
+    format!("{head:?}")
+}
