@@ -408,10 +408,7 @@ impl PyMeshCa {
     }
 
     fn __repr__(&self) -> String {
-        let td = match self.inner.trust_domain() {
-            Some(t) => format!("'{t}'"),
-            None => "None".to_owned(),
-        };
+        let td = format!("'{}'", self.inner.trust_domain());
         format!(
             "<MeshCa trust_domain={td} key='{}' self_signed={} chain_len={}>",
             self.inner.key_description(),
