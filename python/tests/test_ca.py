@@ -352,7 +352,7 @@ def test_broken_plugin_layouts_name_the_file(tmp_path):
     # A file that is not UTF-8 text is a CaError naming the file, not a bare OSError.
     binary = variant("binary")
     (binary / "ca-key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\n\xff\xfe\x00\n")
-    with pytest.raises(meshtls.CaError, match="is not a text \\(PEM\\) file: byte 28 is not valid UTF-8") as e:
+    with pytest.raises(meshtls.CaError, match="ca-key.pem: not a text \\(PEM\\) file: byte 28 is not valid UTF-8") as e:
         meshtls.MeshCa.load(binary, trust_domain="cluster.local")
     assert str(binary / "ca-key.pem") in str(e.value)
     assert not isinstance(e.value, OSError)

@@ -97,7 +97,7 @@ pub(crate) fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, Error
         Err(e) => Err(crate::error::CaError::Material {
             what: path.display().to_string(),
             reason: format!(
-                "is not a text (PEM) file: byte {} is not valid UTF-8",
+                "not a text (PEM) file: byte {} is not valid UTF-8",
                 e.valid_up_to()
             ),
         }

@@ -47,7 +47,7 @@ pub(crate) fn pem_certs(certs: &[CertificateDer<'_>]) -> String {
 pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let mut out = Vec::new();
     for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
-        let (kind, der) = item.map_err(|e| e.to_string())?;
+        let (kind, der) = item.map_err(|e| pem_error(&e))?;
         if kind != SectionKind::Certificate {
             return Err(format!(
                 "found a {kind:?} PEM block: only CERTIFICATE blocks are accepted"
@@ -91,7 +91,7 @@ pub(crate) fn private_key_from_pem(
     for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
         let (kind, der_bytes) = item.map_err(|e| CaError::Material {
             what: what.to_owned(),
-            reason: format!("invalid pem ({e})"),
+            reason: format!("invalid pem ({})", pem_error(&e)),
         })?;
         let der_bytes = Zeroizing::new(der_bytes);
         let key = Zeroizing::new(match kind {
@@ -121,6 +121,25 @@ pub(crate) fn private_key_from_pem(
     })
 }
 
+/// A PEM syntax error in words, quoting at most 40 characters of the offending line (the
+/// reader's own messages print whole lines as byte lists).
+pub(crate) fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { end_marker } => format!(
+            "a section has no end line \"-----END {}-----\"",
+            String::from_utf8_lossy(end_marker).chars().take(40).collect::<String>()
+        ),
+        E::IllegalSectionStart { line } => format!(
+            "malformed section start line {}",
+            quote(&String::from_utf8_lossy(line))
+        ),
+        E::Base64Decode(_) => "a section's body is not valid base64".to_owned(),
+        E::SectionTooLarge => "a section is larger than 256 MB".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// At most 40 characters of `text`, quoted with Rust's escapes (bounded, printable).
 pub(crate) fn quote(text: &str) -> String {
     let mut head: String = text.trim_start().chars().take(40).collect();
@@ -128,4 +147,43 @@ pub(crate) fn quote(text: &str) -> String {
         head.push_str("...");
     }
     format!("{head:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_quote_a_bounded_part_of_the_bad_value() {
+        let long = format!("-----BEGIN CERTIFICATE{}\nAAAA\n", "x".repeat(5000));
+        let e = parse_pem_certificates(&long).unwrap_err();
+        assert!(e.len() < 200, "{e}");
+        assert!(
+            e.starts_with("malformed section start line \"-----BEGIN CERTIFICATExxxx"),
+            "{e}"
+        );
+        let e = certificates_from_pem(&"garbage ".repeat(1000), "ca-cert.pem").unwrap_err();
+        assert!(e.to_string().len() < 200, "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "ca-cert.pem: no CERTIFICATE PEM block found (text starts \"garbage garbage"
+            ),
+            "{e}"
+        );
+        let e = private_key_from_pem(
+            "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+            "ca-key.pem",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ca-key.pem: invalid pem (a section's body is not valid base64)"
+        );
+        let e = private_key_from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n", "k").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("has no end line \"-----END PRIVATE KEY-----\""),
+            "{e}"
+        );
+    }
 }
