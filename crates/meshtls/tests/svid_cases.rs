@@ -809,3 +809,42 @@ fn alias_trust_domains_use_the_mesh_roots_and_nothing_else() {
         SvidError::Untrusted { .. }
     ));
 }
+
+#[test]
+fn bundle_roots_are_trust_anchors_and_strictness_is_opt_in() {
+    use meshtls::svid::{VerifyOptions, verify_svid_with};
+    // A root without KeyUsage anchors the path (RFC 5280 §6.1.1(d); webpki, Go, OpenSSL).
+    let root = Ca::root_with(TD1, |p| p.key_usages.clear());
+    let leaf = root.leaf(WORKLOAD, |_| {});
+    let set = bundles(&[(TD1, &root)]);
+    verify(&[&leaf.der], &set).unwrap();
+    // Under the opt-in strict anchors (openssl -x509_strict) it is refused, and said why.
+    let chain = vec![leaf.der.clone()];
+    let err = verify_svid_with(&chain, &set, now(), &VerifyOptions::strict())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "none of its roots is a trust anchor for SVIDs: root 0: it has no key usage extension"
+        ),
+        "{err}"
+    );
+    // A root whose KeyUsage lacks keyCertSign, or that is not a CA, stays refused (as Go's
+    // CheckSignatureFrom, OpenSSL and BoringSSL refuse such an issuer).
+    for (root, why) in [
+        (
+            Ca::root_with(TD1, |p| p.key_usages = vec![KeyUsagePurpose::CrlSign]),
+            "its key usage lacks keyCertSign",
+        ),
+        (
+            Ca::root_with(TD1, |p| p.is_ca = IsCa::ExplicitNoCa),
+            "it is not a CA (cA=false)",
+        ),
+    ] {
+        let leaf = root.leaf(WORKLOAD, |_| {});
+        let err = verify(&[&leaf.der], &bundles(&[(TD1, &root)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{err}");
+    }
+}

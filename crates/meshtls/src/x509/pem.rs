@@ -128,7 +128,10 @@ pub(crate) fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
     match e {
         E::MissingSectionEnd { end_marker } => format!(
             "a section has no end line \"-----END {}-----\"",
-            String::from_utf8_lossy(end_marker).chars().take(40).collect::<String>()
+            String::from_utf8_lossy(end_marker)
+                .chars()
+                .take(40)
+                .collect::<String>()
         ),
         E::IllegalSectionStart { line } => format!(
             "malformed section start line {}",
