@@ -203,3 +203,63 @@ fn a_root_of_the_same_subject_with_another_key_type_is_no_matching_key() {
         "{err}"
     );
 }
+
+#[test]
+fn intermediates_under_loaded_cas_chain_by_exact_issuer_name() {
+    // Under Istio's sample CA (subject C, ST, L, O, CN): rcgen writes the issuer name back
+    // byte for byte, and the result chains under meshtls, OpenSSL and GnuTLS.
+    let sample = MeshCa::load(&istio_sample_ca("").0, &td()).unwrap();
+    let mut p = CaParams::intermediate(td());
+    p.key = KeyKind::EcP256;
+    p.common_name = Some("cluster-2 intermediate".to_owned());
+    let inter = sample.create_intermediate(&p).unwrap();
+    assert_eq!(inter.cert_chain_der().len(), 3);
+    let id = SpiffeId::new("spiffe://cluster.local/ns/a/sa/b").unwrap();
+    let svid = inter.issue(&id, &IssueParams::default()).unwrap();
+    verify_svid(svid.cert_chain_der(), &bundles(&inter), UnixTime::now()).unwrap();
+    assert!(openssl_verify_default(svid.cert_chain_der(), inter.root_certs_der(), "sslserver").0);
+    assert!(certtool_verify(svid.cert_chain_der(), inter.root_certs_der()).0);
+
+    // A loaded root whose name has an attribute type twice (DC=example, DC=com) cannot be
+    // reproduced by rcgen: refused with a typed error, never chained with a wrong issuer name.
+    let dir = Scratch::new("dc-root");
+    let (ok, text) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &dir.path("ca-key.pem").display().to_string(),
+        "-out",
+        &dir.path("ca-cert.pem").display().to_string(),
+        "-subj",
+        "/DC=com/DC=example/CN=Corp Root",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    assert!(ok, "{text}");
+    let read = |f: &str| std::fs::read_to_string(dir.path(f)).unwrap();
+    let corp = MeshCa::from_pem(&read("ca-cert.pem"), &read("ca-key.pem"), "", "", td()).unwrap();
+    let e = corp.create_intermediate(&p).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Ca(meshtls::error::CaError::InvalidParam {
+                param: "issuer subject",
+                ..
+            })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("appears twice"), "{e}");
+    // Issuing leaves from it is not affected (the hot path copies the name as it is).
+    let svid = corp.issue(&id, &IssueParams::default()).unwrap();
+    verify_svid(svid.cert_chain_der(), &bundles(&corp), UnixTime::now()).unwrap();
+}

@@ -7,12 +7,18 @@ use crate::error::CaError;
 use crate::x509::cert::{CertInfo, KU_KEY_CERT_SIGN, KeyUsage};
 use crate::x509::der::{self, Reader, oid, tag};
 use crate::x509::key::{self, SigningKey};
+use crate::x509::name;
 use crate::x509::time::validity;
 
 /// A random positive serial of up to 128 bits as a DER INTEGER (Istio's `genSerialNum`: a
 /// uniform value in `[1, 2^128)`; a zero draw is retried because RFC 5280 wants a positive
 /// serial).
 pub(crate) fn random_serial() -> Result<Vec<u8>, CaError> {
+    Ok(der::unsigned_integer(&random_serial_bytes()?))
+}
+
+/// The 128 random bits of a serial, never all zero.
+fn random_serial_bytes() -> Result<[u8; 16], CaError> {
     let mut bytes = [0u8; 16];
     loop {
         // Straight from aws-lc's fork-safe DRBG: a per-process pool would hand the same
@@ -21,7 +27,7 @@ pub(crate) fn random_serial() -> Result<Vec<u8>, CaError> {
             action: "drawing a serial number",
         })?;
         if bytes.iter().any(|&b| b != 0) {
-            return Ok(der::unsigned_integer(&bytes));
+            return Ok(bytes);
         }
     }
 }
@@ -80,73 +86,102 @@ pub(crate) fn sign_certificate(key: &SigningKey, tbs_parts: &[&[u8]]) -> Result<
 
 /// What a CA certificate should contain.
 pub(crate) struct CaTemplate<'a> {
+    /// The subject `Name`, whole TLV.
     pub(crate) subject: &'a [u8],
-    pub(crate) spki: &'a [u8],
+    /// The new certificate's key.
+    pub(crate) key: &'a SigningKey,
     pub(crate) not_before: i64,
     pub(crate) not_after: i64,
     pub(crate) path_len: Option<u8>,
     pub(crate) uri_san: Option<&'a str>,
 }
 
-/// Builds a CA certificate (Istio's `forCA` profile: KU keyCertSign only, critical; basic
-/// constraints CA:true, critical; SKI; AKI when not self-signed; no EKU).
+fn datetime(unix: i64) -> Result<time::OffsetDateTime, CaError> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .ok_or_else(|| CaError::InvalidParam {
+            param: "validity",
+            value: unix.to_string(),
+            rule: "a certificate time must fall in years 0000 to 9999".to_owned(),
+        })
+}
+
+fn inexpressible(what: &'static str, name: &[u8], why: String) -> CaError {
+    CaError::InvalidParam {
+        param: what,
+        value: crate::x509::name::rfc4514_der(name).unwrap_or_default(),
+        rule: format!("the certificate generator cannot write this name back exactly ({why})"),
+    }
+}
+
+/// Builds a CA certificate with rcgen (Istio's `forCA` profile: KU keyCertSign only,
+/// critical; basic constraints CA:true, critical; Go's SHA-1 subject key identifier; AKI when
+/// not self-signed; no EKU). `issuer` is the issuer's subject `Name` and key identifier; the
+/// issued certificate's issuer name is checked to be exactly that `Name` (RFC 5280 §7.1 name
+/// chaining), so an issuer whose name rcgen cannot reproduce (multi-valued RDNs, an attribute
+/// type twice) is refused rather than chained wrongly.
 pub(crate) fn build_ca(
     t: &CaTemplate<'_>,
     issuer: Option<(&[u8], &[u8])>,
     signer: &SigningKey,
 ) -> Result<Vec<u8>, CaError> {
-    let serial = random_serial()?;
-    let validity = validity(t.not_before, t.not_after)?;
-    let ski = key_identifier(t.spki);
-    let mut bc_content = vec![tag::BOOLEAN, 1, 0xff];
-    if let Some(n) = t.path_len {
-        bc_content.extend_from_slice(&der::unsigned_integer(&[n]));
-    }
-    let mut exts = Vec::new();
-    exts.extend(der::extension(
-        oid::KEY_USAGE,
-        true,
-        &[tag::BIT_STRING, 2, 2, 0x04],
-    ));
-    exts.extend(der::extension(
-        oid::BASIC_CONSTRAINTS,
-        true,
-        &der::tlv_vec(tag::SEQUENCE, &bc_content),
-    ));
-    exts.extend(der::extension(
-        oid::SUBJECT_KEY_IDENTIFIER,
-        false,
-        &der::tlv_vec(tag::OCTET_STRING, &ski),
-    ));
-    let (issuer_name, issuer_ski) = match issuer {
-        Some((name, ski)) => (name, Some(ski)),
-        None => (t.subject, None),
-    };
-    if let Some(aki) = issuer_ski {
-        exts.extend(authority_key_id_ext(aki));
-    }
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyIdMethod, KeyUsagePurpose};
+    let mut params = CertificateParams::default();
+    params.distinguished_name =
+        name::to_rcgen(t.subject).map_err(|why| inexpressible("subject", t.subject, why))?;
+    params.not_before = datetime(t.not_before)?;
+    params.not_after = datetime(t.not_after)?;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&random_serial_bytes()?));
+    params.is_ca = IsCa::Ca(match t.path_len {
+        Some(n) => BasicConstraints::Constrained(n),
+        None => BasicConstraints::Unconstrained,
+    });
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(&t.key.spki()));
     if let Some(uri) = t.uri_san {
-        let names = der::tlv_vec(tag::CONTEXT_PRIM_6, uri.as_bytes());
-        exts.extend(der::extension(
-            oid::SUBJECT_ALT_NAME,
-            false,
-            &der::tlv_vec(tag::SEQUENCE, &names),
+        let uri = rcgen::string::Ia5String::try_from(uri).map_err(|_| CaError::InvalidParam {
+            param: "uri san",
+            value: uri.to_owned(),
+            rule: "must be ASCII".to_owned(),
+        })?;
+        params.subject_alt_names = vec![rcgen::SanType::URI(uri)];
+    }
+    let signed = match issuer {
+        None => params.self_signed(t.key),
+        Some((issuer_name, issuer_key_id)) => {
+            params.use_authority_key_identifier_extension = true;
+            let mut issuer_params = CertificateParams::default();
+            issuer_params.distinguished_name = name::to_rcgen(issuer_name)
+                .map_err(|why| inexpressible("issuer subject", issuer_name, why))?;
+            issuer_params.key_identifier_method = KeyIdMethod::PreSpecified(issuer_key_id.to_vec());
+            params.signed_by(t.key, &rcgen::Issuer::new(issuer_params, signer))
+        }
+    }
+    .map_err(|_| CaError::Crypto {
+        action: "signing a ca certificate",
+    })?;
+    let der = signed.der().to_vec();
+    let info = CertInfo::parse(&der).map_err(|reason| CaError::Material {
+        what: "generated ca certificate".to_owned(),
+        reason,
+    })?;
+    let issuer_name = issuer.map_or(t.subject, |(n, _)| n);
+    if info.subject_der != t.subject {
+        return Err(inexpressible(
+            "subject",
+            t.subject,
+            "re-encoded differently".to_owned(),
         ));
     }
-    let exts = der::tlv_vec(tag::CONTEXT_3, &der::tlv_vec(tag::SEQUENCE, &exts));
-    sign_certificate(
-        signer,
-        &[
-            VERSION_V3,
-            &serial,
-            signer.signature_algorithm(),
+    if info.issuer_der != issuer_name {
+        return Err(inexpressible(
+            "issuer subject",
             issuer_name,
-            &validity,
-            t.subject,
-            t.spki,
-            &exts,
-        ],
-    )
+            "re-encoded differently".to_owned(),
+        ));
+    }
+    Ok(der)
 }
 
 fn authority_key_id_ext(key_id: &[u8]) -> Vec<u8> {

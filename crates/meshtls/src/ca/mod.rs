@@ -122,12 +122,11 @@ impl MeshCa {
         let ttl = check_positive(params.ttl)?;
         let subject = subject_of(params)?;
         let key = SigningKey::generate(params.key)?;
-        let spki = key.spki();
         let not_before = unix_seconds(now);
         let uri = params.trust_domain.id();
         let template = CaTemplate {
             subject: &subject,
-            spki: &spki,
+            key: &key,
             not_before,
             not_after: not_before.saturating_add(ttl),
             path_len: params.path_len,
@@ -178,11 +177,10 @@ impl MeshCa {
             .into());
         }
         let key = SigningKey::generate(params.key)?;
-        let spki = key.spki();
         let uri = params.trust_domain.id();
         let template = CaTemplate {
             subject: &subject,
-            spki: &spki,
+            key: &key,
             not_before: now,
             not_after: now.saturating_add(ttl).min(self.valid_until),
             path_len: params.path_len,
@@ -371,7 +369,6 @@ impl MeshCa {
         }
         let ttl = check_positive(ttl)?;
         let not_before = unix_seconds(now);
-        let spki = self.key.spki();
         let uri_san = self
             .signing
             .uri_sans
@@ -381,7 +378,7 @@ impl MeshCa {
         let path_len = self.signing.path_len.and_then(|n| u8::try_from(n).ok());
         let template = CaTemplate {
             subject: self.signing.subject(),
-            spki: &spki,
+            key: &self.key,
             not_before,
             not_after: not_before.saturating_add(ttl),
             path_len,

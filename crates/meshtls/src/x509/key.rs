@@ -368,6 +368,36 @@ impl SigningKey {
     }
 }
 
+/// rcgen signs CA certificates with the CA's own aws-lc-rs key through these two traits.
+impl rcgen::PublicKeyData for SigningKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            SigningKey::Ecdsa { pair, .. } => pair.public_key().as_ref(),
+            SigningKey::Rsa { pair, .. } => pair.public_key().as_ref(),
+        }
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            SigningKey::Ecdsa {
+                kind: KeyKind::EcP384,
+                ..
+            } => &rcgen::PKCS_ECDSA_P384_SHA384,
+            SigningKey::Ecdsa { .. } => &rcgen::PKCS_ECDSA_P256_SHA256,
+            SigningKey::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+impl rcgen::SigningKey for SigningKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        let mut out = Vec::with_capacity(self.max_signature_len());
+        self.sign_into(msg, &mut out)
+            .map_err(|_| rcgen::Error::RingUnspecified)?;
+        Ok(out)
+    }
+}
+
 fn check_rsa_bits(bits: usize, what: &str) -> Result<(), CaError> {
     if bits < 2048 {
         return Err(CaError::UnsupportedKey {

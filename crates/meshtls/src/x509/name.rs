@@ -130,6 +130,62 @@ pub(crate) fn rfc4514_der(whole: &[u8]) -> Option<String> {
     rfc4514(content)
 }
 
+/// A `Name` (whole TLV) as rcgen's `DistinguishedName`, when rcgen can write it back byte for
+/// byte: one attribute per RDN, each attribute type once, string values of a type rcgen
+/// writes. `Err` says what rcgen cannot express.
+pub(crate) fn to_rcgen(whole: &[u8]) -> Result<rcgen::DistinguishedName, String> {
+    use rcgen::{DnType, DnValue};
+    let mut outer = Reader::new(whole);
+    let content = outer.read(tag::SEQUENCE).map_err(String::from)?;
+    outer.finish().map_err(String::from)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut r = Reader::new(content);
+    while !r.is_empty() {
+        let mut set = Reader::new(r.read(tag::SET).map_err(String::from)?);
+        let mut atv = Reader::new(set.read(tag::SEQUENCE).map_err(String::from)?);
+        if !set.is_empty() {
+            return Err("a multi-valued RDN".to_owned());
+        }
+        let attr = atv.read(tag::OID).map_err(String::from)?;
+        let (t, v, _) = atv.read_any().map_err(String::from)?;
+        atv.finish().map_err(String::from)?;
+        if seen.iter().any(|s| s == attr) {
+            return Err(format!("attribute {} appears twice", oid::dotted(attr)));
+        }
+        seen.push(attr.to_vec());
+        let ty = match attr {
+            [0x55, 0x04, 0x03] => DnType::CommonName,
+            [0x55, 0x04, 0x06] => DnType::CountryName,
+            [0x55, 0x04, 0x07] => DnType::LocalityName,
+            [0x55, 0x04, 0x08] => DnType::StateOrProvinceName,
+            [0x55, 0x04, 0x0a] => DnType::OrganizationName,
+            [0x55, 0x04, 0x0b] => DnType::OrganizationalUnitName,
+            other => DnType::CustomDnType(
+                oid::dotted(other)
+                    .split('.')
+                    .filter_map(|a| a.parse().ok())
+                    .collect(),
+            ),
+        };
+        let text = || {
+            std::str::from_utf8(v)
+                .map(str::to_owned)
+                .map_err(|_| "an attribute value that is not valid text".to_owned())
+        };
+        let bad = |_| "an attribute value outside its string type".to_owned();
+        let value = match t {
+            tag::UTF8_STRING => DnValue::Utf8String(text()?),
+            tag::PRINTABLE_STRING => DnValue::PrintableString(text()?.try_into().map_err(bad)?),
+            0x16 => DnValue::Ia5String(text()?.try_into().map_err(bad)?),
+            0x14 => DnValue::TeletexString(text()?.try_into().map_err(bad)?),
+            other => return Err(format!("an attribute value of string type 0x{other:02x}")),
+        };
+        dn.push(ty, value);
+    }
+    Ok(dn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
