@@ -647,7 +647,7 @@ fn parse_td(name: &str) -> Result<TrustDomain, BundleError> {
 /// OpenSSL and BoringSSL refuse in an issuer (no BasicConstraints or `cA=false`, a KeyUsage
 /// without `keyCertSign`), an EKU the TLS peers would apply to the leaves (svid-cases A33),
 /// and URI name constraints (rustls-webpki fails closed on them, A34).
-fn anchor_problem(info: &CertInfo<'_>) -> Option<String> {
+pub(crate) fn anchor_problem(info: &CertInfo<'_>) -> Option<String> {
     match info.basic_constraints {
         None => {
             return Some(
@@ -676,6 +676,18 @@ fn anchor_problem(info: &CertInfo<'_>) -> Option<String> {
         );
     }
     None
+}
+
+/// [`anchor_problem`] of a DER certificate (a malformed one is no anchor either).
+pub(crate) fn anchor_problem_of_der(der: &[u8]) -> Option<String> {
+    match CertInfo::parse(der) {
+        Ok(info) => anchor_problem(&info).or_else(|| {
+            webpki::anchor_from_trusted_cert(&CertificateDer::from(der))
+                .err()
+                .map(|e| format!("rustls-webpki cannot use it as a trust anchor ({e:?})"))
+        }),
+        Err(reason) => Some(format!("malformed certificate ({reason})")),
+    }
 }
 
 /// Why a root that is an anchor by default is none under the strict option (what OpenSSL's

@@ -358,6 +358,21 @@ impl MeshCa {
             } else {
                 format!("certificate {i} of {chain_what}")
             };
+            // What the CA issues must verify against its own roots: every certificate of the
+            // path may sign, and the one it ends at is a trust anchor by the rules
+            // verification applies (crate::bundle::anchor_problem).
+            if !c.may_sign_certificates() {
+                return Err(CaError::NotCa {
+                    what,
+                    reason: "its key usage lacks keyCertSign".to_owned(),
+                }
+                .into());
+            }
+            if i + 1 == path.len() {
+                if let Some(reason) = crate::bundle::anchor_problem_of_der(c.der.as_ref()) {
+                    return Err(CaError::NotCa { what, reason }.into());
+                }
+            }
             if now < c.not_before {
                 return Err(CaError::NotYetValid {
                     what,

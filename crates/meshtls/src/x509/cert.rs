@@ -222,7 +222,13 @@ impl<'a> CertInfo<'a> {
             return Err("not an X.509 v3 certificate (an SVID needs v3 extensions)".to_owned());
         }
         let serial = t.read_field(tag::INTEGER, "serialNumber")?;
-        t.read_field(tag::SEQUENCE, "signature")?;
+        let inner_algorithm = t.read_field(tag::SEQUENCE, "signature")?;
+        if inner_algorithm != signature_algorithm {
+            return Err(
+                "signatureAlgorithm differs from tbsCertificate.signature (RFC 5280 §4.1.1.2)"
+                    .to_owned(),
+            );
+        }
         let (issuer_tag, _, issuer_der) = t.read_any()?;
         if issuer_tag != tag::SEQUENCE {
             return Err("issuer: expected a SEQUENCE".to_owned());
