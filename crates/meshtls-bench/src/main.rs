@@ -3,12 +3,13 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,hardening,...]
 //! ```
 
 use std::time::Duration;
 
 mod ca;
+mod hardening;
 mod harness;
 mod identity;
 mod policy;
@@ -51,6 +52,9 @@ fn main() {
     }
     if h.wants("tls") {
         tls::rows(&mut h);
+    }
+    if h.wants("hardening") {
+        hardening::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

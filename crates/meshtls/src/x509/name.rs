@@ -55,7 +55,7 @@ fn string_value(t: u8, v: &[u8]) -> Option<String> {
         // TeletexString: read as Latin-1, as most implementations do.
         0x14 => Some(v.iter().map(|&b| char::from(b)).collect()),
         // BMPString: UTF-16BE.
-        0x1e if v.len() % 2 == 0 => {
+        0x1e if v.len().is_multiple_of(2) => {
             let units: Vec<u16> = v
                 .chunks(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))
@@ -63,7 +63,7 @@ fn string_value(t: u8, v: &[u8]) -> Option<String> {
             String::from_utf16(&units).ok()
         }
         // UniversalString: UTF-32BE.
-        0x1c if v.len() % 4 == 0 => v
+        0x1c if v.len().is_multiple_of(4) => v
             .chunks(4)
             .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),

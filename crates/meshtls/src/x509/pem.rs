@@ -41,10 +41,19 @@ pub(crate) fn pem_certs(certs: &[CertificateDer<'_>]) -> String {
     out
 }
 
+/// The largest PEM text read (16 MiB, as for manifests and bundles).
+pub(crate) const MAX_PEM_BYTES: usize = 16 * 1024 * 1024;
+
 /// Reads the `CERTIFICATE` blocks of a PEM text. Text outside the blocks is ignored;
 /// whitespace-only text gives no certificates; any other block kind (e.g. a private key) and
 /// text with no block at all are errors.
 pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    if pem.len() > MAX_PEM_BYTES {
+        return Err(format!(
+            "the PEM text is {} bytes, more than the {MAX_PEM_BYTES} bytes meshtls reads",
+            pem.len()
+        ));
+    }
     let mut out = Vec::new();
     for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
         let (kind, der) = item.map_err(|e| pem_error(&e))?;
