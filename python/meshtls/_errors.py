@@ -15,6 +15,8 @@ __all__ = [
     "BundleError",
     "AuthorizationError",
     "TlsError",
+    "InvalidArgumentError",
+    "FileError",
 ]
 
 
@@ -60,3 +62,14 @@ class AuthorizationError(MeshTlsError):
 
 class TlsError(MeshTlsError):
     """A TLS configuration could not be built, or a handshake check failed."""
+
+
+class InvalidArgumentError(MeshTlsError, ValueError):
+    """An argument had the right type but an unusable value: an integer out of range (a port
+    above 65535, a ``path_len`` above 255), a naive datetime, a negative lifetime, text that is
+    not valid Unicode. The message (or its note) names the argument."""
+
+
+class FileError(MeshTlsError, OSError):
+    """A file or directory could not be read or written; the message names it and says what
+    the operating system reported. Also an ``OSError``, so ``except OSError`` still works."""

@@ -14,6 +14,8 @@ import_exception!(meshtls._errors, SvidError);
 import_exception!(meshtls._errors, BundleError);
 import_exception!(meshtls._errors, AuthorizationError);
 import_exception!(meshtls._errors, TlsError);
+import_exception!(meshtls._errors, InvalidArgumentError);
+import_exception!(meshtls._errors, FileError);
 
 /// Maps a meshtls error to its Python exception, keeping the message.
 pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
@@ -29,7 +31,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Bundle(_) => BundleError::new_err(msg),
         meshtls::Error::Authz(_) => AuthorizationError::new_err(msg),
         meshtls::Error::Tls(_) => TlsError::new_err(msg),
-        meshtls::Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(msg),
+        meshtls::Error::Io { .. } => FileError::new_err(msg),
         _ => MeshTlsError::new_err(msg),
     }
 }

@@ -3,18 +3,21 @@
 
 use pyo3::prelude::*;
 
+mod args;
+mod bench;
 mod ca;
 mod errors;
 mod identity;
 mod policy;
 mod svid;
 
-#[pymodule]
+#[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
     ca::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    bench::register(m)?;
     Ok(())
 }
