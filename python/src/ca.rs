@@ -574,7 +574,7 @@ impl PyMeshCa {
 /// object is freed and never appears in ``repr()``; not picklable.
 #[pyclass(frozen, module = "meshtls", name = "Svid")]
 pub(crate) struct PySvid {
-    inner: meshtls::Svid,
+    pub(crate) inner: meshtls::Svid,
 }
 
 #[pymethods]

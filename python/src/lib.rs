@@ -10,6 +10,7 @@ mod errors;
 mod identity;
 mod policy;
 mod svid;
+mod tls;
 
 #[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -18,6 +19,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    tls::register(m)?;
     bench::register(m)?;
     Ok(())
 }
