@@ -117,7 +117,7 @@ impl RotationPolicy {
     /// through this, so that one rule decides what is valid).
     ///
     /// ```
-    /// use meshtls::ca::RotationPolicy;
+    /// use meshtls::svid::RotationPolicy;
     /// assert!(RotationPolicy::new(0.5, 0.01).is_ok());
     /// assert!(RotationPolicy::new(1.5, 0.0).is_err());
     /// assert!(RotationPolicy::new(0.5, f64::NAN).is_err());
