@@ -15,7 +15,7 @@ step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
 
 step "system tools (openssl, curl)"
 missing=()
-for tool in openssl curl; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in openssl curl certtool; do command -v "$tool" >/dev/null 2>&1 || missing+=("${tool/#certtool/gnutls-bin}"); done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

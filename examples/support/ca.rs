@@ -31,11 +31,8 @@ impl Ca {
     /// The plug-in files do not name the trust domain (istiod's root has no URI SAN), so the
     /// caller says which one the CA serves.
     pub fn load(dir: &Path, trust_domain: &str) -> Res<Self> {
-        let ca = MeshCa::load(dir)?;
-        let trust_domain = match ca.trust_domain() {
-            Some(td) => td.clone(),
-            None => TrustDomain::new(trust_domain)?,
-        };
+        let trust_domain = TrustDomain::new(trust_domain)?;
+        let ca = MeshCa::load(dir, &trust_domain)?;
         Ok(Ca { trust_domain, ca })
     }
 

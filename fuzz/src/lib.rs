@@ -38,6 +38,7 @@ pub fn ca() -> &'static MeshCa {
             include_str!("../ca/ca-key.pem"),
             include_str!("../ca/cert-chain.pem"),
             include_str!("../ca/root-cert.pem"),
+            td("cluster.local"),
         );
         match ca {
             Ok(ca) => {

@@ -9,8 +9,23 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDelta, PyType};
 
 use crate::args::{Str, Text, duration_arg, int_arg, now_arg, strings};
-use crate::errors::{CaError, py_err};
-use crate::identity::{PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
+use crate::errors::py_err;
+use crate::identity::{PyMeshConfig, PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
+
+/// `trust_domain=` / `mesh=` of `MeshCa.load` and `MeshCa.from_pem` as a [`meshtls::ca::CaTrust`].
+fn ca_trust(
+    trust_domain: Option<TrustDomainArg>,
+    mesh: Option<PyRef<'_, PyMeshConfig>>,
+) -> PyResult<meshtls::ca::CaTrust> {
+    match (trust_domain, mesh) {
+        (Some(_), Some(_)) => Err(pyo3::exceptions::PyTypeError::new_err(
+            "pass trust_domain or mesh, not both",
+        )),
+        (Some(td), None) => Ok(meshtls::ca::CaTrust::TrustDomain(td.0)),
+        (None, Some(mesh)) => Ok(meshtls::ca::CaTrust::Mesh(mesh.inner.trust_domains())),
+        (None, None) => Ok(meshtls::ca::CaTrust::FromCertificate),
+    }
+}
 
 fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
     meshtls::ca::KeyKind::parse(name).map_err(py_err)
@@ -192,14 +207,9 @@ impl PyMeshCa {
         trust_domain_san: bool,
     ) -> PyResult<Self> {
         let path_len = path_len.0;
-        let trust_domain = match (trust_domain, self.inner.trust_domain()) {
-            (Some(t), _) => t.0,
-            (None, Some(t)) => t.clone(),
-            (None, None) => {
-                return Err(CaError::new_err(
-                    "this CA has no trust domain of its own: pass trust_domain",
-                ));
-            }
+        let trust_domain = match trust_domain {
+            Some(t) => t.0,
+            None => self.inner.trust_domain().clone(),
         };
         let default_ttl = PyDelta::new(py, 730, 0, 0, false)?.into_any();
         let params = ca_params(CaArgs {
@@ -221,13 +231,27 @@ impl PyMeshCa {
     /// Loads a CA from Istio's plug-in layout (``ca-cert.pem``, ``ca-key.pem``,
     /// ``cert-chain.pem``, ``root-cert.pem``) or a ``kubernetes.io/tls`` directory.
     ///
+    /// The CA issues for ``trust_domain`` only, or for ``mesh``'s trust domain and its
+    /// ``trustDomainAliases`` (a ``MeshConfig``); with neither, for the trust domain in the
+    /// signing certificate's ``spiffe://<td>`` URI SAN (Istio's sample CA has none).
+    ///
     /// Raises:
-    ///     CaError: a missing file, a file that cannot be read, or material that is not a
-    ///         usable CA (the message names the file).
+    ///     CaError: a missing file, a file that cannot be read or is not UTF-8 text, material
+    ///         that is not a usable CA (the message names the file), no trust domain, or a
+    ///         URI SAN naming another trust domain than ``trust_domain``.
+    ///     TypeError: both ``trust_domain`` and ``mesh``.
     #[classmethod]
-    fn load(_cls: &Bound<'_, PyType>, py: Python<'_>, directory: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (directory, *, trust_domain = None, mesh = None))]
+    fn load(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        directory: PathBuf,
+        trust_domain: Option<TrustDomainArg>,
+        mesh: Option<PyRef<'_, PyMeshConfig>>,
+    ) -> PyResult<Self> {
+        let trust = ca_trust(trust_domain, mesh)?;
         let ca = py
-            .detach(|| meshtls::MeshCa::load(&directory))
+            .detach(|| meshtls::MeshCa::load_with(&directory, &trust))
             .map_err(py_err)?;
         Ok(PyMeshCa::wrap(ca))
     }
@@ -239,12 +263,17 @@ impl PyMeshCa {
     ///     ca_key_pem: its private key (PKCS#8, PKCS#1 or SEC1).
     ///     cert_chain_pem: the chain from the signing certificate up (``""``: just it).
     ///     root_cert_pem: the root (``""``: the last certificate of the chain).
+    ///     trust_domain: the trust domain the CA issues for (see ``load``).
+    ///     mesh: a ``MeshConfig`` whose trust domain and aliases the CA issues for.
     ///
     /// Raises:
-    ///     CaError: unreadable or inconsistent material (key mismatch, not a CA, expired).
+    ///     CaError: unreadable or inconsistent material (key mismatch, not a CA, expired), no
+    ///         trust domain, or a URI SAN naming another one.
+    ///     TypeError: both ``trust_domain`` and ``mesh``.
     #[classmethod]
-    #[pyo3(signature = (ca_cert_pem, ca_key_pem, *, cert_chain_pem = Text(""), root_cert_pem = Text("")),
-        text_signature = "(ca_cert_pem, ca_key_pem, *, cert_chain_pem='', root_cert_pem='')")]
+    #[pyo3(signature = (ca_cert_pem, ca_key_pem, *, cert_chain_pem = Text(""), root_cert_pem = Text(""), trust_domain = None, mesh = None),
+        text_signature = "(ca_cert_pem, ca_key_pem, *, cert_chain_pem='', root_cert_pem='', trust_domain=None, mesh=None)")]
+    #[allow(clippy::too_many_arguments)]
     fn from_pem(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
@@ -252,12 +281,17 @@ impl PyMeshCa {
         ca_key_pem: Text<'_>,
         cert_chain_pem: Text<'_>,
         root_cert_pem: Text<'_>,
+        trust_domain: Option<TrustDomainArg>,
+        mesh: Option<PyRef<'_, PyMeshConfig>>,
     ) -> PyResult<Self> {
+        let trust = ca_trust(trust_domain, mesh)?;
         let key = zeroize::Zeroizing::new(ca_key_pem.0.to_owned());
         let (ca_cert_pem, cert_chain_pem, root_cert_pem) =
             (ca_cert_pem.0, cert_chain_pem.0, root_cert_pem.0);
         let ca = py
-            .detach(|| meshtls::MeshCa::from_pem(ca_cert_pem, &key, cert_chain_pem, root_cert_pem))
+            .detach(|| {
+                meshtls::MeshCa::from_pem(ca_cert_pem, &key, cert_chain_pem, root_cert_pem, trust)
+            })
             .map_err(py_err)?;
         Ok(PyMeshCa::wrap(ca))
     }
@@ -312,12 +346,23 @@ impl PyMeshCa {
         self.inner.cert_chain_pem()
     }
 
-    /// The trust domain of the CA (from its SPIFFE SAN or O), or ``None`` if it has none.
+    /// The trust domain the CA issues for (identities of other trust domains are refused).
     #[getter]
-    fn trust_domain(&self) -> Option<PyTrustDomain> {
+    fn trust_domain(&self) -> PyTrustDomain {
+        PyTrustDomain {
+            inner: self.inner.trust_domain().clone(),
+        }
+    }
+
+    /// The trust domain's aliases the CA also issues for (from ``mesh`` at loading).
+    #[getter]
+    fn trust_domain_aliases(&self) -> Vec<PyTrustDomain> {
         self.inner
-            .trust_domain()
+            .trust_domains()
+            .aliases()
+            .iter()
             .map(|t| PyTrustDomain { inner: t.clone() })
+            .collect()
     }
 
     /// The signing key's kind, e.g. ``"rsa-2048"`` or ``"ec-p256"``.
@@ -510,10 +555,7 @@ impl PyMeshCa {
     }
 
     fn __repr__(&self) -> String {
-        let td = match self.inner.trust_domain() {
-            Some(t) => format!("'{t}'"),
-            None => "None".to_owned(),
-        };
+        let td = format!("'{}'", self.inner.trust_domain());
         format!(
             "<MeshCa trust_domain={td} key='{}' self_signed={} chain_len={}>",
             self.inner.key_description(),
@@ -633,8 +675,8 @@ impl PySvid {
         text_signature = "(self, /, *, grace_ratio=0.5, jitter=0.01)"
     )]
     fn rotation_time(&self, grace_ratio: Option<f64>, jitter: Option<f64>) -> PyResult<SystemTime> {
-        let istio = meshtls::ca::RotationPolicy::default();
-        let policy = meshtls::ca::RotationPolicy::new(
+        let istio = meshtls::svid::RotationPolicy::default();
+        let policy = meshtls::svid::RotationPolicy::new(
             grace_ratio.unwrap_or(istio.grace_ratio),
             jitter.unwrap_or(istio.jitter),
         )

@@ -311,7 +311,7 @@ def test_save_load_round_trip_and_key_mode(tmp_path, layout):
     )
     assert names == expected, "no temporary files are left behind"
     assert stat.S_IMODE(os.stat(tmp_path / "cacerts" / key_file).st_mode) == 0o600
-    loaded = meshtls.MeshCa.load(tmp_path / "cacerts")
+    loaded = meshtls.MeshCa.load(tmp_path / "cacerts", trust_domain="cluster.local")
     assert loaded.ca_cert_pem == inter.ca_cert_pem
     assert loaded.cert_chain_pem == inter.cert_chain_pem
     assert loaded.root_cert_pem == root.root_cert_pem
@@ -320,6 +320,7 @@ def test_save_load_round_trip_and_key_mode(tmp_path, layout):
         inter.ca_key_pem,
         cert_chain_pem=inter.cert_chain_pem,
         root_cert_pem=inter.root_cert_pem,
+        trust_domain="cluster.local",
     )
     assert again.issue(WORKLOAD).spiffe_id == meshtls.SpiffeId(WORKLOAD)
 
@@ -346,14 +347,21 @@ def test_broken_plugin_layouts_name_the_file(tmp_path):
     ]
     for d, needle in cases:
         with pytest.raises(meshtls.CaError, match=needle) as e:
-            meshtls.MeshCa.load(d)
+            meshtls.MeshCa.load(d, trust_domain="cluster.local")
         assert str(d) in str(e.value), str(e.value)
     partial = variant("partial")
     (partial / "ca-key.pem").unlink()
     with pytest.raises(meshtls.CaError, match="missing ca-key.pem"):
-        meshtls.MeshCa.load(partial)
+        meshtls.MeshCa.load(partial, trust_domain="cluster.local")
     with pytest.raises(OSError):
-        meshtls.MeshCa.load(tmp_path / "does-not-exist" / "x")
+        meshtls.MeshCa.load(tmp_path / "does-not-exist" / "x", trust_domain="cluster.local")
+    # A file that is not UTF-8 text is a CaError naming the file, not a bare OSError.
+    binary = variant("binary")
+    (binary / "ca-key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\n\xff\xfe\x00\n")
+    with pytest.raises(meshtls.CaError, match="ca-key.pem: not a text \\(PEM\\) file: byte 28 is not valid UTF-8") as e:
+        meshtls.MeshCa.load(binary, trust_domain="cluster.local")
+    assert str(binary / "ca-key.pem") in str(e.value)
+    assert not isinstance(e.value, OSError)
 
 
 def test_sign_csr_ignores_subject_and_sans(tmp_path):

@@ -127,9 +127,10 @@ def entry_points(w):
          {"key": "ec-p256", "ttl": dt.timedelta(days=30), "organization": "o", "common_name": "c"}),
         ("MeshCa.create_intermediate", ca.create_intermediate, [],
          {"key": "ec-p256", "ttl": dt.timedelta(days=10), "path_len": 0, "common_name": "i"}),
-        ("MeshCa.load", MeshCa.load, ["no-such-directory"], {}),
+        ("MeshCa.load", MeshCa.load, ["no-such-directory"], {"trust_domain": "cluster.local"}),
         ("MeshCa.from_pem", MeshCa.from_pem, [ca.ca_cert_pem, ca.ca_key_pem],
-         {"cert_chain_pem": ca.cert_chain_pem, "root_cert_pem": ca.root_cert_pem}),
+         {"cert_chain_pem": ca.cert_chain_pem, "root_cert_pem": ca.root_cert_pem,
+          "trust_domain": "cluster.local"}),
         ("MeshCa.save", ca.save, ["saved-ca"], {"layout": "istio"}),
         ("MeshCa.issue", ca.issue, [ID], {"ttl": dt.timedelta(hours=1), "key": "ec-p256", "dns_names": ["a.example"]}),
         ("MeshCa.issue_many", ca.issue_many, [[ID]], {"ttl": dt.timedelta(hours=1), "threads": 1}),
@@ -322,18 +323,13 @@ def test_manifest_dicts_hit_the_reader_limits():
 def test_ca_load_of_a_file_that_is_not_utf8(world, tmp_path):
     world["ca"].save(tmp_path / "ca")
     (tmp_path / "ca" / "ca-cert.pem").write_bytes(b"\xff\xfe not pem \x00")
-    try:
-        MeshCa.load(tmp_path / "ca")
-    except MeshTlsError as e:
-        assert "ca-cert.pem" in str(e)
-    except OSError as e:
-        pytest.xfail(f"MeshCa.load leaks {type(e).__name__} for non-UTF-8 content (the X.509 "
-                     f"engineer's fix, issue 13): {e}")
-    else:
-        pytest.fail("a non-UTF-8 ca-cert.pem was accepted")
+    with pytest.raises(meshtls.CaError, match="not a text \\(PEM\\) file") as e:
+        MeshCa.load(tmp_path / "ca", trust_domain="cluster.local")
+    assert "ca-cert.pem" in str(e.value)
+    assert not isinstance(e.value, OSError)
 
 
 def test_ca_load_of_a_directory_that_is_not_there_or_not_a_path(tmp_path):
     for d in (tmp_path / "missing", str(tmp_path) + "/a\x00b", os.fsdecode(b"/tmp/\xff\xfe")):
         with pytest.raises(MeshTlsError):
-            MeshCa.load(d)
+            MeshCa.load(d, trust_domain="cluster.local")

@@ -133,7 +133,10 @@ def test_authorizer_callable_and_trust_domains(ca: meshtls.MeshCa) -> None:
 def test_merged_store_limit_is_closed_by_check_peer(ca: meshtls.MeshCa, foreign: meshtls.MeshCa) -> None:
     """OpenSSL accepts a cluster.local identity issued by foreign.example's CA (one merged
     store); check_peer refuses it because cluster.local's own bundle does not hold that root."""
-    impostor = foreign.issue(GATEWAY)  # claims cluster.local, signed by foreign.example
+    # foreign.example's CA material, loaded as if it served cluster.local (a CA refuses to
+    # issue outside its trust domain, so the impostor needs the material loaded that way).
+    rogue = meshtls.MeshCa.from_pem(foreign.ca_cert_pem, foreign.ca_key_pem, trust_domain="cluster.local")
+    impostor = rogue.issue(GATEWAY)  # claims cluster.local, signed by foreign.example's key
     both = bundles_of(ca, foreign)
     server = serve_once(mtls.server_context(ca.issue(SIDECAR), both), both)
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)

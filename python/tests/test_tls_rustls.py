@@ -199,7 +199,10 @@ def test_foreign_ca_claiming_our_trust_domain_is_refused_in_the_handshake(ca: me
     """OpenSSL's merged store accepts this impostor (see test_tls.py); the rustls path picks the
     bundle by the peer's trust domain during the handshake and refuses it."""
     both = bundles_of(ca, foreign)
-    impostor = foreign.issue(GATEWAY)  # claims cluster.local, signed by foreign.example
+    # foreign.example's CA material loaded as if it served cluster.local (a CA refuses to issue
+    # outside its trust domain, so the impostor needs the material loaded that way).
+    rogue = meshtls.MeshCa.from_pem(foreign.ca_cert_pem, foreign.ca_key_pem, trust_domain="cluster.local")
+    impostor = rogue.issue(GATEWAY)  # claims cluster.local, signed by foreign.example's key
     with mtls.serve(("127.0.0.1", 0), ca.issue(SIDECAR), both) as listener:
         server = echo_once(listener)
         with pytest.raises(meshtls.TlsConnectionError):
@@ -725,7 +728,7 @@ class Demo:
         self.bin = str(demo_binary())
         self.dir = tmp_path / "mesh-ca"
         subprocess.run([self.bin, "ca", "--dir", str(self.dir)], check=True, capture_output=True, timeout=120)
-        self.ca = meshtls.MeshCa.load(str(self.dir))
+        self.ca = meshtls.MeshCa.load(str(self.dir), trust_domain="cluster.local")
         self.bundles = meshtls.BundleSet.from_pem_map({"cluster.local": self.ca.root_cert_pem})
         app_port, self.port = free_port(), free_port()
         self.procs = [subprocess.Popen([self.bin, "app", "--listen", f"127.0.0.1:{app_port}"],

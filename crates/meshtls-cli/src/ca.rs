@@ -136,9 +136,8 @@ struct IntermediateArgs {
     /// The issuing CA's directory.
     #[arg(long = "ca")]
     ca: PathBuf,
-    /// The mesh trust domain (default: the issuing CA's, else cluster.local).
-    #[arg(long)]
-    trust_domain: Option<String>,
+    #[command(flatten)]
+    trust: CaTrustArg,
     /// Key kind.
     #[arg(long, default_value = "rsa-2048")]
     key: String,
@@ -161,9 +160,25 @@ struct CacertsArgs {
     /// The CA directory (as for every command that reads a CA).
     #[arg(long = "ca")]
     ca: PathBuf,
+    #[command(flatten)]
+    trust: CaTrustArg,
     /// istiod's namespace.
     #[arg(long, default_value = "istio-system")]
     namespace: String,
+}
+
+/// The trust domain a loaded CA issues for (`--trust-domain`, Istio's default cluster.local).
+#[derive(clap::Args, Debug, Clone)]
+struct CaTrustArg {
+    /// The trust domain the loaded CA issues for (identities of any other are refused).
+    #[arg(long = "trust-domain", default_value = meshtls::identity::CLUSTER_LOCAL)]
+    trust_domain: String,
+}
+
+impl CaTrustArg {
+    fn trust_domain(&self) -> Result<TrustDomain, String> {
+        TrustDomain::new(&self.trust_domain).map_err(|e| format!("invalid --trust-domain: {e}"))
+    }
 }
 
 fn refuse_overwrite(dir: &Path, force: bool) -> Result<(), Outcome> {
@@ -193,7 +208,7 @@ fn ca_summary(ca: &MeshCa, dir: &Path) -> (Value, String) {
     let value = json!({
         "ok": true,
         "dir": dir.display().to_string(),
-        "trust_domain": ca.trust_domain().map(|t| t.as_str().to_owned()),
+        "trust_domain": ca.trust_domain().as_str(),
         "key": ca.key_description(),
         "self_signed": ca.is_self_signed(),
         "not_before": rfc3339(ca.not_before()),
@@ -242,19 +257,10 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
         CaCommand::Intermediate(a) => {
             let key = key_kind(&a.key)?;
             let ttl = parse_duration(&a.ttl)?;
-            let td = match &a.trust_domain {
-                Some(t) => Some(TrustDomain::new(t).map_err(meshtls::Error::from)?),
-                None => None,
-            };
-            let issuer = match MeshCa::load(&a.ca) {
+            let td = a.trust.trust_domain()?;
+            let issuer = match MeshCa::load(&a.ca, &td) {
                 Ok(c) => c,
                 Err(e) => return refusal(e),
-            };
-            // Istio's plug-in roots rarely name their trust domain; Istio's default applies.
-            let td = match td.or_else(|| issuer.trust_domain().cloned()) {
-                Some(td) => td,
-                None => TrustDomain::new(meshtls::identity::CLUSTER_LOCAL)
-                    .map_err(meshtls::Error::from)?,
             };
             let mut params = CaParams::intermediate(td);
             params.key = key;
@@ -275,7 +281,7 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
             Ok(Outcome::Yes(v, t))
         }
         CaCommand::Cacerts(a) => {
-            let ca = match MeshCa::load(&a.ca) {
+            let ca = match MeshCa::load(&a.ca, &a.trust.trust_domain()?) {
                 Ok(c) => c,
                 Err(e) => return refusal(e),
             };
@@ -304,6 +310,8 @@ pub(crate) struct IssueArgs {
     /// The CA directory (Istio plug-in or kubernetes.io/tls layout).
     #[arg(long = "ca")]
     ca: PathBuf,
+    #[command(flatten)]
+    trust: CaTrustArg,
     /// Write cert-chain.pem, key.pem (0600) and root-cert.pem here instead of printing.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -331,6 +339,7 @@ fn svid_facts(svid: &meshtls::Svid) -> Value {
 /// Issues an SVID; the outer error is bad usage, the inner one how the command ends.
 fn issue_from(
     ca_dir: &Path,
+    trust: &CaTrustArg,
     id: &str,
     ttl: &str,
     key: &str,
@@ -342,13 +351,21 @@ fn issue_from(
         key: key_kind(key)?,
         dns_names: dns,
     };
-    Ok(MeshCa::load(ca_dir)
+    let td = trust.trust_domain()?;
+    Ok(MeshCa::load(ca_dir, &td)
         .and_then(|ca| ca.issue(&id, &params))
         .map_err(refusal))
 }
 
 pub(crate) fn issue(args: IssueArgs) -> Result<Outcome, Failure> {
-    let svid = match issue_from(&args.ca, &args.spiffe_id, &args.ttl, &args.key, args.dns)? {
+    let svid = match issue_from(
+        &args.ca,
+        &args.trust,
+        &args.spiffe_id,
+        &args.ttl,
+        &args.key,
+        args.dns,
+    )? {
         Ok(s) => s,
         Err(end) => return end,
     };
@@ -387,6 +404,8 @@ pub(crate) struct SignCsrArgs {
     /// The CA directory.
     #[arg(long = "ca")]
     ca: PathBuf,
+    #[command(flatten)]
+    trust: CaTrustArg,
     /// Lifetime (at most 90d).
     #[arg(long, default_value = "24h")]
     ttl: String,
@@ -396,7 +415,7 @@ pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, Failure> {
     let id = spiffe_id(&args.spiffe_id)?;
     let ttl = parse_duration(&args.ttl)?;
     let csr = crate::read_input(&args.csr_file)?;
-    let ca = match MeshCa::load(&args.ca) {
+    let ca = match MeshCa::load(&args.ca, &args.trust.trust_domain()?) {
         Ok(c) => c,
         Err(e) => return refusal(e),
     };
@@ -423,6 +442,8 @@ pub(crate) struct SecretArgs {
     /// The CA directory.
     #[arg(long = "ca")]
     ca: PathBuf,
+    #[command(flatten)]
+    trust: CaTrustArg,
     /// The Secret's name.
     #[arg(long)]
     name: String,
@@ -441,7 +462,14 @@ pub(crate) struct SecretArgs {
 }
 
 pub(crate) fn secret(args: SecretArgs) -> Result<Outcome, Failure> {
-    let svid = match issue_from(&args.ca, &args.spiffe_id, &args.ttl, &args.key, args.dns)? {
+    let svid = match issue_from(
+        &args.ca,
+        &args.trust,
+        &args.spiffe_id,
+        &args.ttl,
+        &args.key,
+        args.dns,
+    )? {
         Ok(s) => s,
         Err(end) => return end,
     };

@@ -281,6 +281,68 @@ fn exit_codes() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], false);
     assert!(v["error"].as_str().unwrap().contains("90 days"));
+    // A CA made for example.org issues only for example.org, and only when told so
+    // (--trust-domain defaults to cluster.local, as Istio does).
+    let org = d.p("org");
+    ok(&meshtls(&[
+        "ca",
+        "init",
+        s(&org),
+        "--key",
+        "ec-p256",
+        "--trust-domain",
+        "example.org",
+    ]));
+    let org_id = "spiffe://example.org/ns/a/sa/b";
+    for args in [
+        vec!["issue", "--ca", s(&org), org_id],
+        vec![
+            "issue",
+            "--ca",
+            s(&org),
+            "--trust-domain",
+            "example.org",
+            "spiffe://other.example/ns/a/sa/b",
+        ],
+        vec![
+            "--json",
+            "issue",
+            "--ca",
+            s(&org),
+            "--trust-domain",
+            "example.org",
+            id,
+        ],
+    ] {
+        let o = meshtls(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("is not this ca's trust domain"),
+            "{args:?}: {out}"
+        );
+    }
+    ok(&meshtls(&[
+        "issue",
+        "--ca",
+        s(&org),
+        "--trust-domain",
+        "example.org",
+        org_id,
+    ]));
+    // A CA file that is not UTF-8 text: 1, naming the file.
+    std::fs::write(org.join("ca-cert.pem"), b"\xff\xfe").unwrap();
+    let o = meshtls(&[
+        "issue",
+        "--ca",
+        s(&org),
+        "--trust-domain",
+        "example.org",
+        org_id,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("ca-cert.pem: not a text (PEM) file"), "{out}");
     // Broken CA material: 1, naming the file.
     std::fs::write(ca.join("ca-key.pem"), "junk").unwrap();
     let o = meshtls(&["issue", "--ca", s(&ca), id]);

@@ -39,13 +39,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rustls_pki_types::pem::{PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 
 use crate::TrustDomain;
 use crate::error::BundleError;
 use crate::mesh::TrustDomains;
-use crate::svid::der::{self, CertInfo, KU_KEY_CERT_SIGN, PublicKey};
+use crate::x509::cert::{self as der, CertInfo, KU_KEY_CERT_SIGN, PublicKey};
+use crate::x509::pem::parse_pem_certificates;
 use json::Json;
 
 /// One root of a bundle, with what verification needs precomputed.
@@ -54,8 +54,12 @@ pub(crate) struct Root {
     pub(crate) der: CertificateDer<'static>,
     pub(crate) not_before: i64,
     pub(crate) not_after: i64,
-    /// Why this root cannot sign SVIDs (not a CA, no keyCertSign, URI name constraints).
+    /// Why this root is no trust anchor (not a CA, a KeyUsage without keyCertSign, URI name
+    /// constraints, an EKU without serverAuth and clientAuth).
     pub(crate) unusable: Option<String>,
+    /// Why it is no anchor under [`crate::svid::VerifyOptions::strict_anchors`] (no KeyUsage,
+    /// BasicConstraints not critical), when it is one by default.
+    pub(crate) strict_problem: Option<String>,
 }
 
 #[derive(Debug)]
@@ -66,6 +70,9 @@ struct BundleInner {
     /// webpki anchors of the usable roots, and for each the index into `roots`.
     anchors: Vec<TrustAnchor<'static>>,
     anchor_roots: Vec<usize>,
+    /// The same for the roots that are anchors under the strict option too.
+    strict_anchors: Vec<TrustAnchor<'static>>,
+    strict_anchor_roots: Vec<usize>,
     sequence: Option<u64>,
     refresh_hint: Option<u64>,
     /// SHA-256 over the trust domain and the roots: what verification depends on.
@@ -74,9 +81,15 @@ struct BundleInner {
 
 /// The X.509 roots of one trust domain.
 ///
-/// Cheap to clone (shared). Roots are deduplicated, in the order first seen. A root that cannot
-/// sign SVIDs (no `cA=true`, no `keyCertSign`, or URI name constraints) is kept (it round-trips)
-/// but never used as a trust anchor; verification errors name it.
+/// Cheap to clone (shared). Roots are deduplicated, in the order first seen.
+///
+/// Each root is an RFC 5280 §6.1.1(d) trust anchor: its subject and key are what path
+/// validation uses, so a root without KeyUsage, or with a BasicConstraints that is not
+/// critical (Istio's sample root), is an anchor, as in rustls-webpki, Go, OpenSSL, BoringSSL
+/// (Envoy) and GnuTLS. A root that every one of Go, OpenSSL and BoringSSL would refuse as an
+/// issuer (no BasicConstraints or `cA=false`, a KeyUsage without `keyCertSign`, an EKU without
+/// `serverAuth` and `clientAuth`) or whose URI name constraints rustls-webpki cannot honour is
+/// kept (it round-trips) but never used as an anchor; verification errors name it.
 #[derive(Clone)]
 pub struct TrustBundle {
     inner: Arc<BundleInner>,
@@ -120,6 +133,8 @@ impl TrustBundle {
         let mut root_ders: Vec<CertificateDer<'static>> = Vec::with_capacity(ders.len());
         let mut anchors = Vec::new();
         let mut anchor_roots = Vec::new();
+        let mut strict_anchors = Vec::new();
+        let mut strict_anchor_roots = Vec::new();
         // Duplicates are dropped in one pass (a hash set, not a scan per root).
         let first_seen: Vec<bool> = {
             let mut seen = HashSet::with_capacity(ders.len());
@@ -139,9 +154,14 @@ impl TrustBundle {
             let anchor = webpki::anchor_from_trusted_cert(&der)
                 .map_err(|e| bad(format!("{e:?}")))?
                 .to_owned();
-            let unusable = signing_problem(&info);
+            let unusable = anchor_problem(&info);
+            let strict_problem = strict_anchor_problem(&info);
             let (not_before, not_after) = (info.not_before, info.not_after);
             if unusable.is_none() {
+                if strict_problem.is_none() {
+                    strict_anchors.push(anchor.clone());
+                    strict_anchor_roots.push(index);
+                }
                 anchors.push(anchor);
                 anchor_roots.push(index);
             }
@@ -150,6 +170,7 @@ impl TrustBundle {
                 not_before,
                 not_after,
                 unusable,
+                strict_problem,
             });
             root_ders.push(der);
         }
@@ -161,6 +182,8 @@ impl TrustBundle {
                 root_ders,
                 anchors,
                 anchor_roots,
+                strict_anchors,
+                strict_anchor_roots,
                 sequence,
                 refresh_hint,
                 fingerprint,
@@ -191,11 +214,14 @@ impl TrustBundle {
                         not_before: r.not_before,
                         not_after: r.not_after,
                         unusable: r.unusable.clone(),
+                        strict_problem: r.strict_problem.clone(),
                     })
                     .collect(),
                 root_ders: i.root_ders.clone(),
                 anchors: i.anchors.clone(),
                 anchor_roots: i.anchor_roots.clone(),
+                strict_anchors: i.strict_anchors.clone(),
+                strict_anchor_roots: i.strict_anchor_roots.clone(),
                 sequence,
                 refresh_hint,
                 fingerprint: i.fingerprint,
@@ -237,7 +263,7 @@ impl TrustBundle {
     pub fn to_pem(&self) -> String {
         let mut out = String::new();
         for der in self.roots() {
-            crate::der::pem_into(&mut out, "CERTIFICATE", der.as_ref());
+            crate::x509::pem::pem_into(&mut out, "CERTIFICATE", der.as_ref());
         }
         out
     }
@@ -296,28 +322,45 @@ impl TrustBundle {
         Ok(serde_json::Value::Object(doc))
     }
 
-    pub(crate) fn anchors(&self) -> &[TrustAnchor<'static>] {
-        &self.inner.anchors
+    /// The webpki anchors: every usable root, or (`strict`) those that also pass the strict
+    /// anchor rules.
+    pub(crate) fn anchors(&self, strict: bool) -> &[TrustAnchor<'static>] {
+        if strict {
+            &self.inner.strict_anchors
+        } else {
+            &self.inner.anchors
+        }
     }
 
     /// The root behind the webpki anchor `anchor` (found by address in [`Self::anchors`]).
     pub(crate) fn root_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<&Root> {
-        let pos = self.inner.anchors.iter().position(|a| {
-            std::ptr::eq(
-                a as *const TrustAnchor<'static> as *const u8,
-                anchor as *const TrustAnchor<'_> as *const u8,
-            )
-        })?;
-        self.inner.roots.get(*self.inner.anchor_roots.get(pos)?)
+        let find = |anchors: &[TrustAnchor<'static>], index: &[usize]| {
+            let pos = anchors.iter().position(|a| {
+                std::ptr::eq(
+                    a as *const TrustAnchor<'static> as *const u8,
+                    anchor as *const TrustAnchor<'_> as *const u8,
+                )
+            })?;
+            self.inner.roots.get(*index.get(pos)?)
+        };
+        find(&self.inner.anchors, &self.inner.anchor_roots)
+            .or_else(|| find(&self.inner.strict_anchors, &self.inner.strict_anchor_roots))
     }
 
-    /// `(index, reason)` of each root that cannot sign SVIDs.
-    pub(crate) fn unusable_roots(&self) -> impl Iterator<Item = (usize, &str)> {
+    /// `(index, reason)` of each root that is no anchor (`strict`: under the strict rules).
+    pub(crate) fn unusable_roots(&self, strict: bool) -> impl Iterator<Item = (usize, &str)> {
         self.inner
             .roots
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.unusable.as_deref().map(|u| (i, u)))
+            .filter_map(move |(i, r)| {
+                let why = match (&r.unusable, &r.strict_problem) {
+                    (Some(u), _) => Some(u),
+                    (None, Some(s)) if strict => Some(s),
+                    _ => None,
+                };
+                why.map(|u| (i, u.as_str()))
+            })
     }
 
     pub(crate) fn fingerprint(&self) -> [u8; 32] {
@@ -615,19 +658,24 @@ fn parse_td(name: &str) -> Result<TrustDomain, BundleError> {
     })
 }
 
-/// Why a root cannot act as an SVID signing certificate (X509-SVID §3.2, §4), if it cannot.
-fn signing_problem(info: &CertInfo<'_>) -> Option<String> {
+/// Why a root is no trust anchor by default, if it is not: what Go's `CheckSignatureFrom`,
+/// OpenSSL and BoringSSL refuse in an issuer (no BasicConstraints or `cA=false`, a KeyUsage
+/// without `keyCertSign`), an EKU the TLS peers would apply to the leaves (svid-cases A33),
+/// and URI name constraints (rustls-webpki fails closed on them, A34).
+pub(crate) fn anchor_problem(info: &CertInfo<'_>) -> Option<String> {
     match info.basic_constraints {
-        None => return Some("it has no basic constraints extension (cA=true is required)".into()),
+        None => {
+            return Some(
+                "it has no basic constraints extension (cA=true is required: Go, OpenSSL and \
+                 BoringSSL refuse such an issuer)"
+                    .into(),
+            );
+        }
         Some(bc) if !bc.ca => return Some("it is not a CA (cA=false)".into()),
         Some(_) => {}
     }
-    match info.key_usage {
-        None => return Some("it has no key usage extension (keyCertSign is required)".into()),
-        Some(ku) if !ku.has(KU_KEY_CERT_SIGN) => {
-            return Some("its key usage lacks keyCertSign".into());
-        }
-        Some(_) => {}
+    if info.key_usage.is_some_and(|ku| !ku.has(KU_KEY_CERT_SIGN)) {
+        return Some("its key usage lacks keyCertSign".into());
     }
     if info.ext_key_usage.is_some_and(|eku| !eku.has_both()) {
         return Some(
@@ -639,6 +687,38 @@ fn signing_problem(info: &CertInfo<'_>) -> Option<String> {
     if info.uri_name_constraints {
         return Some(
             "it carries URI name constraints, which meshtls does not support (like rustls-webpki)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// [`anchor_problem`] of a DER certificate (a malformed one is no anchor either).
+pub(crate) fn anchor_problem_of_der(der: &[u8]) -> Option<String> {
+    match CertInfo::parse(der) {
+        Ok(info) => anchor_problem(&info).or_else(|| {
+            webpki::anchor_from_trusted_cert(&CertificateDer::from(der))
+                .err()
+                .map(|e| format!("rustls-webpki cannot use it as a trust anchor ({e:?})"))
+        }),
+        Err(reason) => Some(format!("malformed certificate ({reason})")),
+    }
+}
+
+/// Why a root that is an anchor by default is none under the strict option (what OpenSSL's
+/// `-x509_strict` refuses in a CA certificate: no KeyUsage, BasicConstraints not critical).
+fn strict_anchor_problem(info: &CertInfo<'_>) -> Option<String> {
+    if info.key_usage.is_none() {
+        return Some(
+            "it has no key usage extension (strict anchors need keyCertSign, as openssl \
+             -x509_strict does)"
+                .into(),
+        );
+    }
+    if info.basic_constraints.is_some_and(|bc| !bc.critical) {
+        return Some(
+            "its basic constraints are not critical (strict anchors need them critical, as \
+             openssl -x509_strict does)"
                 .into(),
         );
     }
@@ -660,8 +740,8 @@ fn fingerprint(td: &TrustDomain, roots: &[CertificateDer<'_>]) -> [u8; 32] {
 
 /// The largest PEM or JSON bundle text meshtls reads (16 MiB, as for manifests): far above a
 /// real trust bundle (Istio's root ConfigMap is capped by etcd at 1.5 MiB) and small enough
-/// that reading one stays well under a second.
-pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
+/// that reading one stays well under a second. The one PEM reader applies the same cap.
+pub const MAX_BUNDLE_BYTES: usize = crate::x509::pem::MAX_PEM_BYTES;
 
 fn check_size(text: &str, what: &'static str) -> Result<(), BundleError> {
     if text.len() > MAX_BUNDLE_BYTES {
@@ -672,30 +752,6 @@ fn check_size(text: &str, what: &'static str) -> Result<(), BundleError> {
         });
     }
     Ok(())
-}
-
-/// Reads the `CERTIFICATE` blocks of a PEM text; see [`TrustBundle::from_pem`] for the rules.
-pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    if pem.len() > MAX_BUNDLE_BYTES {
-        return Err(format!(
-            "the PEM text is {} bytes, more than the {MAX_BUNDLE_BYTES} bytes meshtls reads",
-            pem.len()
-        ));
-    }
-    let mut out = Vec::new();
-    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
-        let (kind, der) = item.map_err(|e| e.to_string())?;
-        if kind != SectionKind::Certificate {
-            return Err(format!(
-                "found a {kind:?} PEM block: only CERTIFICATE blocks are accepted"
-            ));
-        }
-        out.push(CertificateDer::from(der));
-    }
-    if out.is_empty() && !pem.trim().is_empty() {
-        return Err("no CERTIFICATE PEM block found".to_owned());
-    }
-    Ok(out)
 }
 
 const KNOWN_KTY: [&str; 3] = ["EC", "RSA", "OKP"];

@@ -21,6 +21,11 @@
 //! Every fallible function returns [`Error`], a `#[non_exhaustive]` enum built from one small
 //! typed enum per area.
 //!
+//! Modules depend on each other in one direction only: `identity` ← `mesh`, `policy`;
+//! a crate-private `x509` layer (the one DER/PEM reader and writer, the strict certificate view,
+//! keys, the time codec, atomic key files) ← [`bundle`] ← [`svid`] ← [`ca`]; [`svid`],
+//! [`bundle`] ← [`authz`] ← [`tls`]. No module imports one that imports it back.
+//!
 //! ## Identities
 //!
 //! ```
@@ -56,7 +61,6 @@
 pub mod authz;
 pub mod bundle;
 pub mod ca;
-pub(crate) mod der;
 pub mod error;
 pub mod identity;
 pub mod k8s;
@@ -66,6 +70,7 @@ pub mod path;
 pub mod policy;
 pub mod svid;
 pub mod tls;
+pub(crate) mod x509;
 
 pub use authz::Authorizer;
 pub use bundle::{BundleSet, TrustBundle};
@@ -75,5 +80,4 @@ pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
 pub use policy::authorization::{AuthorizationPolicy, AuthorizationPolicySet};
 pub use policy::{Decision, MtlsMode, PolicySet};
-pub use svid::own::Svid;
-pub use svid::{SvidVerifier, VerifiedSvid, verify_svid};
+pub use svid::{Svid, SvidVerifier, VerifiedSvid, verify_svid};

@@ -186,7 +186,7 @@ fn root_follows_istiods_self_signed_defaults() {
         (c.validity().not_before.timestamp() - unix_now()).abs() <= 2,
         "no backdating"
     );
-    assert_eq!(ca.trust_domain().unwrap().as_str(), "cluster.local");
+    assert_eq!(ca.trust_domain().as_str(), "cluster.local");
     assert!(ca.is_self_signed());
 }
 
@@ -224,9 +224,23 @@ fn optional_trust_domain_san_on_ca_certificates_keeps_openssl_and_webpki_happy()
         &inter.ca_key_pem(),
         &inter.cert_chain_pem(),
         &inter.root_cert_pem(),
+        meshtls::ca::CaTrust::FromCertificate,
     )
     .unwrap();
-    assert_eq!(loaded.trust_domain().unwrap().as_str(), "prod.example");
+    assert_eq!(loaded.trust_domain().as_str(), "prod.example");
+    // Loading it for another trust domain contradicts its SAN.
+    let e = MeshCa::from_pem(
+        &inter.ca_cert_pem(),
+        &inter.ca_key_pem(),
+        &inter.cert_chain_pem(),
+        &inter.root_cert_pem(),
+        TrustDomain::new("cluster.local").unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ca-cert.pem names trust domain prod.example in its uri san, but the ca was loaded for cluster.local"
+    );
 }
 
 #[test]
@@ -357,15 +371,53 @@ fn identities_and_dns_names_are_checked() {
         );
         assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
     }
-    // Identities of other trust domains are signed (istiod signs what it authenticated,
-    // e.g. during a trust-domain migration).
-    let svid = ca
-        .issue(
-            &id("spiffe://old.example/ns/a/sa/b"),
+    // Identities of other trust domains are refused, by issue, issue_many and sign_csr alike,
+    // unless they are aliases the CA was given (a trust-domain migration).
+    let foreign = id("spiffe://old.example/ns/a/sa/b");
+    let err = ca.issue(&foreign, &IssueParams::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot issue for spiffe://old.example/ns/a/sa/b: its trust domain old.example is not \
+         this ca's trust domain cluster.local"
+    );
+    assert!(matches!(err, Error::Ca(CaError::ForeignTrustDomain { .. })));
+    let err = ca
+        .issue_many(
+            &[id("spiffe://cluster.local/ns/a/sa/b"), foreign.clone()],
             &IssueParams::default(),
         )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ca(CaError::ForeignTrustDomain { .. })),
+        "{err}"
+    );
+    let csr_key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .serialize_request(&csr_key)
         .unwrap();
-    assert_eq!(svid.spiffe_id().as_str(), "spiffe://old.example/ns/a/sa/b");
+    let err = ca
+        .sign_csr_der(csr.der(), &foreign, Duration::from_secs(3600))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ca(CaError::ForeignTrustDomain { .. })),
+        "{err}"
+    );
+    let ca = ca.with_trust_domain_aliases([TrustDomain::new("old.example").unwrap()]);
+    let svid = ca.issue(&foreign, &IssueParams::default()).unwrap();
+    assert_eq!(svid.spiffe_id(), &foreign);
+    let err = ca
+        .issue(
+            &id("spiffe://third.example/ns/a/sa/b"),
+            &IssueParams::default(),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "is not this ca's trust domain cluster.local nor one of its aliases (old.example)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -63,7 +63,7 @@ fn save_then_load_round_trips_in_both_layouts() {
             }
             // Nothing but the layout's files: no temporary files left behind.
             assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), files.len() + 1);
-            let loaded = MeshCa::load(&dir.0).unwrap();
+            let loaded = MeshCa::load(&dir.0, &td()).unwrap();
             assert_eq!(loaded.ca_cert_der(), ca.ca_cert_der());
             assert_eq!(loaded.cert_chain_der(), ca.cert_chain_der());
             assert_eq!(loaded.root_certs_der(), ca.root_certs_der());
@@ -89,7 +89,7 @@ fn saving_over_an_existing_layout_replaces_each_file_and_fixes_the_key_mode() {
     let second = ec_root();
     second.save(&dir.0).unwrap();
     assert_eq!(file_mode(&dir.path("ca-key.pem")), 0o600);
-    let loaded = MeshCa::load(&dir.0).unwrap();
+    let loaded = MeshCa::load(&dir.0, &td()).unwrap();
     assert_eq!(loaded.ca_cert_der(), second.ca_cert_der());
 }
 
@@ -198,14 +198,14 @@ fn loads_the_layout_istios_openssl_tooling_writes_in_every_key_format() {
     for format in ["pkcs1", "pkcs8-rsa", "sec1", "pkcs8-ec"] {
         let dir = Scratch::new("plugin");
         openssl_plugin_layout(&dir, format);
-        let ca = MeshCa::load(&dir.0).unwrap_or_else(|e| panic!("{format}: {e}"));
+        let ca = MeshCa::load(&dir.0, &td()).unwrap_or_else(|e| panic!("{format}: {e}"));
         assert!(!ca.is_self_signed());
         assert_eq!(
             ca.cert_chain_der().len(),
             2,
             "intermediate, root (not repeated)"
         );
-        assert!(ca.trust_domain().is_none());
+        assert_eq!(ca.trust_domain(), &td());
         let svid = ca.issue(&who(), &IssueParams::default()).unwrap();
         assert_eq!(svid.cert_chain_der().len(), 3);
         openssl_verify(svid.cert_chain_der(), ca.root_certs_der(), "sslclient");
@@ -219,7 +219,7 @@ fn loads_the_layout_istios_openssl_tooling_writes_in_every_key_format() {
                 .unwrap()
                 .starts_with("-----BEGIN PRIVATE KEY-----")
         );
-        MeshCa::load(&out.0).unwrap();
+        MeshCa::load(&out.0, &td()).unwrap();
     }
 }
 
@@ -247,22 +247,22 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     let d = copy("missing");
     std::fs::remove_file(d.path("ca-key.pem")).unwrap();
     std::fs::remove_file(d.path("root-cert.pem")).unwrap();
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::MissingFiles { missing, .. } => assert_eq!(missing, "ca-key.pem, root-cert.pem"),
         e => panic!("{e}"),
     }
     let empty = Scratch::new("empty");
-    let e = ca_err(MeshCa::load(&empty.0));
+    let e = ca_err(MeshCa::load(&empty.0, &td()));
     assert!(matches!(e, CaError::MissingFiles { .. }), "{e}");
     let d = Scratch::new("tls-missing");
     d.write("tls.crt", &inter.ca_cert_pem());
-    let e = ca_err(MeshCa::load(&d.0));
+    let e = ca_err(MeshCa::load(&d.0, &td()));
     assert!(e.to_string().contains("tls.key, ca.crt"), "{e}");
 
     // Key of another CA.
     let d = copy("mismatch");
     d.write("ca-key.pem", &other_root.ca_key_pem());
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::KeyMismatch { key, cert } => {
             assert!(key.ends_with("ca-key.pem") && cert.ends_with("ca-cert.pem"));
         }
@@ -274,7 +274,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     let svid = root.issue(&who(), &IssueParams::default()).unwrap();
     d.write("ca-cert.pem", &pem(&svid.cert_chain_der()[..1]));
     d.write("ca-key.pem", &svid.private_key_pem());
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::NotCa { what, reason } => {
             assert!(what.ends_with("ca-cert.pem"));
             assert!(reason.contains("cA"), "{reason}");
@@ -289,7 +289,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
         "cert-chain.pem",
         &(foreign.ca_cert_pem() + &other_root.root_cert_pem()),
     );
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::BrokenChain { what, reason } => {
             assert!(what.ends_with("ca-cert.pem"), "{what}");
             assert!(reason.contains("cert-chain.pem"), "{reason}");
@@ -301,7 +301,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     let d = copy("root");
     d.write("root-cert.pem", &other_root.root_cert_pem());
     d.write("cert-chain.pem", &inter.ca_cert_pem());
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::BrokenChain { reason, .. } => {
             assert!(reason.contains("root-cert.pem"), "{reason}")
         }
@@ -311,7 +311,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     // Garbage, a key where a certificate belongs, two certificates in ca-cert.pem.
     let d = copy("garbage");
     d.write("ca-cert.pem", "not pem at all\n");
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::Material { what, reason } => {
             assert!(what.ends_with("ca-cert.pem"));
             assert!(reason.contains("no CERTIFICATE PEM block"), "{reason}");
@@ -320,7 +320,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     }
     let d = copy("swapped");
     d.write("cert-chain.pem", &inter.ca_key_pem());
-    let e = ca_err(MeshCa::load(&d.0));
+    let e = ca_err(MeshCa::load(&d.0, &td()));
     assert!(
         e.to_string().contains("cert-chain.pem")
             && e.to_string().contains("only CERTIFICATE blocks"),
@@ -328,21 +328,21 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
     );
     let d = copy("two");
     d.write("ca-cert.pem", &inter.cert_chain_pem());
-    let e = ca_err(MeshCa::load(&d.0));
+    let e = ca_err(MeshCa::load(&d.0, &td()));
     assert!(e.to_string().contains("holds 2 certificates"), "{e}");
     let d = copy("corrupt-der");
     d.write(
         "ca-cert.pem",
         "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
     );
-    let e = ca_err(MeshCa::load(&d.0));
+    let e = ca_err(MeshCa::load(&d.0, &td()));
     assert!(
         matches!(e, CaError::Material { .. }) && e.to_string().contains("malformed"),
         "{e}"
     );
     let d = copy("nokey");
     d.write("ca-key.pem", &inter.ca_cert_pem());
-    let e = ca_err(MeshCa::load(&d.0));
+    let e = ca_err(MeshCa::load(&d.0, &td()));
     assert!(e.to_string().contains("ca-key.pem"), "{e}");
 
     // A weak RSA key.
@@ -373,6 +373,7 @@ fn each_broken_layout_is_a_typed_error_naming_the_file() {
         &std::fs::read_to_string(d.path("ca-key.pem")).unwrap(),
         "",
         "",
+        td(),
     ));
     assert!(
         matches!(e, CaError::UnsupportedKey { .. }) && e.to_string().contains("1024"),
@@ -388,7 +389,7 @@ fn expired_material_is_refused_at_load() {
     let old = MeshCa::create_at(&p, SystemTime::now() - Duration::from_secs(3600)).unwrap();
     let d = Scratch::new("expired");
     old.save(&d.0).unwrap();
-    match ca_err(MeshCa::load(&d.0)) {
+    match ca_err(MeshCa::load(&d.0, &td())) {
         CaError::Expired { what, .. } => assert!(what.ends_with("ca-cert.pem"), "{what}"),
         e => panic!("{e}"),
     }
@@ -399,6 +400,7 @@ fn expired_material_is_refused_at_load() {
         &future.ca_key_pem(),
         "",
         &future.root_cert_pem(),
+        td(),
     ));
     assert!(matches!(e, CaError::NotYetValid { .. }), "{e}");
 }
@@ -406,7 +408,7 @@ fn expired_material_is_refused_at_load() {
 #[test]
 fn from_pem_accepts_a_self_signed_root_without_chain_or_root_files() {
     let root = ec_root();
-    let ca = MeshCa::from_pem(&root.ca_cert_pem(), &root.ca_key_pem(), "", "").unwrap();
+    let ca = MeshCa::from_pem(&root.ca_cert_pem(), &root.ca_key_pem(), "", "", td()).unwrap();
     assert!(ca.is_self_signed());
     assert_eq!(ca.root_certs_der(), root.root_certs_der());
     // An intermediate without any root is refused.
@@ -416,6 +418,7 @@ fn from_pem_accepts_a_self_signed_root_without_chain_or_root_files() {
         &inter.ca_key_pem(),
         "",
         "",
+        td(),
     ));
     assert!(e.to_string().contains("root-cert.pem"), "{e}");
     // An intermediate directly under the root needs no chain file.
@@ -424,6 +427,7 @@ fn from_pem_accepts_a_self_signed_root_without_chain_or_root_files() {
         &inter.ca_key_pem(),
         "",
         &root.root_cert_pem(),
+        td(),
     )
     .unwrap();
     assert_eq!(ca.cert_chain_der(), inter.cert_chain_der());

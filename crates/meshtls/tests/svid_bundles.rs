@@ -47,7 +47,7 @@ fn pem_edge_cases() {
     let err = TrustBundle::from_pem(td("example.org"), "not pem at all").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "cannot read the PEM roots of trust domain \"example.org\": no CERTIFICATE PEM block found"
+        "cannot read the PEM roots of trust domain \"example.org\": no CERTIFICATE PEM block found (text starts \"not pem at all\")"
     );
     let key_pem = ec().serialize_pem();
     let err = TrustBundle::from_pem(td("example.org"), &key_pem).unwrap_err();

@@ -325,12 +325,12 @@ fn a19_intermediate_without_key_cert_sign_is_rejected() {
         signing_rule(verify(&[&leaf.der, &int.der], &bundles(&[(TD1, &root)]))),
         (1, SigningRule::NoKeyCertSign)
     );
+    // Without any KeyUsage an intermediate signs (RFC 5280 §4.2.1.3 constrains a KeyUsage
+    // that is present; Go, OpenSSL and webpki accept it; Istio's sample chain relies on it).
     let no_ku = root.intermediate(TD1, |p| p.key_usages.clear());
     let leaf = no_ku.leaf(WORKLOAD, |_| {});
-    assert_eq!(
-        signing_rule(verify(&[&leaf.der, &no_ku.der], &bundles(&[(TD1, &root)]))),
-        (1, SigningRule::KeyUsageMissing)
-    );
+    let ok = verify(&[&leaf.der, &no_ku.der], &bundles(&[(TD1, &root)])).unwrap();
+    assert_eq!(ok.chain().len(), 3);
 }
 
 #[test]
@@ -808,4 +808,43 @@ fn alias_trust_domains_use_the_mesh_roots_and_nothing_else() {
         svid_err(verify(&[&elsewhere.der], &set)),
         SvidError::Untrusted { .. }
     ));
+}
+
+#[test]
+fn bundle_roots_are_trust_anchors_and_strictness_is_opt_in() {
+    use meshtls::svid::{VerifyOptions, verify_svid_with};
+    // A root without KeyUsage anchors the path (RFC 5280 §6.1.1(d); webpki, Go, OpenSSL).
+    let root = Ca::root_with(TD1, |p| p.key_usages.clear());
+    let leaf = root.leaf(WORKLOAD, |_| {});
+    let set = bundles(&[(TD1, &root)]);
+    verify(&[&leaf.der], &set).unwrap();
+    // Under the opt-in strict anchors (openssl -x509_strict) it is refused, and said why.
+    let chain = vec![leaf.der.clone()];
+    let err = verify_svid_with(&chain, &set, now(), &VerifyOptions::strict())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "none of its roots is a trust anchor for SVIDs: root 0: it has no key usage extension"
+        ),
+        "{err}"
+    );
+    // A root whose KeyUsage lacks keyCertSign, or that is not a CA, stays refused (as Go's
+    // CheckSignatureFrom, OpenSSL and BoringSSL refuse such an issuer).
+    for (root, why) in [
+        (
+            Ca::root_with(TD1, |p| p.key_usages = vec![KeyUsagePurpose::CrlSign]),
+            "its key usage lacks keyCertSign",
+        ),
+        (
+            Ca::root_with(TD1, |p| p.is_ca = IsCa::ExplicitNoCa),
+            "it is not a CA (cA=false)",
+        ),
+    ] {
+        let leaf = root.leaf(WORKLOAD, |_| {});
+        let err = verify(&[&leaf.der], &bundles(&[(TD1, &root)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{err}");
+    }
 }

@@ -7,8 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use meshtls::ca::{CaParams, IssueParams, KeyKind, MeshCa, RotationPolicy};
+use meshtls::ca::{CaParams, IssueParams, KeyKind, MeshCa};
 use meshtls::error::CaError;
+use meshtls::svid::RotationPolicy;
 use meshtls::{Error, SpiffeId, Svid, TrustDomain};
 use support::*;
 
@@ -112,12 +113,20 @@ fn constructors_refuse_what_is_not_an_svid() {
         (
             "two",
             "URI:spiffe://cluster.local/a,URI:spiffe://cluster.local/b",
-            "2 uri sans",
+            "contains 2 URI SANs",
         ),
-        ("none", "DNS:gw.example.com", "no uri san"),
-        ("root", "URI:spiffe://cluster.local", "no path"),
-        ("https", "URI:https://cluster.local/a", "not a spiffe id"),
-        ("upper", "URI:spiffe://Cluster.local/a", "not a spiffe id"),
+        ("none", "DNS:gw.example.com", "contains no URI SAN"),
+        ("root", "URI:spiffe://cluster.local", "has no path"),
+        (
+            "https",
+            "URI:https://cluster.local/a",
+            "is not a valid SPIFFE ID",
+        ),
+        (
+            "upper",
+            "URI:spiffe://Cluster.local/a",
+            "is not a valid SPIFFE ID",
+        ),
     ] {
         let (ok, text) = openssl(&[
             "req",

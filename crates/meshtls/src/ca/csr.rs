@@ -2,9 +2,9 @@
 //! and the key must be acceptable; the subject, the requested SANs and every other attribute
 //! are ignored.
 
-use super::key::{self, PublicKeyInfo};
-use crate::der::{self, Reader, tag};
 use crate::error::CaError;
+use crate::x509::der::{self, Reader, tag};
+use crate::x509::key::{self, PublicKeyInfo};
 
 fn malformed(e: der::DerError) -> CaError {
     CaError::Csr {

@@ -8,10 +8,11 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use super::params::{check_dns_name, check_workload_id, check_workload_ttl};
-use super::{CLOCK_SKEW_GRACE, IssueParams, MeshCa, csr, key, now_unix};
+use super::{CLOCK_SKEW_GRACE, IssueParams, MeshCa, csr, now_unix};
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
 use crate::svid::own::{CertifiedChain, Svid, unix_seconds};
+use crate::x509::key;
 
 /// A certificate chain signed from a CSR, without the private key (which the requester
 /// keeps). Combine it with the key through [`IssuedCertificate::into_svid`].
@@ -116,6 +117,7 @@ impl MeshCa {
             check_dns_name(d)?;
         }
         check_workload_id(id)?;
+        self.check_trust_domain(id)?;
         let validity = self.workload_validity(unix_seconds(now), ttl)?;
         Ok(self.issue_checked(id, params, validity)?)
     }
@@ -151,6 +153,7 @@ impl MeshCa {
         }
         for id in ids {
             check_workload_id(id)?;
+            self.check_trust_domain(id)?;
         }
         let validity = self.workload_validity(now_unix(), ttl)?;
         let threads = threads.clamp(1, ids.len().max(1));
@@ -242,6 +245,7 @@ impl MeshCa {
     ) -> Result<IssuedCertificate, Error> {
         let ttl = check_workload_ttl(ttl)?;
         check_workload_id(id)?;
+        self.check_trust_domain(id)?;
         let validity = self.workload_validity(unix_seconds(now), ttl)?;
         let spki = csr::verified_public_key(csr_der)?;
         let certs = self.sign_leaf(id, spki, validity, &[])?;

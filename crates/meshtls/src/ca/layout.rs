@@ -6,11 +6,14 @@ use std::path::Path;
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
-use super::cert::{CertInfo, KU_KEY_CERT_SIGN};
-use super::key::{self, SigningKey};
-use super::{CaLayout, MeshCa, fs, now_unix};
+use super::cert::CaCert;
+use super::{CaLayout, MeshCa, now_unix};
 use crate::error::{CaError, Error};
-use crate::svid::own::{certificates_from_pem, pem_certs, private_key_from_pem};
+use crate::identity::{SpiffeId, TrustDomain};
+use crate::mesh::TrustDomains;
+use crate::x509::fs;
+use crate::x509::key::{self, SigningKey};
+use crate::x509::pem::{certificates_from_pem, pem_certs, private_key_from_pem};
 
 const ISTIO_FILES: [&str; 4] = [
     "ca-cert.pem",
@@ -20,11 +23,80 @@ const ISTIO_FILES: [&str; 4] = [
 ];
 const TLS_FILES: [&str; 3] = ["tls.crt", "tls.key", "ca.crt"];
 
-/// Reads a file into a zeroizing string.
+/// Reads a PEM file into a zeroizing string (non-UTF-8 content is a typed error).
 fn read_file(path: &Path) -> Result<Zeroizing<String>, Error> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| Error::io("read", path, &e))
+    fs::read_text(path)
+}
+
+/// Which trust domain a loaded CA issues for. Istio's plug-in certificates usually carry no
+/// `spiffe://<td>` URI SAN, so the trust domain comes from the mesh config or the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CaTrust {
+    /// This trust domain, no aliases. When the signing certificate has a `spiffe://<td>` URI
+    /// SAN, it must name the same trust domain.
+    TrustDomain(TrustDomain),
+    /// The mesh's trust domain and its aliases ([`crate::MeshConfig::trust_domains`]); the
+    /// certificate's URI SAN, if any, must name the primary.
+    Mesh(TrustDomains),
+    /// The trust domain in the signing certificate's `spiffe://<td>` URI SAN; loading fails
+    /// with [`CaError::NoTrustDomain`] when it has none.
+    FromCertificate,
+}
+
+impl From<&TrustDomain> for CaTrust {
+    fn from(td: &TrustDomain) -> Self {
+        CaTrust::TrustDomain(td.clone())
+    }
+}
+
+impl From<TrustDomain> for CaTrust {
+    fn from(td: TrustDomain) -> Self {
+        CaTrust::TrustDomain(td)
+    }
+}
+
+impl From<TrustDomains> for CaTrust {
+    fn from(tds: TrustDomains) -> Self {
+        CaTrust::Mesh(tds)
+    }
+}
+
+/// The trust domain of a CA certificate's single `spiffe://<td>` URI SAN.
+fn certificate_trust_domain(signing: &CaCert) -> Option<TrustDomain> {
+    match signing.uri_sans.as_slice() {
+        [uri] => SpiffeId::new(uri)
+            .ok()
+            .filter(SpiffeId::is_trust_domain_id)
+            .map(|id| id.trust_domain()),
+        _ => None,
+    }
+}
+
+/// Decides the loaded CA's trust domains (see [`CaTrust`]).
+fn resolve_trust(trust: &CaTrust, signing: &CaCert, what: &str) -> Result<TrustDomains, CaError> {
+    let own = certificate_trust_domain(signing);
+    let wanted = match trust {
+        CaTrust::TrustDomain(td) => TrustDomains::new(td.clone(), []),
+        CaTrust::Mesh(tds) => tds.clone(),
+        CaTrust::FromCertificate => {
+            return own
+                .map(|td| TrustDomains::new(td, []))
+                .ok_or_else(|| CaError::NoTrustDomain {
+                    what: what.to_owned(),
+                });
+        }
+    };
+    if let Some(own) = own {
+        if &own != wanted.primary() {
+            return Err(CaError::TrustDomainConflict {
+                what: what.to_owned(),
+                in_certificate: own.to_string(),
+                given: wanted.primary().to_string(),
+            });
+        }
+    }
+    Ok(wanted)
 }
 
 /// The four (or three) pieces of CA material, each with the label used in errors.
@@ -36,6 +108,7 @@ struct Material<'a> {
     /// In the `kubernetes.io/tls` layout, `tls.crt` may carry the chain after the signing
     /// certificate.
     cert_file_may_hold_chain: bool,
+    trust: &'a CaTrust,
 }
 
 impl MeshCa {
@@ -45,8 +118,19 @@ impl MeshCa {
     ///
     /// Checks what istiod checks: the signing certificate is a CA, the key matches it, it
     /// chains to a certificate of the root file through the chain file, and every certificate
-    /// on that path is within its validity. Each failure names the file.
-    pub fn load(dir: impl AsRef<Path>) -> Result<MeshCa, Error> {
+    /// on that path is within its validity. Each failure names the file; a file that is not
+    /// UTF-8 text is a [`CaError::Material`] naming it.
+    ///
+    /// The CA issues for `trust_domain` only (see [`MeshCa::load_with`] for aliases or the
+    /// certificate's own URI SAN); a signing certificate whose `spiffe://<td>` URI SAN names
+    /// another trust domain is refused.
+    pub fn load(dir: impl AsRef<Path>, trust_domain: &TrustDomain) -> Result<MeshCa, Error> {
+        MeshCa::load_with(dir, &CaTrust::from(trust_domain))
+    }
+
+    /// [`MeshCa::load`] with the trust domain chosen by `trust` (a mesh config's trust domain
+    /// and aliases, or the certificate's URI SAN).
+    pub fn load_with(dir: impl AsRef<Path>, trust: &CaTrust) -> Result<MeshCa, Error> {
         let dir = dir.as_ref();
         std::fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, &e))?;
         let present = |f: &str| dir.join(f).exists();
@@ -75,6 +159,7 @@ impl MeshCa {
                 chain: (&chain, label("cert-chain.pem")),
                 roots: (&roots, label("root-cert.pem")),
                 cert_file_may_hold_chain: false,
+                trust,
             });
         }
         if !tls_present.is_empty() {
@@ -90,6 +175,7 @@ impl MeshCa {
                 chain: ("", label("tls.crt")),
                 roots: (&roots, label("ca.crt")),
                 cert_file_may_hold_chain: true,
+                trust,
             });
         }
         Err(CaError::MissingFiles {
@@ -102,19 +188,23 @@ impl MeshCa {
 
     /// Builds a CA from the PEM contents of Istio's four plug-in files. `cert_chain_pem` may
     /// be empty when the signing certificate is issued directly by a root, and
-    /// `root_cert_pem` may be empty when the signing certificate is itself the root.
+    /// `root_cert_pem` may be empty when the signing certificate is itself the root. The
+    /// trust domain is chosen as for [`MeshCa::load_with`] (a [`TrustDomain`] converts).
     pub fn from_pem(
         ca_cert_pem: &str,
         ca_key_pem: &str,
         cert_chain_pem: &str,
         root_cert_pem: &str,
+        trust: impl Into<CaTrust>,
     ) -> Result<MeshCa, Error> {
+        let trust = trust.into();
         MeshCa::from_material(&Material {
             ca_cert: (ca_cert_pem, "ca-cert.pem".to_owned()),
             ca_key: (ca_key_pem, "ca-key.pem".to_owned()),
             chain: (cert_chain_pem, "cert-chain.pem".to_owned()),
             roots: (root_cert_pem, "root-cert.pem".to_owned()),
             cert_file_may_hold_chain: false,
+            trust: &trust,
         })
     }
 
@@ -136,7 +226,7 @@ impl MeshCa {
             .into());
         }
         let mut chain_ders = cert_ders.split_off(1);
-        let signing = CertInfo::parse(cert_ders.remove(0), cert_what)?;
+        let signing = CaCert::parse(cert_ders.remove(0), cert_what)?;
         if !signing.is_ca {
             return Err(CaError::NotCa {
                 what: cert_what.to_owned(),
@@ -144,16 +234,14 @@ impl MeshCa {
             }
             .into());
         }
-        if signing
-            .key_usage
-            .is_some_and(|ku| ku & KU_KEY_CERT_SIGN == 0)
-        {
+        if !signing.may_sign_certificates() {
             return Err(CaError::NotCa {
                 what: cert_what.to_owned(),
                 reason: "its key usage lacks keyCertSign".to_owned(),
             }
             .into());
         }
+        let trust_domains = resolve_trust(m.trust, &signing, cert_what)?;
 
         let key_what = m.ca_key.1.as_str();
         let key_der = private_key_from_pem(m.ca_key.0, key_what)?;
@@ -193,17 +281,17 @@ impl MeshCa {
         };
         let root_infos = roots
             .iter()
-            .map(|r| CertInfo::parse(r.clone(), roots_what))
+            .map(|r| CaCert::parse(r.clone(), roots_what))
             .collect::<Result<Vec<_>, _>>()?;
         // The chain file may end with the root (Istio's sample does).
         while chain_ders.last().is_some_and(|c| roots.contains(c)) {
             chain_ders.pop();
         }
 
-        let mut path: Vec<CertInfo> = vec![signing.clone()];
+        let mut path: Vec<CaCert> = vec![signing.clone()];
         for (i, der_bytes) in chain_ders.into_iter().enumerate() {
             let what = format!("certificate {} of {chain_what}", i + 1);
-            let info = CertInfo::parse(der_bytes, &what)?;
+            let info = CaCert::parse(der_bytes, &what)?;
             let child = path.last().ok_or(CaError::Crypto {
                 action: "walking the chain",
             })?;
@@ -270,6 +358,21 @@ impl MeshCa {
             } else {
                 format!("certificate {i} of {chain_what}")
             };
+            // What the CA issues must verify against its own roots: every certificate of the
+            // path may sign, and the one it ends at is a trust anchor by the rules
+            // verification applies (crate::bundle::anchor_problem).
+            if !c.may_sign_certificates() {
+                return Err(CaError::NotCa {
+                    what,
+                    reason: "its key usage lacks keyCertSign".to_owned(),
+                }
+                .into());
+            }
+            if i + 1 == path.len() {
+                if let Some(reason) = crate::bundle::anchor_problem_of_der(c.der.as_ref()) {
+                    return Err(CaError::NotCa { what, reason }.into());
+                }
+            }
             if now < c.not_before {
                 return Err(CaError::NotYetValid {
                     what,
@@ -286,7 +389,7 @@ impl MeshCa {
             }
         }
         let tail = path.iter().map(|c| c.der.clone()).collect();
-        Ok(MeshCa::assemble(key, signing, tail, roots, None))
+        Ok(MeshCa::assemble(key, signing, tail, roots, trust_domains))
     }
 
     /// Writes the CA in Istio's plug-in layout ([`CaLayout::Istio`]).

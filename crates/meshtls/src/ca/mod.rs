@@ -38,11 +38,9 @@
 //! # Ok::<(), meshtls::Error>(())
 //! ```
 
-pub(crate) mod cert;
+mod cert;
 mod csr;
-pub(crate) mod fs;
 mod issue;
-pub(crate) mod key;
 mod layout;
 mod params;
 
@@ -53,21 +51,22 @@ use std::time::{Duration, SystemTime};
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
-use self::cert::{CaTemplate, CertInfo, LeafTemplate};
+use self::cert::{CaCert, CaTemplate, LeafTemplate};
 pub use self::issue::IssuedCertificate;
-pub use self::key::KeyKind;
-use self::key::SigningKey;
+pub use self::layout::CaTrust;
 pub use self::params::{
     CLOCK_SKEW_GRACE, CaLayout, CaParams, DEFAULT_INTERMEDIATE_TTL, DEFAULT_ROOT_TTL,
     DEFAULT_WORKLOAD_TTL, IssueParams, MAX_WORKLOAD_TTL, ROOT_ROTATION_GRACE_RATIO,
 };
 use self::params::{check_positive, subject_of};
-use crate::der;
 use crate::error::{CaError, Error};
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::k8s::{ConfigMap, Secret};
-pub use crate::svid::own::{RotationPolicy, Svid};
-use crate::svid::own::{pem_certs, system_time, unix_seconds};
+use crate::mesh::TrustDomains;
+use crate::svid::own::{system_time, unix_seconds};
+pub use crate::x509::key::KeyKind;
+use crate::x509::key::SigningKey;
+use crate::x509::pem::{self, pem_certs};
 
 /// A mesh CA: a signing certificate and key, the chain up to a root, and the root bundle.
 ///
@@ -75,12 +74,13 @@ use crate::svid::own::{pem_certs, system_time, unix_seconds};
 /// does that for you.
 pub struct MeshCa {
     key: SigningKey,
-    signing: CertInfo,
+    signing: CaCert,
     /// What follows a leaf in an issued chain: the signing certificate, intermediates, root.
     tail: Vec<CertificateDer<'static>>,
     roots: Arc<Vec<CertificateDer<'static>>>,
     template: LeafTemplate,
-    trust_domain: Option<TrustDomain>,
+    /// The trust domain it issues for, and its aliases.
+    trust_domains: TrustDomains,
     /// The earliest NotAfter along `tail`, and which certificate has it.
     valid_until: i64,
     valid_until_what: String,
@@ -90,8 +90,13 @@ impl fmt::Debug for MeshCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MeshCa")
             .field(
-                "trust_domain",
-                &self.trust_domain.as_ref().map(TrustDomain::as_str),
+                "trust_domains",
+                &self
+                    .trust_domains
+                    .all()
+                    .iter()
+                    .map(TrustDomain::as_str)
+                    .collect::<Vec<_>>(),
             )
             .field("key", &self.key.describe())
             .field("self_signed", &self.is_self_signed())
@@ -117,25 +122,24 @@ impl MeshCa {
         let ttl = check_positive(params.ttl)?;
         let subject = subject_of(params)?;
         let key = SigningKey::generate(params.key)?;
-        let spki = key.spki();
         let not_before = unix_seconds(now);
         let uri = params.trust_domain.id();
         let template = CaTemplate {
             subject: &subject,
-            spki: &spki,
+            key: &key,
             not_before,
             not_after: not_before.saturating_add(ttl),
             path_len: params.path_len,
             uri_san: params.trust_domain_san.then_some(uri.as_str()),
         };
         let der = CertificateDer::from(cert::build_ca(&template, None, &key)?);
-        let signing = CertInfo::parse(der.clone(), "root certificate")?;
+        let signing = CaCert::parse(der.clone(), "root certificate")?;
         Ok(MeshCa::assemble(
             key,
             signing,
             vec![der.clone()],
             vec![der],
-            Some(params.trust_domain.clone()),
+            TrustDomains::new(params.trust_domain.clone(), []),
         ))
     }
 
@@ -173,11 +177,10 @@ impl MeshCa {
             .into());
         }
         let key = SigningKey::generate(params.key)?;
-        let spki = key.spki();
         let uri = params.trust_domain.id();
         let template = CaTemplate {
             subject: &subject,
-            spki: &spki,
+            key: &key,
             not_before: now,
             not_after: now.saturating_add(ttl).min(self.valid_until),
             path_len: params.path_len,
@@ -189,7 +192,7 @@ impl MeshCa {
             Some((self.signing.subject(), &issuer_key_id)),
             &self.key,
         )?);
-        let signing = CertInfo::parse(der.clone(), "intermediate certificate")?;
+        let signing = CaCert::parse(der.clone(), "intermediate certificate")?;
         let mut tail = Vec::with_capacity(self.tail.len() + 1);
         tail.push(der);
         tail.extend(self.tail.iter().cloned());
@@ -198,22 +201,22 @@ impl MeshCa {
             signing,
             tail,
             self.roots.as_ref().clone(),
-            Some(params.trust_domain.clone()),
+            TrustDomains::new(params.trust_domain.clone(), []),
         ))
     }
 
     fn assemble(
         key: SigningKey,
-        signing: CertInfo,
+        signing: CaCert,
         tail: Vec<CertificateDer<'static>>,
         roots: Vec<CertificateDer<'static>>,
-        trust_domain: Option<TrustDomain>,
+        trust_domains: TrustDomains,
     ) -> MeshCa {
         let template = LeafTemplate::new(&key, signing.subject(), &signing.key_id_for_children());
         let mut valid_until = signing.not_after;
         let mut valid_until_what = "the signing certificate".to_owned();
         for (i, c) in tail.iter().enumerate().skip(1) {
-            if let Ok(info) = CertInfo::parse(c.clone(), "chain") {
+            if let Ok(info) = CaCert::parse(c.clone(), "chain") {
                 if info.not_after < valid_until {
                     valid_until = info.not_after;
                     valid_until_what = if i + 1 == tail.len() {
@@ -224,30 +227,58 @@ impl MeshCa {
                 }
             }
         }
-        let trust_domain = trust_domain.or_else(|| match signing.uri_sans.as_slice() {
-            [uri] => SpiffeId::new(uri)
-                .ok()
-                .filter(SpiffeId::is_trust_domain_id)
-                .map(|id| id.trust_domain()),
-            _ => None,
-        });
         MeshCa {
             key,
             signing,
             tail,
             roots: Arc::new(roots),
             template,
-            trust_domain,
+            trust_domains,
             valid_until,
             valid_until_what,
         }
     }
 
-    /// The trust domain given at creation, or the one in the signing certificate's
-    /// `spiffe://<td>` URI SAN; `None` for loaded material without one (Istio's plug-in
-    /// certificates usually carry none).
-    pub fn trust_domain(&self) -> Option<&TrustDomain> {
-        self.trust_domain.as_ref()
+    /// The trust domain the CA issues for: the one given at creation or loading, or the one in
+    /// the signing certificate's `spiffe://<td>` URI SAN ([`CaTrust::FromCertificate`]).
+    pub fn trust_domain(&self) -> &TrustDomain {
+        self.trust_domains.primary()
+    }
+
+    /// The trust domain and its aliases: identities of any of them may be issued.
+    pub fn trust_domains(&self) -> &TrustDomains {
+        &self.trust_domains
+    }
+
+    /// The same CA, also issuing for `aliases` (Istio's `trustDomainAliases`).
+    pub fn with_trust_domain_aliases<I>(mut self, aliases: I) -> MeshCa
+    where
+        I: IntoIterator<Item = TrustDomain>,
+    {
+        let primary = self.trust_domains.primary().clone();
+        let mut all: Vec<TrustDomain> = self.trust_domains.aliases().to_vec();
+        all.extend(aliases);
+        self.trust_domains = TrustDomains::new(primary, all);
+        self
+    }
+
+    /// Refuses an identity outside the CA's trust domain and its aliases.
+    pub(crate) fn check_trust_domain(&self, id: &SpiffeId) -> Result<(), CaError> {
+        let td = id.trust_domain();
+        if self.trust_domains.contains(&td) {
+            return Ok(());
+        }
+        let aliases = self.trust_domains.aliases();
+        Err(CaError::ForeignTrustDomain {
+            id: id.to_string(),
+            trust_domain: td.to_string(),
+            ca_trust_domain: self.trust_domains.primary().to_string(),
+            aliases: aliases
+                .iter()
+                .map(TrustDomain::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// The root bundle (`root-cert.pem`), PEM.
@@ -272,7 +303,7 @@ impl MeshCa {
 
     /// The signing certificate's private key as PKCS#8 PEM (`ca-key.pem`).
     pub fn ca_key_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(der::pem("PRIVATE KEY", self.key.pkcs8()))
+        Zeroizing::new(pem::pem("PRIVATE KEY", self.key.pkcs8()))
     }
 
     /// The chain from the signing certificate up to and including its root
@@ -338,7 +369,6 @@ impl MeshCa {
         }
         let ttl = check_positive(ttl)?;
         let not_before = unix_seconds(now);
-        let spki = self.key.spki();
         let uri_san = self
             .signing
             .uri_sans
@@ -348,14 +378,14 @@ impl MeshCa {
         let path_len = self.signing.path_len.and_then(|n| u8::try_from(n).ok());
         let template = CaTemplate {
             subject: self.signing.subject(),
-            spki: &spki,
+            key: &self.key,
             not_before,
             not_after: not_before.saturating_add(ttl),
             path_len,
             uri_san: uri_san.as_deref(),
         };
         let der = CertificateDer::from(cert::build_ca(&template, None, &self.key)?);
-        let signing = CertInfo::parse(der.clone(), "rotated root certificate")?;
+        let signing = CaCert::parse(der.clone(), "rotated root certificate")?;
         let roots = self
             .roots
             .iter()
@@ -373,7 +403,7 @@ impl MeshCa {
             signing,
             vec![der],
             roots,
-            self.trust_domain.clone(),
+            self.trust_domains.clone(),
         ))
     }
 

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::KeyKind;
-use super::cert;
 use crate::error::CaError;
 use crate::identity::{SpiffeId, TrustDomain};
 
@@ -214,7 +213,7 @@ pub(super) fn subject_of(params: &CaParams) -> Result<Vec<u8>, CaError> {
             });
         }
     }
-    Ok(cert::name(org, params.common_name.as_deref()))
+    Ok(crate::x509::name::name(org, params.common_name.as_deref()))
 }
 
 #[cfg(test)]

@@ -21,6 +21,41 @@ pub enum CaError {
         /// The rule it broke.
         rule: &'static str,
     },
+    /// An identity outside the CA's trust domain (and its aliases) was to be issued or signed.
+    #[error(
+        "cannot issue for {id}: its trust domain {trust_domain} is not this ca's trust domain {ca_trust_domain}{}",
+        if aliases.is_empty() { String::new() } else { format!(" nor one of its aliases ({aliases})") }
+    )]
+    ForeignTrustDomain {
+        /// The identity.
+        id: String,
+        /// Its trust domain.
+        trust_domain: String,
+        /// The CA's trust domain.
+        ca_trust_domain: String,
+        /// The CA's aliases, comma-separated (empty when none).
+        aliases: String,
+    },
+    /// A CA was loaded without a trust domain, and its signing certificate names none.
+    #[error(
+        "{what} has no spiffe://<trust domain> uri san: say which trust domain the ca serves (istio's default is cluster.local)"
+    )]
+    NoTrustDomain {
+        /// The signing certificate's file or role.
+        what: String,
+    },
+    /// The trust domain a CA was loaded for differs from the one its certificate names.
+    #[error(
+        "{what} names trust domain {in_certificate} in its uri san, but the ca was loaded for {given}"
+    )]
+    TrustDomainConflict {
+        /// The signing certificate's file or role.
+        what: String,
+        /// The trust domain of its `spiffe://<td>` URI SAN.
+        in_certificate: String,
+        /// The trust domain given.
+        given: String,
+    },
     /// A workload identity was the bare trust-domain ID (`spiffe://td`).
     #[error("cannot issue an svid for {id}: a workload spiffe id must have a non-root path")]
     IdentityWithoutPath {

@@ -212,8 +212,6 @@ pub enum SigningRule {
     BasicConstraintsMissing,
     /// BasicConstraints cA=false.
     NotCa,
-    /// No KeyUsage extension.
-    KeyUsageMissing,
     /// KeyUsage without keyCertSign.
     NoKeyCertSign,
     /// A SPIFFE ID with a path.
@@ -247,9 +245,6 @@ impl fmt::Display for SigningRule {
             ),
             Self::NotCa => f.write_str(
                 "basic constraints cA=false: a signing certificate must set cA=true (X509-SVID §4.1)",
-            ),
-            Self::KeyUsageMissing => f.write_str(
-                "no key usage extension: a signing certificate must set keyCertSign (X509-SVID §4.3)",
             ),
             Self::NoKeyCertSign => f.write_str(
                 "key usage lacks keyCertSign, which a signing certificate must set (X509-SVID §4.3)",

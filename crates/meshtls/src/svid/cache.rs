@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::verify::{VerifiedSvid, verify_parts};
+use super::verify::{VerifiedSvid, VerifyOptions, verify_parts};
 use crate::bundle::BundleSet;
 use crate::error::{Error, SvidError};
 
@@ -51,6 +51,7 @@ pub struct SvidVerifier {
     bundles: RwLock<Arc<BundleSet>>,
     cache: Mutex<Cache>,
     capacity: usize,
+    options: VerifyOptions,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -79,9 +80,21 @@ impl SvidVerifier {
             bundles: RwLock::new(Arc::new(bundles)),
             cache: Mutex::new(Cache::default()),
             capacity,
+            options: VerifyOptions::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// The same verifier verifying with `options` (e.g. [`VerifyOptions::strict`]).
+    pub fn with_options(mut self, options: VerifyOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> VerifyOptions {
+        self.options
     }
 
     /// The bundles in use.
@@ -115,7 +128,7 @@ impl SvidVerifier {
     ) -> Result<VerifiedSvid, Error> {
         let bundles = self.bundles();
         if self.capacity == 0 {
-            return Ok(verify_parts(end_entity, intermediates, &bundles, now)?.0);
+            return Ok(verify_parts(end_entity, intermediates, &bundles, now, &self.options)?.0);
         }
         let key = chain_key(end_entity, intermediates);
         if let Some(hit) = self.lookup(&key, &bundles, now) {
@@ -123,7 +136,8 @@ impl SvidVerifier {
             return Ok(hit);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let (verified, bundle) = verify_parts(end_entity, intermediates, &bundles, now)?;
+        let (verified, bundle) =
+            verify_parts(end_entity, intermediates, &bundles, now, &self.options)?;
         self.store(key, verified.clone(), bundle, now);
         Ok(verified)
     }

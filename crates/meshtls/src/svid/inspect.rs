@@ -2,9 +2,9 @@
 
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::der::{self, CertInfo, PublicKey};
 use super::verify::{check_leaf, fmt_time, leaf_spiffe_id};
 use crate::error::SvidError;
+use crate::x509::cert::{self as der, CertInfo, PublicKey};
 
 /// The SVID-relevant fields of one certificate (`meshtls inspect`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -54,8 +54,10 @@ pub fn inspect_certificate(
 ) -> Result<CertificateSummary, SvidError> {
     let malformed = |reason: String| SvidError::Malformed { index: 0, reason };
     let info = CertInfo::parse(cert.as_ref()).map_err(malformed)?;
-    let (_, parsed) =
-        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| malformed(e.to_string()))?;
+    let name = |whole: &[u8], what: &str| {
+        crate::x509::name::rfc4514_der(whole)
+            .ok_or_else(|| malformed(format!("{what}: malformed distinguished name")))
+    };
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let san = info.subject_alt_name;
     let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
@@ -69,8 +71,8 @@ pub fn inspect_certificate(
         Err(e) => (None, Some(e.to_string())),
     };
     Ok(CertificateSummary {
-        subject: parsed.subject().to_string(),
-        issuer: parsed.issuer().to_string(),
+        subject: name(info.subject_der, "subject")?,
+        issuer: name(info.issuer_der, "issuer")?,
         serial: info.serial.iter().map(|b| format!("{b:02x}")).collect(),
         not_before: fmt_time(info.not_before),
         not_after: fmt_time(info.not_after),

@@ -6,17 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls_pki_types::pem::{PemObject, SectionKind};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
-use crate::ca::cert::CertInfo;
-use crate::ca::{fs, key};
-use crate::der;
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
 use crate::k8s::Secret;
-use crate::svid::verify::key_matches_spki;
+use crate::svid::verify::{key_matches_spki, leaf_spiffe_id};
+use crate::x509::cert::CertInfo;
+pub(crate) use crate::x509::pem::pem_certs;
+use crate::x509::pem::{certificates_from_pem, private_key_from_pem};
+use crate::x509::{fs, key, pem};
 
 /// An X.509-SVID with its private key: what a workload (or a gateway) presents in mTLS.
 ///
@@ -117,7 +117,7 @@ impl RotationPolicy {
     /// through this, so that one rule decides what is valid).
     ///
     /// ```
-    /// use meshtls::ca::RotationPolicy;
+    /// use meshtls::svid::RotationPolicy;
     /// assert!(RotationPolicy::new(0.5, 0.01).is_ok());
     /// assert!(RotationPolicy::new(1.5, 0.0).is_err());
     /// assert!(RotationPolicy::new(0.5, f64::NAN).is_err());
@@ -194,27 +194,33 @@ impl Svid {
         let Some(leaf_der) = chain.first() else {
             return Err(invalid("the certificate chain is empty").into());
         };
-        let leaf = CertInfo::parse(leaf_der.clone(), "leaf certificate")?;
+        let leaf = CertInfo::parse(leaf_der.as_ref()).map_err(|reason| CaError::Material {
+            what: "leaf certificate".to_owned(),
+            reason: format!("malformed certificate ({reason})"),
+        })?;
         for (i, c) in chain.iter().enumerate().skip(1) {
-            CertInfo::parse(c.clone(), &format!("certificate {} of the chain", i + 1))?;
+            CertInfo::parse(c.as_ref()).map_err(|reason| CaError::Material {
+                what: format!("certificate {} of the chain", i + 1),
+                reason: format!("malformed certificate ({reason})"),
+            })?;
         }
-        let spiffe_id = leaf_spiffe_id(&leaf)?;
-        if leaf.is_ca {
+        let spiffe_id = leaf_spiffe_id(&leaf).map_err(|e| invalid(e.to_string()))?;
+        if leaf.basic_constraints.is_some_and(|bc| bc.ca) {
             return Err(invalid("the leaf certificate is a ca (basicConstraints cA=true)").into());
         }
         let pkcs8 = key::to_pkcs8(private_key, "private key")?;
         // The CA's key rules (kinds and sizes) for both halves, then the shared comparison.
         key::SigningKey::from_pkcs8(&pkcs8, "private key")?;
-        key::parse_spki(leaf.spki(), "leaf certificate")?;
+        key::parse_spki(leaf.spki, "leaf certificate")?;
         let pkcs8_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_slice()));
-        if key_matches_spki(&pkcs8_key, leaf.spki()).is_err() {
+        if key_matches_spki(&pkcs8_key, leaf.spki).is_err() {
             return Err(CaError::KeyMismatch {
                 key: "private key".to_owned(),
                 cert: "leaf certificate".to_owned(),
             }
             .into());
         }
-        let serial = leaf.serial().to_vec();
+        let serial = leaf.serial.to_vec();
         Ok(Svid {
             certs: CertifiedChain {
                 spiffe_id,
@@ -282,7 +288,7 @@ impl Svid {
 
     /// The private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), zeroized on drop.
     pub fn private_key_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(der::pem("PRIVATE KEY", &self.key))
+        Zeroizing::new(pem::pem("PRIVATE KEY", &self.key))
     }
 
     /// Start of validity (Istio backdates it by two minutes).
@@ -374,7 +380,7 @@ impl Svid {
     fn split_root(&self) -> (&[CertificateDer<'static>], Option<&CertificateDer<'static>>) {
         if self.certs.chain.len() > 1 {
             if let Some(last) = self.certs.chain.last() {
-                if CertInfo::parse(last.clone(), "root").is_ok_and(|c| c.is_self_issued()) {
+                if CertInfo::parse(last.as_ref()).is_ok_and(|c| c.subject_der == c.issuer_der) {
                     return (&self.certs.chain[..self.certs.chain.len() - 1], Some(last));
                 }
             }
@@ -407,87 +413,4 @@ impl Svid {
         }
         Ok(())
     }
-}
-
-fn leaf_spiffe_id(leaf: &CertInfo) -> Result<SpiffeId, CaError> {
-    match leaf.uri_sans.as_slice() {
-        [] => Err(invalid("the leaf certificate has no uri san")),
-        [uri] => {
-            let id = SpiffeId::new(uri)
-                .map_err(|e| invalid(format!("the leaf's uri san is not a spiffe id: {e}")))?;
-            if id.is_trust_domain_id() {
-                return Err(invalid(format!(
-                    "the leaf's spiffe id {id} has no path (a workload id needs one)"
-                )));
-            }
-            Ok(id)
-        }
-        more => Err(invalid(format!(
-            "the leaf certificate has {} uri sans; an x.509-svid has exactly one",
-            more.len()
-        ))),
-    }
-}
-
-pub(crate) fn pem_certs(certs: &[CertificateDer<'_>]) -> String {
-    let mut out = String::with_capacity(certs.iter().map(|c| c.len() * 4 / 3 + 80).sum());
-    for c in certs {
-        der::pem_into(&mut out, "CERTIFICATE", c);
-    }
-    out
-}
-
-/// Reads PEM that must hold only `CERTIFICATE` blocks, at least one.
-pub(crate) fn certificates_from_pem(
-    pem: &str,
-    what: &str,
-) -> Result<Vec<CertificateDer<'static>>, CaError> {
-    let material = |reason: String| CaError::Material {
-        what: what.to_owned(),
-        reason,
-    };
-    let certs = crate::bundle::parse_pem_certificates(pem).map_err(material)?;
-    if certs.is_empty() {
-        return Err(material("holds no pem certificate".to_owned()));
-    }
-    Ok(certs)
-}
-
-/// Reads exactly one private key from PEM.
-pub(crate) fn private_key_from_pem(
-    pem: &str,
-    what: &str,
-) -> Result<Zeroizing<PrivateKeyDer<'static>>, CaError> {
-    let mut found: Option<Zeroizing<PrivateKeyDer<'static>>> = None;
-    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
-        let (kind, der_bytes) = item.map_err(|e| CaError::Material {
-            what: what.to_owned(),
-            reason: format!("invalid pem ({e})"),
-        })?;
-        let der_bytes = Zeroizing::new(der_bytes);
-        let key = Zeroizing::new(match kind {
-            SectionKind::PrivateKey => PrivateKeyDer::Pkcs8(der_bytes.to_vec().into()),
-            SectionKind::RsaPrivateKey => PrivateKeyDer::Pkcs1(der_bytes.to_vec().into()),
-            SectionKind::EcPrivateKey => PrivateKeyDer::Sec1(der_bytes.to_vec().into()),
-            other => {
-                return Err(CaError::Material {
-                    what: what.to_owned(),
-                    reason: format!("holds a {other:?} pem block where a private key belongs"),
-                });
-            }
-        });
-        if found.is_some() {
-            return Err(CaError::Material {
-                what: what.to_owned(),
-                reason: "holds more than one private key".to_owned(),
-            });
-        }
-        found = Some(key);
-    }
-    found.ok_or_else(|| CaError::Material {
-        what: what.to_owned(),
-        reason:
-            "holds no unencrypted pem private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
-                .to_owned(),
-    })
 }

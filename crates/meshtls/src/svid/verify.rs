@@ -8,10 +8,11 @@ use std::sync::Arc;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, SignatureVerificationAlgorithm, UnixTime};
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
-use super::der::{CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN};
 use crate::bundle::BundleSet;
-use crate::der::oid;
 use crate::error::{Error, LeafRule, SigningRule, SvidError};
+use crate::x509::cert::{CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN};
+use crate::x509::der::oid;
+pub(crate) use crate::x509::time::fmt_time;
 use crate::{SpiffeId, TrustDomain};
 
 /// Most certificates a presented chain may have (leaf included), as rust-spiffe.
@@ -142,12 +143,16 @@ impl fmt::Debug for VerifiedSvid {
 ///    `digitalSignature` and neither `keyCertSign` nor `cRLSign`; if it has an
 ///    ExtendedKeyUsage, both `serverAuth` and `clientAuth`; a critical SAN extension if its
 ///    subject is empty; and it is valid at `now`.
-/// 4. Every later certificate is a signing certificate: BasicConstraints `cA=true`, KeyUsage
-///    with `keyCertSign`, no SPIFFE ID with a path, an EKU (if any) with both `serverAuth` and
-///    `clientAuth` (svid-cases A33), no URI name constraints (A34).
+/// 4. Every later certificate is a signing certificate: BasicConstraints `cA=true`, a
+///    KeyUsage (where present) with `keyCertSign`, no SPIFFE ID with a path, an EKU (if any)
+///    with both `serverAuth` and `clientAuth` (svid-cases A33), no URI name constraints (A34).
 /// 5. RFC 5280 path validation (rustls-webpki, aws-lc-rs signatures) to a root in the bundle
-///    of the leaf's trust domain only (or of the trust domain it is an alias of); the root must
-///    be a signing certificate valid at `now`.
+///    of the leaf's trust domain only (or of the trust domain it is an alias of). The root is a
+///    trust anchor (RFC 5280 §6.1.1(d)): its subject and key count, so a root without
+///    KeyUsage or with a non-critical BasicConstraints (Istio's sample root) is accepted, as
+///    by webpki, Go, OpenSSL, BoringSSL and GnuTLS; see [`crate::bundle::TrustBundle`] for the
+///    roots that are refused and [`VerifyOptions::strict_anchors`] for the stricter opt-in.
+///    The root must be valid at `now`.
 ///
 /// This is stricter than go-spiffe's `x509svid.Verify`, which accepts a root-only leaf ID,
 /// a leaf without `digitalSignature`, KeyUsage or BasicConstraints, and any EKU (A21–A24,
@@ -164,8 +169,41 @@ pub fn verify_svid(
     bundles: &BundleSet,
     now: UnixTime,
 ) -> Result<VerifiedSvid, Error> {
+    verify_svid_with(chain, bundles, now, &VerifyOptions::default())
+}
+
+/// Opt-in checks beyond what the TLS peers of a mesh enforce. The default (every field
+/// `false`) accepts what rustls-webpki, Go, OpenSSL, BoringSSL (Envoy) and GnuTLS accept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Use only bundle roots that carry a KeyUsage with `keyCertSign` and a critical
+    /// BasicConstraints, as `openssl verify -x509_strict` (OpenSSL 3's
+    /// `X509_V_FLAG_X509_STRICT`) demands of every CA certificate. rustls-webpki, Go,
+    /// BoringSSL, GnuTLS and OpenSSL without the flag accept roots without KeyUsage or with a
+    /// non-critical BasicConstraints, and Istio's own sample root has no KeyUsage: a mesh built
+    /// from it fails every verification under this option.
+    pub strict_anchors: bool,
+}
+
+impl VerifyOptions {
+    /// The default options with [`VerifyOptions::strict_anchors`] set.
+    pub fn strict() -> Self {
+        VerifyOptions {
+            strict_anchors: true,
+        }
+    }
+}
+
+/// [`verify_svid`] with [`VerifyOptions`].
+pub fn verify_svid_with(
+    chain: &[CertificateDer<'_>],
+    bundles: &BundleSet,
+    now: UnixTime,
+    options: &VerifyOptions,
+) -> Result<VerifiedSvid, Error> {
     let (end_entity, intermediates) = chain.split_first().ok_or(SvidError::EmptyChain)?;
-    Ok(verify_parts(end_entity, intermediates, bundles, now)?.0)
+    Ok(verify_parts(end_entity, intermediates, bundles, now, options)?.0)
 }
 
 /// [`verify_svid`] with the leaf and the rest of the chain apart, as rustls hands them to a
@@ -176,7 +214,14 @@ pub fn verify_svid_parts(
     bundles: &BundleSet,
     now: UnixTime,
 ) -> Result<VerifiedSvid, Error> {
-    Ok(verify_parts(end_entity, intermediates, bundles, now)?.0)
+    Ok(verify_parts(
+        end_entity,
+        intermediates,
+        bundles,
+        now,
+        &VerifyOptions::default(),
+    )?
+    .0)
 }
 
 /// Verification proper; also returns the fingerprint of the bundle used (for the cache).
@@ -185,7 +230,9 @@ pub(crate) fn verify_parts(
     intermediates: &[CertificateDer<'_>],
     bundles: &BundleSet,
     now: UnixTime,
+    options: &VerifyOptions,
 ) -> Result<(VerifiedSvid, [u8; 32]), SvidError> {
+    let strict = options.strict_anchors;
     let len = 1 + intermediates.len();
     if len > MAX_CHAIN_LEN {
         return Err(SvidError::ChainTooLong {
@@ -221,10 +268,10 @@ pub(crate) fn verify_parts(
             trust_domain: bundle.trust_domain().to_string(),
         });
     }
-    if bundle.anchors().is_empty() {
+    if bundle.anchors(strict).is_empty() {
         return Err(untrusted(format!(
-            "none of its roots can sign SVIDs: {}",
-            describe_unusable(bundle)
+            "none of its roots is a trust anchor for SVIDs: {}",
+            describe_unusable(bundle, strict)
         )));
     }
 
@@ -266,7 +313,7 @@ pub(crate) fn verify_parts(
     let path = ee
         .verify_for_usage(
             SIGNATURE_ALGORITHMS,
-            bundle.anchors(),
+            bundle.anchors(strict),
             intermediates,
             now,
             SvidExtendedKeyUsage,
@@ -276,7 +323,7 @@ pub(crate) fn verify_parts(
         .map_err(|e| {
             let reason = match root_problem.borrow_mut().take() {
                 Some(p) => p,
-                None => path_reason(&e, bundle, now_secs),
+                None => path_reason(&e, bundle, now_secs, strict),
             };
             untrusted(reason)
         })?;
@@ -327,7 +374,10 @@ fn truncate(text: &str) -> String {
     }
 }
 
-pub(super) fn leaf_spiffe_id(leaf: &CertInfo<'_>) -> Result<SpiffeId, SvidError> {
+/// The one leaf-SPIFFE-ID extraction (verification, [`crate::Svid`], `inspect`, the TLS peer
+/// accessors): exactly one URI SAN of any scheme, at most [`MAX_URI_SAN_LEN`] bytes, a strict
+/// SPIFFE ID with a non-root path.
+pub(crate) fn leaf_spiffe_id(leaf: &CertInfo<'_>) -> Result<SpiffeId, SvidError> {
     let san = leaf.subject_alt_name.ok_or(SvidError::NoUriSan)?;
     match san.uri_count {
         0 => return Err(SvidError::NoUriSan),
@@ -418,10 +468,10 @@ fn check_signing(info: &CertInfo<'_>) -> Result<(), SigningRule> {
         Some(bc) if !bc.ca => return Err(SigningRule::NotCa),
         Some(_) => {}
     }
-    match info.key_usage {
-        None => return Err(SigningRule::KeyUsageMissing),
-        Some(ku) if !ku.has(KU_KEY_CERT_SIGN) => return Err(SigningRule::NoKeyCertSign),
-        Some(_) => {}
+    // RFC 5280 §4.2.1.3: keyCertSign where KeyUsage is present (Go, OpenSSL, webpki alike);
+    // an intermediate without KeyUsage signs, as Istio's sample chain shows.
+    if info.key_usage.is_some_and(|ku| !ku.has(KU_KEY_CERT_SIGN)) {
+        return Err(SigningRule::NoKeyCertSign);
     }
     if let Some(eku) = info.ext_key_usage {
         if !eku.has_both() {
@@ -481,15 +531,20 @@ impl ExtendedKeyUsageValidator for SvidExtendedKeyUsage {
     }
 }
 
-fn describe_unusable(bundle: &crate::bundle::TrustBundle) -> String {
+fn describe_unusable(bundle: &crate::bundle::TrustBundle, strict: bool) -> String {
     bundle
-        .unusable_roots()
+        .unusable_roots(strict)
         .map(|(i, why)| format!("root {i}: {why}"))
         .collect::<Vec<_>>()
         .join("; ")
 }
 
-fn path_reason(e: &webpki::Error, bundle: &crate::bundle::TrustBundle, now: i64) -> String {
+fn path_reason(
+    e: &webpki::Error,
+    bundle: &crate::bundle::TrustBundle,
+    now: i64,
+    strict: bool,
+) -> String {
     use webpki::Error as E;
     let mut reason = match e {
         E::UnknownIssuer => {
@@ -522,12 +577,20 @@ fn path_reason(e: &webpki::Error, bundle: &crate::bundle::TrustBundle, now: i64)
         E::MaximumPathDepthExceeded => {
             "the path has more intermediates than rustls-webpki allows (6)".to_owned()
         }
+        // webpki tried every anchor and intermediate named as the issuer and none had a key
+        // of the kind the signature needs (e.g. an RSA-signed chain, an EC root of the same
+        // subject): the signature algorithm itself is one meshtls accepts.
+        E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "no root with a matching key (a certificate named as the issuer has a key of \
+             another type than the one that signed the chain)"
+                .to_owned()
+        }
         other => webpki_reason(other),
     };
-    let skipped = describe_unusable(bundle);
+    let skipped = describe_unusable(bundle, strict);
     if !skipped.is_empty() {
         reason.push_str(&format!(
-            "; roots skipped because they cannot sign SVIDs: {skipped}"
+            "; roots skipped because they are no trust anchors for SVIDs: {skipped}"
         ));
     }
     reason
@@ -550,15 +613,10 @@ fn webpki_reason(e: &webpki::Error) -> String {
     }
 }
 
-/// RFC 3339 text of a Unix time, for messages.
-pub(crate) fn fmt_time(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{secs} s after the Unix epoch"))
+/// [`leaf_spiffe_id`] of a DER certificate.
+pub(crate) fn leaf_spiffe_id_of_der(der: &[u8]) -> Result<SpiffeId, SvidError> {
+    let info = CertInfo::parse(der).map_err(|reason| SvidError::Malformed { index: 0, reason })?;
+    leaf_spiffe_id(&info)
 }
 
 /// Checks that `private_key` belongs to the leaf certificate (svid-cases A38: go-spiffe's

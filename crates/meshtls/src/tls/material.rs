@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use crate::bundle::BundleSet;
 use crate::error::{Error, TlsError};
 use crate::identity::SpiffeId;
+use crate::svid::Svid;
 use crate::svid::SvidVerifier;
-use crate::svid::own::Svid;
 
 /// One generation of the own certificate.
 struct Generation {
@@ -220,8 +220,8 @@ fn read_pem(
     ),
     Error,
 > {
-    let chain = crate::svid::own::certificates_from_pem(chain_pem, "certificate chain")?;
-    let key = crate::svid::own::private_key_from_pem(key_pem, "private key")?;
+    let chain = crate::x509::pem::certificates_from_pem(chain_pem, "certificate chain")?;
+    let key = crate::x509::pem::private_key_from_pem(key_pem, "private key")?;
     Ok((chain, key))
 }
 

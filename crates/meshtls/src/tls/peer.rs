@@ -2,36 +2,22 @@
 
 use rustls::CommonState;
 use rustls_pki_types::CertificateDer;
-use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::params::{TlsVersion, suite_name};
 use crate::error::{Error, TlsError};
 use crate::identity::SpiffeId;
+use crate::svid::leaf_spiffe_id_of_der;
 
-/// The SPIFFE ID in a certificate's single URI SAN (no verification: use it on certificates a
-/// meshtls verifier already accepted).
+/// The SPIFFE ID in a certificate's single URI SAN, read by the one leaf-ID extraction (same
+/// limits and rules as verification; no path validation: use it on certificates a meshtls
+/// verifier already accepted).
 pub(crate) fn spiffe_id_of_cert(cert: &CertificateDer<'_>) -> Result<SpiffeId, Error> {
-    let no_id = |reason: String| TlsError::NoSpiffeId { reason };
-    let (_, parsed) = X509Certificate::from_der(cert.as_ref())
-        .map_err(|e| no_id(format!("the certificate does not parse: {e}")))?;
-    let san = parsed
-        .subject_alternative_name()
-        .map_err(|e| no_id(format!("subjectAltName does not parse: {e}")))?;
-    let mut uris = san
-        .into_iter()
-        .flat_map(|ext| ext.value.general_names.iter())
-        .filter_map(|name| match name {
-            GeneralName::URI(uri) => Some(*uri),
-            _ => None,
-        });
-    let first = uris
-        .next()
-        .ok_or_else(|| no_id("it has no URI SAN".to_owned()))?;
-    if uris.next().is_some() {
-        return Err(no_id("it has more than one URI SAN".to_owned()).into());
-    }
-    SpiffeId::new(first).map_err(|e| no_id(format!("URI SAN {first:?}: {e}")).into())
+    leaf_spiffe_id_of_der(cert.as_ref()).map_err(|e| {
+        TlsError::NoSpiffeId {
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// The SPIFFE ID of a connection's peer, from the leaf certificate it presented (or, on a

@@ -142,3 +142,76 @@ pub fn file_mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
+
+/// The `tests/data/istio-samples` directory (Istio's `samples/certs`, see its NOTE.md).
+pub fn istio_samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/istio-samples")
+}
+
+/// A scratch directory holding one of Istio's sample CAs in the plug-in layout: `""` for the
+/// `cacerts` of Istio's "plug in CA certificates" task, `"-alt"` for its cluster1 alternative.
+pub fn istio_sample_ca(suffix: &str) -> Scratch {
+    let dir = Scratch::new("istio-sample-ca");
+    let src = istio_samples();
+    for (from, to) in [
+        (format!("ca-cert{suffix}.pem"), "ca-cert.pem"),
+        (format!("ca-key{suffix}.pem"), "ca-key.pem"),
+        (format!("cert-chain{suffix}.pem"), "cert-chain.pem"),
+        (format!("root-cert{suffix}.pem"), "root-cert.pem"),
+    ] {
+        std::fs::copy(src.join(&from), dir.path(to)).unwrap_or_else(|e| panic!("{from}: {e}"));
+    }
+    dir
+}
+
+/// `openssl verify` without `-x509_strict` (what OpenSSL, and Envoy's BoringSSL, accept by
+/// default): `chain` leaf first, a trailing root dropped, `roots` trusted.
+pub fn openssl_verify_default(
+    chain: &[CertificateDer<'_>],
+    roots: &[CertificateDer<'_>],
+    purpose: &str,
+) -> (bool, String) {
+    let dir = Scratch::new("verify");
+    let ca = dir.write("root.pem", &pem(roots));
+    let leaf = dir.write("leaf.pem", &pem(&chain[..1]));
+    let mut inter: Vec<CertificateDer<'_>> = chain[1..].to_vec();
+    if inter.last().is_some_and(|c| roots.contains(c)) {
+        inter.pop();
+    }
+    let mut args = vec![
+        "verify".to_owned(),
+        "-purpose".to_owned(),
+        purpose.to_owned(),
+        "-CAfile".to_owned(),
+        ca.display().to_string(),
+    ];
+    if !inter.is_empty() {
+        let p = dir.write("inter.pem", &pem(&inter));
+        args.push("-untrusted".to_owned());
+        args.push(p.display().to_string());
+    }
+    args.push(leaf.display().to_string());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, text) = openssl(&refs);
+    (ok && text.contains(": OK"), text)
+}
+
+/// GnuTLS `certtool --verify` of `chain` (leaf first, as presented) against `roots`.
+pub fn certtool_verify(
+    chain: &[CertificateDer<'_>],
+    roots: &[CertificateDer<'_>],
+) -> (bool, String) {
+    let dir = Scratch::new("certtool");
+    let ca = dir.write("ca.pem", &pem(roots));
+    let input = dir.write("chain.pem", &pem(chain));
+    let (ok, text) = run(Command::new("certtool")
+        .arg("--verify")
+        .arg("--load-ca-certificate")
+        .arg(&ca)
+        .arg("--infile")
+        .arg(&input));
+    (
+        ok && text.contains("Chain verification output: Verified"),
+        text,
+    )
+}
