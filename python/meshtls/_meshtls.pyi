@@ -1307,7 +1307,7 @@ class AuthorizationDecision:
         policy: str | None = None,
         rule: int | None = None,
         provider: str | None = None,
-        explanation: Sequence[str] = ...,
+        explanation: Sequence[str] | None = None,
     ) -> AuthorizationDecision:
         """Rebuilds a decision from its parts (what pickling stores)."""
     @property
@@ -1418,7 +1418,7 @@ class PathResult:
         mode: str,
         mode_policy: str | None = None,
         authorization: AuthorizationDecision | None = None,
-        explanation: Sequence[str] = ...,
+        explanation: Sequence[str] | None = None,
     ) -> PathResult:
         """Rebuilds a result from its parts (what pickling stores)."""
     @property

@@ -179,14 +179,15 @@ fn step_from_parts(
 impl PyAuthorizationDecision {
     /// Rebuilds a decision from its parts (what pickling stores).
     #[new]
-    #[pyo3(signature = (step, policy=None, rule=None, provider=None, explanation=Vec::new()))]
+    #[pyo3(signature = (step, policy=None, rule=None, provider=None, explanation=None))]
     fn new(
         step: &str,
         policy: Option<&str>,
         rule: Option<usize>,
         provider: Option<String>,
-        explanation: Vec<String>,
+        explanation: Option<Vec<String>>,
     ) -> PyResult<Self> {
+        let explanation = explanation.unwrap_or_default();
         let step = step_from_parts(step, policy, rule, provider)?;
         Ok(PyAuthorizationDecision {
             inner: Verdict::new(step, explanation),
@@ -586,7 +587,7 @@ pub(crate) struct PyPathResult {
 impl PyPathResult {
     /// Rebuilds a result from its parts (what pickling stores).
     #[new]
-    #[pyo3(signature = (allowed, step, reason, transport, mode, mode_policy=None, authorization=None, explanation=Vec::new()))]
+    #[pyo3(signature = (allowed, step, reason, transport, mode, mode_policy=None, authorization=None, explanation=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         allowed: bool,
@@ -596,8 +597,9 @@ impl PyPathResult {
         mode: String,
         mode_policy: Option<String>,
         authorization: Option<Bound<'_, PyAuthorizationDecision>>,
-        explanation: Vec<String>,
+        explanation: Option<Vec<String>>,
     ) -> Self {
+        let explanation = explanation.unwrap_or_default();
         let authorization = authorization.map(|a| a.get().clone());
         PyPathResult {
             allowed,
