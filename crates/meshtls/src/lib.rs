@@ -71,4 +71,5 @@ pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
 pub use policy::{Decision, MtlsMode, PolicySet};
 pub use svid::own::Svid;
+pub use svid::request::{Csr, CsrParams};
 pub use svid::{SvidVerifier, VerifiedSvid, verify_svid};

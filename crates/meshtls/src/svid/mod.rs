@@ -42,10 +42,12 @@ mod cache;
 pub(crate) mod der;
 mod inspect;
 pub mod own;
+pub mod request;
 mod verify;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, SvidVerifier};
 pub use inspect::{CertificateSummary, inspect_certificate};
+pub use request::{Csr, CsrParams};
 pub use verify::{
     MAX_CHAIN_LEN, MAX_URI_SAN_LEN, VerifiedSvid, check_private_key, verify_svid, verify_svid_parts,
 };
