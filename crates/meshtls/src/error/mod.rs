@@ -7,6 +7,7 @@
 //! changes meshtls's public API.
 
 mod ca;
+mod ca_protocol;
 mod identity;
 mod manifest;
 mod mesh;
@@ -15,6 +16,7 @@ mod svid;
 mod tls;
 
 pub use ca::CaError;
+pub use ca_protocol::CaProtocolError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
@@ -59,6 +61,9 @@ pub enum Error {
     /// A TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// Istio's CA protocol failed (client or server side).
+    #[error(transparent)]
+    CaProtocol(#[from] CaProtocolError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {
