@@ -15,6 +15,7 @@ __all__ = [
     "BundleError",
     "AuthorizationError",
     "TlsError",
+    "CaProtocolError",
 ]
 
 
@@ -60,3 +61,9 @@ class AuthorizationError(MeshTlsError):
 
 class TlsError(MeshTlsError):
     """A TLS configuration could not be built, or a handshake check failed."""
+
+
+class CaProtocolError(MeshTlsError):
+    """Istio's CA protocol failed: the server was unreachable, the TLS handshake or server
+    name check failed, the server refused the request (the message carries its gRPC code and
+    message), or it returned a certificate chain that does not check out."""

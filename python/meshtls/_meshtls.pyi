@@ -455,3 +455,79 @@ class IssuedCertificate:
     @property
     def serial_number(self) -> int: ...
     def with_private_key(self, private_key_pem: str) -> Svid: ...
+
+# ---- Istio's CA protocol ---------------------------------------------------------------------
+
+@final
+class IstioCaClient:
+    """A client of Istio's CA protocol (istiod's IstioCertificateService, port 15012)."""
+
+    def __new__(
+        cls,
+        address: str = "istiod.istio-system.svc:15012",
+        *,
+        root_cert_pem: str,
+        token: str | None = None,
+        token_file: _Path | None = None,
+        cluster_id: str | None = None,
+        server_name: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: _dt.timedelta | None = None,
+    ) -> IstioCaClient: ...
+    @property
+    def address(self) -> str:
+        """The host:port dialled."""
+    @property
+    def server_name(self) -> str:
+        """The name checked on the server's certificate."""
+    def fetch_svid(
+        self,
+        identity: _SpiffeIdLike,
+        *,
+        ttl: _dt.timedelta | None = None,
+        key: _KeyKind = "ec-p256",
+    ) -> Svid:
+        """Sends a CSR for identity with a locally generated key; returns the checked Svid."""
+    def renew(
+        self, svid: Svid, *, ttl: _dt.timedelta | None = None, key: _KeyKind = "ec-p256"
+    ) -> Svid:
+        """Renews a still-valid svid, authenticating with it as the TLS client certificate."""
+
+@final
+class IstioCaServer:
+    """A server of Istio's CA protocol backed by a MeshCa (start/stop or a context manager)."""
+
+    def __new__(
+        cls,
+        ca: MeshCa,
+        *,
+        listen: str = "127.0.0.1:0",
+        jwks: str | None = None,
+        issuer: str | None = None,
+        audiences: Sequence[str] = ...,
+        strict_csr: bool = False,
+        dns_names: Sequence[str] | None = None,
+        trust_domain: _TrustDomainLike | None = None,
+        trusted_node_accounts: dict[str, list[str]] | None = None,
+        cluster_id: str = "Kubernetes",
+        default_ttl: _dt.timedelta | None = None,
+        max_ttl: _dt.timedelta | None = None,
+    ) -> IstioCaServer: ...
+    def start(self) -> IstioCaServer:
+        """Binds the listen address and serves on a background thread."""
+    def stop(self) -> None:
+        """Stops serving and waits for the server thread."""
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+    @property
+    def address(self) -> str:
+        """The bound host:port once started."""
+    @property
+    def port(self) -> int:
+        """The bound port once started."""
+    @property
+    def trust_domain(self) -> str:
+        """The trust domain of issued identities."""
+    def __enter__(self) -> IstioCaServer: ...
+    def __exit__(self, *args: object) -> bool: ...

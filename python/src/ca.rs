@@ -12,7 +12,7 @@ use crate::errors::{CaError, py_err};
 use crate::identity::{PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
 
 /// A non-negative `timedelta` as a `Duration`; `what` names the argument in errors.
-fn duration(td: &Bound<'_, PyDelta>, what: &str) -> PyResult<Duration> {
+pub(crate) fn duration(td: &Bound<'_, PyDelta>, what: &str) -> PyResult<Duration> {
     let secs: f64 = td.call_method0("total_seconds")?.extract()?;
     if !secs.is_finite() || secs < 0.0 {
         return Err(CaError::new_err(format!(
@@ -22,7 +22,7 @@ fn duration(td: &Bound<'_, PyDelta>, what: &str) -> PyResult<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
+pub(crate) fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
     meshtls::ca::KeyKind::parse(name).map_err(py_err)
 }
 
@@ -59,7 +59,7 @@ fn der_list<'py, C: AsRef<[u8]>>(py: Python<'py>, certs: &[C]) -> Vec<Bound<'py,
 /// A mesh CA issuing X.509-SVIDs with Istio's workload profile.
 #[pyclass(frozen, module = "meshtls", name = "MeshCa")]
 pub(crate) struct PyMeshCa {
-    inner: Arc<meshtls::MeshCa>,
+    pub(crate) inner: Arc<meshtls::MeshCa>,
 }
 
 impl PyMeshCa {
@@ -381,7 +381,7 @@ impl PyMeshCa {
 /// An X.509-SVID with its private key.
 #[pyclass(frozen, module = "meshtls", name = "Svid")]
 pub(crate) struct PySvid {
-    inner: meshtls::Svid,
+    pub(crate) inner: meshtls::Svid,
 }
 
 #[pymethods]

@@ -14,6 +14,7 @@ import_exception!(meshtls._errors, SvidError);
 import_exception!(meshtls._errors, BundleError);
 import_exception!(meshtls._errors, AuthorizationError);
 import_exception!(meshtls._errors, TlsError);
+import_exception!(meshtls._errors, CaProtocolError);
 
 /// Maps a meshtls error to its Python exception, keeping the message.
 pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
@@ -29,6 +30,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Bundle(_) => BundleError::new_err(msg),
         meshtls::Error::Authz(_) => AuthorizationError::new_err(msg),
         meshtls::Error::Tls(_) => TlsError::new_err(msg),
+        meshtls::Error::CaProtocol(_) => CaProtocolError::new_err(msg),
         meshtls::Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(msg),
         _ => MeshTlsError::new_err(msg),
     }

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod ca;
+mod ca_protocol;
 mod errors;
 mod identity;
 mod policy;
@@ -14,6 +15,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
     ca::register(m)?;
+    ca_protocol::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
     Ok(())

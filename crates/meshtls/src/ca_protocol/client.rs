@@ -244,6 +244,19 @@ pub struct IstioCaClient {
     token_tls: Arc<rustls::ClientConfig>,
     headers: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
     channel: tokio::sync::Mutex<Option<tonic::transport::Channel>>,
+    blocking: std::sync::OnceLock<BlockingRuntime>,
+}
+
+/// The runtime of the `_blocking` methods, created on first use; dropping it never blocks.
+#[derive(Debug)]
+struct BlockingRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for BlockingRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 fn config_error(what: &'static str, value: &str, rule: impl Into<String>) -> Error {
@@ -288,6 +301,7 @@ impl IstioCaClient {
             token_tls,
             headers,
             channel: tokio::sync::Mutex::new(None),
+            blocking: std::sync::OnceLock::new(),
         })
     }
 
@@ -378,7 +392,12 @@ impl IstioCaClient {
             address: self.config.address.clone(),
             reason,
         };
-        grpc.ready().await.map_err(|e| unreachable(e.to_string()))?;
+        if let Err(e) = grpc.ready().await {
+            if reuse {
+                *self.channel.lock().await = None;
+            }
+            return Err(unreachable(e.to_string()).into());
+        }
         let codec =
             tonic_prost::ProstCodec::<IstioCertificateRequest, IstioCertificateResponse>::default();
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(CREATE_CERTIFICATE_PATH);
@@ -427,25 +446,58 @@ impl IstioCaClient {
         check_response(csr, &response, &self.roots, SystemTime::now())
     }
 
-    /// [`IstioCaClient::fetch_svid`] on a private single-threaded runtime, for code without
-    /// one (the CLI, the Python binding).
+    fn block_on<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let no_runtime = |reason: String| CaProtocolError::Config {
+            what: "runtime",
+            value: String::new(),
+            rule: reason,
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(no_runtime(
+                "a _blocking method was called from async code: await the async method instead"
+                    .to_owned(),
+            )
+            .into());
+        }
+        if self.blocking.get().is_none() {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("meshtls-ca-client")
+                .enable_all()
+                .build()
+                .map_err(|e| no_runtime(format!("cannot start an i/o runtime ({e})")))?;
+            let _ = self.blocking.set(BlockingRuntime(Some(rt)));
+        }
+        let rt = self
+            .blocking
+            .get()
+            .and_then(|r| r.0.as_ref())
+            .ok_or_else(|| no_runtime("the i/o runtime is gone".to_owned()))?;
+        rt.block_on(f)
+    }
+
+    /// [`IstioCaClient::fetch_svid`] for code without an async runtime (the CLI, the Python
+    /// binding): runs on a small runtime of the client's own. Refused inside async code.
     pub fn fetch_svid_blocking(
         &self,
         id: &SpiffeId,
         ttl: Duration,
         key: KeyKind,
     ) -> Result<Svid, Error> {
-        blocking(self.fetch_svid(id, ttl, key))
+        self.block_on(self.fetch_svid(id, ttl, key))
     }
 
-    /// [`IstioCaClient::renew`] on a private single-threaded runtime.
+    /// [`IstioCaClient::renew`] for code without an async runtime.
     pub fn renew_blocking(
         &self,
         current: &Svid,
         ttl: Duration,
         key: KeyKind,
     ) -> Result<Svid, Error> {
-        blocking(self.renew(current, ttl, key))
+        self.block_on(self.renew(current, ttl, key))
     }
 
     /// Keeps `material` fresh forever: renews `current` at Istio's rotation time (half the
@@ -538,17 +590,6 @@ fn build_tls(
     };
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(cfg))
-}
-
-fn blocking<F: std::future::Future<Output = Result<T, Error>>, T>(f: F) -> Result<T, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CaProtocolError::Unreachable {
-            address: String::new(),
-            reason: format!("cannot start an i/o runtime ({e})"),
-        })?;
-    rt.block_on(f)
 }
 
 fn bad_chain(reason: impl Into<String>) -> Error {
