@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod ca;
+#[cfg(feature = "grpc")]
+mod ca_serve;
 mod identity;
+#[cfg(feature = "grpc")]
+mod istio_ca;
 mod policy;
 mod svid;
 
@@ -45,6 +49,9 @@ enum Command {
     Verify(svid::VerifyArgs),
     /// Show the SVID-relevant fields of PEM certificates.
     Inspect(svid::InspectArgs),
+    /// Istio's CA protocol as a client: get an SVID from istiod (or `meshtls ca serve`).
+    #[cfg(feature = "grpc")]
+    IstioCa(istio_ca::IstioCaArgs),
 }
 
 /// What a subcommand concluded.
@@ -74,6 +81,8 @@ fn main() -> ExitCode {
         Command::Policy(args) => policy::run(args),
         Command::Verify(args) => svid::verify(args),
         Command::Inspect(args) => svid::inspect(args),
+        #[cfg(feature = "grpc")]
+        Command::IstioCa(args) => istio_ca::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

@@ -266,6 +266,15 @@ impl IstioCaServer {
         ctx: &CallContext<'_>,
         request: &IstioCertificateRequest,
     ) -> Result<IstioCertificateResponse, Refusal> {
+        self.answer(ctx, request).map(|(_, _, resp)| resp)
+    }
+
+    /// [`IstioCaServer::create_certificate`], also returning the identity signed and the TTL.
+    fn answer(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &IstioCertificateRequest,
+    ) -> Result<(SpiffeId, Duration, IstioCertificateResponse), Refusal> {
         let inner = &self.inner;
         let caller = self.authenticate(ctx)?;
         let identity = match request.metadata_string(IMPERSONATED_IDENTITY) {
@@ -338,7 +347,7 @@ impl IstioCaServer {
                 Refusal::new(code, msg, format!("{identity}: {e}"))
             })?;
         let cert_chain = issued.cert_chain_der().iter().map(pem_entry).collect();
-        Ok(IstioCertificateResponse { cert_chain })
+        Ok((identity, ttl, IstioCertificateResponse { cert_chain }))
     }
 
     /// The rustls config of the serving side: TLS 1.2/1.3, ALPN `h2`, a serving certificate
@@ -643,13 +652,12 @@ impl tonic::server::UnaryService<IstioCertificateRequest> for Unary {
                 authorization,
                 cluster_id,
             };
-            // Signing is CPU work (an RSA signature is ~1 ms): keep it off the I/O threads'
-            // hot path only when it is expensive; EC signing is cheap enough inline.
-            match server.create_certificate(&ctx, request.get_ref()) {
-                Ok(resp) => {
+            match server.answer(&ctx, request.get_ref()) {
+                Ok((identity, ttl, resp)) => {
                     log::info!(
-                        "ca server: signed a certificate chain of {} entries",
-                        resp.cert_chain.len()
+                        "ca server: OK: signed a certificate chain of {} entries for {identity}, ttl {}s",
+                        resp.cert_chain.len(),
+                        ttl.as_secs()
                     );
                     Ok(tonic::Response::new(resp))
                 }
