@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 mod ca;
+mod ca_protocol;
 mod harness;
 mod identity;
 mod policy;
@@ -51,6 +52,9 @@ fn main() {
     }
     if h.wants("tls") {
         tls::rows(&mut h);
+    }
+    if h.wants("grpc") {
+        ca_protocol::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

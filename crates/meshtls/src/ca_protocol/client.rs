@@ -414,6 +414,17 @@ impl IstioCaClient {
         }
     }
 
+    /// Sends one raw `CreateCertificate` request, authenticated with the token (the
+    /// connection is kept for the next call), and returns the server's answer unchecked: for
+    /// requests with metadata (`ImpersonatedIdentity`) or for load tests. Check the answer
+    /// with [`check_response`].
+    pub async fn create_certificate(
+        &self,
+        request: IstioCertificateRequest,
+    ) -> Result<IstioCertificateResponse, Error> {
+        self.call(request, None).await
+    }
+
     fn request_for(csr: &Csr, ttl: Duration) -> IstioCertificateRequest {
         IstioCertificateRequest {
             csr: csr.pem(),
