@@ -525,3 +525,44 @@ async fn a_thousand_concurrent_requests_are_served() {
     assert_eq!(ok, 1000);
     assert!(server.is_running());
 }
+
+/// The seed demo's `--ca-protocol` mode: the gateway's certificate comes from a CA server over
+/// this protocol, and every step of the demo still behaves.
+#[test]
+fn the_demo_runs_with_the_gateway_certificate_over_the_ca_protocol() {
+    // target/<profile>/deps/ca_protocol-<hash> → target/<profile>/examples/gateway_to_sidecar,
+    // built by `cargo test` with this test's features (grpc).
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("gateway_to_sidecar");
+    assert!(
+        bin.exists(),
+        "examples/gateway_to_sidecar is not built: run `cargo test -p meshtls --features grpc`"
+    );
+    let out = std::process::Command::new(bin)
+        .arg("--ca-protocol")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "CA server (Istio's CA protocol",
+        "got spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller",
+        "URI=spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller",
+        "every step behaved as expected",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+}
