@@ -360,17 +360,6 @@ impl IstioCaServer {
             .provider
             .clone()
             .unwrap_or_else(crate::tls::params::istio_provider);
-        let serving_id = inner
-            .trust_domain
-            .id_with_path("/ns/istio-system/sa/istiod")?;
-        let svid = inner.ca.issue(
-            &serving_id,
-            &IssueParams {
-                ttl: Duration::from_secs(30 * 24 * 3600).min(inner.config.max_ttl),
-                dns_names: inner.config.dns_names.clone(),
-                ..Default::default()
-            },
-        )?;
         let tls_err = |e: String| CaProtocolError::Config {
             what: "tls",
             value: "server".to_owned(),
@@ -385,12 +374,11 @@ impl IstioCaServer {
                 .allow_unauthenticated()
                 .build()
                 .map_err(|e| tls_err(e.to_string()))?;
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| tls_err(e.to_string()))?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(svid.cert_chain_der().to_vec(), svid.private_key_der())
-            .map_err(|e| tls_err(e.to_string()))?;
+            .with_cert_resolver(Arc::new(ServingCert::new(self.clone(), provider.clone())?));
         cfg.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(cfg))
     }
@@ -530,6 +518,88 @@ impl IstioCaServer {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+/// The serving certificate: issued by the CA for istiod's names, re-issued once half of its
+/// lifetime has passed (Istio's rotation rule), so a long-running server never presents an
+/// expired certificate.
+struct ServingCert {
+    server: IstioCaServer,
+    provider: Arc<CryptoProvider>,
+    current: std::sync::RwLock<(Arc<rustls::sign::CertifiedKey>, SystemTime)>,
+}
+
+impl std::fmt::Debug for ServingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServingCert")
+    }
+}
+
+const SERVING_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl ServingCert {
+    fn new(server: IstioCaServer, provider: Arc<CryptoProvider>) -> Result<Self, Error> {
+        let first = Self::issue(&server, &provider)?;
+        Ok(ServingCert {
+            server,
+            provider,
+            current: std::sync::RwLock::new(first),
+        })
+    }
+
+    fn issue(
+        server: &IstioCaServer,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<(Arc<rustls::sign::CertifiedKey>, SystemTime), Error> {
+        let inner = &server.inner;
+        let serving_id = inner
+            .trust_domain
+            .id_with_path("/ns/istio-system/sa/istiod")?;
+        let svid = inner.ca.issue(
+            &serving_id,
+            &IssueParams {
+                ttl: SERVING_TTL.min(inner.config.max_ttl),
+                dns_names: inner.config.dns_names.clone(),
+                ..Default::default()
+            },
+        )?;
+        let key = provider
+            .key_provider
+            .load_private_key(svid.private_key_der())
+            .map_err(|e| CaProtocolError::Config {
+                what: "serving key",
+                value: serving_id.to_string(),
+                rule: e.to_string(),
+            })?;
+        let certified = rustls::sign::CertifiedKey::new(svid.cert_chain_der().to_vec(), key);
+        let renew_at = svid.rotation_time(&crate::svid::own::RotationPolicy::default());
+        Ok((Arc::new(certified), renew_at))
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServingCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let (key, renew_at) = self.current.read().ok()?.clone();
+        if SystemTime::now() < renew_at {
+            return Some(key);
+        }
+        match Self::issue(&self.server, &self.provider) {
+            Ok(fresh) => {
+                let key = fresh.0.clone();
+                if let Ok(mut slot) = self.current.write() {
+                    *slot = fresh;
+                }
+                Some(key)
+            }
+            Err(e) => {
+                log::error!("ca server: cannot re-issue the serving certificate: {e}");
+                Some(key)
+            }
+        }
     }
 }
 
