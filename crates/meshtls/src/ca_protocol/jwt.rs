@@ -397,3 +397,162 @@ pub fn verify_claims(
         exp,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    const ISS: &str = "https://issuer.example";
+
+    fn key() -> EcdsaKeyPair {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap()
+    }
+
+    fn jwks(k: &EcdsaKeyPair, extra: &str) -> String {
+        let p = k.public_key().as_ref();
+        format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"k1","x":"{}","y":"{}"{extra}}}]}}"#,
+            URL_SAFE_NO_PAD.encode(&p[1..33]),
+            URL_SAFE_NO_PAD.encode(&p[33..65])
+        )
+    }
+
+    fn token(k: &EcdsaKeyPair, header: &str, claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let sig = k.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    fn claims(extra: &str) -> String {
+        format!(
+            r#"{{"iss":"{ISS}","sub":"system:serviceaccount:ns:sa","aud":"istio-ca","exp":4000000000{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_good_token_names_its_service_account() {
+        let k = key();
+        let v = JwtVerifier::new(&jwks(&k, ""), ISS, &["istio-ca"]).unwrap();
+        let t = token(&k, r#"{"alg":"ES256","kid":"k1"}"#, &claims(""));
+        let td = TrustDomain::new("prod.example").unwrap();
+        let id = verify_token(&v, &t, &td, SystemTime::now()).unwrap();
+        assert_eq!(id.spiffe_id().as_str(), "spiffe://prod.example/ns/ns/sa/sa");
+    }
+
+    #[test]
+    fn every_rule_refuses() {
+        let k = key();
+        let v = JwtVerifier::new(&jwks(&k, r#","alg":"ES256""#), ISS, &["istio-ca"]).unwrap();
+        let now = SystemTime::now();
+        let reason = |t: &str| verify_claims(&v, t, now).unwrap_err().to_string();
+        let good_header = r#"{"alg":"ES256","kid":"k1"}"#;
+        for (header, claims, why) in [
+            (r#"{"alg":"none"}"#, claims(""), "\"none\" is not allowed"),
+            (r#"{"alg":"HS256"}"#, claims(""), "\"HS256\" is not allowed"),
+            (
+                r#"{"alg":"RS256","kid":"k1"}"#,
+                claims(""),
+                "RS256 signature does not verify",
+            ),
+            (r#"{"alg":"ES256","kid":"k2"}"#, claims(""), "(kid \"k2\")"),
+            (r#"{"alg":"ES256","crit":["x"]}"#, claims(""), "crit"),
+            (
+                good_header,
+                claims(r#","nbf":4000000000"#),
+                "not valid before",
+            ),
+            (
+                good_header,
+                r#"{"iss":"https://issuer.example","sub":"x","aud":"istio-ca","exp":1}"#.to_owned(),
+                "expired",
+            ),
+            (
+                good_header,
+                r#"{"iss":"https://other","sub":"x","aud":"istio-ca","exp":4000000000}"#.to_owned(),
+                "is not the configured issuer",
+            ),
+            (
+                good_header,
+                r#"{"iss":"https://issuer.example","sub":"x","aud":["a","b"],"exp":4000000000}"#
+                    .to_owned(),
+                "contains none of",
+            ),
+            (
+                good_header,
+                r#"{"iss":"https://issuer.example","aud":"istio-ca","exp":4000000000}"#.to_owned(),
+                "no sub",
+            ),
+            (
+                good_header,
+                r#"{"iss":"https://issuer.example","sub":"x","aud":"istio-ca"}"#.to_owned(),
+                "no exp",
+            ),
+        ] {
+            let t = token(&k, header, &claims);
+            let r = reason(&t);
+            assert!(r.contains(why), "{header} {claims}: {r}");
+        }
+        // A key's own alg binds it: an ES384 header never uses this ES256 key.
+        let t = token(&k, r#"{"alg":"ES384","kid":"k1"}"#, &claims(""));
+        assert!(reason(&t).contains("does not verify"));
+        // Structure.
+        for junk in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            &"a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert!(verify_claims(&v, junk, now).is_err(), "{junk:.20}");
+        }
+        // A bad sub is refused by verify_token.
+        let t = token(
+            &k,
+            good_header,
+            &claims("").replace(
+                "system:serviceaccount:ns:sa",
+                "system:serviceaccount:ns:sa:extra",
+            ),
+        );
+        let td = TrustDomain::new("cluster.local").unwrap();
+        assert!(verify_token(&v, &t, &td, now).is_err());
+    }
+
+    #[test]
+    fn jwks_and_settings_are_checked() {
+        assert!(JwtVerifier::new("nope", ISS, &["a"]).is_err());
+        assert!(JwtVerifier::new(r#"{"nokeys":1}"#, ISS, &["a"]).is_err());
+        assert!(JwtVerifier::new(r#"{"keys":[]}"#, "", &["a"]).is_err());
+        assert!(JwtVerifier::new(r#"{"keys":[]}"#, ISS, &[] as &[&str]).is_err());
+        let v = JwtVerifier::new(
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","use":"enc","n":"AQ","e":"AQAB"}]}"#,
+            ISS,
+            &["a"],
+        )
+        .unwrap();
+        assert_eq!(
+            v.key_count(),
+            0,
+            "symmetric and encryption keys are never used"
+        );
+        assert!(
+            JwtVerifier::new(
+                r#"{"keys":[{"kty":"EC","crv":"P-521","x":"AA","y":"AA"}]}"#,
+                ISS,
+                &["a"]
+            )
+            .is_err()
+        );
+    }
+}
