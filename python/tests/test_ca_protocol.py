@@ -371,7 +371,8 @@ def test_meshtls_client_against_meshtls_server(ca, server, issuer, tmp_path):
         client.fetch_svid("spiffe://cluster.local/ns/a/sa/b", key="rsa-1024")
 
 
-def test_python_threads_run_in_parallel_with_the_gil_released(ca, server, issuer):
+def test_concurrent_fetches_from_python_threads(ca, server, issuer):
+    # fetch_svid releases the GIL while it waits (py.detach); 16 threads share one client.
     client = meshtls.IstioCaClient(f"localhost:{server.port}", root_cert_pem=ca.root_cert_pem,
                                    token=issuer.token())
     results: list[object] = []
