@@ -25,7 +25,7 @@ pub(crate) struct ServeArgs {
     /// The service-account token issuer's JWKS (the API server's /openid/v1/jwks).
     #[arg(long)]
     jwks: Option<PathBuf>,
-    /// The token issuer (`iss`), e.g. https://kubernetes.default.svc.cluster.local.
+    /// The token issuer (`iss`), e.g. `https://kubernetes.default.svc.cluster.local`.
     #[arg(long)]
     issuer: Option<String>,
     /// Accepted audiences (default istio-ca); repeat for more.
