@@ -41,7 +41,7 @@ fn main() -> Result<(), meshtls::Error> {
                 );
                 let expanded = mesh
                     .trust_domains()
-                    .expand_spiffe_ids(std::slice::from_ref(&id));
+                    .expand_spiffe_ids(std::slice::from_ref(&id))?;
                 println!("  accepted as: {expanded:?}");
             }
             Err(e) => println!("rejected: {e}"),

@@ -193,7 +193,7 @@ pub async fn gateway_get(
     let mut tls = connector
         .connect(name, tcp)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| meshtls::tls::handshake_error_message(&e))?;
     let peer = config
         .check_connection(tls.get_ref().1)
         .map_err(|e| e.to_string())?;

@@ -247,20 +247,27 @@ fn principal_matches(pattern: &str, id: SpiffeIdArg) -> PyResult<bool> {
 
 /// Istio's `ReplaceTrustDomainAliases`.
 #[pyfunction]
-fn expand_principals(principals: Vec<String>, trust_domains: Vec<TrustDomainArg>) -> Vec<String> {
+fn expand_principals(
+    principals: Vec<String>,
+    trust_domains: Vec<TrustDomainArg>,
+) -> PyResult<Vec<String>> {
     let tds: Vec<meshtls::TrustDomain> = trust_domains.into_iter().map(|t| t.0).collect();
-    meshtls::identity::expand_principals(&principals, &tds)
+    meshtls::identity::expand_principals(&principals, &tds).map_err(py_err)
 }
 
 /// Istio's `ExpandWithTrustDomains`.
 #[pyfunction]
-fn expand_spiffe_ids(ids: Vec<SpiffeIdArg>, aliases: Vec<TrustDomainArg>) -> Vec<PySpiffeId> {
+fn expand_spiffe_ids(
+    ids: Vec<SpiffeIdArg>,
+    aliases: Vec<TrustDomainArg>,
+) -> PyResult<Vec<PySpiffeId>> {
     let ids: Vec<meshtls::SpiffeId> = ids.into_iter().map(|i| i.0).collect();
     let aliases: Vec<meshtls::TrustDomain> = aliases.into_iter().map(|t| t.0).collect();
-    meshtls::identity::expand_spiffe_ids(&ids, &aliases)
+    Ok(meshtls::identity::expand_spiffe_ids(&ids, &aliases)
+        .map_err(py_err)?
         .into_iter()
         .map(|inner| PySpiffeId { inner })
-        .collect()
+        .collect())
 }
 
 /// Istio's mesh config.
@@ -343,8 +350,11 @@ impl PyMeshConfig {
             .collect()
     }
 
-    fn expand_principals(&self, principals: Vec<String>) -> Vec<String> {
-        self.inner.trust_domains().expand_principals(&principals)
+    fn expand_principals(&self, principals: Vec<String>) -> PyResult<Vec<String>> {
+        self.inner
+            .trust_domains()
+            .expand_principals(&principals)
+            .map_err(py_err)
     }
 
     fn __repr__(&self) -> String {

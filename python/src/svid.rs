@@ -581,22 +581,20 @@ impl PyAuthorizer {
     }
 
     #[staticmethod]
-    fn all_of(authorizers: Vec<AuthorizerArg>) -> Self {
-        Self::wrap(authz::all_of(
-            authorizers.into_iter().map(|a| a.0).collect(),
-        ))
+    fn all_of(authorizers: Vec<AuthorizerArg>) -> PyResult<Self> {
+        let members = authorizers.into_iter().map(|a| a.0).collect();
+        Ok(Self::wrap(authz::all_of(members).map_err(py_err)?))
     }
 
     #[staticmethod]
-    fn any_of(authorizers: Vec<AuthorizerArg>) -> Self {
-        Self::wrap(authz::any_of(
-            authorizers.into_iter().map(|a| a.0).collect(),
-        ))
+    fn any_of(authorizers: Vec<AuthorizerArg>) -> PyResult<Self> {
+        let members = authorizers.into_iter().map(|a| a.0).collect();
+        Ok(Self::wrap(authz::any_of(members).map_err(py_err)?))
     }
 
     #[staticmethod]
-    fn not_(authorizer: AuthorizerArg) -> Self {
-        Self::wrap(authz::not(authorizer.0))
+    fn not_(authorizer: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(authz::not(authorizer.0).map_err(py_err)?))
     }
 
     #[staticmethod]
@@ -614,7 +612,7 @@ impl PyAuthorizer {
     }
 
     fn allows(&self, peer: SpiffeIdArg) -> bool {
-        self.inner.authorize(&peer.0).is_ok()
+        self.inner.allows(&peer.0)
     }
 
     #[getter]
@@ -622,24 +620,34 @@ impl PyAuthorizer {
         self.inner.describe()
     }
 
-    fn __and__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::all_of(vec![Arc::clone(&self.inner), other.0]))
+    fn __and__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::all_of(vec![Arc::clone(&self.inner), other.0]).map_err(py_err)?,
+        ))
     }
 
-    fn __or__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::any_of(vec![Arc::clone(&self.inner), other.0]))
+    fn __or__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::any_of(vec![Arc::clone(&self.inner), other.0]).map_err(py_err)?,
+        ))
     }
 
-    fn __rand__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::all_of(vec![other.0, Arc::clone(&self.inner)]))
+    fn __rand__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::all_of(vec![other.0, Arc::clone(&self.inner)]).map_err(py_err)?,
+        ))
     }
 
-    fn __ror__(&self, other: AuthorizerArg) -> Self {
-        Self::wrap(authz::any_of(vec![other.0, Arc::clone(&self.inner)]))
+    fn __ror__(&self, other: AuthorizerArg) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::any_of(vec![other.0, Arc::clone(&self.inner)]).map_err(py_err)?,
+        ))
     }
 
-    fn __invert__(&self) -> Self {
-        Self::wrap(authz::not(Arc::clone(&self.inner)))
+    fn __invert__(&self) -> PyResult<Self> {
+        Ok(Self::wrap(
+            authz::not(Arc::clone(&self.inner)).map_err(py_err)?,
+        ))
     }
 
     fn __repr__(&self) -> String {

@@ -318,8 +318,12 @@ def test_validation_accepts_dicts_and_reports_every_rule():
     typo["spec"]["mTLS"] = typo["spec"].pop("portLevelMtls")
     with pytest.raises(PolicyError, match='unknown field "spec.mTLS"'):
         validate_peer_authentication(typo)
-    with pytest.raises(PolicyError, match="is a ConfigMap, not a PeerAuthentication"):
+    # Other kinds are skipped by every reader (one rule, see the policy module docs): a stream
+    # with no PeerAuthentication at all is the error.
+    with pytest.raises(PolicyError, match="no PeerAuthentication"):
         validate_peer_authentication("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    with pytest.raises(PolicyError, match="has no kind"):
+        validate_peer_authentication("foo: bar\n")
     with pytest.raises(PolicyError, match="no PeerAuthentication"):
         validate_peer_authentication("")
 

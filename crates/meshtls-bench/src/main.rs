@@ -3,13 +3,14 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,hardening,...]
 //! ```
 
 use std::time::Duration;
 
 mod ca;
 mod ca_protocol;
+mod hardening;
 mod harness;
 mod identity;
 mod policy;
@@ -55,6 +56,9 @@ fn main() {
     }
     if h.wants("grpc") {
         ca_protocol::rows(&mut h);
+    }
+    if h.wants("hardening") {
+        hardening::rows(&mut h);
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

@@ -12,7 +12,7 @@ use meshtls::ca::{CaLayout, CaParams, IssueParams, KeyKind, MeshCa};
 use meshtls::{SpiffeId, TrustDomain};
 use serde_json::{Value, json};
 
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 /// Parses a Go-style duration: `24h`, `90m`, `3650d`, `1h30m`, `45s`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -72,15 +72,18 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 /// A refusal from the CA: exit code 1 with the reason.
 pub(crate) fn no(e: impl std::fmt::Display) -> Outcome {
     let msg = e.to_string();
-    Outcome::No(json!({"ok": false, "error": msg}), msg)
+    Outcome::No(json!({"ok": false, "error": msg, "kind": "refused"}), msg)
 }
 
 /// How a library error ends the command: a file that cannot be read or written is bad usage
 /// (exit 2); anything else is the CA saying no (exit 1).
-pub(crate) fn refusal(e: meshtls::Error) -> Result<Outcome, String> {
+pub(crate) fn refusal(e: meshtls::Error) -> Result<Outcome, Failure> {
     match e {
-        meshtls::Error::Io { .. } => Err(e.to_string()),
-        other => Ok(no(other)),
+        meshtls::Error::Io { .. } => Err(e.into()),
+        other => {
+            let msg = other.to_string();
+            Ok(crate::refused(&other, json!({"ok": false}), msg))
+        }
     }
 }
 
@@ -98,7 +101,7 @@ enum CaCommand {
     /// Create an intermediate signed by the CA in --ca (offline root, per-cluster
     /// intermediate) and write it in Istio's plug-in layout.
     Intermediate(IntermediateArgs),
-    /// Print Istio's `cacerts` Secret for the CA in DIR.
+    /// Print Istio's `cacerts` Secret for the CA in --ca DIR.
     Cacerts(CacertsArgs),
     /// Serve Istio's CA protocol (istiod's CreateCertificate) from the CA in --ca.
     #[cfg(feature = "grpc")]
@@ -158,8 +161,9 @@ struct IntermediateArgs {
 
 #[derive(clap::Args, Debug)]
 struct CacertsArgs {
-    /// The CA directory.
-    dir: PathBuf,
+    /// The CA directory (as for every command that reads a CA).
+    #[arg(long = "ca")]
+    ca: PathBuf,
     /// istiod's namespace.
     #[arg(long, default_value = "istio-system")]
     namespace: String,
@@ -212,13 +216,13 @@ fn ca_summary(ca: &MeshCa, dir: &Path) -> (Value, String) {
     (value, text)
 }
 
-pub(crate) fn ca(args: CaArgs) -> Result<Outcome, String> {
+pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
     match args.command {
         #[cfg(feature = "grpc")]
         CaCommand::Serve(a) => crate::ca_serve::serve(a),
         CaCommand::Init(a) => {
             let mut params =
-                CaParams::new(TrustDomain::new(&a.trust_domain).map_err(|e| e.to_string())?);
+                CaParams::new(TrustDomain::new(&a.trust_domain).map_err(meshtls::Error::from)?);
             params.key = key_kind(&a.key)?;
             params.ttl = parse_duration(&a.ttl)?;
             params.organization = a.organization;
@@ -244,7 +248,7 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, String> {
             let key = key_kind(&a.key)?;
             let ttl = parse_duration(&a.ttl)?;
             let td = match &a.trust_domain {
-                Some(t) => Some(TrustDomain::new(t).map_err(|e| e.to_string())?),
+                Some(t) => Some(TrustDomain::new(t).map_err(meshtls::Error::from)?),
                 None => None,
             };
             let issuer = match MeshCa::load(&a.ca) {
@@ -254,9 +258,8 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, String> {
             // Istio's plug-in roots rarely name their trust domain; Istio's default applies.
             let td = match td.or_else(|| issuer.trust_domain().cloned()) {
                 Some(td) => td,
-                None => {
-                    TrustDomain::new(meshtls::identity::CLUSTER_LOCAL).map_err(|e| e.to_string())?
-                }
+                None => TrustDomain::new(meshtls::identity::CLUSTER_LOCAL)
+                    .map_err(meshtls::Error::from)?,
             };
             let mut params = CaParams::intermediate(td);
             params.key = key;
@@ -277,7 +280,7 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, String> {
             Ok(Outcome::Yes(v, t))
         }
         CaCommand::Cacerts(a) => {
-            let ca = match MeshCa::load(&a.dir) {
+            let ca = match MeshCa::load(&a.ca) {
                 Ok(c) => c,
                 Err(e) => return refusal(e),
             };
@@ -286,7 +289,7 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, String> {
     }
 }
 
-fn manifest(secret: meshtls::Result<meshtls::k8s::Secret>) -> Result<Outcome, String> {
+fn manifest(secret: meshtls::Result<meshtls::k8s::Secret>) -> Result<Outcome, Failure> {
     let secret = match secret {
         Ok(s) => s,
         Err(e) => return refusal(e),
@@ -337,7 +340,7 @@ fn issue_from(
     ttl: &str,
     key: &str,
     dns: Vec<String>,
-) -> Result<Result<meshtls::Svid, Result<Outcome, String>>, String> {
+) -> Result<Result<meshtls::Svid, Result<Outcome, Failure>>, String> {
     let id = spiffe_id(id)?;
     let params = IssueParams {
         ttl: parse_duration(ttl)?,
@@ -349,7 +352,7 @@ fn issue_from(
         .map_err(refusal))
 }
 
-pub(crate) fn issue(args: IssueArgs) -> Result<Outcome, String> {
+pub(crate) fn issue(args: IssueArgs) -> Result<Outcome, Failure> {
     let svid = match issue_from(&args.ca, &args.spiffe_id, &args.ttl, &args.key, args.dns)? {
         Ok(s) => s,
         Err(end) => return end,
@@ -394,7 +397,7 @@ pub(crate) struct SignCsrArgs {
     ttl: String,
 }
 
-pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, String> {
+pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, Failure> {
     let id = spiffe_id(&args.spiffe_id)?;
     let ttl = parse_duration(&args.ttl)?;
     let csr = crate::read_input(&args.csr_file)?;
@@ -442,7 +445,7 @@ pub(crate) struct SecretArgs {
     dns: Vec<String>,
 }
 
-pub(crate) fn secret(args: SecretArgs) -> Result<Outcome, String> {
+pub(crate) fn secret(args: SecretArgs) -> Result<Outcome, Failure> {
     let svid = match issue_from(&args.ca, &args.spiffe_id, &args.ttl, &args.key, args.dns)? {
         Ok(s) => s,
         Err(end) => return end,

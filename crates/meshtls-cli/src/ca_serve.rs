@@ -8,8 +8,8 @@ use meshtls::MeshCa;
 use meshtls::ca_protocol::{IstioCaServer, JwtVerifier, ServerConfig};
 use serde_json::json;
 
-use crate::Outcome;
 use crate::ca::parse_duration;
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -61,7 +61,7 @@ impl log::Log for StderrLog {
 
 static LOGGER: StderrLog = StderrLog;
 
-pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, String> {
+pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     let listen: std::net::SocketAddr = a
         .listen
         .parse()
@@ -78,7 +78,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, String> {
             Some(JwtVerifier::new(&jwks, issuer, &audiences).map_err(|e| e.to_string())?)
         }
         (None, None) => None,
-        _ => return Err("--jwks and --issuer go together".to_owned()),
+        _ => return Err("--jwks and --issuer go together".to_owned().into()),
     };
     config.strict_csr = a.strict_csr;
     if !a.dns_names.is_empty() {
@@ -118,7 +118,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, String> {
     loop {
         std::thread::park();
         if !running.is_running() {
-            return Err("the server stopped".to_owned());
+            return Err(Failure::new("ca_protocol", "the server stopped"));
         }
     }
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct IdArgs {
@@ -13,7 +13,7 @@ pub(crate) struct IdArgs {
     lenient: bool,
 }
 
-pub(crate) fn id(args: IdArgs) -> Result<Outcome, String> {
+pub(crate) fn id(args: IdArgs) -> Result<Outcome, Failure> {
     let parsed = if args.lenient {
         meshtls::SpiffeId::parse_lenient(&args.id)
     } else {
@@ -47,10 +47,10 @@ pub(crate) fn id(args: IdArgs) -> Result<Outcome, String> {
             );
             Outcome::Yes(value, text)
         }
-        Err(e) => Outcome::No(
-            json!({"valid": false, "error": e.to_string()}),
-            e.to_string(),
-        ),
+        Err(e) => {
+            let text = e.to_string();
+            crate::refused(&e.into(), json!({"valid": false}), text)
+        }
     })
 }
 
@@ -60,7 +60,7 @@ pub(crate) struct MeshArgs {
     file: PathBuf,
 }
 
-pub(crate) fn mesh(args: MeshArgs) -> Result<Outcome, String> {
+pub(crate) fn mesh(args: MeshArgs) -> Result<Outcome, Failure> {
     let text = crate::read_input(&args.file)?;
     Ok(match meshtls::MeshConfig::from_yaml(&text) {
         Ok(mesh) => {
@@ -91,9 +91,9 @@ pub(crate) fn mesh(args: MeshArgs) -> Result<Outcome, String> {
             );
             Outcome::Yes(value, text)
         }
-        Err(e) => Outcome::No(
-            json!({"valid": false, "error": e.to_string()}),
-            e.to_string(),
-        ),
+        Err(e) => {
+            let text = e.to_string();
+            crate::refused(&e, json!({"valid": false}), text)
+        }
     })
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use meshtls::ca_protocol::{ClientConfig, IstioCaClient, TokenSource};
 use serde_json::json;
 
-use crate::Outcome;
 use crate::ca::{key_kind, parse_duration, rfc3339, spiffe_id};
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct IstioCaArgs {
@@ -60,7 +60,7 @@ struct FetchArgs {
     out: PathBuf,
 }
 
-pub(crate) fn run(args: IstioCaArgs) -> Result<Outcome, String> {
+pub(crate) fn run(args: IstioCaArgs) -> Result<Outcome, Failure> {
     let IstioCaCommand::Fetch(a) = args.command;
     let ttl = parse_duration(&a.ttl)?;
     let key = key_kind(&a.key)?;
@@ -79,7 +79,8 @@ pub(crate) fn run(args: IstioCaArgs) -> Result<Outcome, String> {
                     "--identity {id} is not the identity of {} ({})",
                     dir.display(),
                     current.spiffe_id()
-                ));
+                )
+                .into());
             }
         }
         let client = IstioCaClient::new(config).map_err(|e| e.to_string())?;
@@ -88,7 +89,7 @@ pub(crate) fn run(args: IstioCaArgs) -> Result<Outcome, String> {
         let id = spiffe_id(
             a.identity
                 .as_deref()
-                .ok_or("--identity is required with --token-file")?,
+                .ok_or_else(|| "--identity is required with --token-file".to_owned())?,
         )?;
         config.token = match &a.token_file {
             Some(p) => TokenSource::File(p.clone()),
@@ -101,9 +102,7 @@ pub(crate) fn run(args: IstioCaArgs) -> Result<Outcome, String> {
         Ok(s) => s,
         Err(e) => return crate::ca::refusal(e),
     };
-    if let Err(e) = svid.save(&a.out) {
-        return Err(e.to_string());
-    }
+    svid.save(&a.out)?;
     let value = json!({
         "ok": true,
         "spiffe_id": svid.spiffe_id().as_str(),

@@ -1,6 +1,11 @@
 //! `meshtls`: the command line for platform scripts and CI pipelines.
 //!
 //! Exit codes: 0 success, 1 a verdict of "no" (invalid, rejected), 2 bad usage.
+//!
+//! Conventions every subcommand follows: a CA is always `--ca DIR`; with `--json`, whatever
+//! the exit code, standard output holds one JSON object, and an error is
+//! `{"error": <message>, "kind": <kind>}` (plus the command's own fields); messages are the
+//! core's `Display` text, never `Debug`.
 
 use std::process::ExitCode;
 
@@ -54,6 +59,71 @@ enum Command {
     IstioCa(istio_ca::IstioCaArgs),
 }
 
+/// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
+/// error that is not a verdict.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// `usage`, `io`, or the kind of the library error ([`error_kind`]).
+    pub(crate) kind: &'static str,
+    /// The message (`Display` of the underlying error).
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::new("usage", message)
+    }
+}
+
+impl From<meshtls::Error> for Failure {
+    fn from(e: meshtls::Error) -> Self {
+        Failure::new(error_kind(&e), e.to_string())
+    }
+}
+
+/// The `kind` of a library error in JSON output: which area refused.
+pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
+    match e {
+        meshtls::Error::SpiffeId(_) => "spiffe_id",
+        meshtls::Error::Identity(_) => "identity",
+        meshtls::Error::Manifest(_) => "manifest",
+        meshtls::Error::MeshConfig(_) => "mesh_config",
+        meshtls::Error::Policy(_) => "policy",
+        meshtls::Error::Ca(_) => "ca",
+        meshtls::Error::Svid(_) => "svid",
+        meshtls::Error::Bundle(_) => "bundle",
+        meshtls::Error::Authz(_) => "authorization",
+        meshtls::Error::Tls(_) => "tls",
+        meshtls::Error::CaProtocol(_) => "ca_protocol",
+        meshtls::Error::Io { .. } => "io",
+        _ => "error",
+    }
+}
+
+/// A verdict of "no" from a library error: `{"error", "kind"}` plus `extra` fields.
+pub(crate) fn refused(e: &meshtls::Error, extra: serde_json::Value, text: String) -> Outcome {
+    let mut value = json_error(error_kind(e), &e.to_string());
+    if let (Some(obj), serde_json::Value::Object(more)) = (value.as_object_mut(), extra) {
+        for (k, v) in more {
+            obj.entry(k).or_insert(v);
+        }
+    }
+    Outcome::No(value, text)
+}
+
+fn json_error(kind: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({"error": message, "kind": kind})
+}
+
 /// What a subcommand concluded.
 pub(crate) enum Outcome {
     /// Success; print this.
@@ -66,9 +136,26 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() {
+                // --help, --version.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // `--json` anywhere (it is a global flag) asks for JSON, even when the rest of
+            // the command line could not be parsed.
+            if std::env::args_os().skip(1).any(|a| a == "--json") {
+                let rendered = e.render().to_string();
+                let message = rendered
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("bad usage")
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                println!("{}", json_error("usage", &message));
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(2);
         }
     };
     let outcome = match cli.command {
@@ -89,24 +176,35 @@ fn main() -> ExitCode {
             print_out(cli.json, &json, &text);
             ExitCode::SUCCESS
         }
-        Ok(Outcome::No(json, text)) => {
+        Ok(Outcome::No(mut json, text)) => {
+            // A verdict's error always says which kind of check refused.
+            if let Some(obj) = json.as_object_mut() {
+                if obj.contains_key("error") && !obj.contains_key("kind") {
+                    obj.insert("kind".into(), "rejected".into());
+                }
+            }
             print_out(cli.json, &json, &text);
             ExitCode::from(1)
         }
-        Err(msg) => {
-            eprintln!("meshtls: {msg}");
+        Err(failure) => {
+            if cli.json {
+                println!("{}", json_error(failure.kind, &failure.message));
+            } else {
+                eprintln!("meshtls: {}", failure.message);
+            }
             ExitCode::from(2)
         }
     }
 }
 
 /// Reads a whole input file, or standard input for `-`.
-pub(crate) fn read_input(path: &std::path::Path) -> Result<String, String> {
+pub(crate) fn read_input(path: &std::path::Path) -> Result<String, Failure> {
     if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
-            .map_err(|e| format!("cannot read standard input: {e}"))
+            .map_err(|e| Failure::new("io", format!("cannot read standard input: {e}")))
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::new("io", format!("cannot read {}: {e}", path.display())))
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use meshtls::policy::{PolicySet, Report, Violation, check_manifests};
 use serde_json::{Value, json};
 
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PolicyArgs {
@@ -51,7 +51,7 @@ struct ResolveArgs {
     mesh_config: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: PolicyArgs) -> Result<Outcome, String> {
+pub(crate) fn run(args: PolicyArgs) -> Result<Outcome, Failure> {
     match args.command {
         PolicyCommand::Check(a) => check(a),
         PolicyCommand::Resolve(a) => resolve(a),
@@ -80,14 +80,16 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn check(args: CheckArgs) -> Result<Outcome, String> {
+fn check(args: CheckArgs) -> Result<Outcome, Failure> {
     let text = crate::read_input(&args.file)?;
     let summary = match check_manifests(&text) {
         Ok(s) => s,
         Err(e) => {
-            return Ok(Outcome::No(
-                json!({"valid": false, "error": e.to_string(), "objects": [], "skipped": 0}),
-                format!("invalid: {e}"),
+            let text = format!("invalid: {e}");
+            return Ok(crate::refused(
+                &e,
+                json!({"valid": false, "objects": [], "skipped": 0}),
+                text,
             ));
         }
     };
@@ -157,11 +159,11 @@ fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-fn resolve(args: ResolveArgs) -> Result<Outcome, String> {
+fn resolve(args: ResolveArgs) -> Result<Outcome, Failure> {
     let labels = parse_labels(&args.labels)?;
     let root = match &args.mesh_config {
         Some(path) => meshtls::MeshConfig::from_yaml(&crate::read_input(path)?)
-            .map_err(|e| format!("{}: {e}", path.display()))?
+            .map_err(|e| Failure::new(crate::error_kind(&e), format!("{}: {e}", path.display())))?
             .root_namespace()
             .to_owned(),
         None => args.root_namespace.clone(),
@@ -170,13 +172,11 @@ fn resolve(args: ResolveArgs) -> Result<Outcome, String> {
     let set = match PolicySet::from_yaml(&text, &root) {
         Ok(set) => set,
         Err(e @ meshtls::Error::Policy(meshtls::policy::PolicyError::RootNamespace(_))) => {
-            return Err(e.to_string());
+            return Err(e.into());
         }
         Err(e) => {
-            return Ok(Outcome::No(
-                json!({"error": e.to_string()}),
-                format!("invalid: {e}"),
-            ));
+            let text = format!("invalid: {e}");
+            return Ok(crate::refused(&e, json!({"valid": false}), text));
         }
     };
     let d = set.explain(&args.namespace, &labels, args.port);

@@ -7,7 +7,7 @@ use meshtls::{SpiffeId, TrustDomain};
 use rustls_pki_types::UnixTime;
 use serde_json::json;
 
-use crate::Outcome;
+use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -46,12 +46,12 @@ fn split_td(arg: &str, what: &str) -> Result<(TrustDomain, PathBuf), String> {
     Ok((td, PathBuf::from(file)))
 }
 
-fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
+fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, Failure> {
     let mut bundles: Vec<TrustBundle> = Vec::new();
     for arg in &args.bundles {
         let (td, file) = split_td(arg, "--bundle")?;
         let pem = crate::read_input(&file)?;
-        bundles.push(TrustBundle::from_pem(td, &pem).map_err(|e| e.to_string())?);
+        bundles.push(TrustBundle::from_pem(td, &pem).map_err(meshtls::Error::from)?);
     }
     let mut maps: Vec<BundleSet> = Vec::new();
     for arg in &args.bundle_json {
@@ -65,7 +65,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
                 let text = crate::read_input(&file)?;
                 bundles.push(
                     TrustBundle::from_spiffe_json(td, &text)
-                        .map_err(|e| format!("{}: {e}", file.display()))?,
+                        .map_err(|e| Failure::new("bundle", format!("{}: {e}", file.display())))?,
                 );
             }
             None => {
@@ -73,7 +73,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
                 let text = crate::read_input(&file)?;
                 maps.push(
                     BundleSet::from_spiffe_json(&text)
-                        .map_err(|e| format!("{}: {e}", file.display()))?,
+                        .map_err(|e| Failure::new("bundle", format!("{}: {e}", file.display())))?,
                 );
             }
         }
@@ -81,7 +81,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
     for map in maps {
         bundles.extend(map.bundles().cloned());
     }
-    let mut set = BundleSet::from_bundles(bundles).map_err(|e| e.to_string())?;
+    let mut set = BundleSet::from_bundles(bundles).map_err(meshtls::Error::from)?;
     for arg in &args.aliases {
         let (alias, primary) = arg
             .split_once('=')
@@ -90,7 +90,7 @@ fn bundle_set(args: &VerifyArgs) -> Result<BundleSet, String> {
         let primary = TrustDomain::new(primary).map_err(|e| format!("--alias {arg:?}: {e}"))?;
         set = set
             .with_aliases(&primary, [alias])
-            .map_err(|e| e.to_string())?;
+            .map_err(meshtls::Error::from)?;
     }
     Ok(set)
 }
@@ -128,16 +128,16 @@ fn verification_time(at: Option<&str>) -> Result<UnixTime, String> {
     )))
 }
 
-fn rejected(stage: &str, error: String) -> Outcome {
-    Outcome::No(
-        json!({"accepted": false, "stage": stage, "error": error}),
-        format!("rejected: {error}"),
-    )
+fn rejected(stage: &str, error: meshtls::Error) -> Outcome {
+    let text = format!("rejected: {error}");
+    crate::refused(&error, json!({"accepted": false, "stage": stage}), text)
 }
 
-pub(crate) fn verify(args: VerifyArgs) -> Result<Outcome, String> {
+pub(crate) fn verify(args: VerifyArgs) -> Result<Outcome, Failure> {
     if args.bundles.is_empty() && args.bundle_json.is_empty() {
-        return Err("no trust bundle: give --bundle TD=PEM_FILE or --bundle-json FILE".to_owned());
+        return Err(Failure::from(
+            "no trust bundle: give --bundle TD=PEM_FILE or --bundle-json FILE".to_owned(),
+        ));
     }
     let now = verification_time(args.at.as_deref())?;
     let bundles = bundle_set(&args)?;
@@ -145,15 +145,15 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<Outcome, String> {
     let text = crate::read_input(&args.chain)?;
     let chain = match parse_pem_chain(&text) {
         Ok(c) => c,
-        Err(e) => return Ok(rejected("parse", e.to_string())),
+        Err(e) => return Ok(rejected("parse", e.into())),
     };
     let verified = match verify_svid(&chain, &bundles, now) {
         Ok(v) => v,
-        Err(e) => return Ok(rejected("verify", e.to_string())),
+        Err(e) => return Ok(rejected("verify", e)),
     };
     if let Some(a) = authorizer {
         if let Err(e) = a.authorize_verified(&verified) {
-            return Ok(rejected("authorize", e.to_string()));
+            return Ok(rejected("authorize", e.into()));
         }
     }
     let id = verified.spiffe_id();
@@ -191,13 +191,14 @@ pub(crate) struct InspectArgs {
     at: Option<String>,
 }
 
-pub(crate) fn inspect(args: InspectArgs) -> Result<Outcome, String> {
+pub(crate) fn inspect(args: InspectArgs) -> Result<Outcome, Failure> {
     let now = verification_time(args.at.as_deref())?;
     let text = crate::read_input(&args.file)?;
     let certs = match parse_pem_chain(&text) {
         Ok(c) => c,
         Err(e) => {
-            return Ok(Outcome::No(json!({"error": e.to_string()}), e.to_string()));
+            let text = e.to_string();
+            return Ok(crate::refused(&e.into(), json!({}), text));
         }
     };
     let mut values = Vec::new();
@@ -225,10 +226,8 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<Outcome, String> {
                 values.push(serde_json::to_value(&s).map_err(|e| e.to_string())?);
             }
             Err(e) => {
-                return Ok(Outcome::No(
-                    json!({"error": e.to_string(), "index": i}),
-                    format!("certificate {i}: {e}"),
-                ));
+                let text = format!("certificate {i}: {e}");
+                return Ok(crate::refused(&e.into(), json!({"index": i}), text));
             }
         }
     }

@@ -210,7 +210,7 @@ fn offline_root_intermediate_issue_and_secret() {
     ] {
         assert!(yaml.contains(key), "{key} in {yaml}");
     }
-    let cacerts = ok(&meshtls(&["ca", "cacerts", s(&cluster)]));
+    let cacerts = ok(&meshtls(&["ca", "cacerts", "--ca", s(&cluster)]));
     assert!(
         cacerts.contains("name: cacerts") && cacerts.contains("cert-chain.pem"),
         "{cacerts}"

@@ -7,6 +7,12 @@
 //! patterns with trust-domain alias expansion), plus combinators and closures. A refusal is an
 //! [`AuthzError::Denied`] that says what was expected and what was presented.
 //!
+//! Lookups are hashed (an authorizer of 100,000 IDs or trust domains costs one lookup per
+//! peer), combinator trees are at most [`MAX_DEPTH`] deep (deeper ones are refused with
+//! [`AuthzError::TooDeep`] when built, so that neither evaluation nor dropping a tree can
+//! exhaust the stack), and refusals quote at most [`MAX_DESCRIPTION_CHARS`] characters of what
+//! was expected.
+//!
 //! ```
 //! use meshtls::authz::{self, Authorizer};
 //! use meshtls::{SpiffeId, TrustDomain};
@@ -15,7 +21,7 @@
 //! let policy = authz::any_of(vec![
 //!     authz::principals(&["cluster.local/ns/shop/sa/*"], &mesh)?,
 //!     authz::id(SpiffeId::new("spiffe://cluster.local/ns/ops/sa/admin")?),
-//! ]);
+//! ])?;
 //! policy.authorize(&SpiffeId::new("spiffe://old.example/ns/shop/sa/web")?)?;
 //! let refused = policy
 //!     .authorize(&SpiffeId::new("spiffe://cluster.local/ns/bank/sa/web")?)
@@ -26,6 +32,7 @@
 //! # Ok::<(), meshtls::Error>(())
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -48,7 +55,35 @@ pub trait Authorizer: Send + Sync + fmt::Debug {
     fn authorize_verified(&self, peer: &VerifiedSvid) -> Result<(), AuthzError> {
         self.authorize(peer.spiffe_id())
     }
+
+    /// True when [`Authorizer::authorize`] would accept the peer. Combinators call this on
+    /// their members so that a refusal's description is built once, at the top, not at every
+    /// level; override it when the verdict is cheaper than the error.
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.authorize(peer).is_ok()
+    }
+
+    /// True when [`Authorizer::authorize_verified`] would accept the peer.
+    fn allows_verified(&self, peer: &VerifiedSvid) -> bool {
+        self.authorize_verified(peer).is_ok()
+    }
+
+    /// How deep this authorizer's tree is: 1 for a leaf, one more than the deepest member
+    /// for a combinator. [`all_of`], [`any_of`] and [`not`] refuse to build a tree deeper
+    /// than [`MAX_DEPTH`]; an authorizer that wraps others should report their depth plus one.
+    fn depth(&self) -> usize {
+        1
+    }
 }
+
+/// The deepest combinator tree ([`all_of`], [`any_of`], [`not`]) that can be built. Evaluating,
+/// describing and dropping a tree recurse once per level; 128 levels stay far from any
+/// thread's stack limit (a hand-written policy nests a few levels; a long `a & b & c ...`
+/// chain is better written as one [`all_of`] of a list).
+pub const MAX_DEPTH: usize = 128;
+
+/// The most characters of an authorizer's description that a refusal quotes.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 
 impl<A: Authorizer + ?Sized> Authorizer for Arc<A> {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
@@ -61,6 +96,18 @@ impl<A: Authorizer + ?Sized> Authorizer for Arc<A> {
 
     fn authorize_verified(&self, peer: &VerifiedSvid) -> Result<(), AuthzError> {
         (**self).authorize_verified(peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        (**self).allows(peer)
+    }
+
+    fn allows_verified(&self, peer: &VerifiedSvid) -> bool {
+        (**self).allows_verified(peer)
+    }
+
+    fn depth(&self) -> usize {
+        (**self).depth()
     }
 }
 
@@ -76,6 +123,18 @@ impl<A: Authorizer + ?Sized> Authorizer for Box<A> {
     fn authorize_verified(&self, peer: &VerifiedSvid) -> Result<(), AuthzError> {
         (**self).authorize_verified(peer)
     }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        (**self).allows(peer)
+    }
+
+    fn allows_verified(&self, peer: &VerifiedSvid) -> bool {
+        (**self).allows_verified(peer)
+    }
+
+    fn depth(&self) -> usize {
+        (**self).depth()
+    }
 }
 
 fn check(ok: bool, me: &dyn Authorizer, peer: &SpiffeId) -> Result<(), AuthzError> {
@@ -87,14 +146,40 @@ fn check(ok: bool, me: &dyn Authorizer, peer: &SpiffeId) -> Result<(), AuthzErro
 }
 
 fn denied(expected: String, peer: &SpiffeId) -> AuthzError {
+    let expected = match expected.char_indices().nth(MAX_DESCRIPTION_CHARS) {
+        None => expected,
+        Some((cut, _)) => format!(
+            "{}... ({} more bytes)",
+            &expected[..cut],
+            expected.len() - cut
+        ),
+    };
     AuthzError::Denied {
-        presented: peer.to_string(),
+        presented: crate::error::quote(peer.as_str()),
         expected,
     }
 }
 
-fn member_of_any(peer: &SpiffeId, trust_domains: &[TrustDomain]) -> bool {
-    trust_domains.iter().any(|t| peer.is_member_of(t))
+/// Trust domains in order (for descriptions) and hashed by name (for lookups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TrustDomainSet {
+    list: Vec<TrustDomain>,
+    names: HashSet<String>,
+}
+
+impl TrustDomainSet {
+    fn new<I: IntoIterator<Item = TrustDomain>>(trust_domains: I) -> Self {
+        let mut names = HashSet::new();
+        let list = trust_domains
+            .into_iter()
+            .filter(|t| names.insert(t.as_str().to_owned()))
+            .collect();
+        TrustDomainSet { list, names }
+    }
+
+    fn has_member(&self, peer: &SpiffeId) -> bool {
+        self.names.contains(peer.trust_domain_name())
+    }
 }
 
 fn comma_list<T: fmt::Display>(items: &[T]) -> String {
@@ -131,20 +216,25 @@ impl Authorizer for AnyPeer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneOf {
     ids: Vec<SpiffeId>,
+    set: HashSet<SpiffeId>,
 }
 
 impl OneOf {
-    /// Accepts these IDs (compared exactly, as strings).
+    /// Accepts these IDs (compared exactly, as strings; duplicates are dropped).
     pub fn new<I: IntoIterator<Item = SpiffeId>>(ids: I) -> Self {
-        OneOf {
-            ids: ids.into_iter().collect(),
-        }
+        let mut set = HashSet::new();
+        let ids = ids.into_iter().filter(|i| set.insert(i.clone())).collect();
+        OneOf { ids, set }
     }
 }
 
 impl Authorizer for OneOf {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        check(self.ids.contains(peer), self, peer)
+        check(self.allows(peer), self, peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.set.contains(peer)
     }
 
     fn describe(&self) -> String {
@@ -160,26 +250,29 @@ impl Authorizer for OneOf {
 /// once, e.g. a mesh's trust domain and its aliases).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberOf {
-    trust_domains: Vec<TrustDomain>,
+    trust_domains: TrustDomainSet,
 }
 
 impl MemberOf {
     /// Accepts members of these trust domains.
     pub fn new<I: IntoIterator<Item = TrustDomain>>(trust_domains: I) -> Self {
         MemberOf {
-            trust_domains: trust_domains.into_iter().collect(),
+            trust_domains: TrustDomainSet::new(trust_domains),
         }
     }
 }
 
 impl Authorizer for MemberOf {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = member_of_any(peer, &self.trust_domains);
-        check(ok, self, peer)
+        check(self.allows(peer), self, peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.trust_domains.has_member(peer)
     }
 
     fn describe(&self) -> String {
-        format!("a member of {}", td_list(&self.trust_domains))
+        format!("a member of {}", td_list(&self.trust_domains.list))
     }
 }
 
@@ -188,7 +281,7 @@ impl Authorizer for MemberOf {
 /// `*suffix`), as an AuthorizationPolicy's `source.namespaces`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
-    trust_domains: Vec<TrustDomain>,
+    trust_domains: TrustDomainSet,
     patterns: Vec<PrincipalPattern>,
 }
 
@@ -204,7 +297,7 @@ impl Namespace {
             .map(|p| PrincipalPattern::parse(p.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Namespace {
-            trust_domains: trust_domains.into_iter().collect(),
+            trust_domains: TrustDomainSet::new(trust_domains),
             patterns,
         })
     }
@@ -212,19 +305,22 @@ impl Namespace {
 
 impl Authorizer for Namespace {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = member_of_any(peer, &self.trust_domains)
+        check(self.allows(peer), self, peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.trust_domains.has_member(peer)
             && IstioIdentity::from_spiffe_id(peer).is_ok_and(|i| {
                 self.patterns
                     .iter()
                     .any(|p| p.matches_principal(i.namespace()))
-            });
-        check(ok, self, peer)
+            })
     }
 
     fn describe(&self) -> String {
         format!(
             "an Istio identity (spiffe://<trust domain>/ns/<namespace>/sa/<service account>) of {} in a namespace matching {}",
-            td_list(&self.trust_domains),
+            td_list(&self.trust_domains.list),
             comma_list(&self.patterns)
         )
     }
@@ -233,7 +329,7 @@ impl Authorizer for Namespace {
 /// Accepts one Istio service account (`ns/<ns>/sa/<sa>`) in any of the listed trust domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAccount {
-    trust_domains: Vec<TrustDomain>,
+    trust_domains: TrustDomainSet,
     namespace: String,
     service_account: String,
 }
@@ -245,7 +341,7 @@ impl ServiceAccount {
     where
         I: IntoIterator<Item = TrustDomain>,
     {
-        let trust_domains: Vec<TrustDomain> = trust_domains.into_iter().collect();
+        let trust_domains = TrustDomainSet::new(trust_domains);
         // The names must be SPIFFE path segments; IstioIdentity checks that, whatever the
         // trust domain it is given.
         let probe = TrustDomain::new("example.org")?;
@@ -260,11 +356,14 @@ impl ServiceAccount {
 
 impl Authorizer for ServiceAccount {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = member_of_any(peer, &self.trust_domains)
+        check(self.allows(peer), self, peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.trust_domains.has_member(peer)
             && IstioIdentity::from_spiffe_id(peer).is_ok_and(|i| {
                 i.namespace() == self.namespace && i.service_account() == self.service_account
-            });
-        check(ok, self, peer)
+            })
     }
 
     fn describe(&self) -> String {
@@ -272,7 +371,7 @@ impl Authorizer for ServiceAccount {
             "service account {} in namespace {} of {}",
             self.service_account,
             self.namespace,
-            td_list(&self.trust_domains)
+            td_list(&self.trust_domains.list)
         )
     }
 }
@@ -294,7 +393,7 @@ impl Principals {
         principals: &[S],
         trust_domains: &[TrustDomain],
     ) -> Result<Self, Error> {
-        let expanded = expand_principals(principals, trust_domains);
+        let expanded = expand_principals(principals, trust_domains)?;
         let patterns = expanded
             .iter()
             .map(|p| PrincipalPattern::parse(p))
@@ -308,7 +407,11 @@ impl Principals {
 
 impl Authorizer for Principals {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        check(self.patterns.iter().any(|p| p.matches(peer)), self, peer)
+        check(self.allows(peer), self, peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.patterns.iter().any(|p| p.matches(peer))
     }
 
     fn describe(&self) -> String {
@@ -327,15 +430,33 @@ impl Authorizer for Principals {
 
 /// Accepts a peer only if every authorizer does; the first refusal is returned as it is.
 #[derive(Debug, Clone)]
-pub struct AllOf(Vec<Arc<dyn Authorizer>>);
+pub struct AllOf(Vec<Arc<dyn Authorizer>>, usize);
 
 impl Authorizer for AllOf {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        self.0.iter().try_for_each(|a| a.authorize(peer))
+        match self.0.iter().find(|a| !a.allows(peer)) {
+            None => Ok(()),
+            Some(refused) => refused.authorize(peer),
+        }
     }
 
     fn authorize_verified(&self, peer: &VerifiedSvid) -> Result<(), AuthzError> {
-        self.0.iter().try_for_each(|a| a.authorize_verified(peer))
+        match self.0.iter().find(|a| !a.allows_verified(peer)) {
+            None => Ok(()),
+            Some(refused) => refused.authorize_verified(peer),
+        }
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.0.iter().all(|a| a.allows(peer))
+    }
+
+    fn allows_verified(&self, peer: &VerifiedSvid) -> bool {
+        self.0.iter().all(|a| a.allows_verified(peer))
+    }
+
+    fn depth(&self) -> usize {
+        self.1
     }
 
     fn describe(&self) -> String {
@@ -352,17 +473,27 @@ impl Authorizer for AllOf {
 
 /// Accepts a peer if at least one authorizer does (none: refuses everyone).
 #[derive(Debug, Clone)]
-pub struct AnyOf(Vec<Arc<dyn Authorizer>>);
+pub struct AnyOf(Vec<Arc<dyn Authorizer>>, usize);
 
 impl Authorizer for AnyOf {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        let ok = self.0.iter().any(|a| a.authorize(peer).is_ok());
-        check(ok, self, peer)
+        check(self.allows(peer), self, peer)
     }
 
     fn authorize_verified(&self, peer: &VerifiedSvid) -> Result<(), AuthzError> {
-        let ok = self.0.iter().any(|a| a.authorize_verified(peer).is_ok());
-        check(ok, self, peer.spiffe_id())
+        check(self.allows_verified(peer), self, peer.spiffe_id())
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        self.0.iter().any(|a| a.allows(peer))
+    }
+
+    fn allows_verified(&self, peer: &VerifiedSvid) -> bool {
+        self.0.iter().any(|a| a.allows_verified(peer))
+    }
+
+    fn depth(&self) -> usize {
+        self.1
     }
 
     fn describe(&self) -> String {
@@ -379,19 +510,27 @@ impl Authorizer for AnyOf {
 
 /// Accepts exactly the peers the inner authorizer refuses.
 #[derive(Debug, Clone)]
-pub struct Not(Arc<dyn Authorizer>);
+pub struct Not(Arc<dyn Authorizer>, usize);
 
 impl Authorizer for Not {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
-        check(self.0.authorize(peer).is_err(), self, peer)
+        check(self.allows(peer), self, peer)
     }
 
     fn authorize_verified(&self, peer: &VerifiedSvid) -> Result<(), AuthzError> {
-        check(
-            self.0.authorize_verified(peer).is_err(),
-            self,
-            peer.spiffe_id(),
-        )
+        check(self.allows_verified(peer), self, peer.spiffe_id())
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        !self.0.allows(peer)
+    }
+
+    fn allows_verified(&self, peer: &VerifiedSvid) -> bool {
+        !self.0.allows_verified(peer)
+    }
+
+    fn depth(&self) -> usize {
+        self.1
     }
 
     fn describe(&self) -> String {
@@ -419,6 +558,10 @@ where
 {
     fn authorize(&self, peer: &SpiffeId) -> Result<(), AuthzError> {
         check((self.f)(peer), self, peer)
+    }
+
+    fn allows(&self, peer: &SpiffeId) -> bool {
+        (self.f)(peer)
     }
 
     fn describe(&self) -> String {
@@ -484,19 +627,50 @@ pub fn principals<S: AsRef<str>>(
     Ok(Arc::new(Principals::new(principals, trust_domains)?))
 }
 
-/// [`AllOf`].
-pub fn all_of(authorizers: Vec<Arc<dyn Authorizer>>) -> Arc<dyn Authorizer> {
-    Arc::new(AllOf(authorizers))
+/// The depth of a combinator over `members`, or [`AuthzError::TooDeep`] past [`MAX_DEPTH`].
+fn combined_depth<'a>(
+    members: impl Iterator<Item = &'a Arc<dyn Authorizer>>,
+) -> Result<usize, AuthzError> {
+    let depth = members
+        .map(|a| a.depth())
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
+    if depth > MAX_DEPTH {
+        return Err(AuthzError::TooDeep {
+            depth,
+            limit: MAX_DEPTH,
+        });
+    }
+    Ok(depth)
 }
 
-/// [`AnyOf`].
-pub fn any_of(authorizers: Vec<Arc<dyn Authorizer>>) -> Arc<dyn Authorizer> {
-    Arc::new(AnyOf(authorizers))
+/// [`AllOf`]; refused with [`AuthzError::TooDeep`] when the tree would be deeper than
+/// [`MAX_DEPTH`].
+pub fn all_of(authorizers: Vec<Arc<dyn Authorizer>>) -> Result<Arc<dyn Authorizer>, Error> {
+    let depth = combined_depth(authorizers.iter())?;
+    Ok(Arc::new(AllOf(authorizers, depth)))
 }
 
-/// [`Not`].
-pub fn not(authorizer: Arc<dyn Authorizer>) -> Arc<dyn Authorizer> {
-    Arc::new(Not(authorizer))
+/// `first` and then `second`, as [`all_of`], for a config that adds its own check in front of
+/// the caller's authorizer: one level over [`MAX_DEPTH`] at most, which is still safe.
+pub(crate) fn both(first: Arc<dyn Authorizer>, second: Arc<dyn Authorizer>) -> Arc<dyn Authorizer> {
+    let depth = first.depth().max(second.depth()).saturating_add(1);
+    Arc::new(AllOf(vec![first, second], depth))
+}
+
+/// [`AnyOf`]; refused with [`AuthzError::TooDeep`] when the tree would be deeper than
+/// [`MAX_DEPTH`].
+pub fn any_of(authorizers: Vec<Arc<dyn Authorizer>>) -> Result<Arc<dyn Authorizer>, Error> {
+    let depth = combined_depth(authorizers.iter())?;
+    Ok(Arc::new(AnyOf(authorizers, depth)))
+}
+
+/// [`Not`]; refused with [`AuthzError::TooDeep`] when the tree would be deeper than
+/// [`MAX_DEPTH`].
+pub fn not(authorizer: Arc<dyn Authorizer>) -> Result<Arc<dyn Authorizer>, Error> {
+    let depth = combined_depth(std::iter::once(&authorizer))?;
+    Ok(Arc::new(Not(authorizer, depth)))
 }
 
 /// A closure that returns `true` for peers it accepts; `description` says what it accepts

@@ -32,7 +32,7 @@
 
 mod json;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +95,7 @@ impl TrustBundle {
     /// gives an empty bundle (as go-spiffe's `x509bundle.Parse`); any other block kind (e.g. a
     /// private key) and text with no block at all are errors.
     pub fn from_pem(trust_domain: TrustDomain, pem: &str) -> Result<Self, BundleError> {
+        check_size(pem, "PEM bundle")?;
         let roots = parse_pem_certificates(pem).map_err(|reason| BundleError::Pem {
             trust_domain: trust_domain.to_string(),
             reason,
@@ -104,6 +105,7 @@ impl TrustBundle {
 
     /// Reads a SPIFFE bundle (a JWK Set) for `trust_domain`.
     pub fn from_spiffe_json(trust_domain: TrustDomain, json: &str) -> Result<Self, BundleError> {
+        check_size(json, "SPIFFE bundle JSON")?;
         let doc = Json::parse(json).map_err(|reason| BundleError::Json { reason })?;
         bundle_from_json(trust_domain, &doc, None)
     }
@@ -118,8 +120,13 @@ impl TrustBundle {
         let mut root_ders: Vec<CertificateDer<'static>> = Vec::with_capacity(ders.len());
         let mut anchors = Vec::new();
         let mut anchor_roots = Vec::new();
-        for der in ders {
-            if root_ders.iter().any(|d| d.as_ref() == der.as_ref()) {
+        // Duplicates are dropped in one pass (a hash set, not a scan per root).
+        let first_seen: Vec<bool> = {
+            let mut seen = HashSet::with_capacity(ders.len());
+            ders.iter().map(|d| seen.insert(d.as_ref())).collect()
+        };
+        for (der, first) in ders.into_iter().zip(first_seen) {
+            if !first {
                 continue;
             }
             let index = roots.len();
@@ -402,6 +409,7 @@ impl BundleSet {
     /// Reads a SPIFFE bundle map: `{"trust_domains": {"<td>": <SPIFFE bundle>, ...}}`.
     /// A trust domain named twice is an error; per-bundle `spiffe_refresh_hint` is ignored.
     pub fn from_spiffe_json(json: &str) -> Result<Self, BundleError> {
+        check_size(json, "SPIFFE bundle map JSON")?;
         let doc = Json::parse(json).map_err(|reason| BundleError::Json { reason })?;
         let Json::Object(_) = doc else {
             return Err(BundleError::Member {
@@ -486,6 +494,12 @@ impl BundleSet {
                 reason: format!("it is itself an alias of {other}, so it cannot have aliases"),
             });
         }
+        // Trust domains that already have aliases, looked up once per alias.
+        let mut targets: HashSet<String> = self
+            .aliases
+            .values()
+            .map(|(_, p)| p.as_str().to_owned())
+            .collect();
         for alias in aliases {
             let name = alias.as_str();
             let conflict = if alias == *primary {
@@ -494,7 +508,7 @@ impl BundleSet {
                 Some(format!(
                     "it has a bundle of its own; remove it before making it an alias of {primary}"
                 ))
-            } else if self.aliases.values().any(|(_, p)| p.as_str() == name) {
+            } else if targets.contains(name) {
                 Some("it has aliases of its own".to_owned())
             } else {
                 match self.aliases.get(name) {
@@ -510,6 +524,7 @@ impl BundleSet {
             }
             self.aliases
                 .insert(name.to_owned(), (alias.clone(), primary.clone()));
+            targets.insert(primary.as_str().to_owned());
         }
         Ok(self)
     }
@@ -643,8 +658,30 @@ fn fingerprint(td: &TrustDomain, roots: &[CertificateDer<'_>]) -> [u8; 32] {
     out
 }
 
+/// The largest PEM or JSON bundle text meshtls reads (16 MiB, as for manifests): far above a
+/// real trust bundle (Istio's root ConfigMap is capped by etcd at 1.5 MiB) and small enough
+/// that reading one stays well under a second.
+pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
+
+fn check_size(text: &str, what: &'static str) -> Result<(), BundleError> {
+    if text.len() > MAX_BUNDLE_BYTES {
+        return Err(BundleError::TooLarge {
+            what,
+            size: text.len(),
+            limit: MAX_BUNDLE_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Reads the `CERTIFICATE` blocks of a PEM text; see [`TrustBundle::from_pem`] for the rules.
 pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    if pem.len() > MAX_BUNDLE_BYTES {
+        return Err(format!(
+            "the PEM text is {} bytes, more than the {MAX_BUNDLE_BYTES} bytes meshtls reads",
+            pem.len()
+        ));
+    }
     let mut out = Vec::new();
     for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
         let (kind, der) = item.map_err(|e| e.to_string())?;
@@ -831,9 +868,11 @@ fn check_jwk_matches(jwk: &Json, kty: &str, spki: &[u8]) -> Result<(), String> {
         match jwk.get("crv") {
             None => Ok(()),
             Some(Json::String(c)) if c == expected => Ok(()),
-            Some(other) => Err(format!(
-                "crv {other:?} does not match the certificate's {expected} key (RFC 7517 §4.7)"
+            Some(Json::String(c)) => Err(format!(
+                "crv {:?} does not match the certificate's {expected} key (RFC 7517 §4.7)",
+                crate::error::quote(c)
             )),
+            Some(other) => Err(format!("crv: expected a string, found {}", other.kind())),
         }
     };
     match key {

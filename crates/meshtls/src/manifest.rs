@@ -20,6 +20,11 @@ pub const MAX_DEPTH: usize = 64;
 /// Generic values cost roughly 100 bytes a node, so this also bounds memory (about 100 MiB).
 pub const MAX_VALUE_NODES: usize = 1_000_000;
 
+/// The most YAML nodes in a mesh config (the `istio` ConfigMap's `mesh` document): Istio's own
+/// has a few hundred; 200,000 leaves room for a mesh with tens of thousands of trust-domain
+/// aliases while a worst-case 1 MB document (500,000 one-character scalars) is refused early.
+pub const MAX_MESH_CONFIG_NODES: usize = 200_000;
+
 /// The most YAML nodes read into a typed target, which skips the fields it does not need
 /// without storing them (memory stays proportional to what is kept).
 pub const MAX_TYPED_NODES: usize = 1_500_000;
@@ -82,6 +87,17 @@ pub fn parse_value(text: &str, what: &'static str) -> Result<serde_json::Value, 
     parse(text, what)
 }
 
+/// [`parse_value`] with a smaller node budget (e.g. [`MAX_MESH_CONFIG_NODES`]).
+pub(crate) fn parse_value_within(
+    text: &str,
+    what: &'static str,
+    max_nodes: usize,
+) -> Result<serde_json::Value, ManifestError> {
+    check_size(text, what)?;
+    serde_saphyr::from_str_with_options(text, options(max_nodes.min(MAX_VALUE_NODES)))
+        .map_err(|e| syntax(what, e))
+}
+
 /// Parses one YAML (or JSON) document into `T`.
 pub fn parse<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, ManifestError> {
     check_size(text, what)?;
@@ -89,12 +105,17 @@ pub fn parse<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, M
 }
 
 /// Parses a multi-document YAML stream (documents separated by `---`) into generic values.
-/// Empty documents are dropped. A JSON text is one document.
+/// Empty documents are dropped. A JSON text is one document (or several objects in a row),
+/// read by the JSON reader exactly as [`parse_documents_as`] reads it, so that the two agree
+/// on every input (YAML's 1,024-character limit on implicit keys does not apply to JSON).
 pub fn parse_documents(
     text: &str,
     what: &'static str,
 ) -> Result<Vec<serde_json::Value>, ManifestError> {
     check_size(text, what)?;
+    if let Some(docs) = json_documents::<serde_json::Value>(text) {
+        return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
+    }
     let docs: Vec<Option<serde_json::Value>> =
         serde_saphyr::from_multiple_with_options(text, options(MAX_VALUE_NODES))
             .map_err(|e| syntax(what, e))?;

@@ -3,6 +3,8 @@
 //! Only the fields meshtls needs are read; unknown fields are ignored (the mesh config has
 //! dozens), but a known field with the wrong type is an error that names the field.
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
 use crate::error::{Error, MeshConfigError};
@@ -71,13 +73,9 @@ pub struct TrustDomains {
 impl TrustDomains {
     /// The primary trust domain and its aliases (duplicates of earlier entries are dropped).
     pub fn new(primary: TrustDomain, aliases: impl IntoIterator<Item = TrustDomain>) -> Self {
-        let mut all = vec![primary];
-        for a in aliases {
-            if !all.contains(&a) {
-                all.push(a);
-            }
+        TrustDomains {
+            all: dedup_in_order(std::iter::once(primary).chain(aliases)),
         }
-        TrustDomains { all }
     }
 
     /// The mesh's own trust domain.
@@ -95,22 +93,42 @@ impl TrustDomains {
         &self.all
     }
 
-    /// True when `td` is the primary or an alias.
+    /// True when `td` is the primary or an alias (a linear scan: for many lookups against
+    /// many aliases use [`crate::authz::member_of_mesh`], which hashes).
     pub fn contains(&self, td: &TrustDomain) -> bool {
         self.all.contains(td)
     }
 
     /// Istio's `ReplaceTrustDomainAliases` over these trust domains; see
     /// [`crate::identity::expand_principals`].
-    pub fn expand_principals<S: AsRef<str>>(&self, principals: &[S]) -> Vec<String> {
+    pub fn expand_principals<S: AsRef<str>>(
+        &self,
+        principals: &[S],
+    ) -> Result<Vec<String>, crate::error::IdentityError> {
         crate::identity::expand_principals(principals, &self.all)
     }
 
     /// Istio's `ExpandWithTrustDomains` with the aliases; see
     /// [`crate::identity::expand_spiffe_ids`].
-    pub fn expand_spiffe_ids(&self, ids: &[crate::SpiffeId]) -> Vec<crate::SpiffeId> {
+    pub fn expand_spiffe_ids(
+        &self,
+        ids: &[crate::SpiffeId],
+    ) -> Result<Vec<crate::SpiffeId>, crate::error::IdentityError> {
         crate::identity::expand_spiffe_ids(ids, self.aliases())
     }
+}
+
+/// Keeps the first occurrence of each trust domain, in order, in one pass (a hash set: a mesh
+/// config with 100,000 aliases must not cost 100,000² comparisons).
+fn dedup_in_order(items: impl IntoIterator<Item = TrustDomain>) -> Vec<TrustDomain> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for td in items {
+        if seen.insert(td.clone()) {
+            out.push(td);
+        }
+    }
+    out
 }
 
 /// The parts of Istio's `MeshConfig` that decide identity and mTLS.
@@ -226,7 +244,8 @@ impl MeshConfig {
     }
 
     fn raw_from_yaml(text: &str) -> Result<RawMesh, Error> {
-        let value = manifest::parse_value(text, "mesh config")?;
+        let value =
+            manifest::parse_value_within(text, "mesh config", manifest::MAX_MESH_CONFIG_NODES)?;
         let value = match value {
             serde_json::Value::Null => return Ok(RawMesh::default()),
             serde_json::Value::Object(ref map)
@@ -240,9 +259,11 @@ impl MeshConfig {
                     .to_owned();
                 let mesh = map.get("data").and_then(|d| d.get("mesh"));
                 match mesh {
-                    Some(serde_json::Value::String(text)) => {
-                        manifest::parse_value(text, "mesh config")?
-                    }
+                    Some(serde_json::Value::String(text)) => manifest::parse_value_within(
+                        text,
+                        "mesh config",
+                        manifest::MAX_MESH_CONFIG_NODES,
+                    )?,
                     Some(_) => return Err(field_err("data.mesh", "expected a string").into()),
                     None => return Err(MeshConfigError::MissingMeshKey { name }.into()),
                 }
@@ -357,15 +378,9 @@ impl MeshConfig {
     /// (`TrustDomainsForValidation`): the trust domain, the aliases, then every
     /// `caCertificates[].trustDomains` entry, with duplicates dropped.
     pub fn trust_domains_for_validation(&self) -> Vec<TrustDomain> {
-        let mut out: Vec<TrustDomain> = Vec::new();
         let all = std::iter::once(&self.trust_domain)
             .chain(self.trust_domain_aliases.iter())
             .chain(self.ca_certificate_trust_domains.iter().flatten());
-        for td in all {
-            if !out.contains(td) {
-                out.push(td.clone());
-            }
-        }
-        out
+        dedup_in_order(all.cloned())
     }
 }

@@ -76,24 +76,30 @@ fn alias_expansion_of_principals() {
     let tds = [td("td1"), td("td2")];
     // In the bundle: one per trust domain.
     assert_eq!(
-        expand_principals(&["td2/ns/a/sa/b"], &tds),
+        expand_principals(&["td2/ns/a/sa/b"], &tds).unwrap(),
         ["td1/ns/a/sa/b", "td2/ns/a/sa/b"]
     );
     // Literally cluster.local means the mesh, whatever its trust domain.
     assert_eq!(
-        expand_principals(&["cluster.local/ns/a/sa/b"], &tds),
+        expand_principals(&["cluster.local/ns/a/sa/b"], &tds).unwrap(),
         ["td1/ns/a/sa/b", "td2/ns/a/sa/b"]
     );
     // Foreign trust domain, `*` trust domain, and non-5-part principals stay as they are.
     assert_eq!(
-        expand_principals(&["other/ns/a/sa/b"], &tds),
+        expand_principals(&["other/ns/a/sa/b"], &tds).unwrap(),
         ["other/ns/a/sa/b"]
     );
-    assert_eq!(expand_principals(&["*/ns/a/sa/b"], &tds), ["*/ns/a/sa/b"]);
-    assert_eq!(expand_principals(&["ns/a/sa/b"], &tds), ["ns/a/sa/b"]);
+    assert_eq!(
+        expand_principals(&["*/ns/a/sa/b"], &tds).unwrap(),
+        ["*/ns/a/sa/b"]
+    );
+    assert_eq!(
+        expand_principals(&["ns/a/sa/b"], &tds).unwrap(),
+        ["ns/a/sa/b"]
+    );
     // Duplicates are dropped.
     assert_eq!(
-        expand_principals(&["td1/ns/a/sa/b", "td2/ns/a/sa/b"], &tds),
+        expand_principals(&["td1/ns/a/sa/b", "td2/ns/a/sa/b"], &tds).unwrap(),
         ["td1/ns/a/sa/b", "td2/ns/a/sa/b"]
     );
 }
@@ -101,7 +107,7 @@ fn alias_expansion_of_principals() {
 #[test]
 fn alias_expansion_of_ids() {
     let ids = [id("spiffe://td1/ns/a/sa/b"), id("spiffe://td1/ns/c/sa/d")];
-    let got = expand_spiffe_ids(&ids, &[td("td2"), td("td2")]);
+    let got = expand_spiffe_ids(&ids, &[td("td2"), td("td2")]).unwrap();
     let got: Vec<&str> = got.iter().map(|i| i.as_str()).collect();
     assert_eq!(
         got,
@@ -112,7 +118,7 @@ fn alias_expansion_of_ids() {
             "spiffe://td2/ns/c/sa/d"
         ]
     );
-    assert_eq!(expand_spiffe_ids(&ids, &[]), ids);
+    assert_eq!(expand_spiffe_ids(&ids, &[]).unwrap(), ids);
 }
 
 const CONFIGMAP: &str = r#"

@@ -132,8 +132,8 @@ fn istio_principals_expand_with_aliases() {
 #[test]
 fn combinators_and_closures() {
     let mesh = authz::member_of([td("cluster.local")]);
-    let not_admin = authz::not(authz::id(id("spiffe://cluster.local/ns/ops/sa/admin")));
-    let both = authz::all_of(vec![mesh.clone(), not_admin.clone()]);
+    let not_admin = authz::not(authz::id(id("spiffe://cluster.local/ns/ops/sa/admin"))).unwrap();
+    let both = authz::all_of(vec![mesh.clone(), not_admin.clone()]).unwrap();
     both.authorize(&id("spiffe://cluster.local/ns/a/sa/b"))
         .unwrap();
     // all_of reports the member that refused.
@@ -150,7 +150,8 @@ fn combinators_and_closures() {
         authz::from_fn("a path under /batch/", |peer: &SpiffeId| {
             peer.path().starts_with("/batch/")
         }),
-    ]);
+    ])
+    .unwrap();
     either.authorize(&id("spiffe://x.example/a")).unwrap();
     either
         .authorize(&id("spiffe://y.example/batch/job"))
@@ -161,10 +162,12 @@ fn combinators_and_closures() {
     );
     // Empty combinators: all_of accepts, any_of refuses.
     authz::all_of(vec![])
+        .unwrap()
         .authorize(&id("spiffe://x.example/a"))
         .unwrap();
     assert!(
         authz::any_of(vec![])
+            .unwrap()
             .authorize(&id("spiffe://x.example/a"))
             .is_err()
     );

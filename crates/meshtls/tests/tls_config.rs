@@ -492,3 +492,35 @@ fn own_material_is_validated() {
     assert!(err.to_string().contains("only CERTIFICATE blocks"), "{err}");
     assert!(!format!("{m:?}").contains("PRIVATE"));
 }
+
+#[test]
+fn a_refused_server_reads_as_the_authorization_message() {
+    // The gateway's `--expect-peer` refusal: rustls renders a verifier's own error as a Debug
+    // dump (`Other(OtherError(Authz(Denied { .. })))`); handshake_error_message recovers the
+    // readable reason, whether given the rustls error or the io::Error tokio-rustls returns.
+    let ca = TestCa::new("cluster.local");
+    let server = ServerConfigBuilder::new(material(&ca, SIDECAR, &[&ca]))
+        .build()
+        .unwrap();
+    let client = ClientConfigBuilder::new(material(&ca, GATEWAY, &[&ca]))
+        .expect_server_ids([id("spiffe://cluster.local/ns/demo/sa/other")])
+        .build()
+        .unwrap();
+    let (_, result) = connect(&client, &server);
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string().contains("OtherError"),
+        "rustls's own rendering: {err}"
+    );
+    let expected = format!(
+        "peer {SIDECAR} is not authorized: expected spiffe://cluster.local/ns/demo/sa/other"
+    );
+    assert_eq!(meshtls::tls::handshake_error_message(&err), expected);
+    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+    assert_eq!(meshtls::tls::handshake_error_message(&io), expected);
+    let plain = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+    assert_eq!(
+        meshtls::tls::handshake_error_message(&plain),
+        "reset by peer"
+    );
+}

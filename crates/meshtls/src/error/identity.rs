@@ -63,7 +63,7 @@ impl fmt::Display for SpiffeIdErrorKind {
 
 /// A SPIFFE ID or trust domain that does not follow the strict grammar.
 ///
-/// Carries the input (truncated to 256 characters in the message), the rule and the byte
+/// Carries the input (its first 256 characters when longer), the rule and the byte
 /// offset at which the parser stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} {input:?}: {kind}{}", position.map(|p| format!(" (at byte {p})")).unwrap_or_default())]
@@ -81,12 +81,7 @@ impl SpiffeIdError {
         kind: SpiffeIdErrorKind,
         position: Option<usize>,
     ) -> Self {
-        let input = if input.chars().count() > 256 {
-            let cut: String = input.chars().take(256).collect();
-            format!("{cut}...")
-        } else {
-            input.to_owned()
-        };
+        let input = super::quote(input);
         SpiffeIdError {
             what,
             input,
@@ -121,7 +116,7 @@ pub enum IdentityError {
         "{id:?} is not an istio identity: expected spiffe://<trust domain>/ns/<namespace>/sa/<service account>"
     )]
     NotIstioIdentity {
-        /// The offending ID or principal.
+        /// The offending ID or principal (its first 256 characters when longer).
         id: String,
     },
     /// The principal is not `<td>/ns/<ns>/sa/<sa>`.
@@ -129,13 +124,28 @@ pub enum IdentityError {
         "{principal:?} is not an istio principal: expected <trust domain>/ns/<namespace>/sa/<service account>"
     )]
     NotIstioPrincipal {
-        /// The offending principal.
+        /// The offending principal (its first 256 characters when longer).
         principal: String,
+    },
+    /// A trust-domain alias expansion would produce more than
+    /// [`crate::identity::MAX_EXPANSION`] entries.
+    #[error(
+        "expanding {items} {what} with {trust_domains} trust domains could give more than {limit} entries; refused"
+    )]
+    TooLarge {
+        /// What was expanded (`principals`, `SPIFFE IDs`).
+        what: &'static str,
+        /// How many were given.
+        items: usize,
+        /// How many distinct trust domains (or aliases).
+        trust_domains: usize,
+        /// The limit.
+        limit: usize,
     },
     /// A principal pattern used `*` somewhere other than alone, at the start or at the end.
     #[error("invalid principal pattern {pattern:?}: '*' may only stand alone, first or last")]
     BadPattern {
-        /// The offending pattern.
+        /// The offending pattern (its first 256 characters when longer).
         pattern: String,
     },
 }

@@ -87,5 +87,18 @@ impl Error {
     }
 }
 
+/// The most characters of a bad value that an error message quotes.
+pub(crate) const QUOTE_CHARS: usize = 256;
+
+/// A bad value as error messages quote it: whole when short, otherwise its first
+/// [`QUOTE_CHARS`] characters followed by `...`, so that a message never grows with the
+/// input (a 1 MB principal gives a message of a few hundred bytes).
+pub(crate) fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+    }
+}
+
 /// `Result` with meshtls's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -333,6 +333,16 @@ pub enum BundleError {
         /// The conflict.
         reason: String,
     },
+    /// A PEM or JSON bundle text is larger than [`crate::bundle::MAX_BUNDLE_BYTES`].
+    #[error("{what} is {size} bytes, more than the {limit} bytes meshtls reads")]
+    TooLarge {
+        /// What was being read (`PEM bundle`, `SPIFFE bundle JSON`, ...).
+        what: &'static str,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A root's public key cannot be represented as a JWK.
     #[error(
         "root certificate {index} of trust domain {trust_domain:?} has a key type JWK cannot express: {reason}"
@@ -356,7 +366,18 @@ pub enum AuthzError {
     Denied {
         /// The peer's SPIFFE ID.
         presented: String,
-        /// What the authorizer accepts.
+        /// What the authorizer accepts (its first 1,024 characters when longer).
         expected: String,
+    },
+    /// A combinator tree (`all_of`, `any_of`, `not`) would be deeper than
+    /// [`crate::authz::MAX_DEPTH`].
+    #[error(
+        "an authorizer nested {depth} levels deep is refused: at most {limit} levels (use one all_of/any_of over a list instead of a chain)"
+    )]
+    TooDeep {
+        /// The depth the tree would have.
+        depth: usize,
+        /// The limit.
+        limit: usize,
     },
 }

@@ -47,7 +47,7 @@ impl IstioIdentity {
     /// segments after the scheme, `ns` first and `sa` third.
     pub fn from_spiffe_id(id: &SpiffeId) -> Result<Self, IdentityError> {
         let not = || IdentityError::NotIstioIdentity {
-            id: id.as_str().to_owned(),
+            id: crate::error::quote(id.as_str()),
         };
         let (ns, sa) = split_ns_sa(id.path()).ok_or_else(not)?;
         Ok(IstioIdentity {
@@ -60,7 +60,7 @@ impl IstioIdentity {
     /// Parses an AuthorizationPolicy principal, `<td>/ns/<ns>/sa/<sa>` (no scheme).
     pub fn from_principal(principal: &str) -> Result<Self, Error> {
         let not = || IdentityError::NotIstioPrincipal {
-            principal: principal.to_owned(),
+            principal: crate::error::quote(principal),
         };
         let slash = principal.find('/').ok_or_else(not)?;
         let td = TrustDomain::new(&principal[..slash]).map_err(|_| not())?;

@@ -15,7 +15,9 @@ mod spiffe_id;
 mod trust_domain;
 
 pub use istio::IstioIdentity;
-pub use principal::{CLUSTER_LOCAL, PrincipalPattern, expand_principals, expand_spiffe_ids};
+pub use principal::{
+    CLUSTER_LOCAL, MAX_EXPANSION, PrincipalPattern, expand_principals, expand_spiffe_ids,
+};
 pub use spiffe_id::SpiffeId;
 pub use trust_domain::TrustDomain;
 

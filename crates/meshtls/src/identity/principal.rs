@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use super::{SpiffeId, TrustDomain};
 use crate::error::IdentityError;
 
@@ -34,7 +36,7 @@ impl PrincipalPattern {
     /// (Istio's validation rejects it too).
     pub fn parse(pattern: &str) -> Result<Self, IdentityError> {
         let bad = || IdentityError::BadPattern {
-            pattern: pattern.to_owned(),
+            pattern: crate::error::quote(pattern),
         };
         if pattern == "*" {
             return Ok(PrincipalPattern::Any);
@@ -99,21 +101,28 @@ impl std::fmt::Display for PrincipalPattern {
 /// use meshtls::identity::{expand_principals, TrustDomain};
 /// let tds = [TrustDomain::new("prod.example")?, TrustDomain::new("old.example")?];
 /// assert_eq!(
-///     expand_principals(&["cluster.local/ns/a/sa/b"], &tds),
+///     expand_principals(&["cluster.local/ns/a/sa/b"], &tds)?,
 ///     ["prod.example/ns/a/sa/b", "old.example/ns/a/sa/b"],
 /// );
 /// # Ok::<(), meshtls::Error>(())
 /// ```
+///
+/// The expansion can be as large as `principals × trust domains`; past
+/// [`MAX_EXPANSION`] entries it is refused with [`IdentityError::TooLarge`] before any work.
 pub fn expand_principals<S: AsRef<str>>(
     principals: &[S],
     trust_domains: &[TrustDomain],
-) -> Vec<String> {
+) -> Result<Vec<String>, IdentityError> {
+    check_expansion("principals", principals.len(), trust_domains)?;
     let mut out: Vec<String> = Vec::new();
-    let push = |p: String, out: &mut Vec<String>| {
-        if !out.contains(&p) {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut push = |p: String, out: &mut Vec<String>| {
+        if !seen.contains(&p) {
+            seen.insert(p.clone());
             out.push(p);
         }
     };
+    let names: HashSet<&str> = trust_domains.iter().map(TrustDomain::as_str).collect();
     for principal in principals {
         let principal = principal.as_ref();
         let parts: Vec<&str> = principal.split('/').collect();
@@ -122,7 +131,7 @@ pub fn expand_principals<S: AsRef<str>>(
             continue;
         }
         let td = parts[0];
-        let in_bundle = trust_domains.iter().any(|t| t.as_str() == td);
+        let in_bundle = names.contains(td);
         if !(in_bundle || td == CLUSTER_LOCAL) {
             push(principal.to_owned(), &mut out);
             continue;
@@ -141,26 +150,57 @@ pub fn expand_principals<S: AsRef<str>>(
             push(principal.to_owned(), &mut out);
         }
     }
-    out
+    Ok(out)
+}
+
+/// The most entries an alias expansion ([`expand_principals`], [`expand_spiffe_ids`]) may
+/// produce: 100,000 (a few MB, expanded in well under a second) is far past any real mesh
+/// (Istio meshes have a few aliases and policies a few principals).
+pub const MAX_EXPANSION: usize = 100_000;
+
+fn check_expansion(
+    what: &'static str,
+    items: usize,
+    trust_domains: &[TrustDomain],
+) -> Result<(), IdentityError> {
+    let distinct: HashSet<&TrustDomain> = trust_domains.iter().collect();
+    let bound = items.saturating_mul(distinct.len().saturating_add(1));
+    if bound > MAX_EXPANSION {
+        return Err(IdentityError::TooLarge {
+            what,
+            items,
+            trust_domains: distinct.len(),
+            limit: MAX_EXPANSION,
+        });
+    }
+    Ok(())
 }
 
 /// Expands SPIFFE IDs with trust-domain aliases, as Istio's `ExpandWithTrustDomains`: the
 /// input IDs first, then for each ID one copy per alias with the trust domain replaced;
 /// duplicates are dropped. With no aliases the input is returned unchanged.
-pub fn expand_spiffe_ids(ids: &[SpiffeId], aliases: &[TrustDomain]) -> Vec<SpiffeId> {
-    let mut out: Vec<SpiffeId> = Vec::with_capacity(ids.len() * (1 + aliases.len()));
-    for id in ids {
-        if !out.contains(id) {
-            out.push(id.clone());
+///
+/// Past [`MAX_EXPANSION`] possible entries it is refused with [`IdentityError::TooLarge`].
+pub fn expand_spiffe_ids(
+    ids: &[SpiffeId],
+    aliases: &[TrustDomain],
+) -> Result<Vec<SpiffeId>, IdentityError> {
+    check_expansion("SPIFFE IDs", ids.len(), aliases)?;
+    let mut out: Vec<SpiffeId> = Vec::with_capacity(ids.len().saturating_mul(1 + aliases.len()));
+    let mut seen: HashSet<SpiffeId> = HashSet::with_capacity(out.capacity());
+    let mut push = |id: SpiffeId, out: &mut Vec<SpiffeId>| {
+        if !seen.contains(&id) {
+            seen.insert(id.clone());
+            out.push(id);
         }
+    };
+    for id in ids {
+        push(id.clone(), &mut out);
     }
     for id in ids {
         for alias in aliases {
-            let copy = id.with_trust_domain(alias);
-            if !out.contains(&copy) {
-                out.push(copy);
-            }
+            push(id.with_trust_domain(alias), &mut out);
         }
     }
-    out
+    Ok(out)
 }

@@ -33,6 +33,32 @@
 //!    other than UNSET replaces the mode; an UNSET or `{}` entry keeps it.
 //! 8. No policy at all means PERMISSIVE.
 //!
+//! # Other kinds and a missing namespace
+//!
+//! Every reader here ([`validate_peer_authentication`], [`check_manifests`] — `meshtls policy
+//! check` —, [`PolicySet::from_yaml`] / [`PolicySet::from_json_values`] — `meshtls policy
+//! resolve` — and the Python functions on top) applies the same two rules, so that one file
+//! gets one verdict:
+//!
+//! - **Other kinds are skipped and counted.** Real inputs are `kubectl get -A -o yaml` lists,
+//!   Helm renders and kustomize output that mix PeerAuthentications with ConfigMaps, Services
+//!   and so on; refusing them would make every such file unusable, and `kubectl apply`
+//!   accepts them too. A document without `kind` is not a Kubernetes object and is an error
+//!   (a typo'd or truncated manifest must not pass silently), and a text with no
+//!   PeerAuthentication at all is an error for the validators ([`PolicyError::Empty`]) while a
+//!   policy set may be empty (no policy means PERMISSIVE everywhere).
+//! - **A missing `metadata.namespace` is never guessed.** On a cluster, `kubectl apply` fills
+//!   it in (from `-n` or the context) before Istio's apiserver schema and webhook see the
+//!   object, and nothing those checks decide depends on which namespace it is: so the
+//!   validators accept such a manifest, as Istio does (Istio's own test manifests omit it).
+//!   Resolution does depend on it (the root namespace makes a policy mesh-wide), and meshtls
+//!   does not pretend to know the kubectl context: [`PolicySet`] refuses the policy with
+//!   [`PolicyError::MissingNamespace`], naming it. Add the namespace to the manifest (what
+//!   `kubectl get -o yaml` prints always has it).
+//!
+//! Malformed text gets the same message from all of them (`cannot parse PeerAuthentication
+//! manifests: ...`), and JSON input is read by the same JSON reader everywhere.
+//!
 //! ```
 //! use meshtls::policy::{Level, MtlsMode, PolicySet};
 //!

@@ -408,7 +408,7 @@ impl PolicySet {
     /// resolution has defined behaviour for such policies.
     pub fn from_yaml(text: &str, root_namespace: &str) -> Result<Self, Error> {
         let docs: Vec<Envelope> =
-            manifest::parse_documents_as(text, "PeerAuthentication manifests")?;
+            manifest::parse_documents_as(text, super::validate::MANIFEST_WHAT)?;
         let mut policies = Vec::new();
         let mut skipped = 0;
         for (i, doc) in docs.into_iter().enumerate() {
@@ -426,8 +426,8 @@ impl PolicySet {
         let mut policies = Vec::new();
         let mut skipped = 0;
         for (index, doc) in flatten(values) {
-            match doc.get("kind") {
-                Some(Value::String(k)) if k == KIND => {
+            match super::validate::is_peer_authentication(&doc, &index) {
+                Ok(true) => {
                     policies.push(PeerAuthentication::from_value(&doc).map_err(|e| match e {
                         PolicyError::Document { reason, .. } => {
                             PolicyError::Document { index, reason }
@@ -438,13 +438,8 @@ impl PolicySet {
                         other => other,
                     })?);
                 }
-                Some(Value::String(_)) => skipped += 1,
-                _ => {
-                    return Err(PolicyError::Document {
-                        index,
-                        reason: "has no kind: not a Kubernetes object".to_owned(),
-                    });
-                }
+                Ok(false) => skipped += 1,
+                Err(e) => return Err(e),
             }
         }
         let mut set = Self::new(policies, root_namespace)?;

@@ -118,8 +118,10 @@ fn object_name(obj: &Map<String, Value>) -> String {
 /// stream, or a `kind: List`) and returns the warnings, one line each.
 ///
 /// The first invalid object ends the check with [`PolicyError::Invalid`], whose message carries
-/// Istio's reason, the object (`namespace/name`), the field path and the rule. A document of
-/// another kind is an error here (use [`check_manifests`] to skip them).
+/// Istio's reason, the object (`namespace/name`), the field path and the rule. Objects of other
+/// kinds are skipped, a document without `kind` is an error, and a text with no
+/// PeerAuthentication at all is [`PolicyError::Empty`] (the rules of every reader: see
+/// [the module documentation](crate::policy#other-kinds-and-a-missing-namespace)).
 ///
 /// ```
 /// let warnings = meshtls::policy::validate_peer_authentication(r#"
@@ -142,7 +144,7 @@ fn object_name(obj: &Map<String, Value>) -> String {
 /// # Ok::<(), meshtls::Error>(())
 /// ```
 pub fn validate_peer_authentication(text: &str) -> Result<Vec<String>, Error> {
-    let docs = manifest::parse_documents(text, "PeerAuthentication manifest")?;
+    let docs = manifest::parse_documents(text, MANIFEST_WHAT)?;
     Ok(validate_documents(docs)?)
 }
 
@@ -151,16 +153,8 @@ pub fn validate_documents(docs: Vec<Value>) -> Result<Vec<String>, PolicyError> 
     let mut warnings = Vec::new();
     let mut seen = 0usize;
     for (index, doc) in flatten(docs) {
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
-        if kind != KIND {
-            return Err(PolicyError::NotPeerAuthentication {
-                index,
-                kind: if kind.is_empty() {
-                    "document without kind".to_owned()
-                } else {
-                    kind.to_owned()
-                },
-            });
+        if !is_peer_authentication(&doc, &index)? {
+            continue;
         }
         seen += 1;
         let report = validate_value(&doc);
@@ -192,17 +186,34 @@ impl CheckSummary {
 /// Validates every PeerAuthentication in a YAML/JSON text and reports on each, skipping (and
 /// counting) documents of other kinds. This is what `meshtls policy check` prints.
 pub fn check_manifests(text: &str) -> Result<CheckSummary, Error> {
-    let docs = manifest::parse_documents(text, "manifest")?;
+    let docs = manifest::parse_documents(text, MANIFEST_WHAT)?;
     let mut reports = Vec::new();
     let mut skipped = 0;
-    for (_, doc) in flatten(docs) {
-        if doc.get("kind").and_then(Value::as_str) == Some(KIND) {
+    for (index, doc) in flatten(docs) {
+        if is_peer_authentication(&doc, &index)? {
             reports.push(validate_value(&doc));
         } else {
             skipped += 1;
         }
     }
     Ok(CheckSummary { reports, skipped })
+}
+
+/// What every PeerAuthentication reader calls its input in messages, so that one malformed
+/// text gets one message from [`validate_peer_authentication`], [`check_manifests`] and
+/// [`PolicySet::from_yaml`](crate::PolicySet::from_yaml).
+pub(crate) const MANIFEST_WHAT: &str = "PeerAuthentication manifests";
+
+/// The one rule for documents in a stream: a PeerAuthentication is read, an object of another
+/// kind is skipped (`false`), a document without a string `kind` is not a Kubernetes object.
+pub(crate) fn is_peer_authentication(doc: &Value, index: &str) -> Result<bool, PolicyError> {
+    match doc.get("kind") {
+        Some(Value::String(k)) => Ok(k == KIND),
+        _ => Err(PolicyError::Document {
+            index: index.to_owned(),
+            reason: "has no kind: not a Kubernetes object".to_owned(),
+        }),
+    }
 }
 
 /// Expands `kind: List` (and `*List`) documents into their items, numbering documents from 1

@@ -129,7 +129,7 @@ impl ClientConfigBuilder {
     /// nor an authorizer was given.
     pub fn build(self) -> Result<MtlsClientConfig, Error> {
         let common = self.common;
-        let expected = expand_spiffe_ids(&self.expected, &self.aliases);
+        let expected = expand_spiffe_ids(&self.expected, &self.aliases)?;
         let authorizer = self.authorizer;
         // The bundle lookup by the leaf's trust domain is the only trust-domain rule here: the
         // exact IDs (or the authorizer) already pin the acceptable servers.
@@ -137,7 +137,7 @@ impl ClientConfigBuilder {
             (true, None) => Err(TlsError::NoServerIdentity.into()),
             (true, Some(a)) => Ok(a),
             (false, None) => Ok(authz::one_of(expected.clone())),
-            (false, Some(a)) => Ok(authz::all_of(vec![authz::one_of(expected.clone()), a])),
+            (false, Some(a)) => Ok(authz::both(authz::one_of(expected.clone()), a)),
         })?;
         let mut config = ClientConfig::builder_with_provider(prepared.provider)
             .with_protocol_versions(prepared.versions)
@@ -194,10 +194,10 @@ impl MtlsClientConfig {
         if self.expected.is_empty() {
             self.policy.set_authorizer(authorizer);
         } else {
-            self.policy.set_authorizer(authz::all_of(vec![
+            self.policy.set_authorizer(authz::both(
                 authz::one_of(self.expected.clone()),
                 authorizer,
-            ]));
+            ));
         }
     }
 

@@ -41,3 +41,4 @@ pub use material::TlsMaterial;
 pub use params::{MtlsParams, TlsVersion};
 pub use peer::{Peer, peer_spiffe_id};
 pub use server::{MtlsServerConfig, ServerConfigBuilder};
+pub use verifier::handshake_error_message;

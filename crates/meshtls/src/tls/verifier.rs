@@ -91,6 +91,23 @@ pub(crate) fn to_rustls(err: Error) -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(err))))
 }
 
+/// Why a handshake failed, in words: meshtls's own reason (e.g. the authorizer's refusal)
+/// when one of its verifiers refused the peer, otherwise the error's `Display`. Accepts what
+/// tokio-rustls and `std::io` hand back (an `io::Error` wrapping a `rustls::Error`) as well as
+/// a bare `rustls::Error`. Use it instead of `to_string()`: rustls renders a verifier's own
+/// error as a Rust `Debug` dump (`Other(OtherError(...))`).
+pub fn handshake_error_message(err: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(io) = err.downcast_ref::<std::io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            return handshake_error_message(inner);
+        }
+    }
+    match err.downcast_ref::<rustls::Error>() {
+        Some(tls) => explain(tls),
+        None => err.to_string(),
+    }
+}
+
 /// Renders a rustls handshake error, recovering meshtls's own reason where a verifier failed.
 pub(crate) fn explain(err: &rustls::Error) -> String {
     if let rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) = err {

@@ -1,0 +1,176 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! One CLI convention (issue 13): every command that reads a CA takes `--ca DIR`; with
+//! `--json` every error is `{"error", "kind"}` on standard output whatever the exit code;
+//! messages are Display text, never Debug.
+
+use std::process::{Command, Output};
+
+fn meshtls(args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshtls"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs with --json and returns (exit code, the one JSON object on stdout).
+fn json(args: &[&str], stdin: Option<&str>) -> (i32, serde_json::Value) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = meshtls(&all, stdin);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let value: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not one JSON object ({e}): {stdout:?}; stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), value)
+}
+
+fn assert_error(args: &[&str], stdin: Option<&str>, code: i32, kind: &str) -> String {
+    let (got, v) = json(args, stdin);
+    assert_eq!(got, code, "{args:?}: {v}");
+    assert_eq!(v["kind"], kind, "{args:?}: {v}");
+    let msg = v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{args:?}: no error in {v}"));
+    assert!(!msg.is_empty());
+    for debug in ["Other(", "OtherError", " { ", "Err(", "Some("] {
+        assert!(!msg.contains(debug), "{args:?}: a Debug dump in {msg:?}");
+    }
+    msg.to_owned()
+}
+
+#[test]
+fn usage_errors_are_json_with_exit_code_2() {
+    // clap's own refusals: unknown flag, missing argument, unknown subcommand.
+    let m = assert_error(&["id", "--frobnicate", "x"], None, 2, "usage");
+    assert!(m.contains("--frobnicate"), "{m}");
+    assert_error(
+        &["issue", "spiffe://cluster.local/ns/a/sa/b"],
+        None,
+        2,
+        "usage",
+    );
+    assert_error(&["no-such-command"], None, 2, "usage");
+    // Our own usage checks.
+    assert_error(
+        &["policy", "resolve", "-n", "a", "-l", "novalue", "-"],
+        Some(""),
+        2,
+        "usage",
+    );
+    assert_error(&["verify", "-"], Some(""), 2, "usage");
+    // Without --json the same refusal is text on stderr, nothing on stdout.
+    let out = meshtls(&["id", "--frobnicate", "x"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(!out.stderr.is_empty());
+}
+
+#[test]
+fn unreadable_files_and_bad_cas_are_json_too() {
+    let m = assert_error(&["policy", "check", "/nonexistent/pa.yaml"], None, 2, "io");
+    assert!(m.contains("/nonexistent/pa.yaml"), "{m}");
+    // Every command that reads a CA takes --ca DIR, and reports a missing CA the same way.
+    for args in [
+        vec!["ca", "cacerts", "--ca", "/nonexistent/ca"],
+        vec![
+            "ca",
+            "intermediate",
+            "--ca",
+            "/nonexistent/ca",
+            "/tmp/meshtls-never-written",
+        ],
+        vec![
+            "issue",
+            "--ca",
+            "/nonexistent/ca",
+            "spiffe://cluster.local/ns/a/sa/b",
+        ],
+        vec![
+            "secret",
+            "--ca",
+            "/nonexistent/ca",
+            "--name",
+            "n",
+            "--namespace",
+            "a",
+            "spiffe://cluster.local/ns/a/sa/b",
+        ],
+        vec![
+            "sign-csr",
+            "--ca",
+            "/nonexistent/ca",
+            "-",
+            "spiffe://cluster.local/ns/a/sa/b",
+        ],
+    ] {
+        let (code, v) = json(&args, Some(""));
+        assert!(code == 1 || code == 2, "{args:?}: {code} {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("/nonexistent/ca")),
+            "{args:?}: {v}"
+        );
+        assert!(v["kind"].is_string(), "{args:?}: {v}");
+    }
+    // The old positional form of `ca cacerts` is gone.
+    assert_error(&["ca", "cacerts", "/nonexistent/ca"], None, 2, "usage");
+}
+
+#[test]
+fn verdicts_of_no_carry_error_and_kind() {
+    let m = assert_error(&["id", "spiffe://Bad/x"], None, 1, "spiffe_id");
+    assert!(m.contains("trust domain characters"), "{m}");
+    assert_error(&["mesh", "-"], Some("trustDomain: [1]\n"), 1, "mesh_config");
+}
+
+#[test]
+fn check_and_resolve_agree_on_malformed_yaml() {
+    let bad = "kind: PeerAuthentication\nmetadata: {name: x\n";
+    let check = assert_error(&["policy", "check", "-"], Some(bad), 1, "manifest");
+    let resolve = assert_error(
+        &["policy", "resolve", "-n", "a", "-"],
+        Some(bad),
+        1,
+        "manifest",
+    );
+    assert_eq!(check, resolve);
+    assert!(
+        check.starts_with("cannot parse PeerAuthentication manifests: "),
+        "{check}"
+    );
+    // Other kinds are skipped by both; a document without kind is refused by both.
+    let (code, v) = json(
+        &["policy", "check", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),
+    );
+    assert_eq!((code, v["skipped"].as_u64()), (1, Some(1)), "{v}");
+    let (code, v) = json(
+        &["policy", "resolve", "-n", "a", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"),
+    );
+    assert_eq!(
+        (code, v["skipped"].as_u64(), v["mode"].as_str()),
+        (0, Some(1), Some("PERMISSIVE")),
+        "{v}"
+    );
+    let check = assert_error(&["policy", "check", "-"], Some("foo: bar\n"), 1, "policy");
+    let resolve = assert_error(
+        &["policy", "resolve", "-n", "a", "-"],
+        Some("foo: bar\n"),
+        1,
+        "policy",
+    );
+    assert_eq!(check, resolve);
+}
