@@ -16,6 +16,8 @@ __all__ = [
     "AuthorizationError",
     "TlsError",
     "CaProtocolError",
+    "InvalidArgumentError",
+    "FileError",
 ]
 
 
@@ -61,6 +63,17 @@ class AuthorizationError(MeshTlsError):
 
 class TlsError(MeshTlsError):
     """A TLS configuration could not be built, or a handshake check failed."""
+
+
+class InvalidArgumentError(MeshTlsError, ValueError):
+    """An argument had the right type but an unusable value: an integer out of range (a port
+    above 65535, a ``path_len`` above 255), a naive datetime, a negative lifetime, text that is
+    not valid Unicode. The message (or its note) names the argument."""
+
+
+class FileError(MeshTlsError, OSError):
+    """A file or directory could not be read or written; the message names it and says what
+    the operating system reported. Also an ``OSError``, so ``except OSError`` still works."""
 
 
 class CaProtocolError(MeshTlsError):

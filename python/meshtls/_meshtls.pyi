@@ -10,12 +10,38 @@ _SpiffeIdLike = Union["SpiffeId", str]
 
 @final
 class TrustDomain:
+    """A SPIFFE trust domain, such as ``cluster.local``: strictly parsed by the SPIFFE grammar
+    (lower-case letters, digits, ``.``, ``-``, ``_``; at most 255 bytes).
+
+    Immutable; compares, orders and hashes by name; ``str()`` gives the name and ``repr()``
+    evaluates back; pickles.
+
+    Args:
+        name: the trust domain name (no scheme, no path).
+
+    Raises:
+        InvalidSpiffeIdError: the name breaks the grammar (the message says which rule).
+
+    Example::
+
+        >>> TrustDomain("cluster.local").id()
+        SpiffeId("spiffe://cluster.local")
+    """
     def __new__(cls, name: str) -> TrustDomain: ...
     @classmethod
-    def parse_lenient(cls, name: str) -> TrustDomain: ...
+    def parse_lenient(cls, name: str) -> TrustDomain:
+        """Parses as rust-spiffe and py-spiffe do: ASCII case is folded and, for an ID-shaped
+        input, only the authority is kept (``spiffe://Example.org/x`` gives ``example.org``).
+        Use it only for interop with lenient peers, and store the canonical result.
+
+        Raises:
+            InvalidSpiffeIdError: the name is invalid even after folding.
+        """
     @property
-    def name(self) -> str: ...
-    def id(self) -> SpiffeId: ...
+    def name(self) -> str:
+        """The canonical name, e.g. ``"cluster.local"``."""
+    def id(self) -> SpiffeId:
+        """The trust domain's own SPIFFE ID, ``spiffe://<name>`` (the ID of its bundle)."""
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     def __lt__(self, other: TrustDomain, /) -> bool: ...
@@ -27,20 +53,71 @@ class TrustDomain:
 
 @final
 class SpiffeId:
+    """A SPIFFE ID, such as ``spiffe://cluster.local/ns/shop/sa/web``, strictly parsed by the
+    SPIFFE standard (go-spiffe's verdict, plus the 255-byte trust domain cap): lower-case
+    scheme and trust domain, no port, user info, query or fragment, no empty, ``.`` or ``..``
+    path segment, no trailing ``/``.
+
+    Immutable; compares, orders and hashes by its text; ``str()`` gives the canonical text and
+    ``repr()`` evaluates back; pickles.
+
+    Args:
+        text: the ID.
+
+    Raises:
+        InvalidSpiffeIdError: the text breaks the grammar (the message says which rule).
+
+    Example::
+
+        >>> sid = SpiffeId("spiffe://cluster.local/ns/shop/sa/web")
+        >>> sid.trust_domain, sid.path
+        (TrustDomain("cluster.local"), '/ns/shop/sa/web')
+    """
     def __new__(cls, text: str) -> SpiffeId: ...
     @classmethod
-    def parse_lenient(cls, text: str) -> SpiffeId: ...
+    def parse_lenient(cls, text: str) -> SpiffeId:
+        """Parses as rust-spiffe and py-spiffe do: scheme and trust domain case-insensitively
+        (ASCII), the path as it is. The result is canonical and round-trips through
+        ``SpiffeId()``. Never used implicitly.
+
+        Raises:
+            InvalidSpiffeIdError: the text is invalid even after folding.
+        """
     @classmethod
     def for_workload(
         cls, trust_domain: _TrustDomainLike, namespace: str, service_account: str
-    ) -> SpiffeId: ...
+    ) -> SpiffeId: """Istio's workload identity ``spiffe://<trust_domain>/ns/<namespace>/sa/<service_account>``.
+
+        Args:
+            trust_domain: a :class:`TrustDomain` or its name.
+            namespace: the Kubernetes namespace.
+            service_account: the Kubernetes service account.
+
+        Raises:
+            InvalidSpiffeIdError: a bad trust domain, or a part that is not a valid path
+                segment.
+            IdentityError: an empty part.
+
+        Example::
+
+            >>> SpiffeId.for_workload("cluster.local", "shop", "web")
+            SpiffeId("spiffe://cluster.local/ns/shop/sa/web")
+        """
     @property
-    def trust_domain(self) -> TrustDomain: ...
+    def trust_domain(self) -> TrustDomain:
+        """The trust domain (a :class:`TrustDomain`)."""
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """The path, with its leading ``/``; ``""`` for a trust domain's own ID."""
     @property
-    def segments(self) -> list[str]: ...
-    def is_member_of(self, trust_domain: _TrustDomainLike) -> bool: ...
+    def segments(self) -> list[str]:
+        """The path's segments: ``["ns", "shop", "sa", "web"]``; ``[]`` for no path."""
+    def is_member_of(self, trust_domain: _TrustDomainLike) -> bool:
+        """Whether the ID belongs to ``trust_domain`` (a :class:`TrustDomain` or its name).
+
+        Raises:
+            InvalidSpiffeIdError: ``trust_domain`` is not a valid name.
+        """
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     def __lt__(self, other: SpiffeId, /) -> bool: ...
@@ -52,23 +129,63 @@ class SpiffeId:
 
 @final
 class IstioIdentity:
+    """An Istio workload identity: trust domain, namespace and service account, the parts of
+    ``spiffe://<td>/ns/<ns>/sa/<sa>`` and of the AuthorizationPolicy principal
+    ``<td>/ns/<ns>/sa/<sa>``.
+
+    Immutable; compares, orders and hashes by its parts; pickles.
+
+    Args:
+        trust_domain: a :class:`TrustDomain` or its name.
+        namespace: the Kubernetes namespace.
+        service_account: the Kubernetes service account.
+
+    Raises:
+        InvalidSpiffeIdError: a bad trust domain or path segment.
+        IdentityError: an empty part.
+
+    Example::
+
+        >>> IstioIdentity.from_spiffe_id("spiffe://cluster.local/ns/shop/sa/web").namespace
+        'shop'
+    """
     def __new__(
         cls, trust_domain: _TrustDomainLike, namespace: str, service_account: str
     ) -> IstioIdentity: ...
     @classmethod
-    def from_spiffe_id(cls, id: _SpiffeIdLike) -> IstioIdentity: ...
+    def from_spiffe_id(cls, id: _SpiffeIdLike) -> IstioIdentity:
+        """Reads the Istio form ``spiffe://<td>/ns/<ns>/sa/<sa>`` back.
+
+        Args:
+            id: a :class:`SpiffeId` or its text.
+
+        Raises:
+            InvalidSpiffeIdError: the text is not a SPIFFE ID.
+            IdentityError: the ID does not have exactly that shape.
+        """
     @classmethod
-    def from_principal(cls, principal: str) -> IstioIdentity: ...
+    def from_principal(cls, principal: str) -> IstioIdentity:
+        """Parses an AuthorizationPolicy principal, ``<td>/ns/<ns>/sa/<sa>`` (no scheme).
+
+        Raises:
+            InvalidSpiffeIdError: a bad trust domain or segment.
+            IdentityError: not that shape.
+        """
     @property
-    def trust_domain(self) -> TrustDomain: ...
+    def trust_domain(self) -> TrustDomain:
+        """The trust domain (a :class:`TrustDomain`)."""
     @property
-    def namespace(self) -> str: ...
+    def namespace(self) -> str:
+        """The Kubernetes namespace."""
     @property
-    def service_account(self) -> str: ...
+    def service_account(self) -> str:
+        """The Kubernetes service account."""
     @property
-    def spiffe_id(self) -> SpiffeId: ...
+    def spiffe_id(self) -> SpiffeId:
+        """The SPIFFE ID ``spiffe://<td>/ns/<ns>/sa/<sa>``."""
     @property
-    def principal(self) -> str: ...
+    def principal(self) -> str:
+        """The AuthorizationPolicy principal ``<td>/ns/<ns>/sa/<sa>``."""
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     def __lt__(self, other: IstioIdentity, /) -> bool: ...
@@ -78,36 +195,119 @@ class IstioIdentity:
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[type[IstioIdentity], tuple[str, str, str]]: ...
 
-def principal_matches(pattern: str, id: _SpiffeIdLike) -> bool: ...
+def principal_matches(pattern: str, id: _SpiffeIdLike) -> bool:
+    """Whether a SPIFFE ID matches an AuthorizationPolicy principal pattern, as Envoy's RBAC
+    filter matches it: exact, ``*`` (any authenticated peer), a prefix ``td/ns/shop/*`` or a
+    suffix ``*/sa/web``; the pattern is compared with the ID without its ``spiffe://``.
+
+    Args:
+        pattern: the principal pattern.
+        id: a :class:`SpiffeId` or its text.
+
+    Raises:
+        IdentityError: the pattern is malformed (a ``*`` anywhere but alone, first or last).
+        InvalidSpiffeIdError: ``id`` is not a SPIFFE ID.
+
+    Example::
+
+        >>> principal_matches("cluster.local/ns/shop/*", "spiffe://cluster.local/ns/shop/sa/web")
+        True
+    """
 def expand_principals(
     principals: Sequence[str], trust_domains: Sequence[_TrustDomainLike]
-) -> list[str]: ...
+) -> list[str]: """Istio's ``ReplaceTrustDomainAliases``, as istiod applies it to AuthorizationPolicy
+    principals: a principal ``<td>/ns/<ns>/sa/<sa>`` whose trust domain is one of
+    ``trust_domains`` (or literally ``cluster.local``) becomes one principal per trust domain,
+    in order and without duplicates; any other principal (or one with trust domain ``*``) is
+    kept as it is.
+
+    Args:
+        principals: AuthorizationPolicy principals.
+        trust_domains: the mesh's trust domain and its aliases (:class:`TrustDomain` or names).
+
+    Raises:
+        InvalidSpiffeIdError: a trust domain name is invalid.
+
+    Example::
+
+        >>> expand_principals(["cluster.local/ns/a/sa/b"], ["prod.example", "old.example"])
+        ['prod.example/ns/a/sa/b', 'old.example/ns/a/sa/b']
+    """
 def expand_spiffe_ids(
     ids: Sequence[_SpiffeIdLike], aliases: Sequence[_TrustDomainLike]
-) -> list[SpiffeId]: ...
+) -> list[SpiffeId]: """Istio's ``ExpandWithTrustDomains``: the input IDs first, then for each ID one copy per
+    alias with the trust domain replaced; duplicates dropped. With no aliases the input comes
+    back unchanged.
+
+    Args:
+        ids: SPIFFE IDs (:class:`SpiffeId` or text).
+        aliases: the trust domains to expand with.
+
+    Raises:
+        InvalidSpiffeIdError: an ID or a trust domain is invalid.
+    """
 
 # ---- mesh config ----------------------------------------------------------------------------
 
 @final
 class MeshConfig:
+    r"""Istio's mesh config (``meshConfig``): the trust domain and its aliases, the root
+    namespace, the mesh's minimum TLS version and the ``caCertificates`` trust domains.
+
+    Build one with :meth:`from_yaml` (the ``istio`` ConfigMap or its ``mesh`` document) or
+    :meth:`from_layers`. Immutable; ``==`` compares the effective config; pickles.
+
+    Example::
+
+        >>> mesh = MeshConfig.from_yaml("trustDomain: cluster.local\ntrustDomainAliases: [old.td]")
+        >>> [str(t) for t in mesh.trust_domains_for_validation()]
+        ['cluster.local', 'old.td']
+    """
     @classmethod
-    def from_yaml(cls, text: str) -> MeshConfig: ...
+    def from_yaml(cls, text: str) -> MeshConfig:
+        """Reads the ``istio`` ConfigMap manifest (its ``mesh`` key) or the bare ``mesh``
+        document, YAML or JSON. Unset fields take Istio's defaults.
+
+        Raises:
+            ManifestError: not YAML/JSON, or a size/depth limit broken.
+            MeshConfigError: a field of the wrong type or value (with its name).
+        """
     @classmethod
-    def from_layers(cls, layers: Sequence[str]) -> MeshConfig: ...
+    def from_layers(cls, layers: Sequence[str]) -> MeshConfig:
+        """Merges mesh config documents as istiod does with its defaults, the ConfigMap and
+        overrides: later layers win field by field.
+
+        Args:
+            layers: YAML/JSON documents, lowest priority first.
+
+        Raises:
+            ManifestError: a layer is not YAML/JSON.
+            MeshConfigError: a field of the wrong type or value.
+        """
     @property
-    def trust_domain(self) -> TrustDomain: ...
+    def trust_domain(self) -> TrustDomain:
+        """``trustDomain`` (default ``cluster.local``)."""
     @property
-    def trust_domain_aliases(self) -> list[TrustDomain]: ...
+    def trust_domain_aliases(self) -> list[TrustDomain]:
+        """``trustDomainAliases``, in order, without duplicates."""
     @property
-    def root_namespace(self) -> str: ...
+    def root_namespace(self) -> str:
+        """``rootNamespace`` (default ``istio-system``)."""
     @property
-    def min_protocol_version(self) -> str: ...
+    def min_protocol_version(self) -> str:
+        """``meshMTLS.minProtocolVersion``: ``"TLSV1_2"`` (the default) or ``"TLSV1_3"``."""
     @property
-    def enable_auto_mtls(self) -> bool: ...
+    def enable_auto_mtls(self) -> bool:
+        """``enableAutoMtls`` (default ``True``)."""
     @property
-    def ca_certificate_trust_domains(self) -> list[list[TrustDomain]]: ...
-    def trust_domains_for_validation(self) -> list[TrustDomain]: ...
-    def expand_principals(self, principals: Sequence[str]) -> list[str]: ...
+    def ca_certificate_trust_domains(self) -> list[list[TrustDomain]]:
+        """The ``trustDomains`` of each ``caCertificates`` entry."""
+    def trust_domains_for_validation(self) -> list[TrustDomain]:
+        """The trust domains a peer may belong to: the trust domain, then its aliases (what
+        Istio's ``TrustDomainsForValidation`` returns).
+        """
+    def expand_principals(self, principals: Sequence[str]) -> list[str]:
+        """:func:`expand_principals` with this mesh's trust domain and aliases."""
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     def __reduce__(self) -> tuple[Any, tuple[list[str]]]: ...
@@ -123,21 +323,45 @@ _Workload = Union[tuple[str, _Labels], tuple[str, _Labels, Union[int, None]]]
 
 @final
 class Decision:
+    """The effective mutual-TLS mode of a workload (and port), with the policy that decided it.
+
+    Returned by :meth:`PolicySet.resolve` and :meth:`PolicySet.resolve_many`. Immutable;
+    two decisions are equal (and hash alike) when mode, level and policy are equal, whatever
+    their explanations. Pickles and copies like any value.
+
+    Example::
+
+        >>> d = policies.resolve("shop", {"app": "web"}, 8080)
+        >>> d.mode, d.level, d.policy
+        (<MtlsMode.STRICT: 'STRICT'>, 'workload', 'shop/web-strict')
+    """
     def __new__(
         cls,
         mode: Union[MtlsMode, str],
         level: str,
         policy: Union[str, None] = None,
-        explanation: Sequence[str] = ...,
+        explanation: Sequence[str] = (),
     ) -> Decision: ...
     @property
-    def mode(self) -> MtlsMode: ...
+    def mode(self) -> MtlsMode:
+        """The effective mode (an :class:`MtlsMode`); never ``UNSET``."""
     @property
-    def policy(self) -> Union[str, None]: ...
+    def policy(self) -> Union[str, None]:
+        """The deciding policy as ``"namespace/name"``, or ``None`` when no policy sets a mode
+        (level ``"default"``: Istio's PERMISSIVE).
+        """
     @property
-    def level(self) -> str: ...
+    def level(self) -> str:
+        """Which level decided: ``"workload"``, ``"port"``, ``"namespace"``, ``"mesh"`` or
+        ``"default"``.
+        """
     @property
-    def explanation(self) -> list[str]: ...
+    def explanation(self) -> list[str]:
+        """Why, as istiod would reason: one line per policy considered (used, overridden or
+        ignored) and per step, ending with the result. Built when first read (by the core's
+        ``PolicySet.explain``), not when the decision is made; empty for decisions from
+        ``resolve_many(..., explain=False)``.
+        """
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -147,27 +371,126 @@ class Decision:
 
 @final
 class PolicySet:
+    """PeerAuthentication policies, read once and indexed to answer which mTLS mode a workload's
+    port enforces, exactly as istiod decides it.
+
+    Build one with :meth:`from_yaml` (manifests as ``kubectl get peerauthentications -A -o
+    yaml`` prints them) or :meth:`from_dicts` (objects from the kubernetes client), then call
+    :meth:`resolve`. Immutable and safe to share between threads.
+
+    Example::
+
+        >>> policies = PolicySet.from_yaml(open("pa.yaml").read())
+        >>> str(policies.resolve("shop", {"app": "web"}, port=8080).mode)
+        'STRICT'
+    """
     @classmethod
-    def from_yaml(cls, text: str, *, root_namespace: str = "istio-system") -> PolicySet: ...
+    def from_yaml(cls, text: str, *, root_namespace: str = "istio-system") -> PolicySet:
+        """Reads every PeerAuthentication from YAML or JSON text: one object, a multi-document
+        stream, or a ``kind: List``. Documents of other kinds are skipped and counted
+        (:attr:`skipped`).
+
+        Args:
+            text: the manifests.
+            root_namespace: Istio's root namespace (``meshConfig.rootNamespace``), whose
+                namespace-wide policy is the mesh-wide one.
+
+        Raises:
+            ManifestError: the text is not YAML/JSON or breaks a size or depth limit.
+            PolicyError: a PeerAuthentication has a field of the wrong type, an unknown field
+                or mode, no namespace, a duplicate name or a bad creationTimestamp.
+        """
     @classmethod
     def from_dicts(
         cls, documents: Iterable[Mapping[str, Any]], *, root_namespace: str = "istio-system"
-    ) -> PolicySet: ...
+    ) -> PolicySet: """Reads PeerAuthentications from Python objects, as the kubernetes client returns them
+        (``dict``s, or ``kind: List`` dicts; ``datetime`` creation timestamps are accepted).
+        Other kinds are skipped and counted, as in :meth:`from_yaml`.
+
+        Args:
+            documents: an iterable of mappings (use ``[obj]`` for one object).
+            root_namespace: Istio's root namespace.
+
+        Raises:
+            TypeError: ``documents`` is a single mapping or a string instead of an iterable
+                of mappings.
+            ManifestError: a value that is not JSON-like (with where it is), an integer out
+                of 64-bit range, a naive datetime, or a size/depth limit broken.
+            PolicyError: as for :meth:`from_yaml`.
+        """
     def resolve(
         self, namespace: str, labels: _Labels, port: Union[int, None] = None
-    ) -> Decision: ...
+    ) -> Decision: """The effective mTLS mode for a workload, as istiod computes it.
+
+        Args:
+            namespace: the workload's namespace.
+            labels: the pod's labels (a mapping of str to str; ``None`` for none).
+            port: the port the traffic arrives on (the container port); ``None`` for the
+                workload-level mode.
+
+        Returns:
+            A :class:`Decision`; its :attr:`Decision.explanation` is built when first read.
+
+        Raises:
+            TypeError: labels that are not a mapping of str to str.
+            PolicyError: a port outside 0..65535 (``InvalidArgumentError`` past 64 bits).
+
+        Example::
+
+            >>> policies.resolve("shop", {"app": "web"}, 8080).mode
+            <MtlsMode.STRICT: 'STRICT'>
+        """
     def resolve_many(
         self, workloads: Iterable[_Workload], *, explain: bool = True
-    ) -> list[Decision]: ...
+    ) -> list[Decision]: """Resolves many workloads in one call (with the GIL released for large batches).
+
+        Args:
+            workloads: an iterable of ``(namespace, labels)`` or ``(namespace, labels, port)``
+                tuples.
+            explain: keep what is needed to build each decision's explanation on access;
+                with ``False`` the decisions' explanations are empty (and the call cheaper).
+
+        Returns:
+            One :class:`Decision` per workload, in order.
+
+        Raises:
+            TypeError: an item that is not such a tuple, or bad labels.
+            PolicyError: a port outside 0..65535.
+        """
     @property
-    def root_namespace(self) -> str: ...
+    def root_namespace(self) -> str:
+        """The root namespace the set was built with."""
     @property
-    def skipped(self) -> int: ...
+    def skipped(self) -> int:
+        """How many documents of other kinds were skipped while reading."""
     @property
-    def policy_names(self) -> list[str]: ...
+    def policy_names(self) -> list[str]:
+        """The policies as ``"namespace/name"``, oldest first (the order resolution uses)."""
     def __len__(self) -> int: ...
 
-def validate_peer_authentication(text_or_dict: Union[str, Mapping[str, Any]]) -> list[str]: ...
+def validate_peer_authentication(text_or_dict: Union[str, Mapping[str, Any]]) -> list[str]:
+    """Validates PeerAuthentications as Istio's admission webhook and the CRD's schema do.
+
+    Args:
+        text_or_dict: YAML or JSON text (one object, a multi-document stream or a
+            ``kind: List``), or one object as a mapping.
+
+    Returns:
+        The warnings Istio would print (e.g. for a policy that selects nothing), as strings.
+
+    Raises:
+        PolicyError: the first error, with Istio's reason in the message.
+        ManifestError: text that is not YAML/JSON, a value in a mapping that is not
+            JSON-like (with where it is), or a size/depth limit broken.
+        TypeError: neither text nor a mapping.
+
+    Example::
+
+        >>> validate_peer_authentication({"apiVersion": "security.istio.io/v1",
+        ...     "kind": "PeerAuthentication", "metadata": {"name": "a", "namespace": "ns"},
+        ...     "spec": {"mtls": {"mode": "STRICT"}}})
+        []
+    """
 # ---- svid: bundles, verification, authorizers -----------------------------------------------
 
 import datetime
@@ -179,29 +502,79 @@ _AuthorizerLike = Union["Authorizer", Callable[[SpiffeId], bool]]
 
 @final
 class TrustBundle:
+    """The X.509 roots of one trust domain (SPIFFE's X.509 bundle), with the SPIFFE bundle
+    metadata ``sequence`` and ``refresh_hint``.
+
+    Immutable (``with_*`` return new bundles); ``==``/``hash`` compare trust domain, roots and
+    metadata; pickles. Roots are RFC 5280 trust anchors and are accepted as Envoy, Go and
+    OpenSSL accept them (Istio's sample root has no KeyUsage).
+
+    Args:
+        trust_domain: a :class:`TrustDomain` or its name.
+        roots: DER certificates.
+        sequence: the SPIFFE bundle sequence number (0 to 2**64-1), or ``None``.
+        refresh_hint: the SPIFFE bundle refresh hint (a non-negative ``timedelta``), or ``None``.
+
+    Raises:
+        BundleError: a root is not a certificate (or too many roots).
+        InvalidArgumentError: ``sequence`` or ``refresh_hint`` out of range.
+
+    Example::
+
+        >>> b = TrustBundle.from_pem("cluster.local", ca.root_cert_pem)
+        >>> len(b), str(b.trust_domain)
+        (1, 'cluster.local')
+    """
     def __new__(
         cls,
         trust_domain: _TrustDomainLike,
-        roots: Sequence[bytes] = ...,
+        roots: Sequence[bytes] = (),
         sequence: int | None = None,
         refresh_hint: datetime.timedelta | None = None,
     ) -> TrustBundle: ...
     @classmethod
-    def from_pem(cls, trust_domain: _TrustDomainLike, pem: str) -> TrustBundle: ...
+    def from_pem(cls, trust_domain: _TrustDomainLike, pem: str) -> TrustBundle:
+        """Reads the roots of ``trust_domain`` from PEM text (CERTIFICATE blocks only).
+
+        Raises:
+            BundleError: no certificate, a block of another type, or a certificate that cannot be read.
+        """
     @classmethod
-    def from_spiffe_json(cls, trust_domain: _TrustDomainLike, text: str) -> TrustBundle: ...
-    def to_pem(self) -> str: ...
-    def to_spiffe_json(self) -> str: ...
+    def from_spiffe_json(cls, trust_domain: _TrustDomainLike, text: str) -> TrustBundle:
+        """Reads a SPIFFE bundle (JWKS JSON, ``x509-svid`` keys) for ``trust_domain``; JWT keys
+        are ignored.
+
+        Raises:
+            BundleError: not a SPIFFE bundle, or a key that breaks the SPIFFE bundle format.
+        """
+    def to_pem(self) -> str:
+        """The roots as PEM text, one CERTIFICATE block each."""
+    def to_spiffe_json(self) -> str:
+        """The bundle as SPIFFE bundle JSON (JWKS with ``x509-svid`` keys, sequence and refresh hint)."""
     @property
-    def trust_domain(self) -> TrustDomain: ...
+    def trust_domain(self) -> TrustDomain:
+        """The trust domain (a :class:`TrustDomain`)."""
     @property
-    def roots(self) -> list[bytes]: ...
+    def roots(self) -> list[bytes]:
+        """The roots as DER ``bytes``, in order."""
     @property
-    def sequence(self) -> int | None: ...
+    def sequence(self) -> int | None:
+        """The SPIFFE bundle sequence number, or ``None``."""
     @property
-    def refresh_hint(self) -> datetime.timedelta | None: ...
-    def with_sequence(self, sequence: int) -> TrustBundle: ...
-    def with_refresh_hint(self, refresh_hint: datetime.timedelta) -> TrustBundle: ...
+    def refresh_hint(self) -> datetime.timedelta | None:
+        """The SPIFFE bundle refresh hint (a ``timedelta``), or ``None``."""
+    def with_sequence(self, sequence: int) -> TrustBundle:
+        """A copy with ``sequence`` set (an int from 0 to 2**64-1).
+
+        Raises:
+            InvalidArgumentError: ``sequence`` out of range.
+        """
+    def with_refresh_hint(self, refresh_hint: datetime.timedelta) -> TrustBundle:
+        """A copy with ``refresh_hint`` set (a non-negative ``timedelta``).
+
+        Raises:
+            InvalidArgumentError: a negative or unrepresentable ``refresh_hint``.
+        """
     def __len__(self) -> int: ...
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -209,30 +582,87 @@ class TrustBundle:
 
 @final
 class BundleSet:
+    """Trust bundles of several trust domains, kept apart (an SVID is verified only with the
+    bundle of its own trust domain), plus trust-domain aliases (an alias is verified with its
+    primary's bundle, as Istio's ``trustDomainAliases``).
+
+    Immutable (``with_*`` return new sets); ``==`` compares content; pickles.
+
+    Args:
+        bundles: :class:`TrustBundle` objects, one per trust domain.
+        aliases: ``(alias, primary)`` pairs, or ``None``.
+
+    Raises:
+        BundleError: two bundles for one trust domain, or an alias that has a bundle of its
+            own, names itself, or chains.
+
+    Example::
+
+        >>> bundles = BundleSet.from_pem_map({"cluster.local": ca.root_cert_pem})
+        >>> "cluster.local" in bundles
+        True
+    """
     def __new__(
         cls,
-        bundles: Sequence[TrustBundle] = ...,
+        bundles: Sequence[TrustBundle] = (),
         aliases: Sequence[tuple[_TrustDomainLike, _TrustDomainLike]] | None = None,
     ) -> BundleSet: ...
     @classmethod
-    def from_pem_map(cls, mapping: Mapping[Union[TrustDomain, str], str]) -> BundleSet: ...
+    def from_pem_map(cls, mapping: Mapping[Union[TrustDomain, str], str]) -> BundleSet:
+        """Reads a mapping of trust-domain name (or :class:`TrustDomain`) to PEM roots.
+
+        Raises:
+            BundleError: PEM that holds no certificate, or something else than certificates.
+            InvalidSpiffeIdError: a key is not a trust domain name.
+            TypeError: not a dict of str to str.
+        """
     @classmethod
-    def from_spiffe_json(cls, text: str) -> BundleSet: ...
-    def to_spiffe_json(self) -> str: ...
-    def to_pem_map(self) -> dict[str, str]: ...
-    def with_bundle(self, bundle: TrustBundle) -> BundleSet: ...
+    def from_spiffe_json(cls, text: str) -> BundleSet:
+        """Reads a SPIFFE bundle map: a JSON object of trust-domain name to SPIFFE bundle.
+
+        Raises:
+            BundleError: not such a map, or a bundle in it that is malformed.
+            InvalidSpiffeIdError: a key is not a trust domain name.
+        """
+    def to_spiffe_json(self) -> str:
+        """The set as a SPIFFE bundle map (JSON object of trust-domain name to SPIFFE bundle)."""
+    def to_pem_map(self) -> dict[str, str]:
+        """The bundles as a dict of trust-domain name to PEM roots."""
+    def with_bundle(self, bundle: TrustBundle) -> BundleSet:
+        """A copy with ``bundle`` added.
+
+        Raises:
+            BundleError: the set already has a bundle for that trust domain, or it is an alias.
+        """
     def with_aliases(
         self, trust_domain: _TrustDomainLike, aliases: Sequence[_TrustDomainLike]
-    ) -> BundleSet: ...
-    def with_mesh_aliases(self, mesh: MeshConfig) -> BundleSet: ...
-    def get(self, trust_domain: _TrustDomainLike) -> TrustBundle | None: ...
-    def bundle_for(self, trust_domain: _TrustDomainLike) -> TrustBundle | None: ...
+    ) -> BundleSet: """A copy where SVIDs of each of ``aliases`` are verified with ``trust_domain``'s bundle.
+
+        Raises:
+            BundleError: an alias has a bundle of its own, is ``trust_domain`` itself or already
+                aliases another trust domain, or ``trust_domain`` is itself an alias.
+        """
+    def with_mesh_aliases(self, mesh: MeshConfig) -> BundleSet:
+        """A copy with the mesh's ``trustDomainAliases`` registered as aliases of its trust domain.
+
+        Raises:
+            BundleError: as for :meth:`with_aliases`.
+        """
+    def get(self, trust_domain: _TrustDomainLike) -> TrustBundle | None:
+        """The bundle registered for exactly ``trust_domain`` (aliases not followed), or ``None``."""
+    def bundle_for(self, trust_domain: _TrustDomainLike) -> TrustBundle | None:
+        """The bundle that verifies SVIDs of ``trust_domain``: its own, or its alias target's;
+        ``None`` if there is none.
+        """
     @property
-    def trust_domains(self) -> list[TrustDomain]: ...
+    def trust_domains(self) -> list[TrustDomain]:
+        """The trust domains that have a bundle, sorted."""
     @property
-    def bundles(self) -> list[TrustBundle]: ...
+    def bundles(self) -> list[TrustBundle]:
+        """The bundles, sorted by trust domain."""
     @property
-    def aliases(self) -> list[tuple[TrustDomain, TrustDomain]]: ...
+    def aliases(self) -> list[tuple[TrustDomain, TrustDomain]]:
+        """The ``(alias, primary)`` pairs."""
     def __len__(self) -> int: ...
     def __contains__(self, trust_domain: _TrustDomainLike, /) -> bool: ...
     def __eq__(self, other: object, /) -> bool: ...
@@ -240,42 +670,93 @@ class BundleSet:
 
 @final
 class Authorizer:
+    """Decides whether a verified peer (its SPIFFE ID) may talk to you. Build one with the
+    static constructors and combine them with ``&``, ``|`` and ``~`` (or :meth:`all_of`,
+    :meth:`any_of`, :meth:`not_`); a plain callable ``fn(SpiffeId) -> bool`` is accepted
+    wherever an authorizer is.
+
+    Example::
+
+        >>> a = Authorizer.namespace(["shop"], trust_domains=["cluster.local"]) & ~Authorizer.id(
+        ...     "spiffe://cluster.local/ns/shop/sa/legacy")
+        >>> a.allows("spiffe://cluster.local/ns/shop/sa/web")
+        True
+    """
     @staticmethod
-    def any() -> Authorizer: ...
+    def any() -> Authorizer:
+        """Any verified peer (SPIFFE's ``AuthorizeAny``)."""
     @staticmethod
-    def id(id: _SpiffeIdLike) -> Authorizer: ...
+    def id(id: _SpiffeIdLike) -> Authorizer:
+        """Exactly this SPIFFE ID (a :class:`SpiffeId` or text)."""
     @staticmethod
-    def one_of(ids: Sequence[_SpiffeIdLike]) -> Authorizer: ...
+    def one_of(ids: Sequence[_SpiffeIdLike]) -> Authorizer:
+        """Any of these SPIFFE IDs."""
     @staticmethod
-    def member_of(trust_domains: Sequence[_TrustDomainLike]) -> Authorizer: ...
+    def member_of(trust_domains: Sequence[_TrustDomainLike]) -> Authorizer:
+        """Any peer of one of these trust domains."""
     @staticmethod
-    def member_of_mesh(mesh: MeshConfig) -> Authorizer: ...
+    def member_of_mesh(mesh: MeshConfig) -> Authorizer:
+        """Any peer of the mesh's trust domain or one of its aliases."""
     @staticmethod
     def namespace(
         namespaces: Sequence[str], *, trust_domains: Sequence[_TrustDomainLike]
-    ) -> Authorizer: ...
+    ) -> Authorizer: """Istio workloads (``/ns/<ns>/sa/<sa>``) of these namespaces, in these trust domains.
+
+        Raises:
+            IdentityError: an empty or invalid namespace.
+        """
     @staticmethod
     def service_account(
         namespace: str, service_account: str, *, trust_domains: Sequence[_TrustDomainLike]
-    ) -> Authorizer: ...
+    ) -> Authorizer: """The Istio workload ``/ns/<namespace>/sa/<service_account>`` in these trust domains.
+
+        Raises:
+            IdentityError: an empty or invalid part.
+        """
     @staticmethod
     def principals(
-        principals: Sequence[str], *, trust_domains: Sequence[_TrustDomainLike] = ...
-    ) -> Authorizer: ...
+        principals: Sequence[str], *, trust_domains: Sequence[_TrustDomainLike] = ()
+    ) -> Authorizer: """AuthorizationPolicy ``principals`` (exact, ``*``, ``prefix*``, ``*suffix``), expanded
+        with ``trust_domains`` as istiod does (:func:`expand_principals`).
+
+        Raises:
+            IdentityError: a malformed pattern.
+        """
     @staticmethod
-    def all_of(authorizers: Sequence[_AuthorizerLike]) -> Authorizer: ...
+    def all_of(authorizers: Sequence[_AuthorizerLike]) -> Authorizer:
+        """Peers that every one of ``authorizers`` allows (``&``)."""
     @staticmethod
-    def any_of(authorizers: Sequence[_AuthorizerLike]) -> Authorizer: ...
+    def any_of(authorizers: Sequence[_AuthorizerLike]) -> Authorizer:
+        """Peers that at least one of ``authorizers`` allows (``|``)."""
     @staticmethod
-    def not_(authorizer: _AuthorizerLike) -> Authorizer: ...
+    def not_(authorizer: _AuthorizerLike) -> Authorizer:
+        """Peers that ``authorizer`` refuses (``~``)."""
     @staticmethod
     def from_callable(
         func: Callable[[SpiffeId], bool], *, description: str | None = None
-    ) -> Authorizer: ...
-    def authorize(self, peer: _SpiffeIdLike) -> None: ...
-    def allows(self, peer: _SpiffeIdLike) -> bool: ...
+    ) -> Authorizer: """A callable ``fn(SpiffeId) -> bool`` as an authorizer; ``description`` is what a refusal
+        says was expected (default: the callable's name). A callable that raises refuses.
+
+        Raises:
+            TypeError: ``func`` is not callable.
+        """
+    def authorize(self, peer: _SpiffeIdLike) -> None:
+        """Raises `AuthorizationError` when `peer` is refused.
+        Returns ``None`` when ``peer`` is allowed.
+
+        Raises:
+            AuthorizationError: the peer is refused (the message says what was expected).
+            InvalidSpiffeIdError: ``peer`` is not a SPIFFE ID.
+        """
+    def allows(self, peer: _SpiffeIdLike) -> bool:
+        """Whether ``peer`` (a :class:`SpiffeId` or text) is allowed.
+
+        Raises:
+            InvalidSpiffeIdError: ``peer`` is not a SPIFFE ID.
+        """
     @property
-    def description(self) -> str: ...
+    def description(self) -> str:
+        """What the authorizer allows, in words (used in refusals)."""
     def __and__(self, other: _AuthorizerLike, /) -> Authorizer: ...
     def __or__(self, other: _AuthorizerLike, /) -> Authorizer: ...
     def __rand__(self, other: _AuthorizerLike, /) -> Authorizer: ...
@@ -284,19 +765,42 @@ class Authorizer:
 
 @final
 class VerifiedSvid:
+    """A peer whose X.509-SVID chain verified: its SPIFFE ID, the chain it presented and the
+    bundle that verified it. Returned by :meth:`SvidVerifier.verify`.
+    """
     @property
-    def spiffe_id(self) -> SpiffeId: ...
+    def spiffe_id(self) -> SpiffeId:
+        """The peer's SPIFFE ID."""
     @property
-    def chain(self) -> list[bytes]: ...
+    def chain(self) -> list[bytes]:
+        """The chain as presented, DER ``bytes``, leaf first."""
     @property
-    def bundle_trust_domain(self) -> TrustDomain: ...
+    def bundle_trust_domain(self) -> TrustDomain:
+        """The trust domain whose bundle verified the chain (the primary for an alias)."""
     @property
-    def valid_from(self) -> datetime.datetime: ...
+    def valid_from(self) -> datetime.datetime:
+        """The latest NotBefore of the chain (an aware UTC ``datetime``)."""
     @property
-    def valid_until(self) -> datetime.datetime: ...
+    def valid_until(self) -> datetime.datetime:
+        """The earliest NotAfter of the chain (an aware UTC ``datetime``)."""
 
 @final
 class SvidVerifier:
+    """:func:`verify_svid` with a cache for peers that come back: a chain that verified is
+    remembered (by its bytes and the bundle that verified it), so the next verification of
+    the same chain skips the signature checks but still checks validity at ``now``.
+    Replacing the bundles (:meth:`set_bundles`) drops what the old bundles verified. Safe to
+    share between threads.
+
+    Args:
+        bundles: a :class:`BundleSet`, or a dict mapping trust-domain names to PEM roots.
+        authorizer: an :class:`Authorizer` or callable applied after every verification.
+        cache_size: how many chains to remember (0 disables the cache).
+
+    Raises:
+        BundleError: ``bundles`` given as a dict could not be read.
+        InvalidArgumentError: ``cache_size`` out of range.
+    """
     def __new__(
         cls,
         bundles: _Bundles,
@@ -304,13 +808,36 @@ class SvidVerifier:
         authorizer: _AuthorizerLike | None = None,
         cache_size: int = 1024,
     ) -> SvidVerifier: ...
-    def verify(self, chain: _Chain, *, now: datetime.datetime | None = None) -> VerifiedSvid: ...
-    def set_bundles(self, bundles: _Bundles) -> None: ...
+    def verify(self, chain: _Chain, *, now: datetime.datetime | None = None) -> VerifiedSvid:
+        """Verifies a peer chain (as :func:`verify_svid`), then applies the verifier's authorizer.
+
+        Args:
+            chain: PEM text or a list of DER ``bytes``, leaf first.
+            now: an aware ``datetime``; ``None`` for now.
+
+        Returns:
+            A :class:`VerifiedSvid`.
+
+        Raises:
+            SvidError: the chain failed a rule.
+            AuthorizationError: the verifier's authorizer refused the peer.
+            InvalidArgumentError: a naive ``now``.
+        """
+    def set_bundles(self, bundles: _Bundles) -> None:
+        """Replaces the bundles (e.g. after a root rotation); cached verdicts of the old ones
+        are dropped.
+
+        Raises:
+            BundleError: ``bundles`` given as a dict could not be read.
+        """
     @property
-    def bundles(self) -> BundleSet: ...
+    def bundles(self) -> BundleSet:
+        """The current bundles."""
     @property
-    def cache_info(self) -> dict[str, int]: ...
-    def clear_cache(self) -> None: ...
+    def cache_info(self) -> dict[str, int]:
+        """``{"hits": ..., "misses": ..., "entries": ...}``."""
+    def clear_cache(self) -> None:
+        """Forgets every cached verdict."""
 
 def verify_svid(
     chain: _Chain,
@@ -318,11 +845,62 @@ def verify_svid(
     *,
     now: datetime.datetime | None = None,
     authorizer: _AuthorizerLike | None = None,
-) -> SpiffeId: ...
-def check_private_key(certificate: Union[str, bytes], private_key_pem: str) -> None: ...
+) -> SpiffeId: """Verifies a peer's X.509-SVID chain by the SPIFFE X.509-SVID standard and returns its
+    SPIFFE ID.
+
+    The leaf must carry exactly one URI SAN that is a SPIFFE ID with a path, be an end-entity
+    certificate for digital signatures (serverAuth and clientAuth when it has an EKU), and
+    chain (RFC 5280) to a root in the bundle of the leaf's own trust domain (or of the trust
+    domain it is an alias of). Stricter than go-spiffe where the standard says MUST.
+
+    Args:
+        chain: PEM text (leaf first) or a list of DER ``bytes`` (leaf first).
+        bundles: a :class:`BundleSet`, or a dict mapping trust-domain names to PEM roots.
+        now: the verification time (an aware ``datetime``); ``None`` for now.
+        authorizer: an :class:`Authorizer` or callable checked after verification.
+
+    Returns:
+        The peer's :class:`SpiffeId`.
+
+    Raises:
+        SvidError: the chain failed a rule (the message says which).
+        AuthorizationError: the chain verified but ``authorizer`` refused the peer.
+        BundleError: ``bundles`` given as a dict could not be read.
+        InvalidArgumentError: a naive ``now``, or one before 1970.
+        TypeError: ``chain`` or ``bundles`` of the wrong type.
+
+    Example::
+
+        >>> verify_svid(svid.cert_chain_pem, {"cluster.local": ca.root_cert_pem})
+        SpiffeId("spiffe://cluster.local/ns/shop/sa/web")
+    """
+def check_private_key(certificate: Union[str, bytes], private_key_pem: str) -> None:
+    """Checks that a private key belongs to a certificate (the key's public half is the
+    certificate's), as a TLS library would before serving with them.
+
+    Args:
+        certificate: PEM text (the first certificate is used) or DER ``bytes``.
+        private_key_pem: the key in PEM (PKCS#8, PKCS#1 or SEC1).
+
+    Raises:
+        SvidError: the key does not match, or the certificate or key cannot be read.
+        TypeError: ``certificate`` is neither ``str`` nor ``bytes``.
+    """
 def inspect_certificate(
     certificate: Union[str, bytes], *, now: datetime.datetime | None = None
-) -> dict[str, Any]: ...
+) -> dict[str, Any]: """The SVID-relevant fields of a certificate, as a dict (what ``meshtls inspect --json``
+    prints): SPIFFE ID and other SANs, validity, key, KeyUsage/EKU, CA flag, serial, and
+    which SPIFFE rules the certificate breaks as a leaf.
+
+    Args:
+        certificate: PEM text (the first certificate is used) or DER ``bytes``.
+        now: the time validity is judged at (an aware ``datetime``); ``None`` for now.
+
+    Raises:
+        SvidError: the certificate cannot be read.
+        InvalidArgumentError: a naive ``now``.
+        TypeError: ``certificate`` is neither ``str`` nor ``bytes``.
+    """
 # ---- ca ---------------------------------------------------------------------------------------
 
 import datetime as _dt
@@ -334,6 +912,22 @@ _Path = Union[str, "_os.PathLike[str]"]
 
 @final
 class MeshCa:
+    """A mesh certificate authority that issues X.509-SVIDs with Istio's exact workload profile
+    (empty subject, one critical URI SAN, 128-bit random serial, NotBefore backdated two
+    minutes, NotAfter clamped to the CA's), signs CSRs, rotates its root and writes Istio's
+    plug-in ``cacerts`` layout.
+
+    Make one with :meth:`create` (a self-signed root), :meth:`create_intermediate`,
+    :meth:`load` or :meth:`from_pem`. Safe to share between threads; heavy work (key
+    generation, signing, files) runs with the GIL released.
+
+    Example::
+
+        >>> ca = MeshCa.create("cluster.local", key="ec-p256")
+        >>> svid = ca.issue("spiffe://cluster.local/ns/shop/sa/web")
+        >>> str(svid.spiffe_id)
+        'spiffe://cluster.local/ns/shop/sa/web'
+    """
     @classmethod
     def create(
         cls,
@@ -344,7 +938,22 @@ class MeshCa:
         organization: str | None = None,
         common_name: str | None = None,
         trust_domain_san: bool = False,
-    ) -> MeshCa: ...
+    ) -> MeshCa: """A new self-signed root CA, as istiod makes for itself (``istio-ca-secret``).
+
+        Args:
+            trust_domain: the trust domain (a :class:`TrustDomain` or its name).
+            key: ``"ec-p256"``, ``"ec-p384"``, ``"rsa-2048"`` (Istio's default), ``"rsa-3072"``
+                or ``"rsa-4096"``.
+            ttl: the root's lifetime (a ``timedelta``; default ten years).
+            organization: the subject's O (default: the trust domain, as Istio).
+            common_name: an optional subject CN.
+            trust_domain_san: add the URI SAN ``spiffe://<trust_domain>`` to the CA certificate.
+
+        Raises:
+            CaError: an unknown key kind, or a parameter the CA profile refuses.
+            InvalidArgumentError: a negative or unrepresentable ``ttl``.
+            InvalidSpiffeIdError: a bad trust domain.
+        """
     def create_intermediate(
         self,
         trust_domain: _TrustDomainLike | None = None,
@@ -355,9 +964,30 @@ class MeshCa:
         common_name: str | None = "Intermediate CA",
         path_len: int | None = 0,
         trust_domain_san: bool = False,
-    ) -> MeshCa: ...
+    ) -> MeshCa: """A new intermediate CA signed by this one (for a cluster's plug-in ``cacerts``).
+
+        Args:
+            trust_domain: defaults to this CA's.
+            key: the intermediate's key kind (see :meth:`create`).
+            ttl: its lifetime (default two years; clamped to this CA's NotAfter).
+            organization: subject O (default: the trust domain).
+            common_name: subject CN.
+            path_len: the BasicConstraints pathLenConstraint (0 to 255) or ``None``.
+            trust_domain_san: add the URI SAN ``spiffe://<trust_domain>``.
+
+        Raises:
+            CaError: this CA has no trust domain and none was given, or a bad parameter.
+            InvalidArgumentError: ``path_len`` out of 0..255, or a bad ``ttl``.
+        """
     @classmethod
-    def load(cls, directory: _Path) -> MeshCa: ...
+    def load(cls, directory: _Path) -> MeshCa:
+        """Loads a CA from Istio's plug-in layout (``ca-cert.pem``, ``ca-key.pem``,
+        ``cert-chain.pem``, ``root-cert.pem``) or a ``kubernetes.io/tls`` directory.
+
+        Raises:
+            CaError: a missing file, a file that cannot be read, or material that is not a
+                usable CA (the message names the file).
+        """
     @classmethod
     def from_pem(
         cls,
@@ -366,95 +996,279 @@ class MeshCa:
         *,
         cert_chain_pem: str = "",
         root_cert_pem: str = "",
-    ) -> MeshCa: ...
+    ) -> MeshCa: """A CA from PEM text, as in Istio's plug-in files.
+
+        Args:
+            ca_cert_pem: the signing certificate.
+            ca_key_pem: its private key (PKCS#8, PKCS#1 or SEC1).
+            cert_chain_pem: the chain from the signing certificate up (``""``: just it).
+            root_cert_pem: the root (``""``: the last certificate of the chain).
+
+        Raises:
+            CaError: unreadable or inconsistent material (key mismatch, not a CA, expired).
+        """
     def save(
         self, directory: _Path, *, layout: Literal["istio", "kubernetes-tls"] = "istio"
-    ) -> None: ...
+    ) -> None: """Writes the CA to ``directory`` atomically, keys 0600.
+
+        Args:
+            directory: created if missing.
+            layout: ``"istio"`` (``ca-cert.pem``, ``ca-key.pem``, ``cert-chain.pem``,
+                ``root-cert.pem``) or ``"kubernetes-tls"`` (``tls.crt``, ``tls.key``, ``ca.crt``).
+
+        Raises:
+            CaError: a file could not be written.
+            InvalidArgumentError: an unknown layout.
+        """
     @property
-    def root_cert_pem(self) -> str: ...
+    def root_cert_pem(self) -> str:
+        """The root certificate (PEM): what workloads trust (``root-cert.pem``)."""
     @property
-    def ca_cert_pem(self) -> str: ...
+    def ca_cert_pem(self) -> str:
+        """The signing certificate (PEM, ``ca-cert.pem``)."""
     @property
-    def ca_key_pem(self) -> str: ...
+    def ca_key_pem(self) -> str:
+        """The signing key (PKCS#8 PEM, ``ca-key.pem``). Handle with care."""
     @property
-    def cert_chain_pem(self) -> str: ...
+    def cert_chain_pem(self) -> str:
+        """The chain from the signing certificate to the root (PEM, ``cert-chain.pem``)."""
     @property
-    def trust_domain(self) -> TrustDomain | None: ...
+    def trust_domain(self) -> TrustDomain | None:
+        """The trust domain of the CA (from its SPIFFE SAN or O), or ``None`` if it has none."""
     @property
-    def key(self) -> str: ...
+    def key(self) -> str:
+        """The signing key's kind, e.g. ``"rsa-2048"`` or ``"ec-p256"``."""
     @property
-    def is_self_signed(self) -> bool: ...
+    def is_self_signed(self) -> bool:
+        """Whether the signing certificate is the self-signed root."""
     @property
-    def not_before(self) -> _dt.datetime: ...
+    def not_before(self) -> _dt.datetime:
+        """The signing certificate's NotBefore (an aware UTC ``datetime``)."""
     @property
-    def not_after(self) -> _dt.datetime: ...
+    def not_after(self) -> _dt.datetime:
+        """The signing certificate's NotAfter (an aware UTC ``datetime``); leaves are clamped to it."""
     def issue(
         self,
         identity: _SpiffeIdLike,
         *,
         ttl: _dt.timedelta | None = None,
         key: _KeyKind = "ec-p256",
-        dns_names: Sequence[str] = ...,
-    ) -> Svid: ...
+        dns_names: Sequence[str] = (),
+    ) -> Svid: """Issues an X.509-SVID with a fresh key pair, with Istio's workload profile.
+
+        Args:
+            identity: the SPIFFE ID (a :class:`SpiffeId` or its text), with a path.
+            ttl: the lifetime (a ``timedelta``; default 24 hours, at most 90 days); NotAfter
+                is clamped to the CA's.
+            key: the leaf's key kind (default ``"ec-p256"``; see :meth:`create`).
+            dns_names: extra DNS SANs after the SPIFFE ID.
+
+        Returns:
+            An :class:`Svid` (chain leaf first, PKCS#8 key).
+
+        Raises:
+            CaError: an ID without a path, a ttl of zero or over 90 days, a bad DNS name, an
+                unknown key kind, or an expired CA.
+            InvalidArgumentError: a negative or unrepresentable ``ttl``.
+            InvalidSpiffeIdError: ``identity`` is not a SPIFFE ID.
+
+        Example::
+
+            >>> svid = ca.issue("spiffe://cluster.local/ns/shop/sa/web", ttl=timedelta(hours=1))
+        """
     def issue_many(
         self,
         identities: Sequence[_SpiffeIdLike],
         *,
         ttl: _dt.timedelta | None = None,
         key: _KeyKind = "ec-p256",
-        dns_names: Sequence[str] = ...,
+        dns_names: Sequence[str] = (),
         threads: int | None = None,
-    ) -> list[Svid]: ...
+    ) -> list[Svid]: """Issues one SVID per identity, in parallel on ``threads`` threads (default: the
+        machine's cores), with the GIL released throughout.
+
+        Args:
+            identities: SPIFFE IDs (:class:`SpiffeId` or text).
+            ttl, key, dns_names: as for :meth:`issue`.
+            threads: how many threads (at least 1), or ``None``.
+
+        Returns:
+            The SVIDs, in the order of ``identities``.
+
+        Raises:
+            CaError: as for :meth:`issue`, for the first identity refused (nothing is returned).
+            InvalidArgumentError: ``threads`` out of range, or a bad ``ttl``.
+        """
     def sign_csr(
         self, csr_pem: str, identity: _SpiffeIdLike, *, ttl: _dt.timedelta | None = None
-    ) -> IssuedCertificate: ...
-    def rotate_root(self, *, ttl: _dt.timedelta | None = None) -> MeshCa: ...
-    def needs_rotation(self, now: _dt.datetime | None = None) -> bool: ...
-    def to_cacerts_secret(self, namespace: str = "istio-system") -> dict[str, Any]: ...
-    def root_cert_configmap(self, namespace: str) -> dict[str, Any]: ...
+    ) -> IssuedCertificate: """Signs a PKCS#10 CSR for ``identity``, as istiod does: the CSR's own SANs and subject
+        are ignored in favour of the authenticated identity; its signature must verify.
+
+        Args:
+            csr_pem: the CSR in PEM.
+            identity: the SPIFFE ID to certify.
+            ttl: the lifetime (default 24 hours, at most 90 days).
+
+        Returns:
+            An :class:`IssuedCertificate` (the requester keeps its key).
+
+        Raises:
+            CaError: an unreadable CSR, a bad signature, an unsupported key, or a ttl refused.
+            InvalidArgumentError: a negative or unrepresentable ``ttl``.
+        """
+    def rotate_root(self, *, ttl: _dt.timedelta | None = None) -> MeshCa:
+        """A new self-signed root with the same key kind, cross-signed so that SVIDs of the old
+        root keep verifying while bundles carry both (Istio's root rotation).
+
+        Raises:
+            CaError: this CA is not a self-signed root, or a ttl refused.
+        """
+    def needs_rotation(self, now: _dt.datetime | None = None) -> bool:
+        """Whether the CA certificate is due for renewal at ``now`` (an aware ``datetime``;
+        ``None`` for now), by istiod's rule for its self-signed root.
+
+        Raises:
+            InvalidArgumentError: a naive ``now``.
+        """
+    def to_cacerts_secret(self, namespace: str = "istio-system") -> dict[str, Any]:
+        """Istio's ``cacerts`` Secret (plug-in CA) as a dict, ready for the kubernetes client.
+
+        Raises:
+            CaError: ``namespace`` is not a valid namespace name.
+        """
+    def root_cert_configmap(self, namespace: str) -> dict[str, Any]:
+        """The ``istio-ca-root-cert`` ConfigMap for ``namespace`` as a dict.
+
+        Raises:
+            CaError: ``namespace`` is not a valid namespace name.
+        """
 
 @final
 class Svid:
+    """Your own X.509-SVID: the certificate chain (leaf first) and its private key, as issued
+    by :meth:`MeshCa.issue` or read with :meth:`from_pem`. The key is zeroized when the
+    object is freed and never appears in ``repr()``; not picklable.
+    """
     @classmethod
-    def from_pem(cls, cert_chain_pem: str, private_key_pem: str) -> Svid: ...
+    def from_pem(cls, cert_chain_pem: str, private_key_pem: str) -> Svid:
+        """Reads an SVID from PEM: the chain (leaf first) and its private key.
+
+        Raises:
+            CaError: unreadable PEM, a key block in the chain, a leaf that is not an SVID, or a
+                key that does not match the leaf.
+        """
     @property
-    def spiffe_id(self) -> SpiffeId: ...
+    def spiffe_id(self) -> SpiffeId:
+        """The SVID's SPIFFE ID."""
     @property
-    def cert_chain_pem(self) -> str: ...
+    def cert_chain_pem(self) -> str:
+        """The chain as PEM text, leaf first."""
     @property
-    def cert_chain_der(self) -> list[bytes]: ...
+    def cert_chain_der(self) -> list[bytes]:
+        """The chain as DER ``bytes``, leaf first."""
     @property
-    def private_key_pem(self) -> str: ...
+    def private_key_pem(self) -> str:
+        """The private key as PKCS#8 PEM."""
     @property
-    def private_key_der(self) -> bytes: ...
+    def private_key_der(self) -> bytes:
+        """The private key as PKCS#8 DER ``bytes``."""
     @property
-    def trust_bundle_pem(self) -> str: ...
+    def trust_bundle_pem(self) -> str:
+        """The trust bundle (PEM roots) that came with the SVID; ``""`` if none."""
     @property
-    def not_before(self) -> _dt.datetime: ...
+    def not_before(self) -> _dt.datetime:
+        """The leaf's NotBefore (an aware UTC ``datetime``)."""
     @property
-    def not_after(self) -> _dt.datetime: ...
+    def not_after(self) -> _dt.datetime:
+        """The leaf's NotAfter (an aware UTC ``datetime``)."""
     @property
-    def serial_number(self) -> int: ...
-    def should_rotate(self, now: _dt.datetime | None = None) -> bool: ...
-    def rotation_time(self, *, grace_ratio: float = 0.5, jitter: float = 0.0) -> _dt.datetime: ...
-    def to_k8s_secret(self, name: str, namespace: str) -> dict[str, Any]: ...
-    def save(self, directory: _Path) -> None: ...
+    def serial_number(self) -> int:
+        """The leaf's serial number (an ``int``)."""
+    def should_rotate(self, now: _dt.datetime | None = None) -> bool:
+        """Whether the SVID is due for renewal at ``now`` by Istio's rule without jitter: once half
+        its lifetime has passed (also true once expired).
+
+        Raises:
+            InvalidArgumentError: a naive ``now``.
+        """
+    def rotation_time(self, *, grace_ratio: float = 0.5, jitter: float = 0.01) -> _dt.datetime:
+        """When to renew, as istio-agent decides it: at ``not_after - lifetime * ratio``, where
+        ratio is ``grace_ratio`` plus a random deviation within ``±jitter``. The defaults are
+        Istio's (``SECRET_GRACE_PERIOD_RATIO`` 0.5, jitter 0.01).
+
+        Raises:
+            InvalidArgumentError: a ratio that is not a number between 0 and 1.
+        """
+    def to_k8s_secret(self, name: str, namespace: str) -> dict[str, Any]:
+        """A ``kubernetes.io/tls`` Secret as a dict: ``tls.crt`` the leaf and intermediates,
+        ``tls.key`` the PKCS#8 key, ``ca.crt`` the trust bundle.
+
+        Raises:
+            CaError: ``name`` or ``namespace`` is not a valid Kubernetes name.
+        """
+    def save(self, directory: _Path) -> None:
+        """Writes ``cert-chain.pem``, ``key.pem`` (0600) and ``root-cert.pem`` to ``directory``
+        atomically, as istio-agent's output files.
+
+        Raises:
+            CaError: a file could not be written.
+        """
 
 @final
 class IssuedCertificate:
+    """A certificate chain signed from a CSR by :meth:`MeshCa.sign_csr` (the requester keeps
+    the key): leaf first, plus the trust bundle. Join it with the key by
+    :meth:`with_private_key`.
+    """
     @property
-    def spiffe_id(self) -> SpiffeId: ...
+    def spiffe_id(self) -> SpiffeId:
+        """The certified SPIFFE ID."""
     @property
-    def cert_chain_pem(self) -> str: ...
+    def cert_chain_pem(self) -> str:
+        """The chain as PEM text, leaf first."""
     @property
-    def cert_chain_der(self) -> list[bytes]: ...
+    def cert_chain_der(self) -> list[bytes]:
+        """The chain as DER ``bytes``, leaf first."""
     @property
-    def not_before(self) -> _dt.datetime: ...
+    def not_before(self) -> _dt.datetime:
+        """The leaf's NotBefore (an aware UTC ``datetime``)."""
     @property
-    def not_after(self) -> _dt.datetime: ...
+    def not_after(self) -> _dt.datetime:
+        """The leaf's NotAfter (an aware UTC ``datetime``)."""
     @property
-    def serial_number(self) -> int: ...
-    def with_private_key(self, private_key_pem: str) -> Svid: ...
+    def serial_number(self) -> int:
+        """The leaf's serial number (an ``int``)."""
+    def with_private_key(self, private_key_pem: str) -> Svid:
+        """The :class:`Svid` made of this chain and the requester's private key (PEM).
+
+        Raises:
+            CaError: the key cannot be read or does not match the leaf.
+        """
+
+# ---- the core's own timings, for python/bench_binding.py (not public API) -------------------
+
+def _bench_resolve(
+    policies: PolicySet, namespace: str, labels: _Labels, port: int | None, iterations: int
+) -> float: """Seconds per core `PolicySet::resolve` of one workload (labels converted once, outside)."""
+def _bench_explain(
+    policies: PolicySet, namespace: str, labels: _Labels, port: int | None, iterations: int
+) -> float: """Seconds per query of core `PolicySet::explain` (the explanation `Decision.explanation`
+    builds on access).
+    """
+def _bench_resolve_many(policies: PolicySet, workloads: list[Any], iterations: int) -> float:
+    """Seconds per query of core resolution over a batch of `(namespace, labels, port)` tuples."""
+def _bench_from_values(documents: list[Any], iterations: int) -> float:
+    """Seconds per core `PolicySet::from_json_values` of `documents` (converted to JSON once; the
+    copy of the values each round is not timed).
+    """
+def _bench_from_yaml(text: str, iterations: int) -> float:
+    """Seconds per core `PolicySet::from_yaml` of `text`."""
+def _bench_verify_svid(chain: _Chain, bundles: _Bundles, iterations: int) -> float:
+    """Seconds per core `verify_svid` of `chain` against `bundles` (both converted once)."""
+def _bench_verifier(verifier: SvidVerifier, chain: _Chain, iterations: int) -> float:
+    """Seconds per core `SvidVerifier::verify` of `chain` (a cache hit after the first call)."""
+def _bench_issue(ca: MeshCa, identity: str, iterations: int) -> float:
+    """Seconds per core `MeshCa::issue` (a fresh P-256 key, 24 h)."""
 
 # ---- Istio's CA protocol ---------------------------------------------------------------------
 

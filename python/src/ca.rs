@@ -3,42 +3,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDelta, PyType};
 
+use crate::args::{Str, Text, duration_arg, int_arg, now_arg, strings};
 use crate::errors::{CaError, py_err};
 use crate::identity::{PySpiffeId, PyTrustDomain, SpiffeIdArg, TrustDomainArg};
 
-/// A non-negative `timedelta` as a `Duration`; `what` names the argument in errors.
-pub(crate) fn duration(td: &Bound<'_, PyDelta>, what: &str) -> PyResult<Duration> {
-    let secs: f64 = td.call_method0("total_seconds")?.extract()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(CaError::new_err(format!(
-            "invalid {what} of {secs} seconds: a lifetime must not be negative"
-        )));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 pub(crate) fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
     meshtls::ca::KeyKind::parse(name).map_err(py_err)
-}
-
-/// An aware `datetime` (or `None` for now) as a `SystemTime`.
-fn instant(now: Option<&Bound<'_, PyAny>>) -> PyResult<SystemTime> {
-    match now {
-        None => Ok(SystemTime::now()),
-        Some(t) => {
-            if t.getattr("tzinfo")?.is_none() {
-                return Err(pyo3::exceptions::PyValueError::new_err(
-                    "now must be an aware datetime (e.g. datetime.now(timezone.utc))",
-                ));
-            }
-            t.extract()
-        }
-    }
 }
 
 fn to_dict(py: Python<'_>, json: meshtls::Result<String>) -> PyResult<Py<PyAny>> {
@@ -56,7 +31,34 @@ fn der_list<'py, C: AsRef<[u8]>>(py: Python<'py>, certs: &[C]) -> Vec<Bound<'py,
     certs.iter().map(|c| PyBytes::new(py, c.as_ref())).collect()
 }
 
-/// A mesh CA issuing X.509-SVIDs with Istio's workload profile.
+/// `path_len`: None, or an int in 0..=255.
+struct PathLen(Option<u8>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for PathLen {
+    type Error = PyErr;
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if ob.is_none() {
+            return Ok(PathLen(None));
+        }
+        int_arg(&ob.to_owned(), "path_len", "must be between 0 and 255").map(|n| PathLen(Some(n)))
+    }
+}
+
+/// A mesh certificate authority that issues X.509-SVIDs with Istio's exact workload profile
+/// (empty subject, one critical URI SAN, 128-bit random serial, NotBefore backdated two
+/// minutes, NotAfter clamped to the CA's), signs CSRs, rotates its root and writes Istio's
+/// plug-in ``cacerts`` layout.
+///
+/// Make one with :meth:`create` (a self-signed root), :meth:`create_intermediate`,
+/// :meth:`load` or :meth:`from_pem`. Safe to share between threads; heavy work (key
+/// generation, signing, files) runs with the GIL released.
+///
+/// Example::
+///
+///     >>> ca = MeshCa.create("cluster.local", key="ec-p256")
+///     >>> svid = ca.issue("spiffe://cluster.local/ns/shop/sa/web")
+///     >>> str(svid.spiffe_id)
+///     'spiffe://cluster.local/ns/shop/sa/web'
 #[pyclass(frozen, module = "meshtls", name = "MeshCa")]
 pub(crate) struct PyMeshCa {
     pub(crate) inner: Arc<meshtls::MeshCa>,
@@ -73,7 +75,7 @@ impl PyMeshCa {
 struct CaArgs<'a> {
     trust_domain: meshtls::TrustDomain,
     key: &'a str,
-    ttl: &'a Bound<'a, PyDelta>,
+    ttl: &'a Bound<'a, PyAny>,
     organization: Option<String>,
     common_name: Option<String>,
     path_len: Option<u8>,
@@ -83,7 +85,7 @@ struct CaArgs<'a> {
 fn ca_params(a: CaArgs<'_>) -> PyResult<meshtls::ca::CaParams> {
     let mut p = meshtls::ca::CaParams::new(a.trust_domain);
     p.key = key_kind(a.key)?;
-    p.ttl = duration(a.ttl, "ttl")?;
+    p.ttl = duration_arg(a.ttl, "ttl")?;
     p.organization = a.organization;
     p.common_name = a.common_name;
     p.path_len = a.path_len;
@@ -92,13 +94,13 @@ fn ca_params(a: CaArgs<'_>) -> PyResult<meshtls::ca::CaParams> {
 }
 
 fn issue_params(
-    ttl: Option<&Bound<'_, PyDelta>>,
+    ttl: Option<&Bound<'_, PyAny>>,
     key: &str,
     dns_names: Vec<String>,
 ) -> PyResult<meshtls::ca::IssueParams> {
     Ok(meshtls::ca::IssueParams {
         ttl: match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t, "ttl")?,
             None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
         },
         key: key_kind(key)?,
@@ -110,31 +112,46 @@ fn issue_params(
 impl PyMeshCa {
     #[classmethod]
     #[pyo3(
-        signature = (trust_domain = None, *, key = "rsa-2048", ttl = None, organization = None, common_name = None, trust_domain_san = false),
+        signature = (trust_domain = None, *, key = Text("rsa-2048"), ttl = None, organization = None, common_name = None, trust_domain_san = false),
         text_signature = "(trust_domain='cluster.local', *, key='rsa-2048', ttl=None, organization=None, common_name=None, trust_domain_san=False)"
     )]
     #[allow(clippy::too_many_arguments)]
+    /// A new self-signed root CA, as istiod makes for itself (``istio-ca-secret``).
+    ///
+    /// Args:
+    ///     trust_domain: the trust domain (a :class:`TrustDomain` or its name).
+    ///     key: ``"ec-p256"``, ``"ec-p384"``, ``"rsa-2048"`` (Istio's default), ``"rsa-3072"``
+    ///         or ``"rsa-4096"``.
+    ///     ttl: the root's lifetime (a ``timedelta``; default ten years).
+    ///     organization: the subject's O (default: the trust domain, as Istio).
+    ///     common_name: an optional subject CN.
+    ///     trust_domain_san: add the URI SAN ``spiffe://<trust_domain>`` to the CA certificate.
+    ///
+    /// Raises:
+    ///     CaError: an unknown key kind, or a parameter the CA profile refuses.
+    ///     InvalidArgumentError: a negative or unrepresentable ``ttl``.
+    ///     InvalidSpiffeIdError: a bad trust domain.
     fn create(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         trust_domain: Option<TrustDomainArg>,
-        key: &str,
-        ttl: Option<&Bound<'_, PyDelta>>,
-        organization: Option<String>,
-        common_name: Option<String>,
+        key: Text<'_>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        organization: Option<Str>,
+        common_name: Option<Str>,
         trust_domain_san: bool,
     ) -> PyResult<Self> {
         let trust_domain = match trust_domain {
             Some(t) => t.0,
             None => meshtls::TrustDomain::new(meshtls::identity::CLUSTER_LOCAL).map_err(py_err)?,
         };
-        let default_ttl = PyDelta::new(py, 3650, 0, 0, false)?;
+        let default_ttl = PyDelta::new(py, 3650, 0, 0, false)?.into_any();
         let params = ca_params(CaArgs {
             trust_domain,
-            key,
+            key: &key,
             ttl: ttl.unwrap_or(&default_ttl),
-            organization,
-            common_name,
+            organization: organization.map(|o| o.0),
+            common_name: common_name.map(|c| c.0),
             path_len: None,
             trust_domain_san,
         })?;
@@ -145,21 +162,36 @@ impl PyMeshCa {
     }
 
     #[pyo3(
-        signature = (trust_domain = None, *, key = "rsa-2048", ttl = None, organization = None, common_name = Some("Intermediate CA".to_owned()), path_len = Some(0), trust_domain_san = false),
+        signature = (trust_domain = None, *, key = Text("rsa-2048"), ttl = None, organization = None, common_name = Some(Str("Intermediate CA".to_owned())), path_len = PathLen(Some(0)), trust_domain_san = false),
         text_signature = "(self, /, trust_domain=None, *, key='rsa-2048', ttl=None, organization=None, common_name='Intermediate CA', path_len=0, trust_domain_san=False)"
     )]
     #[allow(clippy::too_many_arguments)]
+    /// A new intermediate CA signed by this one (for a cluster's plug-in ``cacerts``).
+    ///
+    /// Args:
+    ///     trust_domain: defaults to this CA's.
+    ///     key: the intermediate's key kind (see :meth:`create`).
+    ///     ttl: its lifetime (default two years; clamped to this CA's NotAfter).
+    ///     organization: subject O (default: the trust domain).
+    ///     common_name: subject CN.
+    ///     path_len: the BasicConstraints pathLenConstraint (0 to 255) or ``None``.
+    ///     trust_domain_san: add the URI SAN ``spiffe://<trust_domain>``.
+    ///
+    /// Raises:
+    ///     CaError: this CA has no trust domain and none was given, or a bad parameter.
+    ///     InvalidArgumentError: ``path_len`` out of 0..255, or a bad ``ttl``.
     fn create_intermediate(
         &self,
         py: Python<'_>,
         trust_domain: Option<TrustDomainArg>,
-        key: &str,
-        ttl: Option<&Bound<'_, PyDelta>>,
-        organization: Option<String>,
-        common_name: Option<String>,
-        path_len: Option<u8>,
+        key: Text<'_>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        organization: Option<Str>,
+        common_name: Option<Str>,
+        path_len: PathLen,
         trust_domain_san: bool,
     ) -> PyResult<Self> {
+        let path_len = path_len.0;
         let trust_domain = match (trust_domain, self.inner.trust_domain()) {
             (Some(t), _) => t.0,
             (None, Some(t)) => t.clone(),
@@ -169,13 +201,13 @@ impl PyMeshCa {
                 ));
             }
         };
-        let default_ttl = PyDelta::new(py, 730, 0, 0, false)?;
+        let default_ttl = PyDelta::new(py, 730, 0, 0, false)?.into_any();
         let params = ca_params(CaArgs {
             trust_domain,
-            key,
+            key: &key,
             ttl: ttl.unwrap_or(&default_ttl),
-            organization,
-            common_name,
+            organization: organization.map(|o| o.0),
+            common_name: common_name.map(|c| c.0),
             path_len,
             trust_domain_san,
         })?;
@@ -186,6 +218,12 @@ impl PyMeshCa {
         Ok(PyMeshCa::wrap(ca))
     }
 
+    /// Loads a CA from Istio's plug-in layout (``ca-cert.pem``, ``ca-key.pem``,
+    /// ``cert-chain.pem``, ``root-cert.pem``) or a ``kubernetes.io/tls`` directory.
+    ///
+    /// Raises:
+    ///     CaError: a missing file, a file that cannot be read, or material that is not a
+    ///         usable CA (the message names the file).
     #[classmethod]
     fn load(_cls: &Bound<'_, PyType>, py: Python<'_>, directory: PathBuf) -> PyResult<Self> {
         let ca = py
@@ -194,31 +232,55 @@ impl PyMeshCa {
         Ok(PyMeshCa::wrap(ca))
     }
 
+    /// A CA from PEM text, as in Istio's plug-in files.
+    ///
+    /// Args:
+    ///     ca_cert_pem: the signing certificate.
+    ///     ca_key_pem: its private key (PKCS#8, PKCS#1 or SEC1).
+    ///     cert_chain_pem: the chain from the signing certificate up (``""``: just it).
+    ///     root_cert_pem: the root (``""``: the last certificate of the chain).
+    ///
+    /// Raises:
+    ///     CaError: unreadable or inconsistent material (key mismatch, not a CA, expired).
     #[classmethod]
-    #[pyo3(signature = (ca_cert_pem, ca_key_pem, *, cert_chain_pem = "", root_cert_pem = ""))]
+    #[pyo3(signature = (ca_cert_pem, ca_key_pem, *, cert_chain_pem = Text(""), root_cert_pem = Text("")),
+        text_signature = "(ca_cert_pem, ca_key_pem, *, cert_chain_pem='', root_cert_pem='')")]
     fn from_pem(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
-        ca_cert_pem: &str,
-        ca_key_pem: String,
-        cert_chain_pem: &str,
-        root_cert_pem: &str,
+        ca_cert_pem: Text<'_>,
+        ca_key_pem: Text<'_>,
+        cert_chain_pem: Text<'_>,
+        root_cert_pem: Text<'_>,
     ) -> PyResult<Self> {
-        let key = zeroize::Zeroizing::new(ca_key_pem);
+        let key = zeroize::Zeroizing::new(ca_key_pem.0.to_owned());
+        let (ca_cert_pem, cert_chain_pem, root_cert_pem) =
+            (ca_cert_pem.0, cert_chain_pem.0, root_cert_pem.0);
         let ca = py
             .detach(|| meshtls::MeshCa::from_pem(ca_cert_pem, &key, cert_chain_pem, root_cert_pem))
             .map_err(py_err)?;
         Ok(PyMeshCa::wrap(ca))
     }
 
-    #[pyo3(signature = (directory, *, layout = "istio"))]
-    fn save(&self, py: Python<'_>, directory: PathBuf, layout: &str) -> PyResult<()> {
-        let layout = match layout {
+    /// Writes the CA to ``directory`` atomically, keys 0600.
+    ///
+    /// Args:
+    ///     directory: created if missing.
+    ///     layout: ``"istio"`` (``ca-cert.pem``, ``ca-key.pem``, ``cert-chain.pem``,
+    ///         ``root-cert.pem``) or ``"kubernetes-tls"`` (``tls.crt``, ``tls.key``, ``ca.crt``).
+    ///
+    /// Raises:
+    ///     CaError: a file could not be written.
+    ///     InvalidArgumentError: an unknown layout.
+    #[pyo3(signature = (directory, *, layout = Text("istio")), text_signature = "(self, /, directory, *, layout='istio')")]
+    fn save(&self, py: Python<'_>, directory: PathBuf, layout: Text<'_>) -> PyResult<()> {
+        let layout = match &*layout {
             "istio" => meshtls::ca::CaLayout::Istio,
             "kubernetes-tls" => meshtls::ca::CaLayout::KubernetesTls,
             other => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "unknown layout {other:?}: expected 'istio' or 'kubernetes-tls'"
+                return Err(crate::errors::InvalidArgumentError::new_err(format!(
+                    "unknown layout {}: expected 'istio' or 'kubernetes-tls'",
+                    crate::args::quote(other)
                 )));
             }
         };
@@ -226,26 +288,31 @@ impl PyMeshCa {
             .map_err(py_err)
     }
 
+    /// The root certificate (PEM): what workloads trust (``root-cert.pem``).
     #[getter]
     fn root_cert_pem(&self) -> String {
         self.inner.root_cert_pem()
     }
 
+    /// The signing certificate (PEM, ``ca-cert.pem``).
     #[getter]
     fn ca_cert_pem(&self) -> String {
         self.inner.ca_cert_pem()
     }
 
+    /// The signing key (PKCS#8 PEM, ``ca-key.pem``). Handle with care.
     #[getter]
     fn ca_key_pem(&self) -> String {
         self.inner.ca_key_pem().to_string()
     }
 
+    /// The chain from the signing certificate to the root (PEM, ``cert-chain.pem``).
     #[getter]
     fn cert_chain_pem(&self) -> String {
         self.inner.cert_chain_pem()
     }
 
+    /// The trust domain of the CA (from its SPIFFE SAN or O), or ``None`` if it has none.
     #[getter]
     fn trust_domain(&self) -> Option<PyTrustDomain> {
         self.inner
@@ -253,53 +320,103 @@ impl PyMeshCa {
             .map(|t| PyTrustDomain { inner: t.clone() })
     }
 
+    /// The signing key's kind, e.g. ``"rsa-2048"`` or ``"ec-p256"``.
     #[getter]
     fn key(&self) -> String {
         self.inner.key_description()
     }
 
+    /// Whether the signing certificate is the self-signed root.
     #[getter]
     fn is_self_signed(&self) -> bool {
         self.inner.is_self_signed()
     }
 
+    /// The signing certificate's NotBefore (an aware UTC ``datetime``).
     #[getter]
     fn not_before(&self) -> SystemTime {
         self.inner.not_before()
     }
 
+    /// The signing certificate's NotAfter (an aware UTC ``datetime``); leaves are clamped to it.
     #[getter]
     fn not_after(&self) -> SystemTime {
         self.inner.not_after()
     }
 
-    #[pyo3(signature = (identity, *, ttl = None, key = "ec-p256", dns_names = Vec::new()))]
+    /// Issues an X.509-SVID with a fresh key pair, with Istio's workload profile.
+    ///
+    /// Args:
+    ///     identity: the SPIFFE ID (a :class:`SpiffeId` or its text), with a path.
+    ///     ttl: the lifetime (a ``timedelta``; default 24 hours, at most 90 days); NotAfter
+    ///         is clamped to the CA's.
+    ///     key: the leaf's key kind (default ``"ec-p256"``; see :meth:`create`).
+    ///     dns_names: extra DNS SANs after the SPIFFE ID.
+    ///
+    /// Returns:
+    ///     An :class:`Svid` (chain leaf first, PKCS#8 key).
+    ///
+    /// Raises:
+    ///     CaError: an ID without a path, a ttl of zero or over 90 days, a bad DNS name, an
+    ///         unknown key kind, or an expired CA.
+    ///     InvalidArgumentError: a negative or unrepresentable ``ttl``.
+    ///     InvalidSpiffeIdError: ``identity`` is not a SPIFFE ID.
+    ///
+    /// Example::
+    ///
+    ///     >>> svid = ca.issue("spiffe://cluster.local/ns/shop/sa/web", ttl=timedelta(hours=1))
+    #[pyo3(
+        signature = (identity, *, ttl = None, key = Text("ec-p256"), dns_names = Vec::new()),
+        text_signature = "(self, /, identity, *, ttl=None, key='ec-p256', dns_names=())"
+    )]
     fn issue(
         &self,
         py: Python<'_>,
         identity: SpiffeIdArg,
-        ttl: Option<&Bound<'_, PyDelta>>,
-        key: &str,
-        dns_names: Vec<String>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        key: Text<'_>,
+        dns_names: Vec<Str>,
     ) -> PyResult<PySvid> {
-        let params = issue_params(ttl, key, dns_names)?;
+        let dns_names = strings(dns_names);
+        let params = issue_params(ttl, &key, dns_names)?;
         let svid = py
             .detach(|| self.inner.issue(&identity.0, &params))
             .map_err(py_err)?;
         Ok(PySvid { inner: svid })
     }
 
-    #[pyo3(signature = (identities, *, ttl = None, key = "ec-p256", dns_names = Vec::new(), threads = None))]
+    /// Issues one SVID per identity, in parallel on ``threads`` threads (default: the
+    /// machine's cores), with the GIL released throughout.
+    ///
+    /// Args:
+    ///     identities: SPIFFE IDs (:class:`SpiffeId` or text).
+    ///     ttl, key, dns_names: as for :meth:`issue`.
+    ///     threads: how many threads (at least 1), or ``None``.
+    ///
+    /// Returns:
+    ///     The SVIDs, in the order of ``identities``.
+    ///
+    /// Raises:
+    ///     CaError: as for :meth:`issue`, for the first identity refused (nothing is returned).
+    ///     InvalidArgumentError: ``threads`` out of range, or a bad ``ttl``.
+    #[pyo3(
+        signature = (identities, *, ttl = None, key = Text("ec-p256"), dns_names = Vec::new(), threads = None),
+        text_signature = "(self, /, identities, *, ttl=None, key='ec-p256', dns_names=(), threads=None)"
+    )]
     fn issue_many(
         &self,
         py: Python<'_>,
         identities: Vec<SpiffeIdArg>,
-        ttl: Option<&Bound<'_, PyDelta>>,
-        key: &str,
-        dns_names: Vec<String>,
-        threads: Option<usize>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        key: Text<'_>,
+        dns_names: Vec<Str>,
+        threads: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PySvid>> {
-        let params = issue_params(ttl, key, dns_names)?;
+        let threads: Option<usize> = threads
+            .filter(|t| !t.is_none())
+            .map(|t| int_arg(t, "threads", "must be between 1 and 2**63"))
+            .transpose()?;
+        let params = issue_params(ttl, &key, strings(dns_names))?;
         let ids: Vec<meshtls::SpiffeId> = identities.into_iter().map(|i| i.0).collect();
         let svids = py
             .detach(|| match threads {
@@ -310,52 +427,84 @@ impl PyMeshCa {
         Ok(svids.into_iter().map(|inner| PySvid { inner }).collect())
     }
 
+    /// Signs a PKCS#10 CSR for ``identity``, as istiod does: the CSR's own SANs and subject
+    /// are ignored in favour of the authenticated identity; its signature must verify.
+    ///
+    /// Args:
+    ///     csr_pem: the CSR in PEM.
+    ///     identity: the SPIFFE ID to certify.
+    ///     ttl: the lifetime (default 24 hours, at most 90 days).
+    ///
+    /// Returns:
+    ///     An :class:`IssuedCertificate` (the requester keeps its key).
+    ///
+    /// Raises:
+    ///     CaError: an unreadable CSR, a bad signature, an unsupported key, or a ttl refused.
+    ///     InvalidArgumentError: a negative or unrepresentable ``ttl``.
     #[pyo3(signature = (csr_pem, identity, *, ttl = None))]
     fn sign_csr(
         &self,
         py: Python<'_>,
-        csr_pem: String,
+        csr_pem: Text<'_>,
         identity: SpiffeIdArg,
-        ttl: Option<&Bound<'_, PyDelta>>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedCertificate> {
         let ttl = match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t, "ttl")?,
             None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
         };
         let issued = py
-            .detach(|| self.inner.sign_csr(&csr_pem, &identity.0, ttl))
+            .detach(|| self.inner.sign_csr(csr_pem.0, &identity.0, ttl))
             .map_err(py_err)?;
         Ok(PyIssuedCertificate { inner: issued })
     }
 
+    /// A new self-signed root with the same key kind, cross-signed so that SVIDs of the old
+    /// root keep verifying while bundles carry both (Istio's root rotation).
+    ///
+    /// Raises:
+    ///     CaError: this CA is not a self-signed root, or a ttl refused.
     #[pyo3(signature = (*, ttl = None))]
-    fn rotate_root(&self, py: Python<'_>, ttl: Option<&Bound<'_, PyDelta>>) -> PyResult<Self> {
+    fn rotate_root(&self, py: Python<'_>, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let ttl = match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t, "ttl")?,
             None => meshtls::ca::DEFAULT_ROOT_TTL,
         };
         let ca = py.detach(|| self.inner.rotate_root(ttl)).map_err(py_err)?;
         Ok(PyMeshCa::wrap(ca))
     }
 
+    /// Whether the CA certificate is due for renewal at ``now`` (an aware ``datetime``;
+    /// ``None`` for now), by istiod's rule for its self-signed root.
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: a naive ``now``.
     #[pyo3(signature = (now = None))]
     fn needs_rotation(&self, now: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        Ok(self.inner.needs_rotation(instant(now)?))
+        Ok(self.inner.needs_rotation(now_arg(now)?))
     }
 
-    #[pyo3(signature = (namespace = "istio-system"))]
-    fn to_cacerts_secret(&self, py: Python<'_>, namespace: &str) -> PyResult<Py<PyAny>> {
+    /// Istio's ``cacerts`` Secret (plug-in CA) as a dict, ready for the kubernetes client.
+    ///
+    /// Raises:
+    ///     CaError: ``namespace`` is not a valid namespace name.
+    #[pyo3(signature = (namespace = Text("istio-system")), text_signature = "(self, /, namespace='istio-system')")]
+    fn to_cacerts_secret(&self, py: Python<'_>, namespace: Text<'_>) -> PyResult<Py<PyAny>> {
         let json = self
             .inner
-            .to_cacerts_secret(namespace)
+            .to_cacerts_secret(&namespace)
             .and_then(|s| s.to_json());
         to_dict(py, json)
     }
 
-    fn root_cert_configmap(&self, py: Python<'_>, namespace: &str) -> PyResult<Py<PyAny>> {
+    /// The ``istio-ca-root-cert`` ConfigMap for ``namespace`` as a dict.
+    ///
+    /// Raises:
+    ///     CaError: ``namespace`` is not a valid namespace name.
+    fn root_cert_configmap(&self, py: Python<'_>, namespace: Text<'_>) -> PyResult<Py<PyAny>> {
         let json = self
             .inner
-            .root_cert_configmap(namespace)
+            .root_cert_configmap(&namespace)
             .and_then(|c| c.to_json());
         to_dict(py, json)
     }
@@ -378,7 +527,9 @@ impl PyMeshCa {
     }
 }
 
-/// An X.509-SVID with its private key.
+/// Your own X.509-SVID: the certificate chain (leaf first) and its private key, as issued
+/// by :meth:`MeshCa.issue` or read with :meth:`from_pem`. The key is zeroized when the
+/// object is freed and never appears in ``repr()``; not picklable.
 #[pyclass(frozen, module = "meshtls", name = "Svid")]
 pub(crate) struct PySvid {
     pub(crate) inner: meshtls::Svid,
@@ -386,17 +537,23 @@ pub(crate) struct PySvid {
 
 #[pymethods]
 impl PySvid {
+    /// Reads an SVID from PEM: the chain (leaf first) and its private key.
+    ///
+    /// Raises:
+    ///     CaError: unreadable PEM, a key block in the chain, a leaf that is not an SVID, or a
+    ///         key that does not match the leaf.
     #[classmethod]
     fn from_pem(
         _cls: &Bound<'_, PyType>,
-        cert_chain_pem: &str,
-        private_key_pem: String,
+        cert_chain_pem: Text<'_>,
+        private_key_pem: Text<'_>,
     ) -> PyResult<Self> {
-        let key = zeroize::Zeroizing::new(private_key_pem);
-        let inner = meshtls::Svid::from_pem(cert_chain_pem, &key).map_err(py_err)?;
+        let key = zeroize::Zeroizing::new(private_key_pem.0.to_owned());
+        let inner = meshtls::Svid::from_pem(&cert_chain_pem, &key).map_err(py_err)?;
         Ok(PySvid { inner })
     }
 
+    /// The SVID's SPIFFE ID.
     #[getter]
     fn spiffe_id(&self) -> PySpiffeId {
         PySpiffeId {
@@ -404,21 +561,25 @@ impl PySvid {
         }
     }
 
+    /// The chain as PEM text, leaf first.
     #[getter]
     fn cert_chain_pem(&self) -> String {
         self.inner.cert_chain_pem()
     }
 
+    /// The chain as DER ``bytes``, leaf first.
     #[getter]
     fn cert_chain_der<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
         der_list(py, self.inner.cert_chain_der())
     }
 
+    /// The private key as PKCS#8 PEM.
     #[getter]
     fn private_key_pem(&self) -> String {
         self.inner.private_key_pem().to_string()
     }
 
+    /// The private key as PKCS#8 DER ``bytes``.
     #[getter]
     fn private_key_der<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         let mut key = self.inner.private_key_der();
@@ -427,52 +588,83 @@ impl PySvid {
         bytes
     }
 
+    /// The trust bundle (PEM roots) that came with the SVID; ``""`` if none.
     #[getter]
     fn trust_bundle_pem(&self) -> String {
         self.inner.trust_bundle_pem()
     }
 
+    /// The leaf's NotBefore (an aware UTC ``datetime``).
     #[getter]
     fn not_before(&self) -> SystemTime {
         self.inner.not_before()
     }
 
+    /// The leaf's NotAfter (an aware UTC ``datetime``).
     #[getter]
     fn not_after(&self) -> SystemTime {
         self.inner.not_after()
     }
 
+    /// The leaf's serial number (an ``int``).
     #[getter]
     fn serial_number<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         serial_int(py, self.inner.serial())
     }
 
+    /// Whether the SVID is due for renewal at ``now`` by Istio's rule without jitter: once half
+    /// its lifetime has passed (also true once expired).
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: a naive ``now``.
     #[pyo3(signature = (now = None))]
     fn should_rotate(&self, now: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-        Ok(self.inner.should_rotate(instant(now)?))
+        Ok(self.inner.should_rotate(now_arg(now)?))
     }
 
-    #[pyo3(signature = (*, grace_ratio = 0.5, jitter = 0.0))]
-    fn rotation_time(&self, grace_ratio: f64, jitter: f64) -> PyResult<SystemTime> {
-        if !(0.0..=1.0).contains(&grace_ratio) || !(0.0..=1.0).contains(&jitter) {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "grace_ratio ({grace_ratio}) and jitter ({jitter}) must lie in [0, 1]"
-            )));
-        }
-        Ok(self.inner.rotation_time(&meshtls::ca::RotationPolicy {
-            grace_ratio,
-            jitter,
-        }))
+    /// When to renew, as istio-agent decides it: at ``not_after - lifetime * ratio``, where
+    /// ratio is ``grace_ratio`` plus a random deviation within ``±jitter``. The defaults are
+    /// Istio's (``SECRET_GRACE_PERIOD_RATIO`` 0.5, jitter 0.01).
+    ///
+    /// Raises:
+    ///     InvalidArgumentError: a ratio that is not a number between 0 and 1.
+    #[pyo3(
+        signature = (*, grace_ratio = None, jitter = None),
+        text_signature = "(self, /, *, grace_ratio=0.5, jitter=0.01)"
+    )]
+    fn rotation_time(&self, grace_ratio: Option<f64>, jitter: Option<f64>) -> PyResult<SystemTime> {
+        let istio = meshtls::ca::RotationPolicy::default();
+        let policy = meshtls::ca::RotationPolicy::new(
+            grace_ratio.unwrap_or(istio.grace_ratio),
+            jitter.unwrap_or(istio.jitter),
+        )
+        .map_err(|e| crate::errors::InvalidArgumentError::new_err(e.to_string()))?;
+        Ok(self.inner.rotation_time(&policy))
     }
 
-    fn to_k8s_secret(&self, py: Python<'_>, name: &str, namespace: &str) -> PyResult<Py<PyAny>> {
+    /// A ``kubernetes.io/tls`` Secret as a dict: ``tls.crt`` the leaf and intermediates,
+    /// ``tls.key`` the PKCS#8 key, ``ca.crt`` the trust bundle.
+    ///
+    /// Raises:
+    ///     CaError: ``name`` or ``namespace`` is not a valid Kubernetes name.
+    fn to_k8s_secret(
+        &self,
+        py: Python<'_>,
+        name: Text<'_>,
+        namespace: Text<'_>,
+    ) -> PyResult<Py<PyAny>> {
         let json = self
             .inner
-            .to_k8s_secret(name, namespace)
+            .to_k8s_secret(&name, &namespace)
             .and_then(|s| s.to_json());
         to_dict(py, json)
     }
 
+    /// Writes ``cert-chain.pem``, ``key.pem`` (0600) and ``root-cert.pem`` to ``directory``
+    /// atomically, as istio-agent's output files.
+    ///
+    /// Raises:
+    ///     CaError: a file could not be written.
     fn save(&self, py: Python<'_>, directory: PathBuf) -> PyResult<()> {
         py.detach(|| self.inner.save(&directory)).map_err(py_err)
     }
@@ -487,7 +679,9 @@ impl PySvid {
     }
 }
 
-/// A certificate chain signed from a CSR (the requester keeps the key).
+/// A certificate chain signed from a CSR by :meth:`MeshCa.sign_csr` (the requester keeps
+/// the key): leaf first, plus the trust bundle. Join it with the key by
+/// :meth:`with_private_key`.
 #[pyclass(frozen, module = "meshtls", name = "IssuedCertificate")]
 pub(crate) struct PyIssuedCertificate {
     inner: meshtls::ca::IssuedCertificate,
@@ -495,6 +689,7 @@ pub(crate) struct PyIssuedCertificate {
 
 #[pymethods]
 impl PyIssuedCertificate {
+    /// The certified SPIFFE ID.
     #[getter]
     fn spiffe_id(&self) -> PySpiffeId {
         PySpiffeId {
@@ -502,33 +697,42 @@ impl PyIssuedCertificate {
         }
     }
 
+    /// The chain as PEM text, leaf first.
     #[getter]
     fn cert_chain_pem(&self) -> String {
         self.inner.cert_chain_pem()
     }
 
+    /// The chain as DER ``bytes``, leaf first.
     #[getter]
     fn cert_chain_der<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
         der_list(py, self.inner.cert_chain_der())
     }
 
+    /// The leaf's NotBefore (an aware UTC ``datetime``).
     #[getter]
     fn not_before(&self) -> SystemTime {
         self.inner.not_before()
     }
 
+    /// The leaf's NotAfter (an aware UTC ``datetime``).
     #[getter]
     fn not_after(&self) -> SystemTime {
         self.inner.not_after()
     }
 
+    /// The leaf's serial number (an ``int``).
     #[getter]
     fn serial_number<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         serial_int(py, self.inner.serial())
     }
 
-    fn with_private_key(&self, private_key_pem: String) -> PyResult<PySvid> {
-        let key = zeroize::Zeroizing::new(private_key_pem);
+    /// The :class:`Svid` made of this chain and the requester's private key (PEM).
+    ///
+    /// Raises:
+    ///     CaError: the key cannot be read or does not match the leaf.
+    fn with_private_key(&self, private_key_pem: Text<'_>) -> PyResult<PySvid> {
+        let key = zeroize::Zeroizing::new(private_key_pem.0.to_owned());
         let svid = meshtls::Svid::from_pem(&self.inner.cert_chain_pem(), &key)
             .map_err(py_err)?
             .with_trust_bundle(self.inner.trust_bundle_der().to_vec());

@@ -12,7 +12,8 @@ use meshtls::ca_protocol::{
 use pyo3::prelude::*;
 use pyo3::types::PyDelta;
 
-use crate::ca::{PyMeshCa, PySvid, duration, key_kind};
+use crate::args::duration_arg;
+use crate::ca::{PyMeshCa, PySvid, key_kind};
 use crate::errors::{CaProtocolError, py_err};
 use crate::identity::{SpiffeIdArg, TrustDomainArg};
 
@@ -62,7 +63,7 @@ impl PyIstioCaClient {
         headers.sort();
         config.headers = headers;
         if let Some(t) = timeout {
-            config.timeout = duration(t, "timeout")?;
+            config.timeout = duration_arg(t.as_any(), "timeout")?;
         }
         let inner = IstioCaClient::new(config).map_err(py_err)?;
         Ok(PyIstioCaClient {
@@ -96,7 +97,7 @@ impl PyIstioCaClient {
         key: &str,
     ) -> PyResult<PySvid> {
         let ttl = match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t.as_any(), "ttl")?,
             None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
         };
         let key = key_kind(key)?;
@@ -118,7 +119,7 @@ impl PyIstioCaClient {
         key: &str,
     ) -> PyResult<PySvid> {
         let ttl = match ttl {
-            Some(t) => duration(t, "ttl")?,
+            Some(t) => duration_arg(t.as_any(), "ttl")?,
             None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
         };
         let key = key_kind(key)?;
@@ -199,10 +200,10 @@ impl PyIstioCaServer {
         config.trust_domain = trust_domain.map(|t| t.0);
         config.cluster_id = cluster_id.to_owned();
         if let Some(t) = default_ttl {
-            config.default_ttl = duration(t, "default_ttl")?;
+            config.default_ttl = duration_arg(t.as_any(), "default_ttl")?;
         }
         if let Some(t) = max_ttl {
-            config.max_ttl = duration(t, "max_ttl")?;
+            config.max_ttl = duration_arg(t.as_any(), "max_ttl")?;
         }
         for (account, ids) in trusted_node_accounts.unwrap_or_default() {
             let account = meshtls::SpiffeId::new(&account).map_err(py_err)?;

@@ -15,6 +15,8 @@ import_exception!(meshtls._errors, BundleError);
 import_exception!(meshtls._errors, AuthorizationError);
 import_exception!(meshtls._errors, TlsError);
 import_exception!(meshtls._errors, CaProtocolError);
+import_exception!(meshtls._errors, InvalidArgumentError);
+import_exception!(meshtls._errors, FileError);
 
 /// Maps a meshtls error to its Python exception, keeping the message.
 pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
@@ -31,7 +33,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Authz(_) => AuthorizationError::new_err(msg),
         meshtls::Error::Tls(_) => TlsError::new_err(msg),
         meshtls::Error::CaProtocol(_) => CaProtocolError::new_err(msg),
-        meshtls::Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(msg),
+        meshtls::Error::Io { .. } => FileError::new_err(msg),
         _ => MeshTlsError::new_err(msg),
     }
 }

@@ -3,9 +3,25 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
 
+use crate::args::{Str, Text, strings};
 use crate::errors::py_err;
 
-/// A SPIFFE trust domain (strict grammar).
+/// A SPIFFE trust domain, such as ``cluster.local``: strictly parsed by the SPIFFE grammar
+/// (lower-case letters, digits, ``.``, ``-``, ``_``; at most 255 bytes).
+///
+/// Immutable; compares, orders and hashes by name; ``str()`` gives the name and ``repr()``
+/// evaluates back; pickles.
+///
+/// Args:
+///     name: the trust domain name (no scheme, no path).
+///
+/// Raises:
+///     InvalidSpiffeIdError: the name breaks the grammar (the message says which rule).
+///
+/// Example::
+///
+///     >>> TrustDomain("cluster.local").id()
+///     SpiffeId("spiffe://cluster.local")
 #[pyclass(frozen, eq, ord, hash, module = "meshtls", name = "TrustDomain")]
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PyTrustDomain {
@@ -15,36 +31,47 @@ pub(crate) struct PyTrustDomain {
 #[pymethods]
 impl PyTrustDomain {
     #[new]
-    fn new(name: &str) -> PyResult<Self> {
-        let inner = meshtls::TrustDomain::new(name).map_err(py_err)?;
+    fn new(name: Text<'_>) -> PyResult<Self> {
+        let inner = meshtls::TrustDomain::new(&name).map_err(py_err)?;
         Ok(PyTrustDomain { inner })
     }
 
+    /// Parses as rust-spiffe and py-spiffe do: ASCII case is folded and, for an ID-shaped
+    /// input, only the authority is kept (``spiffe://Example.org/x`` gives ``example.org``).
+    /// Use it only for interop with lenient peers, and store the canonical result.
+    ///
+    /// Raises:
+    ///     InvalidSpiffeIdError: the name is invalid even after folding.
     #[classmethod]
-    fn parse_lenient(_cls: &Bound<'_, PyType>, name: &str) -> PyResult<Self> {
-        let inner = meshtls::TrustDomain::parse_lenient(name).map_err(py_err)?;
+    fn parse_lenient(_cls: &Bound<'_, PyType>, name: Text<'_>) -> PyResult<Self> {
+        let inner = meshtls::TrustDomain::parse_lenient(&name).map_err(py_err)?;
         Ok(PyTrustDomain { inner })
     }
 
+    /// The canonical name, e.g. ``"cluster.local"``.
     #[getter]
     fn name(&self) -> &str {
         self.inner.as_str()
     }
 
+    /// The trust domain's own SPIFFE ID, ``spiffe://<name>`` (the ID of its bundle).
     fn id(&self) -> PySpiffeId {
         PySpiffeId {
             inner: self.inner.id(),
         }
     }
 
+    /// The name.
     fn __str__(&self) -> &str {
         self.inner.as_str()
     }
 
+    /// ``TrustDomain("cluster.local")``.
     fn __repr__(&self) -> String {
         format!("TrustDomain({:?})", self.inner.as_str())
     }
 
+    /// Pickle support: ``(TrustDomain, (name,))``.
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
@@ -53,7 +80,25 @@ impl PyTrustDomain {
     }
 }
 
-/// A SPIFFE ID (strict grammar).
+/// A SPIFFE ID, such as ``spiffe://cluster.local/ns/shop/sa/web``, strictly parsed by the
+/// SPIFFE standard (go-spiffe's verdict, plus the 255-byte trust domain cap): lower-case
+/// scheme and trust domain, no port, user info, query or fragment, no empty, ``.`` or ``..``
+/// path segment, no trailing ``/``.
+///
+/// Immutable; compares, orders and hashes by its text; ``str()`` gives the canonical text and
+/// ``repr()`` evaluates back; pickles.
+///
+/// Args:
+///     text: the ID.
+///
+/// Raises:
+///     InvalidSpiffeIdError: the text breaks the grammar (the message says which rule).
+///
+/// Example::
+///
+///     >>> sid = SpiffeId("spiffe://cluster.local/ns/shop/sa/web")
+///     >>> sid.trust_domain, sid.path
+///     (TrustDomain("cluster.local"), '/ns/shop/sa/web')
 #[pyclass(frozen, eq, ord, hash, module = "meshtls", name = "SpiffeId")]
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PySpiffeId {
@@ -63,31 +108,54 @@ pub(crate) struct PySpiffeId {
 #[pymethods]
 impl PySpiffeId {
     #[new]
-    fn new(text: &str) -> PyResult<Self> {
-        let inner = meshtls::SpiffeId::new(text).map_err(py_err)?;
+    fn new(text: Text<'_>) -> PyResult<Self> {
+        let inner = meshtls::SpiffeId::new(&text).map_err(py_err)?;
         Ok(PySpiffeId { inner })
     }
 
+    /// Parses as rust-spiffe and py-spiffe do: scheme and trust domain case-insensitively
+    /// (ASCII), the path as it is. The result is canonical and round-trips through
+    /// ``SpiffeId()``. Never used implicitly.
+    ///
+    /// Raises:
+    ///     InvalidSpiffeIdError: the text is invalid even after folding.
     #[classmethod]
-    fn parse_lenient(_cls: &Bound<'_, PyType>, text: &str) -> PyResult<Self> {
-        let inner = meshtls::SpiffeId::parse_lenient(text).map_err(py_err)?;
+    fn parse_lenient(_cls: &Bound<'_, PyType>, text: Text<'_>) -> PyResult<Self> {
+        let inner = meshtls::SpiffeId::parse_lenient(&text).map_err(py_err)?;
         Ok(PySpiffeId { inner })
     }
 
+    /// Istio's workload identity ``spiffe://<trust_domain>/ns/<namespace>/sa/<service_account>``.
+    ///
+    /// Args:
+    ///     trust_domain: a :class:`TrustDomain` or its name.
+    ///     namespace: the Kubernetes namespace.
+    ///     service_account: the Kubernetes service account.
+    ///
+    /// Raises:
+    ///     InvalidSpiffeIdError: a bad trust domain, or a part that is not a valid path
+    ///         segment.
+    ///     IdentityError: an empty part.
+    ///
+    /// Example::
+    ///
+    ///     >>> SpiffeId.for_workload("cluster.local", "shop", "web")
+    ///     SpiffeId("spiffe://cluster.local/ns/shop/sa/web")
     #[classmethod]
     fn for_workload(
         _cls: &Bound<'_, PyType>,
         trust_domain: TrustDomainArg,
-        namespace: &str,
-        service_account: &str,
+        namespace: Text<'_>,
+        service_account: Text<'_>,
     ) -> PyResult<Self> {
-        let istio = meshtls::IstioIdentity::new(trust_domain.0, namespace, service_account)
+        let istio = meshtls::IstioIdentity::new(trust_domain.0, &namespace, &service_account)
             .map_err(py_err)?;
         Ok(PySpiffeId {
             inner: istio.spiffe_id(),
         })
     }
 
+    /// The trust domain (a :class:`TrustDomain`).
     #[getter]
     fn trust_domain(&self) -> PyTrustDomain {
         PyTrustDomain {
@@ -95,28 +163,37 @@ impl PySpiffeId {
         }
     }
 
+    /// The path, with its leading ``/``; ``""`` for a trust domain's own ID.
     #[getter]
     fn path(&self) -> &str {
         self.inner.path()
     }
 
+    /// The path's segments: ``["ns", "shop", "sa", "web"]``; ``[]`` for no path.
     #[getter]
     fn segments(&self) -> Vec<String> {
         self.inner.segments().map(str::to_owned).collect()
     }
 
+    /// Whether the ID belongs to ``trust_domain`` (a :class:`TrustDomain` or its name).
+    ///
+    /// Raises:
+    ///     InvalidSpiffeIdError: ``trust_domain`` is not a valid name.
     fn is_member_of(&self, trust_domain: TrustDomainArg) -> bool {
         self.inner.is_member_of(&trust_domain.0)
     }
 
+    /// The canonical text.
     fn __str__(&self) -> &str {
         self.inner.as_str()
     }
 
+    /// ``SpiffeId("spiffe://...")``.
     fn __repr__(&self) -> String {
         format!("SpiffeId({:?})", self.inner.as_str())
     }
 
+    /// Pickle support: ``(SpiffeId, (text,))``.
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
@@ -134,7 +211,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for TrustDomainArg {
         if let Ok(td) = ob.cast::<PyTrustDomain>() {
             return Ok(TrustDomainArg(td.get().inner.clone()));
         }
-        let text: String = ob.extract()?;
+        let text: Text<'_> = ob.extract()?;
         Ok(TrustDomainArg(
             meshtls::TrustDomain::new(&text).map_err(py_err)?,
         ))
@@ -150,12 +227,30 @@ impl<'a, 'py> FromPyObject<'a, 'py> for SpiffeIdArg {
         if let Ok(id) = ob.cast::<PySpiffeId>() {
             return Ok(SpiffeIdArg(id.get().inner.clone()));
         }
-        let text: String = ob.extract()?;
+        let text: Text<'_> = ob.extract()?;
         Ok(SpiffeIdArg(meshtls::SpiffeId::new(&text).map_err(py_err)?))
     }
 }
 
-/// An Istio workload identity.
+/// An Istio workload identity: trust domain, namespace and service account, the parts of
+/// ``spiffe://<td>/ns/<ns>/sa/<sa>`` and of the AuthorizationPolicy principal
+/// ``<td>/ns/<ns>/sa/<sa>``.
+///
+/// Immutable; compares, orders and hashes by its parts; pickles.
+///
+/// Args:
+///     trust_domain: a :class:`TrustDomain` or its name.
+///     namespace: the Kubernetes namespace.
+///     service_account: the Kubernetes service account.
+///
+/// Raises:
+///     InvalidSpiffeIdError: a bad trust domain or path segment.
+///     IdentityError: an empty part.
+///
+/// Example::
+///
+///     >>> IstioIdentity.from_spiffe_id("spiffe://cluster.local/ns/shop/sa/web").namespace
+///     'shop'
 #[pyclass(frozen, eq, ord, hash, module = "meshtls", name = "IstioIdentity")]
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PyIstioIdentity {
@@ -165,24 +260,42 @@ pub(crate) struct PyIstioIdentity {
 #[pymethods]
 impl PyIstioIdentity {
     #[new]
-    fn new(trust_domain: TrustDomainArg, namespace: &str, service_account: &str) -> PyResult<Self> {
-        let inner = meshtls::IstioIdentity::new(trust_domain.0, namespace, service_account)
+    fn new(
+        trust_domain: TrustDomainArg,
+        namespace: Text<'_>,
+        service_account: Text<'_>,
+    ) -> PyResult<Self> {
+        let inner = meshtls::IstioIdentity::new(trust_domain.0, &namespace, &service_account)
             .map_err(py_err)?;
         Ok(PyIstioIdentity { inner })
     }
 
+    /// Reads the Istio form ``spiffe://<td>/ns/<ns>/sa/<sa>`` back.
+    ///
+    /// Args:
+    ///     id: a :class:`SpiffeId` or its text.
+    ///
+    /// Raises:
+    ///     InvalidSpiffeIdError: the text is not a SPIFFE ID.
+    ///     IdentityError: the ID does not have exactly that shape.
     #[classmethod]
     fn from_spiffe_id(_cls: &Bound<'_, PyType>, id: SpiffeIdArg) -> PyResult<Self> {
         let inner = meshtls::IstioIdentity::from_spiffe_id(&id.0).map_err(py_err)?;
         Ok(PyIstioIdentity { inner })
     }
 
+    /// Parses an AuthorizationPolicy principal, ``<td>/ns/<ns>/sa/<sa>`` (no scheme).
+    ///
+    /// Raises:
+    ///     InvalidSpiffeIdError: a bad trust domain or segment.
+    ///     IdentityError: not that shape.
     #[classmethod]
-    fn from_principal(_cls: &Bound<'_, PyType>, principal: &str) -> PyResult<Self> {
-        let inner = meshtls::IstioIdentity::from_principal(principal).map_err(py_err)?;
+    fn from_principal(_cls: &Bound<'_, PyType>, principal: Text<'_>) -> PyResult<Self> {
+        let inner = meshtls::IstioIdentity::from_principal(&principal).map_err(py_err)?;
         Ok(PyIstioIdentity { inner })
     }
 
+    /// The trust domain (a :class:`TrustDomain`).
     #[getter]
     fn trust_domain(&self) -> PyTrustDomain {
         PyTrustDomain {
@@ -190,16 +303,19 @@ impl PyIstioIdentity {
         }
     }
 
+    /// The Kubernetes namespace.
     #[getter]
     fn namespace(&self) -> &str {
         self.inner.namespace()
     }
 
+    /// The Kubernetes service account.
     #[getter]
     fn service_account(&self) -> &str {
         self.inner.service_account()
     }
 
+    /// The SPIFFE ID ``spiffe://<td>/ns/<ns>/sa/<sa>``.
     #[getter]
     fn spiffe_id(&self) -> PySpiffeId {
         PySpiffeId {
@@ -207,15 +323,18 @@ impl PyIstioIdentity {
         }
     }
 
+    /// The AuthorizationPolicy principal ``<td>/ns/<ns>/sa/<sa>``.
     #[getter]
     fn principal(&self) -> String {
         self.inner.principal()
     }
 
+    /// The SPIFFE ID's text.
     fn __str__(&self) -> String {
         self.inner.to_string()
     }
 
+    /// ``IstioIdentity("cluster.local", "shop", "web")``.
     fn __repr__(&self) -> String {
         format!(
             "IstioIdentity({:?}, {:?}, {:?})",
@@ -225,6 +344,7 @@ impl PyIstioIdentity {
         )
     }
 
+    /// Pickle support: ``(IstioIdentity, (trust_domain, namespace, service_account))``.
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyType>, Bound<'py, PyTuple>)> {
@@ -238,24 +358,65 @@ impl PyIstioIdentity {
     }
 }
 
-/// Matches a SPIFFE ID against an Istio principal pattern.
+/// Whether a SPIFFE ID matches an AuthorizationPolicy principal pattern, as Envoy's RBAC
+/// filter matches it: exact, ``*`` (any authenticated peer), a prefix ``td/ns/shop/*`` or a
+/// suffix ``*/sa/web``; the pattern is compared with the ID without its ``spiffe://``.
+///
+/// Args:
+///     pattern: the principal pattern.
+///     id: a :class:`SpiffeId` or its text.
+///
+/// Raises:
+///     IdentityError: the pattern is malformed (a ``*`` anywhere but alone, first or last).
+///     InvalidSpiffeIdError: ``id`` is not a SPIFFE ID.
+///
+/// Example::
+///
+///     >>> principal_matches("cluster.local/ns/shop/*", "spiffe://cluster.local/ns/shop/sa/web")
+///     True
 #[pyfunction]
-fn principal_matches(pattern: &str, id: SpiffeIdArg) -> PyResult<bool> {
-    let p = meshtls::PrincipalPattern::parse(pattern).map_err(py_err)?;
+fn principal_matches(pattern: Text<'_>, id: SpiffeIdArg) -> PyResult<bool> {
+    let p = meshtls::PrincipalPattern::parse(&pattern).map_err(py_err)?;
     Ok(p.matches(&id.0))
 }
 
-/// Istio's `ReplaceTrustDomainAliases`.
+/// Istio's ``ReplaceTrustDomainAliases``, as istiod applies it to AuthorizationPolicy
+/// principals: a principal ``<td>/ns/<ns>/sa/<sa>`` whose trust domain is one of
+/// ``trust_domains`` (or literally ``cluster.local``) becomes one principal per trust domain,
+/// in order and without duplicates; any other principal (or one with trust domain ``*``) is
+/// kept as it is.
+///
+/// Args:
+///     principals: AuthorizationPolicy principals.
+///     trust_domains: the mesh's trust domain and its aliases (:class:`TrustDomain` or names).
+///
+/// Raises:
+///     InvalidSpiffeIdError: a trust domain name is invalid.
+///
+/// Example::
+///
+///     >>> expand_principals(["cluster.local/ns/a/sa/b"], ["prod.example", "old.example"])
+///     ['prod.example/ns/a/sa/b', 'old.example/ns/a/sa/b']
 #[pyfunction]
 fn expand_principals(
-    principals: Vec<String>,
+    principals: Vec<Str>,
     trust_domains: Vec<TrustDomainArg>,
 ) -> PyResult<Vec<String>> {
+    let principals = strings(principals);
     let tds: Vec<meshtls::TrustDomain> = trust_domains.into_iter().map(|t| t.0).collect();
     meshtls::identity::expand_principals(&principals, &tds).map_err(py_err)
 }
 
-/// Istio's `ExpandWithTrustDomains`.
+/// Istio's ``ExpandWithTrustDomains``: the input IDs first, then for each ID one copy per
+/// alias with the trust domain replaced; duplicates dropped. With no aliases the input comes
+/// back unchanged.
+///
+/// Args:
+///     ids: SPIFFE IDs (:class:`SpiffeId` or text).
+///     aliases: the trust domains to expand with.
+///
+/// Raises:
+///     InvalidSpiffeIdError: an ID or a trust domain is invalid.
 #[pyfunction]
 fn expand_spiffe_ids(
     ids: Vec<SpiffeIdArg>,
@@ -270,7 +431,17 @@ fn expand_spiffe_ids(
         .collect())
 }
 
-/// Istio's mesh config.
+/// Istio's mesh config (``meshConfig``): the trust domain and its aliases, the root
+/// namespace, the mesh's minimum TLS version and the ``caCertificates`` trust domains.
+///
+/// Build one with :meth:`from_yaml` (the ``istio`` ConfigMap or its ``mesh`` document) or
+/// :meth:`from_layers`. Immutable; ``==`` compares the effective config; pickles.
+///
+/// Example::
+///
+///     >>> mesh = MeshConfig.from_yaml("trustDomain: cluster.local\ntrustDomainAliases: [old.td]")
+///     >>> [str(t) for t in mesh.trust_domains_for_validation()]
+///     ['cluster.local', 'old.td']
 #[pyclass(frozen, eq, module = "meshtls", name = "MeshConfig")]
 #[derive(Clone, PartialEq)]
 pub(crate) struct PyMeshConfig {
@@ -280,17 +451,33 @@ pub(crate) struct PyMeshConfig {
 
 #[pymethods]
 impl PyMeshConfig {
+    /// Reads the ``istio`` ConfigMap manifest (its ``mesh`` key) or the bare ``mesh``
+    /// document, YAML or JSON. Unset fields take Istio's defaults.
+    ///
+    /// Raises:
+    ///     ManifestError: not YAML/JSON, or a size/depth limit broken.
+    ///     MeshConfigError: a field of the wrong type or value (with its name).
     #[classmethod]
-    fn from_yaml(_cls: &Bound<'_, PyType>, text: &str) -> PyResult<Self> {
-        let inner = meshtls::MeshConfig::from_yaml(text).map_err(py_err)?;
+    fn from_yaml(_cls: &Bound<'_, PyType>, text: Text<'_>) -> PyResult<Self> {
+        let inner = meshtls::MeshConfig::from_yaml(&text).map_err(py_err)?;
         Ok(PyMeshConfig {
             inner,
-            source: vec![text.to_owned()],
+            source: vec![text.0.to_owned()],
         })
     }
 
+    /// Merges mesh config documents as istiod does with its defaults, the ConfigMap and
+    /// overrides: later layers win field by field.
+    ///
+    /// Args:
+    ///     layers: YAML/JSON documents, lowest priority first.
+    ///
+    /// Raises:
+    ///     ManifestError: a layer is not YAML/JSON.
+    ///     MeshConfigError: a field of the wrong type or value.
     #[classmethod]
-    fn from_layers(_cls: &Bound<'_, PyType>, layers: Vec<String>) -> PyResult<Self> {
+    fn from_layers(_cls: &Bound<'_, PyType>, layers: Vec<Str>) -> PyResult<Self> {
+        let layers = strings(layers);
         let inner = meshtls::MeshConfig::from_layers(&layers).map_err(py_err)?;
         Ok(PyMeshConfig {
             inner,
@@ -298,6 +485,7 @@ impl PyMeshConfig {
         })
     }
 
+    /// ``trustDomain`` (default ``cluster.local``).
     #[getter]
     fn trust_domain(&self) -> PyTrustDomain {
         PyTrustDomain {
@@ -305,6 +493,7 @@ impl PyMeshConfig {
         }
     }
 
+    /// ``trustDomainAliases``, in order, without duplicates.
     #[getter]
     fn trust_domain_aliases(&self) -> Vec<PyTrustDomain> {
         self.inner
@@ -314,21 +503,25 @@ impl PyMeshConfig {
             .collect()
     }
 
+    /// ``rootNamespace`` (default ``istio-system``).
     #[getter]
     fn root_namespace(&self) -> &str {
         self.inner.root_namespace()
     }
 
+    /// ``meshMTLS.minProtocolVersion``: ``"TLSV1_2"`` (the default) or ``"TLSV1_3"``.
     #[getter]
     fn min_protocol_version(&self) -> &'static str {
         self.inner.min_protocol_version().as_str()
     }
 
+    /// ``enableAutoMtls`` (default ``True``).
     #[getter]
     fn enable_auto_mtls(&self) -> bool {
         self.inner.enable_auto_mtls()
     }
 
+    /// The ``trustDomains`` of each ``caCertificates`` entry.
     #[getter]
     fn ca_certificate_trust_domains(&self) -> Vec<Vec<PyTrustDomain>> {
         self.inner
@@ -342,6 +535,8 @@ impl PyMeshConfig {
             .collect()
     }
 
+    /// The trust domains a peer may belong to: the trust domain, then its aliases (what
+    /// Istio's ``TrustDomainsForValidation`` returns).
     fn trust_domains_for_validation(&self) -> Vec<PyTrustDomain> {
         self.inner
             .trust_domains_for_validation()
@@ -350,13 +545,16 @@ impl PyMeshConfig {
             .collect()
     }
 
-    fn expand_principals(&self, principals: Vec<String>) -> PyResult<Vec<String>> {
+    /// :func:`expand_principals` with this mesh's trust domain and aliases.
+    fn expand_principals(&self, principals: Vec<Str>) -> PyResult<Vec<String>> {
+        let principals = strings(principals);
         self.inner
             .trust_domains()
             .expand_principals(&principals)
             .map_err(py_err)
     }
 
+    /// ``<MeshConfig trust_domain=... aliases=[...] root_namespace=...>``.
     fn __repr__(&self) -> String {
         format!(
             "<MeshConfig trust_domain={:?} aliases={:?} root_namespace={:?}>",
@@ -370,6 +568,7 @@ impl PyMeshConfig {
         )
     }
 
+    /// Pickle support: rebuilt with :meth:`from_layers` from the source documents.
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {

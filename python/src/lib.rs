@@ -3,6 +3,8 @@
 
 use pyo3::prelude::*;
 
+mod args;
+mod bench;
 mod ca;
 mod ca_protocol;
 mod errors;
@@ -10,7 +12,7 @@ mod identity;
 mod policy;
 mod svid;
 
-#[pymodule]
+#[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
@@ -18,5 +20,6 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca_protocol::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    bench::register(m)?;
     Ok(())
 }

@@ -1,42 +1,139 @@
 //! `PolicySet`, `Decision`, `validate_peer_authentication`; `MtlsMode` is the Python enum in
 //! `meshtls/_policy.py`.
+//!
+//! The hot paths borrow Python's strings instead of copying them (`resolve`, `resolve_many`),
+//! and a decision's explanation is built by the core's `PolicySet::explain` only when
+//! `Decision.explanation` is read: the decision keeps the set and a copy of the query for that.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use std::sync::{Arc, OnceLock};
+
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{
+    PyBool, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple, PyType,
+};
 use serde_json::Value;
 
-use meshtls::policy::{Decision, Level, MtlsMode, PolicyError, PolicyName};
+use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
+use meshtls::policy::{Decision, Labels, Level, MtlsMode, PolicyError, PolicyName};
 
+use crate::args::{Str, Text, int_arg, is_aware, quote, strings, text_of, type_name};
 use crate::errors::{ManifestError, py_err};
 
-/// Converts a Python object (dicts, lists, str, int, float, bool, None, aware datetimes) to
-/// a JSON value, with the same depth and size limits as the YAML reader.
+// ---- Python objects → JSON values -----------------------------------------------------------
+
+/// Where a value sits in a document, as a chain of steps on the stack: rendered only when an
+/// error names it, so converting costs nothing per node.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Root(&'a str),
+    Index(usize),
+    Key(&'a str),
+}
+
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    step: Step<'a>,
+    parent: Option<&'a Path<'a>>,
+}
+
+impl<'a> Path<'a> {
+    fn root(name: &'a str) -> Self {
+        Path {
+            step: Step::Root(name),
+            parent: None,
+        }
+    }
+
+    fn child(&'a self, step: Step<'a>) -> Path<'a> {
+        Path {
+            step,
+            parent: Some(self),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut steps = vec![self.step];
+        let mut at = self.parent;
+        while let Some(p) = at {
+            steps.push(p.step);
+            at = p.parent;
+        }
+        let mut out = String::new();
+        for s in steps.iter().rev() {
+            match s {
+                Step::Root(r) => out.push_str(r),
+                Step::Index(i) => out.push_str(&format!("[{i}]")),
+                Step::Key(k) if k.len() <= 64 && !k.contains(['.', '[', '"']) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Step::Key(k) => out.push_str(&format!("[{}]", quote(k))),
+            }
+        }
+        out
+    }
+}
+
+fn manifest_err(path: &Path<'_>, what: impl std::fmt::Display) -> PyErr {
+    ManifestError::new_err(format!("cannot read document: {what} at {}", path.render()))
+}
+
+/// Converts Python objects (dicts and other mappings, lists, tuples, str, int, float, bool,
+/// None, aware datetimes) to JSON values, with the YAML reader's depth, size and node limits.
+/// Anything else in a document is a `ManifestError` naming where it is.
 struct ToJson {
     nodes: usize,
+    bytes: usize,
 }
 
 impl ToJson {
-    fn convert(&mut self, ob: &Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Value> {
+    fn new() -> Self {
+        ToJson { nodes: 0, bytes: 0 }
+    }
+
+    fn text(&mut self, s: &Bound<'_, PyString>, path: &Path<'_>) -> PyResult<String> {
+        let t = text_of(s.as_borrowed())
+            .map_err(|_| manifest_err(path, "a str that is not valid Unicode (lone surrogate)"))?;
+        self.bytes += t.len();
+        if self.bytes > MAX_INPUT_BYTES {
+            return Err(ManifestError::new_err(format!(
+                "cannot read document: its strings exceed the limit of {MAX_INPUT_BYTES} bytes"
+            )));
+        }
+        Ok(t.0.to_owned())
+    }
+
+    fn convert(&mut self, ob: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResult<Value> {
         self.nodes += 1;
-        if depth > meshtls::manifest::MAX_DEPTH {
-            return Err(ManifestError::new_err(format!(
-                "cannot read document: nesting deeper than {} levels at {path}",
-                meshtls::manifest::MAX_DEPTH
-            )));
+        if depth > MAX_DEPTH {
+            return Err(manifest_err(
+                path,
+                format_args!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
         }
-        if self.nodes > meshtls::manifest::MAX_VALUE_NODES {
+        if self.nodes > MAX_VALUE_NODES {
             return Err(ManifestError::new_err(format!(
-                "cannot read document: more than {} values",
-                meshtls::manifest::MAX_VALUE_NODES
+                "cannot read document: more than {MAX_VALUE_NODES} values"
             )));
-        }
-        if ob.is_none() {
-            return Ok(Value::Null);
         }
         if let Ok(s) = ob.cast::<PyString>() {
-            return Ok(Value::String(s.extract::<String>()?));
+            return Ok(Value::String(self.text(s, path)?));
+        }
+        if let Ok(d) = ob.cast::<PyDict>() {
+            let mut out = serde_json::Map::new();
+            for (k, v) in d.iter() {
+                self.entry(&mut out, &k, &v, path, depth)?;
+            }
+            return Ok(Value::Object(out));
+        }
+        if let Ok(l) = ob.cast::<PyList>() {
+            let mut out = Vec::with_capacity(l.len());
+            for (i, item) in l.iter().enumerate() {
+                out.push(self.convert(&item, &path.child(Step::Index(i)), depth + 1)?);
+            }
+            return Ok(Value::Array(out));
         }
         if let Ok(b) = ob.cast::<PyBool>() {
             return Ok(Value::Bool(b.is_true()));
@@ -48,117 +145,222 @@ impl ToJson {
             if let Ok(u) = ob.extract::<u64>() {
                 return Ok(Value::from(u));
             }
-            return Err(PyValueError::new_err(format!(
-                "integer at {path} is out of range"
-            )));
+            return Err(manifest_err(
+                path,
+                "an integer out of range (manifests hold 64-bit integers)",
+            ));
+        }
+        if ob.is_none() {
+            return Ok(Value::Null);
         }
         if let Ok(f) = ob.cast::<PyFloat>() {
             return serde_json::Number::from_f64(f.value())
                 .map(Value::Number)
                 .ok_or_else(|| {
-                    PyValueError::new_err(format!("{path}: {} is not a finite number", f.value()))
+                    manifest_err(path, format_args!("{} (not a finite number)", f.value()))
                 });
         }
-        if let Ok(d) = ob.cast::<PyDict>() {
-            return self.mapping(d.items().into_any(), path, depth);
-        }
-        if ob.cast::<PyList>().is_ok() || ob.cast::<PyTuple>().is_ok() {
-            let mut out = Vec::new();
-            for (i, item) in ob.try_iter()?.enumerate() {
-                out.push(self.convert(&item?, &format!("{path}[{i}]"), depth + 1)?);
+        if let Ok(t) = ob.cast::<PyTuple>() {
+            let mut out = Vec::with_capacity(t.len());
+            for (i, item) in t.iter().enumerate() {
+                out.push(self.convert(&item, &path.child(Step::Index(i)), depth + 1)?);
             }
             return Ok(Value::Array(out));
         }
-        if ob.hasattr("isoformat")? && ob.hasattr("utcoffset")? {
-            // datetime.datetime, as the kubernetes client returns creationTimestamp.
-            if ob.call_method0("utcoffset")?.is_none() {
-                return Err(PyValueError::new_err(format!(
-                    "naive datetime at {path}: use an aware datetime (e.g. tzinfo=timezone.utc)"
+        if ob.is_instance_of::<PyDateTime>() {
+            // A datetime, as the kubernetes client returns creationTimestamp: the one
+            // datetime converter decides what is accepted, isoformat() gives RFC 3339.
+            if !is_aware(ob)? {
+                return Err(ManifestError::new_err(format!(
+                    "cannot read document: naive datetime at {}: use an aware datetime (e.g. \
+                     tzinfo=timezone.utc)",
+                    path.render()
                 )));
             }
-            let text: String = ob.call_method0("isoformat")?.extract()?;
-            return Ok(Value::String(text));
+            let text = ob.call_method0("isoformat")?;
+            return Ok(Value::String(self.text(text.cast()?, path)?));
         }
-        if ob.hasattr("items")? {
-            return self.mapping(ob.call_method0("items")?, path, depth);
+        if let Ok(m) = ob.cast::<PyMapping>() {
+            let mut out = serde_json::Map::new();
+            for item in m.items()?.iter() {
+                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                self.entry(&mut out, &k, &v, path, depth)?;
+            }
+            return Ok(Value::Object(out));
         }
-        Err(PyTypeError::new_err(format!(
-            "cannot read {} at {path}: expected dict, list, str, int, float, bool, None or datetime",
-            ob.get_type().name()?
-        )))
+        Err(manifest_err(
+            path,
+            format_args!(
+                "a {} (expected dict, list, str, int, float, bool, None or an aware datetime)",
+                type_name(&ob.as_borrowed())
+            ),
+        ))
     }
 
-    fn mapping(&mut self, items: Bound<'_, PyAny>, path: &str, depth: usize) -> PyResult<Value> {
-        let mut out = serde_json::Map::new();
-        for item in items.try_iter()? {
-            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-            // Port keys may be Python ints ({8080: {"mode": "STRICT"}}).
-            let key = if let Ok(s) = k.cast::<PyString>() {
-                s.extract::<String>()?
-            } else if k.cast::<PyInt>().is_ok() && k.cast::<PyBool>().is_err() {
-                k.extract::<i64>()?.to_string()
-            } else {
-                return Err(PyTypeError::new_err(format!(
-                    "keys must be str (or int ports), got {} at {path}",
-                    k.get_type().name()?
-                )));
-            };
-            let child = format!("{path}.{key}");
-            let value = self.convert(&v, &child, depth + 1)?;
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-fn to_json(ob: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
-    ToJson { nodes: 0 }.convert(ob, path, 0)
-}
-
-/// A workload's labels: a mapping of str to str (or None for none).
-struct LabelsArg(Vec<(String, String)>);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for LabelsArg {
-    type Error = PyErr;
-    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if ob.is_none() {
-            return Ok(LabelsArg(Vec::new()));
-        }
-        let items = if let Ok(d) = ob.cast::<PyDict>() {
-            d.items().into_any()
-        } else if ob.hasattr("items")? {
-            ob.call_method0("items")?
+    fn entry(
+        &mut self,
+        out: &mut serde_json::Map<String, Value>,
+        k: &Bound<'_, PyAny>,
+        v: &Bound<'_, PyAny>,
+        path: &Path<'_>,
+        depth: usize,
+    ) -> PyResult<()> {
+        // Port keys may be Python ints ({8080: {"mode": "STRICT"}}).
+        let key = if let Ok(s) = k.cast::<PyString>() {
+            self.text(s, path)?
+        } else if k.cast::<PyInt>().is_ok() && k.cast::<PyBool>().is_err() {
+            match k.extract::<i64>() {
+                Ok(i) => i.to_string(),
+                Err(_) => return Err(manifest_err(path, "an integer key out of range")),
+            }
         } else {
-            return Err(PyTypeError::new_err(format!(
-                "labels must be a mapping of str to str, got {}",
-                ob.get_type().name()?
-            )));
+            return Err(manifest_err(
+                path,
+                format_args!(
+                    "a key of type {} (keys must be str, or int ports)",
+                    type_name(&k.as_borrowed())
+                ),
+            ));
         };
-        let mut out = Vec::new();
-        for item in items.try_iter()? {
-            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-            let key: String = k
-                .extract()
-                .map_err(|_| PyTypeError::new_err(format!("label keys must be str, got {k:?}")))?;
-            let value: String = v.extract().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "label values must be str, got {} for key {key:?}",
-                    v.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            out.push((key, value));
-        }
-        Ok(LabelsArg(out))
+        let value = self.convert(v, &path.child(Step::Key(&key)), depth + 1)?;
+        out.insert(key, value);
+        Ok(())
     }
 }
 
-fn port_arg(port: Option<i64>) -> PyResult<Option<u16>> {
-    port.map(|p| u16::try_from(p).map_err(|_| py_err(PolicyError::Port(p))))
-        .transpose()
+/// A mapping document (or list of them) from Python to JSON; `root` names it in errors.
+pub(crate) fn to_json(ob: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
+    ToJson::new().convert(ob, &Path::root(root), 0)
 }
+
+// ---- workload queries -----------------------------------------------------------------------
+
+/// Reads a workload's labels (a mapping of str to str, or None) as borrowed pairs. `hold`
+/// keeps the Python strings alive while the pairs borrow them.
+fn label_objects<'py>(
+    labels: &Bound<'py, PyAny>,
+    hold: &mut Vec<Bound<'py, PyString>>,
+) -> PyResult<()> {
+    if labels.is_none() {
+        return Ok(());
+    }
+    let mut push = |k: Bound<'py, PyAny>, v: Bound<'py, PyAny>| -> PyResult<()> {
+        let key = k.cast_into::<PyString>().map_err(|e| {
+            PyTypeError::new_err(format!(
+                "label keys must be str, got {}",
+                type_name(&e.into_inner().as_borrowed())
+            ))
+        })?;
+        let value = v.cast_into::<PyString>().map_err(|e| {
+            PyTypeError::new_err(format!(
+                "label values must be str, got {} for key {}",
+                type_name(&e.into_inner().as_borrowed()),
+                quote(&key.to_string_lossy())
+            ))
+        })?;
+        hold.push(key);
+        hold.push(value);
+        Ok(())
+    };
+    if let Ok(d) = labels.cast::<PyDict>() {
+        for (k, v) in d.iter() {
+            push(k, v)?;
+        }
+        return Ok(());
+    }
+    if let Ok(m) = labels.cast::<PyMapping>() {
+        for item in m.items()?.iter() {
+            let (k, v): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
+            push(k, v)?;
+        }
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "labels must be a mapping of str to str (or None), got {}",
+        type_name(&labels.as_borrowed())
+    )))
+}
+
+/// The UTF-8 views of held label strings, as `(key, value)` pairs.
+fn label_pairs<'a>(
+    hold: &'a [Bound<'_, PyString>],
+    out: &mut Vec<(&'a str, &'a str)>,
+) -> PyResult<()> {
+    for kv in hold.chunks_exact(2) {
+        if let [k, v] = kv {
+            out.push((text_of(k.as_borrowed())?.0, text_of(v.as_borrowed())?.0));
+        }
+    }
+    Ok(())
+}
+
+/// `port`: None, or an int in 0..=65535 (else `PolicyError` naming the port).
+fn port_arg(port: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u16>> {
+    let Some(port) = port.filter(|p| !p.is_none()) else {
+        return Ok(None);
+    };
+    let wide: i64 = int_arg(port, "port", "must be between 0 and 65535")?;
+    u16::try_from(wide)
+        .map(Some)
+        .map_err(|_| py_err(PolicyError::Port(wide)))
+}
+
+/// A query kept by a decision so that its explanation can be built when asked for: the
+/// namespace and the labels in one buffer.
+struct Query {
+    text: Box<str>,
+    namespace_len: usize,
+    /// `(key start, key end = value start, value end)` in `text`.
+    pairs: Box<[(usize, usize, usize)]>,
+    port: Option<u16>,
+}
+
+impl Query {
+    fn new(namespace: &str, labels: &[(&str, &str)], port: Option<u16>) -> Self {
+        let len = namespace.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let mut text = String::with_capacity(len);
+        text.push_str(namespace);
+        let mut pairs = Vec::with_capacity(labels.len());
+        for (k, v) in labels {
+            let a = text.len();
+            text.push_str(k);
+            let b = text.len();
+            text.push_str(v);
+            pairs.push((a, b, text.len()));
+        }
+        Query {
+            text: text.into_boxed_str(),
+            namespace_len: namespace.len(),
+            pairs: pairs.into_boxed_slice(),
+            port,
+        }
+    }
+
+    fn namespace(&self) -> &str {
+        self.text.get(..self.namespace_len).unwrap_or("")
+    }
+}
+
+impl Labels for Query {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.pairs().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|&(a, b, c)| {
+            (
+                self.text.get(a..b).unwrap_or(""),
+                self.text.get(b..c).unwrap_or(""),
+            )
+        })
+    }
+}
+
+struct Lazy {
+    set: Arc<meshtls::PolicySet>,
+    query: Query,
+}
+
+// ---- Decision -------------------------------------------------------------------------------
 
 static MODES: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
 
@@ -175,70 +377,157 @@ fn mode_member(py: Python<'_>, mode: MtlsMode) -> PyResult<Py<PyAny>> {
     members
         .get(i)
         .map(|m| m.clone_ref(py))
-        .ok_or_else(|| PyValueError::new_err("unknown mode"))
+        .ok_or_else(|| py_err(PolicyError::Mode(mode.as_str().to_owned())))
 }
 
-/// The effective mTLS mode for a workload, with the deciding policy and the reasons.
+/// The effective mutual-TLS mode of a workload (and port), with the policy that decided it.
+///
+/// Returned by :meth:`PolicySet.resolve` and :meth:`PolicySet.resolve_many`. Immutable;
+/// two decisions are equal (and hash alike) when mode, level and policy are equal, whatever
+/// their explanations. Pickles and copies like any value.
+///
+/// Example::
+///
+///     >>> d = policies.resolve("shop", {"app": "web"}, 8080)
+///     >>> d.mode, d.level, d.policy
+///     (<MtlsMode.STRICT: 'STRICT'>, 'workload', 'shop/web-strict')
 #[pyclass(frozen, eq, hash, module = "meshtls", name = "Decision")]
-#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PyDecision {
-    inner: Decision,
+    pub(crate) inner: Decision,
+    lazy: Option<Lazy>,
+    explained: OnceLock<Vec<String>>,
+}
+
+impl PyDecision {
+    fn plain(inner: Decision) -> Self {
+        PyDecision {
+            inner,
+            lazy: None,
+            explained: OnceLock::new(),
+        }
+    }
+
+    fn lazy(inner: Decision, set: &Arc<meshtls::PolicySet>, query: Query) -> Self {
+        PyDecision {
+            inner,
+            lazy: Some(Lazy {
+                set: Arc::clone(set),
+                query,
+            }),
+            explained: OnceLock::new(),
+        }
+    }
+
+    fn lines(&self) -> &[String] {
+        match &self.lazy {
+            None => self.inner.explanation(),
+            Some(l) => self.explained.get_or_init(|| {
+                l.set
+                    .explain(l.query.namespace(), &l.query, l.query.port)
+                    .explanation()
+                    .to_vec()
+            }),
+        }
+    }
+}
+
+impl PartialEq for PyDecision {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl std::hash::Hash for PyDecision {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.hash(state);
+    }
 }
 
 #[pymethods]
 impl PyDecision {
+    /// Rebuilds a decision from its parts (as pickling does).
+    ///
+    /// Args:
+    ///     mode: the effective mode, an :class:`MtlsMode` or its name; never ``UNSET``.
+    ///     level: ``"workload"``, ``"port"``, ``"namespace"``, ``"mesh"`` or ``"default"``.
+    ///     policy: the deciding policy as ``"namespace/name"``; ``None`` exactly when the
+    ///         level is ``"default"``.
+    ///     explanation: the lines of :attr:`explanation`.
+    ///
+    /// Raises:
+    ///     PolicyError: an unknown mode or level, ``UNSET``, a malformed policy name, or a
+    ///         policy given with level ``"default"`` (or missing with another level).
     #[new]
-    #[pyo3(signature = (mode, level, policy=None, explanation=Vec::new()))]
+    #[pyo3(
+        signature = (mode, level, policy = None, explanation = Vec::new()),
+        text_signature = "(mode, level, policy=None, explanation=())"
+    )]
     fn new(
-        mode: String,
-        level: &str,
-        policy: Option<&str>,
-        explanation: Vec<String>,
+        mode: Text<'_>,
+        level: Text<'_>,
+        policy: Option<Text<'_>>,
+        explanation: Vec<Str>,
     ) -> PyResult<Self> {
-        let mode = MtlsMode::parse(&mode).ok_or_else(|| py_err(PolicyError::Mode(mode.clone())))?;
+        let explanation = strings(explanation);
+        let mode = MtlsMode::parse(&mode).ok_or_else(|| py_err(PolicyError::Mode(quote(&mode))))?;
         let level =
-            Level::parse(level).ok_or_else(|| py_err(PolicyError::Level(level.to_owned())))?;
-        let policy = policy.map(PolicyName::parse).transpose().map_err(py_err)?;
+            Level::parse(&level).ok_or_else(|| py_err(PolicyError::Level(quote(&level))))?;
+        let policy = policy
+            .map(|p| PolicyName::parse(&p))
+            .transpose()
+            .map_err(py_err)?;
         let inner = Decision::new(mode, level, policy, explanation).map_err(py_err)?;
-        Ok(PyDecision { inner })
+        Ok(PyDecision::plain(inner))
     }
 
+    /// The effective mode (an :class:`MtlsMode`); never ``UNSET``.
     #[getter]
     fn mode(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         mode_member(py, self.inner.mode())
     }
 
+    /// The deciding policy as ``"namespace/name"``, or ``None`` when no policy sets a mode
+    /// (level ``"default"``: Istio's PERMISSIVE).
     #[getter]
     fn policy(&self) -> Option<&str> {
         self.inner.policy().map(PolicyName::as_str)
     }
 
+    /// Which level decided: ``"workload"``, ``"port"``, ``"namespace"``, ``"mesh"`` or
+    /// ``"default"``.
     #[getter]
     fn level(&self) -> &'static str {
         self.inner.level().as_str()
     }
 
+    /// Why, as istiod would reason: one line per policy considered (used, overridden or
+    /// ignored) and per step, ending with the result. Built when first read (by the core's
+    /// ``PolicySet.explain``), not when the decision is made; empty for decisions from
+    /// ``resolve_many(..., explain=False)``.
     #[getter]
     fn explanation(&self) -> Vec<String> {
-        self.inner.explanation().to_vec()
+        self.lines().to_vec()
     }
 
+    /// ``"STRICT (workload level, shop/web-strict)"``.
     fn __str__(&self) -> String {
         self.inner.to_string()
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+    /// ``Decision(mode=MtlsMode.STRICT, level='workload', policy='shop/web-strict')``.
+    fn __repr__(&self) -> String {
         let policy = match self.inner.policy() {
-            Some(p) => PyString::new(py, p.as_str()).repr()?.extract::<String>()?,
+            Some(p) => format!("{:?}", p.as_str()).replace('"', "'"),
             None => "None".to_owned(),
         };
-        Ok(format!(
+        format!(
             "Decision(mode=MtlsMode.{}, level='{}', policy={policy})",
             self.inner.mode(),
             self.inner.level().as_str(),
-        ))
+        )
     }
 
+    /// Pickle support: the constructor's arguments, explanation included.
     #[allow(clippy::type_complexity)]
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
@@ -246,32 +535,52 @@ impl PyDecision {
         Bound<'py, PyType>,
         (String, &'static str, Option<String>, Vec<String>),
     )> {
-        let d = &slf.get().inner;
+        let me = slf.get();
+        let d = &me.inner;
         Ok((
             slf.get_type(),
             (
                 d.mode().as_str().to_owned(),
                 d.level().as_str(),
                 d.policy().map(|p| p.as_str().to_owned()),
-                d.explanation().to_vec(),
+                me.lines().to_vec(),
             ),
         ))
     }
 }
 
-/// PeerAuthentications read once and indexed for resolution.
+// ---- PolicySet ------------------------------------------------------------------------------
+
+/// PeerAuthentication policies, read once and indexed to answer which mTLS mode a workload's
+/// port enforces, exactly as istiod decides it.
+///
+/// Build one with :meth:`from_yaml` (manifests as ``kubectl get peerauthentications -A -o
+/// yaml`` prints them) or :meth:`from_dicts` (objects from the kubernetes client), then call
+/// :meth:`resolve`. Immutable and safe to share between threads.
+///
+/// Example::
+///
+///     >>> policies = PolicySet.from_yaml(open("pa.yaml").read())
+///     >>> str(policies.resolve("shop", {"app": "web"}, port=8080).mode)
+///     'STRICT'
 #[pyclass(frozen, module = "meshtls", name = "PolicySet")]
 pub(crate) struct PyPolicySet {
-    inner: meshtls::PolicySet,
+    pub(crate) inner: Arc<meshtls::PolicySet>,
 }
 
-type Workload = (String, Vec<(String, String)>, Option<u16>);
+/// One `resolve_many` query: the namespace's index in `hold`, the range of its label
+/// strings in `hold`, and the port.
+type Span = (usize, usize, usize, Option<u16>);
 
-fn workload_arg(item: &Bound<'_, PyAny>) -> PyResult<Workload> {
+fn workload_arg<'py>(
+    item: &Bound<'py, PyAny>,
+    hold: &mut Vec<Bound<'py, PyString>>,
+) -> PyResult<Span> {
     let tuple = item.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err(
-            "each workload is a tuple (namespace, labels) or (namespace, labels, port)",
-        )
+        PyTypeError::new_err(format!(
+            "each workload is a tuple (namespace, labels) or (namespace, labels, port), got {}",
+            type_name(&item.as_borrowed())
+        ))
     })?;
     let n = tuple.len();
     if !(2..=3).contains(&n) {
@@ -279,123 +588,250 @@ fn workload_arg(item: &Bound<'_, PyAny>) -> PyResult<Workload> {
             "each workload is (namespace, labels[, port]), got a tuple of {n}"
         )));
     }
-    let namespace: String = tuple.get_item(0)?.extract()?;
-    let labels: LabelsArg = tuple.get_item(1)?.extract()?;
+    let namespace = tuple.get_item(0)?.cast_into::<PyString>().map_err(|e| {
+        PyTypeError::new_err(format!(
+            "a workload's namespace must be str, got {}",
+            type_name(&e.into_inner().as_borrowed())
+        ))
+    })?;
+    let ns = hold.len();
+    hold.push(namespace);
+    label_objects(&tuple.get_item(1)?, hold)?;
+    let end = hold.len();
     let port = if n == 3 {
-        port_arg(tuple.get_item(2)?.extract::<Option<i64>>()?)?
+        port_arg(Some(&tuple.get_item(2)?))?
     } else {
         None
     };
-    Ok((namespace, labels.0, port))
+    Ok((ns, ns + 1, end, port))
 }
+
+/// Above this many queries, `resolve_many` resolves with the GIL released.
+const DETACH_ABOVE: usize = 64;
 
 #[pymethods]
 impl PyPolicySet {
+    /// Reads every PeerAuthentication from YAML or JSON text: one object, a multi-document
+    /// stream, or a ``kind: List``. Documents of other kinds are skipped and counted
+    /// (:attr:`skipped`).
+    ///
+    /// Args:
+    ///     text: the manifests.
+    ///     root_namespace: Istio's root namespace (``meshConfig.rootNamespace``), whose
+    ///         namespace-wide policy is the mesh-wide one.
+    ///
+    /// Raises:
+    ///     ManifestError: the text is not YAML/JSON or breaks a size or depth limit.
+    ///     PolicyError: a PeerAuthentication has a field of the wrong type, an unknown field
+    ///         or mode, no namespace, a duplicate name or a bad creationTimestamp.
     #[classmethod]
     #[pyo3(
-        signature = (text, *, root_namespace=meshtls::policy::DEFAULT_ROOT_NAMESPACE.to_owned()),
+        signature = (text, *, root_namespace = Text(meshtls::policy::DEFAULT_ROOT_NAMESPACE)),
         text_signature = "(text, *, root_namespace='istio-system')"
     )]
     fn from_yaml(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
-        text: String,
-        root_namespace: String,
+        text: Text<'_>,
+        root_namespace: Text<'_>,
     ) -> PyResult<Self> {
+        let (text, root) = (text.0, root_namespace.0);
         let inner = py
-            .detach(|| meshtls::PolicySet::from_yaml(&text, &root_namespace))
+            .detach(|| meshtls::PolicySet::from_yaml(text, root))
             .map_err(py_err)?;
-        Ok(PyPolicySet { inner })
+        Ok(PyPolicySet {
+            inner: Arc::new(inner),
+        })
     }
 
+    /// Reads PeerAuthentications from Python objects, as the kubernetes client returns them
+    /// (``dict``s, or ``kind: List`` dicts; ``datetime`` creation timestamps are accepted).
+    /// Other kinds are skipped and counted, as in :meth:`from_yaml`.
+    ///
+    /// Args:
+    ///     documents: an iterable of mappings (use ``[obj]`` for one object).
+    ///     root_namespace: Istio's root namespace.
+    ///
+    /// Raises:
+    ///     TypeError: ``documents`` is a single mapping or a string instead of an iterable
+    ///         of mappings.
+    ///     ManifestError: a value that is not JSON-like (with where it is), an integer out
+    ///         of 64-bit range, a naive datetime, or a size/depth limit broken.
+    ///     PolicyError: as for :meth:`from_yaml`.
     #[classmethod]
     #[pyo3(
-        signature = (documents, *, root_namespace=meshtls::policy::DEFAULT_ROOT_NAMESPACE.to_owned()),
+        signature = (documents, *, root_namespace = Text(meshtls::policy::DEFAULT_ROOT_NAMESPACE)),
         text_signature = "(documents, *, root_namespace='istio-system')"
     )]
     fn from_dicts(
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         documents: &Bound<'_, PyAny>,
-        root_namespace: String,
+        root_namespace: Text<'_>,
     ) -> PyResult<Self> {
-        if documents.cast::<PyDict>().is_ok() || documents.cast::<PyString>().is_ok() {
+        if documents.cast::<PyDict>().is_ok()
+            || documents.cast::<PyString>().is_ok()
+            || documents.is_instance_of::<pyo3::types::PyBytes>()
+        {
             return Err(PyTypeError::new_err(
                 "from_dicts takes a list of objects (use [obj] for one, from_yaml for text)",
             ));
         }
         let mut values = Vec::new();
+        let root = Path::root("documents");
+        let mut conv = ToJson::new();
         for (i, doc) in documents.try_iter()?.enumerate() {
-            values.push(to_json(&doc?, &format!("documents[{i}]"))?);
+            values.push(conv.convert(&doc?, &root.child(Step::Index(i)), 0)?);
         }
+        let root_ns = root_namespace.0;
         let inner = py
-            .detach(|| meshtls::PolicySet::from_json_values(values, &root_namespace))
+            .detach(|| meshtls::PolicySet::from_json_values(values, root_ns))
             .map_err(py_err)?;
-        Ok(PyPolicySet { inner })
-    }
-
-    #[pyo3(signature = (namespace, labels, port=None))]
-    fn resolve(
-        &self,
-        namespace: &str,
-        labels: LabelsArg,
-        port: Option<i64>,
-    ) -> PyResult<PyDecision> {
-        let port = port_arg(port)?;
-        Ok(PyDecision {
-            inner: self.inner.explain(namespace, &labels.0, port),
+        Ok(PyPolicySet {
+            inner: Arc::new(inner),
         })
     }
 
-    #[pyo3(signature = (workloads, *, explain=true))]
+    /// The effective mTLS mode for a workload, as istiod computes it.
+    ///
+    /// Args:
+    ///     namespace: the workload's namespace.
+    ///     labels: the pod's labels (a mapping of str to str; ``None`` for none).
+    ///     port: the port the traffic arrives on (the container port); ``None`` for the
+    ///         workload-level mode.
+    ///
+    /// Returns:
+    ///     A :class:`Decision`; its :attr:`Decision.explanation` is built when first read.
+    ///
+    /// Raises:
+    ///     TypeError: labels that are not a mapping of str to str.
+    ///     PolicyError: a port outside 0..65535 (``InvalidArgumentError`` past 64 bits).
+    ///
+    /// Example::
+    ///
+    ///     >>> policies.resolve("shop", {"app": "web"}, 8080).mode
+    ///     <MtlsMode.STRICT: 'STRICT'>
+    #[pyo3(signature = (namespace, labels, port = None))]
+    fn resolve(
+        &self,
+        namespace: Text<'_>,
+        labels: &Bound<'_, PyAny>,
+        port: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDecision> {
+        let port = port_arg(port)?;
+        let mut hold = Vec::new();
+        label_objects(labels, &mut hold)?;
+        let mut pairs = Vec::with_capacity(hold.len() / 2);
+        label_pairs(&hold, &mut pairs)?;
+        let decision = self.inner.resolve(&namespace, pairs.as_slice(), port);
+        Ok(PyDecision::lazy(
+            decision,
+            &self.inner,
+            Query::new(&namespace, &pairs, port),
+        ))
+    }
+
+    /// Resolves many workloads in one call (with the GIL released for large batches).
+    ///
+    /// Args:
+    ///     workloads: an iterable of ``(namespace, labels)`` or ``(namespace, labels, port)``
+    ///         tuples.
+    ///     explain: keep what is needed to build each decision's explanation on access;
+    ///         with ``False`` the decisions' explanations are empty (and the call cheaper).
+    ///
+    /// Returns:
+    ///     One :class:`Decision` per workload, in order.
+    ///
+    /// Raises:
+    ///     TypeError: an item that is not such a tuple, or bad labels.
+    ///     PolicyError: a port outside 0..65535.
+    #[pyo3(signature = (workloads, *, explain = true))]
     fn resolve_many(
         &self,
         py: Python<'_>,
         workloads: &Bound<'_, PyAny>,
         explain: bool,
     ) -> PyResult<Vec<PyDecision>> {
-        let mut queries: Vec<Workload> = Vec::new();
-        for item in workloads.try_iter()? {
-            queries.push(workload_arg(&item?)?);
+        let mut hold: Vec<Bound<'_, PyString>> = Vec::new();
+        let mut spans: Vec<Span> = Vec::new();
+        if let Ok(list) = workloads.cast::<PyList>() {
+            spans.reserve(list.len());
+            hold.reserve(list.len() * 4);
+            for item in list.iter() {
+                spans.push(workload_arg(&item, &mut hold)?);
+            }
+        } else {
+            for item in workloads.try_iter()? {
+                spans.push(workload_arg(&item?, &mut hold)?);
+            }
         }
-        let set = &self.inner;
-        let decisions = py.detach(|| {
+        let mut strs: Vec<&str> = Vec::with_capacity(hold.len());
+        for s in &hold {
+            strs.push(text_of(s.as_borrowed())?.0);
+        }
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(hold.len() / 2);
+        let mut queries: Vec<(&str, (usize, usize), Option<u16>)> = Vec::with_capacity(spans.len());
+        for &(ns, start, end, port) in &spans {
+            let first = pairs.len();
+            let labels = strs.get(start..end).unwrap_or(&[]);
+            for kv in labels.chunks_exact(2) {
+                if let [k, v] = kv {
+                    pairs.push((k, v));
+                }
+            }
+            let namespace = strs.get(ns).copied().unwrap_or("");
+            queries.push((namespace, (first, pairs.len()), port));
+        }
+        let set = &*self.inner;
+        let run = || {
             queries
                 .iter()
-                .map(|(ns, labels, port)| {
-                    if explain {
-                        set.explain(ns, labels, *port)
-                    } else {
-                        set.resolve(ns, labels, *port)
-                    }
-                })
+                .map(|(ns, (a, b), port)| set.resolve(ns, pairs.get(*a..*b).unwrap_or(&[]), *port))
                 .collect::<Vec<_>>()
-        });
+        };
+        let decisions = if queries.len() > DETACH_ABOVE {
+            py.detach(run)
+        } else {
+            run()
+        };
         Ok(decisions
             .into_iter()
-            .map(|inner| PyDecision { inner })
+            .zip(&queries)
+            .map(|(d, (ns, (a, b), port))| {
+                if explain {
+                    let labels = pairs.get(*a..*b).unwrap_or(&[]);
+                    PyDecision::lazy(d, &self.inner, Query::new(ns, labels, *port))
+                } else {
+                    PyDecision::plain(d)
+                }
+            })
             .collect())
     }
 
+    /// The root namespace the set was built with.
     #[getter]
     fn root_namespace(&self) -> &str {
         self.inner.root_namespace()
     }
 
+    /// How many documents of other kinds were skipped while reading.
     #[getter]
     fn skipped(&self) -> usize {
         self.inner.skipped_documents()
     }
 
+    /// The policies as ``"namespace/name"``, oldest first (the order resolution uses).
     #[getter]
     fn policy_names(&self) -> Vec<String> {
         self.inner.policy_names().map(|p| p.to_string()).collect()
     }
 
+    /// The number of policies.
     fn __len__(&self) -> usize {
         self.inner.len()
     }
 
+    /// ``<PolicySet 3 policies, root_namespace="istio-system", skipped=0>``.
     fn __repr__(&self) -> String {
         format!(
             "<PolicySet {} policies, root_namespace={:?}, skipped={}>",
@@ -406,20 +842,47 @@ impl PyPolicySet {
     }
 }
 
-/// Validates PeerAuthentication text (YAML/JSON, one object, a stream or a List) or a dict.
+/// Validates PeerAuthentications as Istio's admission webhook and the CRD's schema do.
+///
+/// Args:
+///     text_or_dict: YAML or JSON text (one object, a multi-document stream or a
+///         ``kind: List``), or one object as a mapping.
+///
+/// Returns:
+///     The warnings Istio would print (e.g. for a policy that selects nothing), as strings.
+///
+/// Raises:
+///     PolicyError: the first error, with Istio's reason in the message.
+///     ManifestError: text that is not YAML/JSON, a value in a mapping that is not
+///         JSON-like (with where it is), or a size/depth limit broken.
+///     TypeError: neither text nor a mapping.
+///
+/// Example::
+///
+///     >>> validate_peer_authentication({"apiVersion": "security.istio.io/v1",
+///     ...     "kind": "PeerAuthentication", "metadata": {"name": "a", "namespace": "ns"},
+///     ...     "spec": {"mtls": {"mode": "STRICT"}}})
+///     []
 #[pyfunction]
 fn validate_peer_authentication(
     py: Python<'_>,
     text_or_dict: &Bound<'_, PyAny>,
 ) -> PyResult<Vec<String>> {
     if let Ok(s) = text_or_dict.cast::<PyString>() {
-        let text: String = s.extract()?;
+        let text = text_of(s.as_borrowed())?.0;
         return py
-            .detach(|| meshtls::policy::validate_peer_authentication(&text))
+            .detach(|| meshtls::policy::validate_peer_authentication(text))
             .map_err(py_err);
     }
+    if text_or_dict.cast::<PyMapping>().is_err() {
+        return Err(PyTypeError::new_err(format!(
+            "validate_peer_authentication takes YAML/JSON text (str) or one object (a mapping), got {}",
+            type_name(&text_or_dict.as_borrowed())
+        )));
+    }
     let value = to_json(text_or_dict, "object")?;
-    meshtls::policy::validate_documents(vec![value]).map_err(py_err)
+    py.detach(|| meshtls::policy::validate_documents(vec![value]))
+        .map_err(py_err)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -111,6 +111,34 @@ pub struct RotationPolicy {
     pub jitter: f64,
 }
 
+impl RotationPolicy {
+    /// A policy from its two ratios, each a finite number in `[0, 1]`; anything else is
+    /// refused rather than clamped (the binding and the CLI build policies from user input
+    /// through this, so that one rule decides what is valid).
+    ///
+    /// ```
+    /// use meshtls::ca::RotationPolicy;
+    /// assert!(RotationPolicy::new(0.5, 0.01).is_ok());
+    /// assert!(RotationPolicy::new(1.5, 0.0).is_err());
+    /// assert!(RotationPolicy::new(0.5, f64::NAN).is_err());
+    /// ```
+    pub fn new(grace_ratio: f64, jitter: f64) -> Result<Self, CaError> {
+        for (param, value) in [("grace_ratio", grace_ratio), ("jitter", jitter)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(CaError::InvalidParam {
+                    param,
+                    value: value.to_string(),
+                    rule: "must be a number between 0 and 1".to_owned(),
+                });
+            }
+        }
+        Ok(RotationPolicy {
+            grace_ratio,
+            jitter,
+        })
+    }
+}
+
 impl Default for RotationPolicy {
     /// Istio's defaults: ratio 0.5, jitter 0.01.
     fn default() -> Self {

@@ -1,0 +1,210 @@
+//! `_bench_*`: the core's own cost of what a Python call does, timed in a Rust loop with the
+//! GIL released, so that `python/bench_binding.py` can print the binding's overhead next to
+//! the core's figure measured in the same process and run. Not part of the public API.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::args::Text;
+use crate::ca::PyMeshCa;
+use crate::policy::{PyPolicySet, to_json};
+use crate::svid::{BundlesArg, ChainArg, PySvidVerifier};
+
+fn owned_labels(labels: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    if labels.is_none() {
+        return Ok(Vec::new());
+    }
+    let d = labels.cast::<PyDict>()?;
+    d.iter()
+        .map(|(k, v)| Ok((k.extract::<String>()?, v.extract::<String>()?)))
+        .collect()
+}
+
+fn per_call(n: usize, mut f: impl FnMut()) -> f64 {
+    let n = n.max(1);
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() / n as f64
+}
+
+/// Seconds per core `PolicySet::resolve` of one workload (labels converted once, outside).
+#[pyfunction]
+#[pyo3(signature = (policies, namespace, labels, port, iterations))]
+fn _bench_resolve(
+    py: Python<'_>,
+    policies: PyRef<'_, PyPolicySet>,
+    namespace: Text<'_>,
+    labels: &Bound<'_, PyAny>,
+    port: Option<u16>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let labels = owned_labels(labels)?;
+    let set = &*policies.inner;
+    let ns = namespace.0;
+    Ok(py.detach(|| {
+        per_call(iterations, || {
+            black_box(set.resolve(black_box(ns), labels.as_slice(), port));
+        })
+    }))
+}
+
+/// Seconds per query of core `PolicySet::explain` (the explanation `Decision.explanation`
+/// builds on access).
+#[pyfunction]
+#[pyo3(signature = (policies, namespace, labels, port, iterations))]
+fn _bench_explain(
+    py: Python<'_>,
+    policies: PyRef<'_, PyPolicySet>,
+    namespace: Text<'_>,
+    labels: &Bound<'_, PyAny>,
+    port: Option<u16>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let labels = owned_labels(labels)?;
+    let set = &*policies.inner;
+    let ns = namespace.0;
+    Ok(py.detach(|| {
+        per_call(iterations, || {
+            black_box(set.explain(black_box(ns), labels.as_slice(), port));
+        })
+    }))
+}
+
+/// Seconds per query of core resolution over a batch of `(namespace, labels, port)` tuples.
+#[pyfunction]
+fn _bench_resolve_many(
+    py: Python<'_>,
+    policies: PyRef<'_, PyPolicySet>,
+    workloads: &Bound<'_, PyList>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let mut queries = Vec::with_capacity(workloads.len());
+    for item in workloads.iter() {
+        let t = item.cast::<PyTuple>()?;
+        let ns: String = t.get_item(0)?.extract()?;
+        let labels = owned_labels(&t.get_item(1)?)?;
+        let port: Option<u16> = if t.len() > 2 {
+            t.get_item(2)?.extract()?
+        } else {
+            None
+        };
+        queries.push((ns, labels, port));
+    }
+    let set = &*policies.inner;
+    let n = queries.len().max(1) as f64;
+    Ok(py.detach(|| {
+        per_call(iterations, || {
+            for (ns, labels, port) in &queries {
+                black_box(set.resolve(ns.as_str(), labels.as_slice(), *port));
+            }
+        }) / n
+    }))
+}
+
+/// Seconds per core `PolicySet::from_json_values` of `documents` (converted to JSON once; the
+/// copy of the values each round is not timed).
+#[pyfunction]
+fn _bench_from_values(
+    py: Python<'_>,
+    documents: &Bound<'_, PyList>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let values = documents
+        .iter()
+        .map(|d| to_json(&d, "documents"))
+        .collect::<PyResult<Vec<_>>>()?;
+    let root = meshtls::policy::DEFAULT_ROOT_NAMESPACE;
+    py.detach(|| {
+        let mut total = 0.0;
+        for _ in 0..iterations.max(1) {
+            let copy = values.clone();
+            let t = Instant::now();
+            let set = meshtls::PolicySet::from_json_values(copy, root);
+            total += t.elapsed().as_secs_f64();
+            drop(black_box(set));
+        }
+        Ok(total / iterations.max(1) as f64)
+    })
+}
+
+/// Seconds per core `PolicySet::from_yaml` of `text`.
+#[pyfunction]
+fn _bench_from_yaml(py: Python<'_>, text: Text<'_>, iterations: usize) -> f64 {
+    let text = text.0;
+    let root = meshtls::policy::DEFAULT_ROOT_NAMESPACE;
+    py.detach(|| {
+        per_call(iterations, || {
+            drop(black_box(meshtls::PolicySet::from_yaml(text, root)));
+        })
+    })
+}
+
+/// Seconds per core `verify_svid` of `chain` against `bundles` (both converted once).
+#[pyfunction]
+fn _bench_verify_svid(
+    py: Python<'_>,
+    chain: ChainArg,
+    bundles: BundlesArg,
+    iterations: usize,
+) -> f64 {
+    let now = rustls_pki_types::UnixTime::now();
+    py.detach(|| {
+        per_call(iterations, || {
+            drop(black_box(meshtls::svid::verify_svid(
+                &chain.0, &bundles.0, now,
+            )));
+        })
+    })
+}
+
+/// Seconds per core `SvidVerifier::verify` of `chain` (a cache hit after the first call).
+#[pyfunction]
+fn _bench_verifier(
+    py: Python<'_>,
+    verifier: PyRef<'_, PySvidVerifier>,
+    chain: ChainArg,
+    iterations: usize,
+) -> f64 {
+    let now = rustls_pki_types::UnixTime::now();
+    let v = &*verifier.inner;
+    py.detach(|| {
+        per_call(iterations, || {
+            drop(black_box(v.verify(&chain.0, now)));
+        })
+    })
+}
+
+/// Seconds per core `MeshCa::issue` (a fresh P-256 key, 24 h).
+#[pyfunction]
+fn _bench_issue(
+    py: Python<'_>,
+    ca: PyRef<'_, PyMeshCa>,
+    identity: Text<'_>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let id = meshtls::SpiffeId::new(&identity).map_err(crate::errors::py_err)?;
+    let ca = &*ca.inner;
+    let params = meshtls::ca::IssueParams::default();
+    Ok(py.detach(|| {
+        per_call(iterations, || {
+            drop(black_box(ca.issue(&id, &params)));
+        })
+    }))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_bench_resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_explain, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_resolve_many, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_from_values, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_from_yaml, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_verify_svid, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_verifier, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_issue, m)?)?;
+    Ok(())
+}
