@@ -160,7 +160,7 @@ pub(crate) struct PyIstioCaServer {
 impl PyIstioCaServer {
     #[new]
     #[pyo3(signature = (ca, *, listen = "127.0.0.1:0", jwks = None, issuer = None, audiences = vec!["istio-ca".to_owned()], strict_csr = false, dns_names = None, trust_domain = None, trusted_node_accounts = None, cluster_id = "Kubernetes", default_ttl = None, max_ttl = None),
-        text_signature = "(ca, *, listen='127.0.0.1:0', jwks=None, issuer=None, audiences=..., strict_csr=False, dns_names=None, trust_domain=None, trusted_node_accounts=None, cluster_id='Kubernetes', default_ttl=None, max_ttl=None)")]
+        text_signature = "(ca, *, listen='127.0.0.1:0', jwks=None, issuer=None, audiences=['istio-ca'], strict_csr=False, dns_names=None, trust_domain=None, trusted_node_accounts=None, cluster_id='Kubernetes', default_ttl=None, max_ttl=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         ca: &Bound<'_, PyMeshCa>,
