@@ -16,6 +16,9 @@ __all__ = [
     "AuthorizationError",
     "TlsError",
     "CaProtocolError",
+    "TlsConnectionError",
+    "PeerVerificationError",
+    "PeerAuthorizationError",
     "InvalidArgumentError",
     "FileError",
 ]
@@ -63,6 +66,23 @@ class AuthorizationError(MeshTlsError):
 
 class TlsError(MeshTlsError):
     """A TLS configuration could not be built, or a handshake check failed."""
+
+
+class TlsConnectionError(TlsError, ConnectionError):
+    """A mesh mTLS connection (rustls path) failed: the handshake did not complete, the port's
+    mode refused the connection, or the peer broke the protocol. The message is the core's
+    (e.g. ``"tls handshake failed: received fatal alert: BadCertificate"``). It is also a
+    :class:`ConnectionError`, so code that handles socket errors handles it too."""
+
+
+class PeerVerificationError(TlsConnectionError, SvidError):
+    """The handshake was aborted because the peer's X.509-SVID chain did not verify against
+    the bundle of its own trust domain; the message says which rule failed."""
+
+
+class PeerAuthorizationError(TlsConnectionError, AuthorizationError):
+    """The handshake was aborted because the peer's verified SPIFFE ID was not authorized
+    (``"peer spiffe://... is not authorized: expected ..."``); nothing was sent to it."""
 
 
 class InvalidArgumentError(MeshTlsError, ValueError):

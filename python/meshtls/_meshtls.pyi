@@ -1270,6 +1270,265 @@ def _bench_verifier(verifier: SvidVerifier, chain: _Chain, iterations: int) -> f
 def _bench_issue(ca: MeshCa, identity: str, iterations: int) -> float:
     """Seconds per core `MeshCa::issue` (a fresh P-256 key, 24 h)."""
 
+# ---- tls (the rustls path; meshtls/tls.py does the I/O) ------------------------------------
+
+ALPN_ISTIO: str
+ALPN_ISTIO_PEER_EXCHANGE: str
+ALPN_ISTIO_HTTP10: str
+ALPN_ISTIO_HTTP11: str
+ALPN_ISTIO_H2: str
+ALPN_H2: str
+ALPN_HTTP11: str
+PERMISSIVE_MTLS_ALPN: tuple[str, ...]
+MTLS_HTTP_ALPN: tuple[str, ...]
+SIDECAR_TCP_ALPN: tuple[str, ...]
+SIDECAR_HTTP_ALPN: tuple[str, ...]
+SIDECAR_CLIENT_TCP_ALPN: tuple[str, ...]
+GATEWAY_HTTP11_ALPN: tuple[str, ...]
+ISTIO_TLS12_CIPHERS: tuple[str, ...]
+
+_BundlesLike = Union[BundleSet, Mapping[Union[TrustDomain, str], str]]
+
+@final
+class TlsMaterial:
+    """The workload's own SVID and the trust bundles peers are verified with, shared by every
+    config built from it and replaceable in place.
+
+    ``set_svid`` (certificate rotation) and ``set_bundles`` (bundle updates) on a material are
+    seen by the next handshake of every ``ClientConfig``/``ServerConfig``/``Listener`` built
+    from it; established connections keep what they negotiated. Peer chains that verified are
+    cached until they expire or their trust domain's roots change.
+
+    Args:
+        svid: the own :class:`~meshtls.Svid` (certificate chain and private key).
+        bundles: a :class:`~meshtls.BundleSet` or a dict of trust domain to PEM roots.
+
+    Raises:
+        TlsError: the leaf carries no single SPIFFE ID or does not match the key.
+
+    Example::
+
+        material = meshtls.tls.TlsMaterial(ca.issue(GATEWAY_ID), bundles)
+        material.set_svid(ca.issue(GATEWAY_ID))   # rotation: the next handshake presents it
+    """
+
+    def __new__(cls, svid: Svid, bundles: _BundlesLike) -> TlsMaterial: ...
+    def set_svid(self, svid: Svid) -> None:
+        """Replaces the own certificate and key with a renewed ``Svid``; the next handshake
+        presents it. Raises ``TlsError`` when the SVID is unusable (the old one stays).
+        """
+    def set_bundles(self, bundles: _BundlesLike) -> None:
+        """Replaces the trust bundles (a ``BundleSet`` or a dict of trust domain to PEM); the
+        next peer verification uses them.
+        """
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The SPIFFE ID of the current own certificate."""
+    @property
+    def bundles(self) -> BundleSet:
+        """The current trust bundles."""
+    @property
+    def cert_chain_der(self) -> list[bytes]:
+        """The current own certificate chain, leaf first, as DER ``bytes``."""
+
+@final
+class NativeClientConfig:
+    """The gateway side of mesh mTLS (rustls): presents the material's SVID, verifies the server's
+    chain against the bundle of its own trust domain and requires its SPIFFE ID to be one of
+    ``expected`` (expanded with ``trust_domain_aliases``) and/or accepted by ``authorizer``,
+    inside the handshake. The server name is never used for verification.
+
+    The building block of :class:`meshtls.tls.ClientConfig`, which adds the I/O; every argument
+    is given there with its default.
+
+    Raises:
+        TlsError: neither ``expected`` nor ``authorizer`` given, an empty or unknown version
+            range, an invalid ALPN value.
+    """
+
+    def __new__(
+        cls,
+        material: TlsMaterial,
+        *,
+        expected: Sequence[_SpiffeIdLike],
+        trust_domain_aliases: Sequence[_TrustDomainLike],
+        authorizer: _AuthorizerLike | None,
+        alpn: Sequence[str],
+        min_version: str,
+        max_version: str,
+    ) -> NativeClientConfig: ...
+    def session(self, server_name: str | None = None) -> TlsSession:
+        """A new sans-I/O client session; ``server_name`` goes into SNI only (a DNS name, or
+        ``None`` for no SNI).
+        """
+    def set_authorizer(self, authorizer: _AuthorizerLike) -> None:
+        """Replaces the authorizer for the next handshakes (the expected IDs stay in force)."""
+    @property
+    def expected(self) -> list[SpiffeId]:
+        """The expected server IDs after alias expansion (empty when only an authorizer decides)."""
+    @property
+    def material(self) -> TlsMaterial:
+        """The material presented and verified with (shared: rotating it affects this config)."""
+
+@final
+class NativeServerConfig:
+    """The sidecar side of mesh mTLS (rustls): requires a client certificate, verifies it against
+    the bundle of its own trust domain, which must be one of ``trust_domains`` (default: the
+    mesh's, or the own SVID's), then asks ``authorizer``, all inside the handshake.
+
+    The building block of :class:`meshtls.tls.ServerConfig`; every argument is given there with
+    its default.
+
+    Raises:
+        TlsError: an empty or unknown version range, an invalid ALPN value, a mesh cipher list
+            without a usable TLS 1.2 suite.
+    """
+
+    def __new__(
+        cls,
+        material: TlsMaterial,
+        *,
+        trust_domains: Sequence[_TrustDomainLike] | None,
+        authorizer: _AuthorizerLike | None,
+        alpn: Sequence[str],
+        min_version: str | None,
+        max_version: str,
+        mesh: MeshConfig | None,
+    ) -> NativeServerConfig: ...
+    def session(self) -> TlsSession:
+        """A new sans-I/O server session (no mode, no sniffing: the connection is mTLS)."""
+    def set_authorizer(self, authorizer: _AuthorizerLike) -> None:
+        """Replaces the authorizer for the next handshakes."""
+    @property
+    def material(self) -> TlsMaterial:
+        """The material presented and verified with (shared: rotating it affects this config)."""
+    def acceptor(self, mode: str) -> InboundAcceptor:
+        """An acceptor applying ``mode`` (``"STRICT"``, ``"PERMISSIVE"``, ``"DISABLE"``; ``"UNSET"``
+        is PERMISSIVE) to inbound connections, as an Istio sidecar's listener does.
+        """
+
+@final
+class Peer:
+    """The peer of an established connection, verified and authorized in the handshake."""
+
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The peer's SPIFFE ID."""
+    @property
+    def version(self) -> str | None:
+        """The negotiated protocol version: ``"TLSv1.2"`` or ``"TLSv1.3"``."""
+    @property
+    def cipher(self) -> str | None:
+        """The negotiated cipher suite's IANA name (e.g. ``"TLS13_AES_128_GCM_SHA256"``)."""
+    @property
+    def alpn(self) -> str | None:
+        """The negotiated ALPN protocol, or ``None``."""
+    @property
+    def certificate(self) -> bytes:
+        """The peer's leaf certificate (DER)."""
+    @property
+    def resumed(self) -> bool:
+        """True when the session was resumed (and the identity checked again)."""
+    def xfcc(self, local: _SpiffeIdLike) -> str:
+        """An Envoy-style ``X-Forwarded-Client-Cert`` element: ``By=<local>;Hash=<sha256>;URI=<peer>``."""
+
+@final
+class ClientHello:
+    """What a TLS ClientHello offered (SNI, ALPN, versions), as the inbound side saw it."""
+
+    @property
+    def server_name(self) -> str | None:
+        """The ``server_name`` extension's host name, or ``None``."""
+    @property
+    def alpn(self) -> list[str]:
+        """The ALPN protocols offered, in the client's order."""
+    @property
+    def offers_tls13(self) -> bool:
+        """True when the client offers TLS 1.3."""
+
+@final
+class TlsSession:
+    """A sans-I/O mesh mTLS connection: feed it what the network delivered, send what it hands
+    out, read and write application data once the handshake is over. Application data is
+    refused until the peer has been verified and authorized.
+
+    :class:`meshtls.tls.TlsSocket` and :func:`meshtls.tls.open_connection` drive it; use it
+    directly for other event loops.
+    """
+
+    def receive(self, data: bytes) -> None:
+        """Feeds bytes received from the network (the handshake runs here, without the GIL).
+
+        Raises:
+            PeerAuthorizationError: the peer's SPIFFE ID was refused.
+            PeerVerificationError: the peer's chain does not verify against its trust domain's
+                bundle.
+            TlsConnectionError: any other handshake or protocol failure. After an error, send
+                ``take_outgoing()`` (the alert) and close the transport.
+        """
+    def receive_eof(self) -> None:
+        """Tells the session that the transport reached end of file. Raises
+        ``TlsConnectionError`` when that happens during the handshake.
+        """
+    def take_outgoing(self) -> bytes:
+        """The bytes to send to the network now (may be empty)."""
+    def read(self, max: int = 65536) -> bytes | None:
+        """Up to ``max`` bytes of received application data; ``b""`` when the peer closed the
+        connection, ``None`` when nothing is buffered yet (receive more first).
+        """
+    def write(self, data: bytes) -> None:
+        """Encrypts application data for sending (then send ``take_outgoing()``). Raises
+        ``TlsConnectionError`` before the handshake has completed.
+        """
+    def close(self) -> None:
+        """Queues a TLS ``close_notify`` (send it with ``take_outgoing()``)."""
+    @property
+    def is_handshaking(self) -> bool:
+        """True until the handshake has completed and the peer has been accepted."""
+    @property
+    def is_client(self) -> bool:
+        """True for the client side."""
+    @property
+    def peer(self) -> Peer | None:
+        """The verified and authorized peer once the handshake has completed, else ``None``."""
+
+@final
+class InboundAcceptor:
+    """Applies a port's mTLS mode to inbound connections (see :class:`meshtls.tls.Listener`)."""
+
+    @property
+    def mode(self) -> str:
+        """The mode applied: ``"STRICT"``, ``"PERMISSIVE"`` or ``"DISABLE"`` (never ``"UNSET"``)."""
+    def sniffer(self) -> Sniffer:
+        """A sniffer for one new connection."""
+
+_Verdict = tuple[str, TlsSession | None, bytes, ClientHello | None] | None
+
+@final
+class Sniffer:
+    """Decides from the first bytes of one inbound connection where it goes.
+
+    ``verdict()`` and ``receive(data)`` return ``None`` ("receive more"), or a tuple
+    ``(kind, session, first_bytes, hello)``: ``("mtls", TlsSession, bytes, None)`` — feed
+    ``first_bytes`` into the session, then complete the handshake — or
+    ``("plaintext", None, bytes, ClientHello | None)`` — replay ``first_bytes`` to the
+    application. A refusal raises ``TlsConnectionError`` ("connection refused under STRICT: ...").
+    """
+
+    def verdict(self) -> _Verdict:
+        """The verdict on the bytes seen so far (DISABLE decides before any byte arrives)."""
+    def receive(self, data: bytes) -> _Verdict:
+        """Adds received bytes (``b""``: the peer closed, an error) and returns the verdict."""
+
+def _handshake_loop(client: NativeClientConfig, server: NativeServerConfig, n: int) -> float:
+    """Benchmark support: runs ``n`` complete in-memory handshakes between sessions of ``client``
+    and ``server`` entirely in Rust (the core's figure for ``python/bench_tls.py``, measured in
+    the same process as the Python-driven loop) and returns the seconds taken, GIL released.
+
+    Raises:
+        TlsConnectionError: a handshake failed (the configs do not accept each other).
+    """
+
 # ---- Istio's CA protocol ---------------------------------------------------------------------
 
 @final

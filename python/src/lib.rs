@@ -11,6 +11,7 @@ mod errors;
 mod identity;
 mod policy;
 mod svid;
+mod tls;
 
 #[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -20,6 +21,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca_protocol::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    tls::register(m)?;
     bench::register(m)?;
     Ok(())
 }

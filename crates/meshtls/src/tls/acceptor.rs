@@ -123,7 +123,7 @@ impl InboundAcceptor {
         })
     }
 
-    fn refused(&self, reason: String) -> Error {
+    pub(crate) fn refused(&self, reason: String) -> Error {
         TlsError::Refused {
             mode: self.mode.as_str(),
             reason,
@@ -175,7 +175,7 @@ const READING_FIRST_BYTES: &str = "reading the first bytes";
 
 /// Appends one read (blocking or async) to the bytes seen so far; an empty read means the peer
 /// closed the connection before the route was known.
-fn append_first_read(first: &mut Vec<u8>, read: &[u8]) -> Result<(), Error> {
+pub(crate) fn append_first_read(first: &mut Vec<u8>, read: &[u8]) -> Result<(), Error> {
     if read.is_empty() {
         return Err(TlsError::Io {
             during: READING_FIRST_BYTES,

@@ -189,6 +189,10 @@ impl MtlsClientConfig {
         &self.material
     }
 
+    pub(crate) fn policy(&self) -> &Arc<PeerPolicy> {
+        &self.policy
+    }
+
     /// Replaces the authorizer (the expected IDs stay in force when they were given).
     pub fn set_authorizer(&self, authorizer: Arc<dyn Authorizer>) {
         if self.expected.is_empty() {

@@ -11,6 +11,8 @@
 //! - [`params`]: Istio's protocol versions, cipher list and ALPN values, mapped onto rustls.
 //! - [`sniff`]: TLS-or-plaintext detection over the first bytes of a connection.
 //! - [`Peer`]: the authenticated peer of a finished handshake.
+//! - [`MtlsSession`] and [`Sniffer`]: the same connections without I/O, for runtimes that own
+//!   the socket (the Python binding's blocking sockets and asyncio transports).
 //!
 //! Every builder takes an explicit [`rustls::crypto::CryptoProvider`] (default:
 //! [`params::istio_provider`]); meshtls never installs a process-wide provider.
@@ -30,6 +32,7 @@ mod material;
 pub mod params;
 mod peer;
 mod server;
+mod session;
 pub mod sniff;
 mod verifier;
 
@@ -41,4 +44,5 @@ pub use material::TlsMaterial;
 pub use params::{MtlsParams, TlsVersion};
 pub use peer::{Peer, peer_spiffe_id};
 pub use server::{MtlsServerConfig, ServerConfigBuilder};
+pub use session::{MtlsSession, Plaintext, Sniffer, Started};
 pub use verifier::handshake_error_message;

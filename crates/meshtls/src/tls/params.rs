@@ -79,6 +79,10 @@ pub const SIDECAR_HTTP_ALPN: &[&[u8]] = &[ALPN_H2, ALPN_HTTP11];
 /// What an outbound sidecar offers on ISTIO_MUTUAL TCP clusters (`ALPNInMeshWithMxc`).
 pub const SIDECAR_CLIENT_TCP_ALPN: &[&[u8]] = &[ALPN_ISTIO_PEER_EXCHANGE, ALPN_ISTIO];
 
+/// What a gateway offers towards a sidecar serving HTTP/1.1: an Istio ALPN first, so that a
+/// PERMISSIVE sidecar picks its mTLS chain, then `http/1.1` for servers that only know that.
+pub const GATEWAY_HTTP11_ALPN: &[&[u8]] = &[ALPN_ISTIO_HTTP11, ALPN_HTTP11];
+
 /// Istio's default TLS 1.2 cipher list (`SupportedCiphers`), in Istio's order, including the two
 /// entries rustls cannot offer.
 pub const ISTIO_TLS12_CIPHERS: &[&str] = &[

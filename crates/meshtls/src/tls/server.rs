@@ -198,6 +198,10 @@ impl MtlsServerConfig {
         &self.material
     }
 
+    pub(crate) fn policy(&self) -> &Arc<PeerPolicy> {
+        &self.policy
+    }
+
     /// Whether session resumption is enabled.
     pub fn session_resumption(&self) -> bool {
         self.resumption
