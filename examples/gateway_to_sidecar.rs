@@ -13,7 +13,8 @@
 //! cargo run --example gateway_to_sidecar -- ca --dir /tmp/mesh-ca
 //! cargo run --example gateway_to_sidecar -- app --listen 127.0.0.1:8080
 //! cargo run --example gateway_to_sidecar -- sidecar --ca-dir /tmp/mesh-ca \
-//!     --listen 127.0.0.1:15006 --upstream 127.0.0.1:8080 --peer-authentication pa.yaml
+//!     --listen 127.0.0.1:15006 --upstream 127.0.0.1:8080 --peer-authentication pa.yaml \
+//!     --authorization-policy examples/authz/deny-gateway.yaml --label app=api
 //! cargo run --example gateway_to_sidecar -- gateway --ca-dir /tmp/mesh-ca \
 //!     --connect 127.0.0.1:15006 --expect-peer spiffe://cluster.local/ns/demo/sa/api --tls 1.3
 //! ```
@@ -32,6 +33,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use meshtls::path::{Caller, Destination, Mesh};
+use meshtls::policy::authorization::AuthorizationPolicySet;
 use meshtls::policy::{MtlsMode, PolicySet};
 use meshtls::tls::{
     ClientConfigBuilder, MtlsClientConfig, ServerConfigBuilder, TlsVersion, params,
@@ -55,6 +58,9 @@ spec:
   mtls:
     mode: STRICT
 ";
+
+/// The AuthorizationPolicy of the demo's refused call: only shop/web may call the api.
+const AUTHORIZATION_POLICY: &str = include_str!("authz/deny-gateway.yaml");
 
 #[derive(Parser)]
 #[command(about = "meshtls: a gateway talks mesh mTLS to a STRICT sidecar")]
@@ -114,6 +120,11 @@ enum Command {
         /// Only these client SPIFFE IDs are authorized (default: any in the mesh).
         #[arg(long)]
         expect_peer: Vec<String>,
+        /// AuthorizationPolicy manifests to enforce for the workload (--namespace, --label,
+        /// --port): a denied HTTP request gets 403 "RBAC: access denied", a denied TCP
+        /// connection is closed, as Envoy does.
+        #[arg(long)]
+        authorization_policy: Option<PathBuf>,
     },
     /// Call an app through a sidecar, as the gateway.
     Gateway {
@@ -164,13 +175,7 @@ fn sidecar_mode(
                 None => String::new(),
             };
             let set = PolicySet::from_yaml(&text, meshtls::policy::DEFAULT_ROOT_NAMESPACE)?;
-            let mut pairs = Vec::new();
-            for label in labels {
-                let (k, v) = label
-                    .split_once('=')
-                    .ok_or_else(|| format!("label {label:?} is not key=value"))?;
-                pairs.push((k.to_owned(), v.to_owned()));
-            }
+            let pairs = label_pairs(labels)?;
             let decision = set.resolve(namespace, &pairs, Some(port));
             let why = match decision.policy() {
                 Some(name) => format!("PeerAuthentication {name}, {} level", decision.level()),
@@ -179,6 +184,17 @@ fn sidecar_mode(
             Ok((decision.mode(), why))
         }
     }
+}
+
+fn label_pairs(labels: &[String]) -> Res<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for label in labels {
+        let (k, v) = label
+            .split_once('=')
+            .ok_or_else(|| format!("label {label:?} is not key=value"))?;
+        pairs.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(pairs)
 }
 
 fn parse_tls(text: Option<&str>) -> Res<(TlsVersion, TlsVersion)> {
@@ -232,6 +248,7 @@ fn main() -> ExitCode {
                 label,
                 port,
                 expect_peer,
+                authorization_policy,
             }) => {
                 let (mode, why) = sidecar_mode(
                     mode.as_deref(),
@@ -256,9 +273,21 @@ fn main() -> ExitCode {
                     "sidecar {id} on {} ({mode}: {why}) -> app {upstream}",
                     listener.local_addr()?
                 );
-                support::Sidecar::new(builder.build()?, mode, upstream, None)
-                    .run(listener)
-                    .await;
+                let sidecar = support::Sidecar::new(builder.build()?, mode, upstream, None);
+                if let Some(path) = authorization_policy {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let set = AuthorizationPolicySet::from_yaml(&text, &MeshConfig::default())?;
+                    let pairs = label_pairs(&label)?;
+                    println!(
+                        "sidecar enforces {} AuthorizationPolicies for {namespace} {label:?} port {port}",
+                        set.len()
+                    );
+                    sidecar.set_authorization(Some(support::authz::SidecarAuthz::new(
+                        set, &namespace, pairs, port,
+                    )));
+                }
+                sidecar.run(listener).await;
                 Ok(true)
             }
             Some(Command::Gateway {
@@ -464,13 +493,56 @@ async fn demo(ca_protocol: bool) -> Res<bool> {
     println!("    sidecar saw   {}\n", next_event(&mut events).await);
     checks.expect(refused.is_err(), "foreign trust domain refused");
 
+    println!(
+        "8. an AuthorizationPolicy on the api pods that allows only shop/web:\n{}",
+        indent(AUTHORIZATION_POLICY.trim_end(), 6)
+    );
+    let authz = AuthorizationPolicySet::from_yaml(AUTHORIZATION_POLICY, &mesh)?;
+    let offline = Mesh::new(mesh.clone(), policies.clone(), authz.clone(), Vec::new()).check(
+        &Caller::External(SpiffeId::new(GATEWAY_ID)?),
+        &Destination::new("demo", labels, 8080).with_http("GET", "/api/headers"),
+    );
+    println!(
+        "    offline path check  {}: {}",
+        if offline.allowed() {
+            "allowed"
+        } else {
+            "refused"
+        },
+        offline.reason()
+    );
+    checks.expect(!offline.allowed(), "the path check predicts the refusal");
+    let owned_labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    sidecar.set_authorization(Some(support::authz::SidecarAuthz::new(
+        authz,
+        "demo",
+        owned_labels,
+        8080,
+    )));
+    let client = gateway(TlsVersion::Tls12, TlsVersion::Tls13, istio_alpn)?;
+    match support::gateway_get(sidecar_addr, &client, None, "/api/headers").await {
+        Ok(ex) => {
+            println!("    gateway got   {} {}", ex.status, ex.body.trim());
+            checks.expect(ex.status.contains("403"), "the gateway gets 403");
+            checks.expect(ex.body.contains("RBAC: access denied"), "Envoy's RBAC body");
+        }
+        Err(e) => checks.expect(false, &format!("the call failed instead of a 403: {e}")),
+    }
+    println!("    sidecar saw   {}", next_event(&mut events).await);
+    println!("    sidecar saw   {}", next_event(&mut events).await);
+    sidecar.set_authorization(None);
+    println!("    (the policy is removed again for the next step)\n");
+
     let after_delete = PolicySet::from_yaml("", meshtls::policy::DEFAULT_ROOT_NAMESPACE)?.resolve(
         "demo",
         &labels,
         Some(8080),
     );
     println!(
-        "8. the PeerAuthentication is deleted: the port resolves to {} ({} level), on the same port",
+        "9. the PeerAuthentication is deleted: the port resolves to {} ({} level), on the same port",
         after_delete.mode(),
         after_delete.level()
     );

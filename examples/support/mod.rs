@@ -2,6 +2,7 @@
 //! gateway client. Shared by the demo's subcommands.
 #![allow(dead_code)]
 
+pub mod authz;
 pub mod http;
 
 use std::net::SocketAddr;
@@ -56,6 +57,7 @@ pub struct Sidecar {
     upstream: SocketAddr,
     local_id: SpiffeId,
     events: Option<UnboundedSender<String>>,
+    authz: RwLock<Option<Arc<authz::SidecarAuthz>>>,
 }
 
 impl Sidecar {
@@ -72,7 +74,19 @@ impl Sidecar {
             upstream,
             local_id,
             events,
+            authz: RwLock::new(None),
         })
+    }
+
+    /// Enforces AuthorizationPolicies from now on (None: none).
+    pub fn set_authorization(&self, authz: Option<authz::SidecarAuthz>) {
+        if let Ok(mut a) = self.authz.write() {
+            *a = authz.map(Arc::new);
+        }
+    }
+
+    fn authorization(&self) -> Option<Arc<authz::SidecarAuthz>> {
+        self.authz.read().ok().and_then(|a| a.clone())
     }
 
     pub fn set_mode(&self, mode: MtlsMode) {
@@ -117,7 +131,8 @@ impl Sidecar {
                     peer.cipher_suite().unwrap_or("?")
                 ));
                 let xfcc = peer.xfcc(&self.local_id);
-                if let Err(e) = self.forward_http(&mut stream, Some(xfcc)).await {
+                let id = peer.spiffe_id();
+                if let Err(e) = self.forward_http(&mut stream, Some(xfcc), Some(id)).await {
                     self.event(format!("{mode}: forwarding failed: {e}"));
                 }
             }
@@ -126,7 +141,7 @@ impl Sidecar {
                 tls: None,
             }) => {
                 self.event(format!("{mode}: plaintext from {from}, passed through"));
-                if let Err(e) = self.forward_http(&mut stream, None).await {
+                if let Err(e) = self.forward_http(&mut stream, None, None).await {
                     self.event(format!("{mode}: forwarding failed: {e}"));
                 }
             }
@@ -138,6 +153,16 @@ impl Sidecar {
                     "{mode}: TLS without an Istio ALPN (offered {:?}) from {from}: raw passthrough to the app",
                     hello.alpn_strings()
                 ));
+                if let Some(a) = self.authorization() {
+                    let v = a.tcp(None);
+                    if !v.allowed() {
+                        // Envoy's network RBAC filter closes a denied TCP connection.
+                        self.event(format!(
+                            "{mode}: connection closed by AuthorizationPolicy: {v}"
+                        ));
+                        return;
+                    }
+                }
                 if let Ok(mut up) = TcpStream::connect(self.upstream).await {
                     let _ = tokio::io::copy_bidirectional(&mut stream, &mut up).await;
                 }
@@ -151,8 +176,29 @@ impl Sidecar {
         &self,
         client: &mut S,
         xfcc: Option<String>,
+        peer: Option<&SpiffeId>,
     ) -> Result<(), String> {
         let mut req = http::read_request(client).await?;
+        if let Some(a) = self.authorization() {
+            let v = a.http(peer, &req);
+            if !v.allowed() {
+                // Envoy's HTTP RBAC filter: 403 with "RBAC: access denied".
+                self.event(format!(
+                    "{}: {} {} denied by AuthorizationPolicy: {v} -> 403",
+                    self.mode(),
+                    req.method,
+                    req.target
+                ));
+                return http::respond(
+                    client,
+                    "403 Forbidden",
+                    "text/plain",
+                    authz::RBAC_DENIED_BODY,
+                )
+                .await
+                .map_err(|e| e.to_string());
+            }
+        }
         req.remove("x-forwarded-client-cert");
         req.remove("connection");
         if let Some(v) = xfcc {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._errors import (
     AuthorizationError,
+    AuthorizationPolicyError,
     BundleError,
     CaError,
     CaProtocolError,
@@ -27,6 +28,11 @@ from ._errors import (
     TlsError,
 )
 from ._meshtls import (
+    AuthorizationDecision,
+    AuthorizationPolicySet,
+    Mesh,
+    PathResult,
+    validate_authorization_policy,
     IssuedCertificate,
     IstioCaClient,
     IstioCaServer,
@@ -55,6 +61,12 @@ from ._meshtls import (
 from ._policy import MtlsMode
 
 __all__ = [
+    "AuthorizationDecision",
+    "AuthorizationPolicyError",
+    "AuthorizationPolicySet",
+    "Mesh",
+    "PathResult",
+    "validate_authorization_policy",
     "AuthorizationError",
     "Authorizer",
     "BundleError",

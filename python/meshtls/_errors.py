@@ -10,6 +10,7 @@ __all__ = [
     "ManifestError",
     "MeshConfigError",
     "PolicyError",
+    "AuthorizationPolicyError",
     "CaError",
     "SvidError",
     "BundleError",
@@ -46,6 +47,11 @@ class MeshConfigError(MeshTlsError, ValueError):
 
 class PolicyError(MeshTlsError, ValueError):
     """A PeerAuthentication is invalid; the message carries Istio's reason."""
+
+
+class AuthorizationPolicyError(PolicyError):
+    """An AuthorizationPolicy (or a DestinationRule read for a path check) is invalid, or a
+    request to evaluate is unusable; the message names the object, the field and the rule."""
 
 
 class CaError(MeshTlsError):

@@ -1270,6 +1270,185 @@ def _bench_verifier(verifier: SvidVerifier, chain: _Chain, iterations: int) -> f
 def _bench_issue(ca: MeshCa, identity: str, iterations: int) -> float:
     """Seconds per core `MeshCa::issue` (a fresh P-256 key, 24 h)."""
 
+# ---- authorization: AuthorizationPolicy and the path check ----------------------------------
+
+_Principal = Union["SpiffeId", str, None]
+
+@final
+class AuthorizationDecision:
+    """The decision for one request: the deciding step, policy and rule, and (when asked for)
+    why every candidate policy did or did not match."""
+
+    def __new__(
+        cls,
+        step: str,
+        policy: str | None = None,
+        rule: int | None = None,
+        provider: str | None = None,
+        explanation: Sequence[str] = ...,
+    ) -> AuthorizationDecision:
+        """Rebuilds a decision from its parts (what pickling stores)."""
+    @property
+    def allowed(self) -> bool:
+        """True when the sidecar lets the request through without asking anyone else."""
+    @property
+    def reason(self) -> str:
+        """One sentence naming the step that decided."""
+    @property
+    def step(self) -> str:
+        """``"allowed"``, ``"denied"``, ``"external"``, ``"no-allow-policy"`` or ``"no-allow-matched"``."""
+    @property
+    def policy(self) -> str | None:
+        """The deciding policy as ``"namespace/name"``, or None when no policy decided."""
+    @property
+    def rule(self) -> int | None:
+        """The deciding rule's index in the policy's ``rules``, or None."""
+    @property
+    def provider(self) -> str | None:
+        """The external authorizer when the step is ``"external"``, else None."""
+    @property
+    def explanation(self) -> list[str]:
+        """One line per candidate policy and step (empty when computed with ``explain=False``)."""
+    def __eq__(self, other: object, /) -> bool:
+        """Equal when the steps are (the explanation is commentary)."""
+    def __hash__(self) -> int:
+        """Hash of the step."""
+    def __reduce__(self) -> tuple[type[AuthorizationDecision], tuple[Any, ...]]:
+        """Pickle support."""
+
+@final
+class AuthorizationPolicySet:
+    """AuthorizationPolicies read once, compiled and indexed per namespace; ``check``
+    evaluates a request in Istio's order (CUSTOM, DENY, ALLOW)."""
+
+    @classmethod
+    def from_yaml(
+        cls, text: str, *, mesh_config: MeshConfig | str | None = None
+    ) -> AuthorizationPolicySet:
+        """Reads every AuthorizationPolicy of a YAML/JSON text (one object, a stream, or a
+        ``kind: List``); other kinds are skipped and counted."""
+    @classmethod
+    def from_dicts(
+        cls, documents: Iterable[Mapping[str, Any]], *, mesh_config: MeshConfig | str | None = None
+    ) -> AuthorizationPolicySet:
+        """Reads AuthorizationPolicies from a list of dicts; other kinds are skipped."""
+    def check(
+        self,
+        namespace: str,
+        labels: Mapping[str, str] | None,
+        *,
+        port: int,
+        principal: _Principal = None,
+        source_ip: str | None = None,
+        remote_ip: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        host: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_principal: str | None = None,
+        claims: Mapping[str, Union[str, Sequence[str]]] | None = None,
+        sni: str | None = None,
+        explain: bool = True,
+    ) -> AuthorizationDecision:
+        """The decision for one request to a workload on ``port``; ``principal`` is the mTLS
+        peer's SPIFFE ID (None: plaintext); HTTP fields make it an HTTP request."""
+    def check_many(
+        self, requests: Iterable[Mapping[str, Any]], *, explain: bool = False
+    ) -> list[AuthorizationDecision]:
+        """Many requests at once with the GIL released; each mapping uses ``check``'s names."""
+    @property
+    def root_namespace(self) -> str:
+        """The root namespace (its policies apply mesh-wide)."""
+    @property
+    def skipped(self) -> int:
+        """Documents of other kinds skipped while reading."""
+    @property
+    def policy_names(self) -> list[str]:
+        """The policies' ``"namespace/name"``, by namespace then name."""
+    def __len__(self) -> int:
+        """How many policies the set holds."""
+
+def validate_authorization_policy(text_or_dict: Union[str, Mapping[str, Any]]) -> list[str]:
+    """Validates AuthorizationPolicies as a cluster would; returns the warnings and raises
+    ``AuthorizationPolicyError`` on the first invalid object."""
+
+@final
+class PathResult:
+    """The answer of ``Mesh.check``: allowed or refused, the deciding step, every step's line."""
+
+    def __new__(
+        cls,
+        allowed: bool,
+        step: str,
+        reason: str,
+        transport: str,
+        mode: str,
+        mode_policy: str | None = None,
+        authorization: AuthorizationDecision | None = None,
+        explanation: Sequence[str] = ...,
+    ) -> PathResult:
+        """Rebuilds a result from its parts (what pickling stores)."""
+    @property
+    def allowed(self) -> bool:
+        """True when the call gets through to the app."""
+    @property
+    def step(self) -> str:
+        """``"mode"``, ``"client-tls"``, ``"trust-domain"`` or an authorization step."""
+    @property
+    def reason(self) -> str:
+        """One sentence naming the deciding step."""
+    @property
+    def transport(self) -> str:
+        """What the caller sends: ``"mtls"``, ``"tls"`` or ``"plaintext"``."""
+    @property
+    def mode(self) -> MtlsMode:
+        """The destination port's mTLS mode."""
+    @property
+    def mode_policy(self) -> str | None:
+        """The PeerAuthentication that set the mode, or None for Istio's default."""
+    @property
+    def authorization(self) -> AuthorizationDecision | None:
+        """The authorization decision, when the call got that far."""
+    @property
+    def explanation(self) -> list[str]:
+        """Every step, one line each."""
+    def __eq__(self, other: object, /) -> bool:
+        """Field-wise equality."""
+    def __hash__(self) -> int:
+        """Hash of the fields."""
+    def __reduce__(self) -> tuple[type[PathResult], tuple[Any, ...]]:
+        """Pickle support."""
+
+@final
+class Mesh:
+    """What a cluster dump shows; ``check`` walks a caller's path to a pod port."""
+
+    @classmethod
+    def from_dump(cls, text: str, *, mesh_config: MeshConfig | str | None = None) -> Mesh:
+        """Reads ``kubectl get peerauthentications,authorizationpolicies,destinationrules -A -o
+        json`` (YAML or JSON) and the ``istio`` ConfigMap (argument, or found in the dump)."""
+    def check(
+        self,
+        namespace: str,
+        labels: Mapping[str, str] | None,
+        port: int,
+        *,
+        caller: _Principal,
+        workload: bool = False,
+        service: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> PathResult:
+        """Will ``caller`` (a SPIFFE ID; None for plaintext; ``workload=True`` for a mesh
+        workload) get through to ``port`` of a pod in ``namespace`` with ``labels``?"""
+    @property
+    def authorization_policies(self) -> list[str]:
+        """The AuthorizationPolicies' names."""
+    @property
+    def destination_rules(self) -> int:
+        """How many DestinationRules the dump holds."""
+
 # ---- tls (the rustls path; meshtls/tls.py does the I/O) ------------------------------------
 
 ALPN_ISTIO: str

@@ -9,6 +9,7 @@ import_exception!(meshtls._errors, IdentityError);
 import_exception!(meshtls._errors, ManifestError);
 import_exception!(meshtls._errors, MeshConfigError);
 import_exception!(meshtls._errors, PolicyError);
+import_exception!(meshtls._errors, AuthorizationPolicyError);
 import_exception!(meshtls._errors, CaError);
 import_exception!(meshtls._errors, SvidError);
 import_exception!(meshtls._errors, BundleError);
@@ -27,6 +28,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Manifest(_) => ManifestError::new_err(msg),
         meshtls::Error::MeshConfig(_) => MeshConfigError::new_err(msg),
         meshtls::Error::Policy(_) => PolicyError::new_err(msg),
+        meshtls::Error::AuthorizationPolicy(_) => AuthorizationPolicyError::new_err(msg),
         meshtls::Error::Ca(_) => CaError::new_err(msg),
         meshtls::Error::Svid(_) => SvidError::new_err(msg),
         meshtls::Error::Bundle(_) => BundleError::new_err(msg),

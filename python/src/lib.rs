@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod args;
+mod authz_policy;
 mod bench;
 mod ca;
 mod ca_protocol;
@@ -21,6 +22,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca_protocol::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
+    authz_policy::register(m)?;
     tls::register(m)?;
     bench::register(m)?;
     Ok(())

@@ -3,11 +3,12 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,hardening,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,hardening,...]
 //! ```
 
 use std::time::Duration;
 
+mod authz_policy;
 mod ca;
 mod ca_protocol;
 mod hardening;
@@ -47,6 +48,9 @@ fn main() {
     }
     if h.wants("policy") {
         policy::rows(&mut h);
+    }
+    if h.wants("authz") {
+        authz_policy::rows(&mut h);
     }
     if h.wants("svid") {
         svid::rows(&mut h);

@@ -11,12 +11,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod authz;
 mod ca;
 #[cfg(feature = "grpc")]
 mod ca_serve;
 mod identity;
 #[cfg(feature = "grpc")]
 mod istio_ca;
+mod path;
 mod policy;
 mod svid;
 
@@ -50,6 +52,10 @@ enum Command {
     Secret(ca::SecretArgs),
     /// PeerAuthentication: validate manifests, or resolve a workload's mTLS mode.
     Policy(policy::PolicyArgs),
+    /// AuthorizationPolicy: validate manifests, or evaluate a request against them.
+    Authz(authz::AuthzArgs),
+    /// Will a caller get through to a pod (mTLS mode, trust domain, authorization), and why.
+    Path(path::PathArgs),
     /// Verify a peer's X.509-SVID chain against per-trust-domain bundles (exit 1 if rejected).
     Verify(svid::VerifyArgs),
     /// Show the SVID-relevant fields of PEM certificates.
@@ -98,6 +104,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Manifest(_) => "manifest",
         meshtls::Error::MeshConfig(_) => "mesh_config",
         meshtls::Error::Policy(_) => "policy",
+        meshtls::Error::AuthorizationPolicy(_) => "authorization_policy",
         meshtls::Error::Ca(_) => "ca",
         meshtls::Error::Svid(_) => "svid",
         meshtls::Error::Bundle(_) => "bundle",
@@ -166,6 +173,8 @@ fn main() -> ExitCode {
         Command::SignCsr(args) => ca::sign_csr(args),
         Command::Secret(args) => ca::secret(args),
         Command::Policy(args) => policy::run(args),
+        Command::Authz(args) => authz::run(args),
+        Command::Path(args) => path::run(args),
         Command::Verify(args) => svid::verify(args),
         Command::Inspect(args) => svid::inspect(args),
         #[cfg(feature = "grpc")]

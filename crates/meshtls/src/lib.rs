@@ -8,7 +8,10 @@
 //! - [`identity`]: strict [`SpiffeId`] and [`TrustDomain`] types, Istio's
 //!   `ns/<ns>/sa/<sa>` identities, principal patterns and trust-domain aliases;
 //! - [`mesh`]: Istio's mesh config (the `istio` ConfigMap) and the trust domains it accepts;
-//! - [`policy`]: PeerAuthentication, validated and resolved as istiod does;
+//! - [`policy`]: PeerAuthentication ([`policy::peer`]) and AuthorizationPolicy
+//!   ([`policy::authorization`]), validated, resolved and evaluated as istiod and Envoy do;
+//! - [`path`]: will this caller get through to that pod (mTLS mode, trust domain,
+//!   authorization), and if not, why;
 //! - [`ca`]: a mesh CA that issues X.509-SVIDs with Istio's workload profile;
 //! - [`svid`], [`bundle`], [`authz`]: SVID verification against per-trust-domain bundles and
 //!   authorization by SPIFFE ID;
@@ -63,6 +66,7 @@ pub mod identity;
 pub mod k8s;
 pub mod manifest;
 pub mod mesh;
+pub mod path;
 pub mod policy;
 pub mod svid;
 pub mod tls;
@@ -75,6 +79,7 @@ pub use ca_protocol::{IstioCaClient, IstioCaServer};
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
+pub use policy::authorization::{AuthorizationPolicy, AuthorizationPolicySet};
 pub use policy::{Decision, MtlsMode, PolicySet};
 pub use svid::own::Svid;
 pub use svid::request::{Csr, CsrParams};

@@ -55,6 +55,9 @@ fn the_demo_runs_and_every_step_behaves() {
         "connection refused under STRICT: plaintext connection",
         "PERMISSIVE: plaintext from",
         "PERMISSIVE: mTLS from spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller",
+        "offline path check  refused: denied: ALLOW policies apply",
+        "gateway got   HTTP/1.1 403 Forbidden RBAC: access denied",
+        "GET /api/headers denied by AuthorizationPolicy",
         "every step behaved as expected",
     ] {
         assert!(

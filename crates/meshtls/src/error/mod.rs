@@ -6,6 +6,7 @@
 //! error type: those are rendered to text at the boundary so that upgrading a dependency never
 //! changes meshtls's public API.
 
+mod authz_policy;
 mod ca;
 mod ca_protocol;
 mod identity;
@@ -15,6 +16,7 @@ mod policy;
 mod svid;
 mod tls;
 
+pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
 pub use ca_protocol::CaProtocolError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
@@ -46,6 +48,10 @@ pub enum Error {
     /// A PeerAuthentication was invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// An AuthorizationPolicy (or a DestinationRule of a path check) was invalid, or a
+    /// request to evaluate was unusable.
+    #[error(transparent)]
+    AuthorizationPolicy(#[from] AuthorizationPolicyError),
     /// The mesh CA refused an operation or its material was unusable.
     #[error(transparent)]
     Ca(#[from] CaError),

@@ -102,3 +102,17 @@ pub use validate::{
     CheckSummary, MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, PORT_RANGE, Report, check_manifests,
     validate_documents, validate_peer_authentication, validate_value,
 };
+
+pub mod authorization;
+
+/// PeerAuthentication under its own name, beside [`authorization`]: the same items as
+/// [`crate::policy`]'s PeerAuthentication re-exports (`PolicySet`, `Decision`, `MtlsMode`, ...).
+pub mod peer {
+    pub use super::{
+        ApiVersion, CheckSummary, DEFAULT_ROOT_NAMESPACE, Decision, GROUP, KIND, Labels, Level,
+        MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, MtlsMode, MutualTls, ObjectMeta, PORT_RANGE,
+        PeerAuthentication, PeerAuthenticationSpec, PolicyError, PolicyName, PolicySet, Report,
+        Rule, Violation, WorkloadSelector, check_manifests, validate_documents,
+        validate_peer_authentication, validate_value,
+    };
+}

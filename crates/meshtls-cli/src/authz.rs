@@ -1,0 +1,270 @@
+//! `meshtls authz check`: validate AuthorizationPolicies, or evaluate one request against them.
+
+use std::path::PathBuf;
+
+use meshtls::MeshConfig;
+use meshtls::policy::authorization::{AuthorizationPolicySet, Request, Verdict, check_manifests};
+use meshtls::policy::{Report, Violation};
+use serde_json::{Value, json};
+
+use crate::{Failure, Outcome};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct AuthzArgs {
+    #[command(subcommand)]
+    command: AuthzCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AuthzCommand {
+    /// Validate every AuthorizationPolicy in FILE as a cluster would (apiserver: CRD schema,
+    /// strict fields; istiod webhook), exit 1 if any is invalid. With --to, evaluate one
+    /// request against them instead: exit 0 allowed, 1 refused.
+    Check(CheckArgs),
+}
+
+/// The request: who, where, what.
+#[derive(clap::Args, Debug)]
+pub(crate) struct RequestArgs {
+    /// The caller's SPIFFE ID (the mTLS peer), e.g. spiffe://cluster.local/ns/a/sa/b.
+    #[arg(long, conflicts_with = "plaintext")]
+    pub(crate) from: Option<String>,
+    /// The caller sends plaintext (no peer identity).
+    #[arg(long)]
+    pub(crate) plaintext: bool,
+    /// The destination: `namespace` or `namespace/key=value,key=value` (pod labels).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// The destination (workload) port.
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// HTTP method (makes it an HTTP request; TCP without --method/--path).
+    #[arg(long)]
+    pub(crate) method: Option<String>,
+    /// HTTP path.
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// HTTP Host.
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// An HTTP header `name=value` (repeat).
+    #[arg(long = "header")]
+    pub(crate) headers: Vec<String>,
+    /// The caller's IP address.
+    #[arg(long)]
+    pub(crate) source_ip: Option<std::net::IpAddr>,
+    /// The `istio` ConfigMap (or its `mesh` document): root namespace, trust domain, aliases.
+    #[arg(long)]
+    pub(crate) mesh_config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// YAML or JSON: one object, a stream or a `kind: List` (`-` for stdin).
+    file: PathBuf,
+    #[command(flatten)]
+    request: RequestArgs,
+}
+
+pub(crate) fn run(args: AuthzArgs) -> Result<Outcome, Failure> {
+    match args.command {
+        AuthzCommand::Check(a) => {
+            if a.request.to.is_some() {
+                evaluate(a)
+            } else {
+                validate(a)
+            }
+        }
+    }
+}
+
+fn violation_json(v: &Violation) -> Value {
+    json!({
+        "path": v.path,
+        "message": v.message,
+        "rule": v.rule.as_str(),
+        "layer": if v.rule.is_istiod() { "istiod" } else { "apiserver" },
+    })
+}
+
+fn report_json(r: &Report) -> Value {
+    json!({
+        "object": r.object,
+        "valid": r.is_valid(),
+        "errors": r.errors.iter().map(violation_json).collect::<Vec<_>>(),
+        "warnings": r.warnings.iter().map(violation_json).collect::<Vec<_>>(),
+    })
+}
+
+fn validate(a: CheckArgs) -> Result<Outcome, Failure> {
+    let r = &a.request;
+    if r.from.is_some() || r.plaintext || r.port.is_some() || r.method.is_some() || r.path.is_some()
+    {
+        return Err(Failure::new(
+            "usage",
+            "request options (--from, --plaintext, --port, --method, --path) need --to",
+        ));
+    }
+    let text = crate::read_input(&a.file)?;
+    let summary = match check_manifests(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Outcome::No(
+                json!({"valid": false, "error": e.to_string(), "objects": [], "skipped": 0}),
+                format!("invalid: {e}"),
+            ));
+        }
+    };
+    let mut lines = Vec::new();
+    for r in &summary.reports {
+        if r.is_valid() {
+            lines.push(format!("ok       {}", r.object));
+        } else {
+            lines.push(format!("invalid  {}", r.object));
+            for e in &r.errors {
+                lines.push(format!("         {e}"));
+            }
+        }
+        for w in r.warning_messages() {
+            lines.push(format!("warning  {w}"));
+        }
+    }
+    let invalid = summary.reports.iter().filter(|r| !r.is_valid()).count();
+    lines.push(format!(
+        "{} AuthorizationPolicies: {} valid, {} invalid; {} other documents skipped",
+        summary.reports.len(),
+        summary.reports.len() - invalid,
+        invalid,
+        summary.skipped
+    ));
+    if summary.reports.is_empty() {
+        lines.push("no AuthorizationPolicy found".to_owned());
+    }
+    let valid = summary.all_valid();
+    let value = json!({
+        "valid": valid,
+        "objects": summary.reports.iter().map(report_json).collect::<Vec<_>>(),
+        "skipped": summary.skipped,
+    });
+    let text = lines.join("\n");
+    Ok(if valid {
+        Outcome::Yes(value, text)
+    } else {
+        Outcome::No(value, text)
+    })
+}
+
+/// `ns` or `ns/k=v,k=v`.
+pub(crate) fn parse_to(text: &str) -> Result<(String, Vec<(String, String)>), Failure> {
+    let (ns, labels) = text.split_once('/').unwrap_or((text, ""));
+    if ns.is_empty() {
+        return Err(Failure::new(
+            "usage",
+            format!("--to {text:?}: the namespace is empty (use ns or ns/key=value,...)"),
+        ));
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for item in labels.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--to label {item:?} is not key=value"))?;
+        if k.is_empty() {
+            return Err(Failure::new(
+                "usage",
+                format!("--to label {item:?} has an empty key"),
+            ));
+        }
+        if out.iter().any(|(ek, _)| ek == k) {
+            return Err(Failure::new(
+                "usage",
+                format!("--to label key {k:?} given twice"),
+            ));
+        }
+        out.push((k.to_owned(), v.to_owned()));
+    }
+    Ok((ns.to_owned(), out))
+}
+
+pub(crate) fn mesh_config(path: &Option<PathBuf>) -> Result<Option<MeshConfig>, Failure> {
+    match path {
+        Some(p) => MeshConfig::from_yaml(&crate::read_input(p)?)
+            .map(Some)
+            .map_err(|e| Failure::new(crate::error_kind(&e), format!("{}: {e}", p.display()))),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn headers(list: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    list.iter()
+        .map(|h| {
+            h.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| Failure::new("usage", format!("--header {h:?} is not name=value")))
+        })
+        .collect()
+}
+
+pub(crate) fn verdict_json(v: &Verdict) -> Value {
+    json!({
+        "allowed": v.allowed(),
+        "step": v.step().kind(),
+        "reason": v.reason(),
+        "policy": v.step().policy().map(|p| p.as_str()),
+        "rule": v.step().rule(),
+        "explanation": v.explanation(),
+    })
+}
+
+fn evaluate(a: CheckArgs) -> Result<Outcome, Failure> {
+    let r = &a.request;
+    let (ns, labels) = parse_to(r.to.as_deref().unwrap_or(""))?;
+    let port = r
+        .port
+        .ok_or_else(|| Failure::new("usage", "--port is required with --to"))?;
+    if r.from.is_none() && !r.plaintext {
+        return Err(Failure::new(
+            "usage",
+            "give --from SPIFFE_ID or --plaintext",
+        ));
+    }
+    let mut req = Request::tcp(port);
+    if let Some(id) = &r.from {
+        let id = meshtls::SpiffeId::new(id).map_err(|e| format!("--from: {e}"))?;
+        req = req.with_peer(&id);
+    }
+    if r.method.is_some() || r.path.is_some() || r.host.is_some() || !r.headers.is_empty() {
+        req = req.with_http(
+            r.method.as_deref().unwrap_or("GET"),
+            r.path.as_deref().unwrap_or("/"),
+        );
+        if let Some(h) = &r.host {
+            req = req.with_host(h);
+        }
+        for (k, v) in headers(&r.headers)? {
+            req = req.with_header(&k, &v);
+        }
+    }
+    req.source_ip = r.source_ip;
+    let mesh = mesh_config(&r.mesh_config)?.unwrap_or_default();
+    let text = crate::read_input(&a.file)?;
+    let set = AuthorizationPolicySet::from_yaml(&text, &mesh)?;
+    let v = set.explain(&ns, &labels, &req);
+    let mut value = verdict_json(&v);
+    value["policies"] = set.len().into();
+    value["skipped"] = set.skipped_documents().into();
+    let mut text = format!(
+        "{}: {}",
+        if v.allowed() { "allowed" } else { "refused" },
+        v.reason()
+    );
+    for line in v.explanation() {
+        text.push_str("\n  ");
+        text.push_str(line);
+    }
+    Ok(if v.allowed() {
+        Outcome::Yes(value, text)
+    } else {
+        Outcome::No(value, text)
+    })
+}

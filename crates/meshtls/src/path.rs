@@ -1,0 +1,787 @@
+//! The path check: will this caller get through to that pod, and if not, why?
+//!
+//! A [`Mesh`] holds what a cluster dump shows (`kubectl get
+//! peerauthentications,authorizationpolicies,destinationrules -A -o json` plus the `istio`
+//! ConfigMap) and answers [`Mesh::check`] for a [`Caller`] and a [`Destination`] in the order a
+//! connection meets the checks:
+//!
+//! 1. **Transport.** An outside caller with a certificate (a gateway) sends mTLS; a mesh
+//!    workload sends what its sidecar is told to: the DestinationRule's `tls.mode` for the
+//!    service (port-level first; DISABLE → plaintext, ISTIO_MUTUAL → mesh mTLS, SIMPLE/MUTUAL →
+//!    TLS of its own), else auto mTLS (`enableAutoMtls`, default on): mesh mTLS to a pod with a
+//!    sidecar unless the destination namespace's mode is DISABLE; a plaintext client sends
+//!    plaintext.
+//! 2. **mTLS mode** of the destination port (PeerAuthentication, [`crate::policy::PolicySet`]):
+//!    STRICT refuses plaintext; DISABLE does not terminate mTLS (the TLS bytes reach an app that
+//!    speaks none); PERMISSIVE takes both.
+//! 3. **Trust domain.** An mTLS client's SPIFFE ID must be in the mesh trust domain, an alias or
+//!    a `caCertificates` trust domain (`TrustDomainsForValidation`).
+//! 4. **Authorization**: the AuthorizationPolicies ([`crate::policy::authorization`]).
+//!
+//! The seed case: the Application Gateway for Containers identity to a STRICT namespace.
+//!
+//! ```
+//! use meshtls::path::{Caller, Destination, Mesh, PathStep};
+//!
+//! let dump = r#"{"apiVersion": "v1", "kind": "List", "items": [
+//!   {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+//!    "metadata": {"name": "default", "namespace": "demo"}, "spec": {"mtls": {"mode": "STRICT"}}},
+//!   {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+//!    "metadata": {"name": "api-callers", "namespace": "demo"},
+//!    "spec": {"selector": {"matchLabels": {"app": "api"}},
+//!             "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/shop/sa/web"]}}]}]}}
+//! ]}"#;
+//! let mesh = Mesh::from_dump(dump, None)?;
+//! let gateway = Caller::external("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")?;
+//! let to_api = Destination::new("demo", [("app", "api")], 8080);
+//!
+//! // An ALLOW policy applies and does not name the gateway: refused by authorization.
+//! let r = mesh.check(&gateway, &to_api);
+//! assert!(!r.allowed());
+//! assert_eq!(r.step().kind(), "no-allow-matched");
+//!
+//! // Name the gateway in the policy and it gets through.
+//! let fixed = dump.replace("cluster.local/ns/shop/sa/web", "cluster.local/ns/azure-alb-system/sa/alb-controller");
+//! let r = Mesh::from_dump(&fixed, None)?.check(&gateway, &to_api);
+//! assert!(r.allowed(), "{}", r.explanation().join("\n"));
+//!
+//! // A plaintext client never reaches authorization: STRICT refuses it.
+//! let r = mesh.check(&Caller::Plaintext, &to_api);
+//! assert!(matches!(r.step(), PathStep::Mode { .. }));
+//! # Ok::<(), meshtls::Error>(())
+//! ```
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::error::{AuthorizationPolicyError, Error};
+use crate::identity::SpiffeId;
+use crate::mesh::MeshConfig;
+use crate::policy::authorization::{AuthorizationPolicySet, HttpRequest, Request, Step, Verdict};
+use crate::policy::{Decision, MtlsMode, PolicyName, PolicySet};
+
+/// The kind of a DestinationRule.
+pub const DESTINATION_RULE_KIND: &str = "DestinationRule";
+const NETWORKING_GROUP: &str = "networking.istio.io";
+
+/// The label a sidecar-injected pod carries (`security.istio.io/tlsMode: istio`), which auto
+/// mTLS uses to pick mesh mTLS.
+pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
+
+/// `trafficPolicy.tls.mode` of a DestinationRule (`ClientTLSSettings.TLSmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientTlsMode {
+    /// Plaintext.
+    Disable,
+    /// TLS without a client certificate.
+    Simple,
+    /// TLS with the certificates the DestinationRule names.
+    Mutual,
+    /// Istio's mesh mTLS with the workload's own certificate.
+    IstioMutual,
+}
+
+impl ClientTlsMode {
+    /// Parses Istio's spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "DISABLE" => Self::Disable,
+            "SIMPLE" => Self::Simple,
+            "MUTUAL" => Self::Mutual,
+            "ISTIO_MUTUAL" => Self::IstioMutual,
+            _ => return None,
+        })
+    }
+
+    /// Istio's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "DISABLE",
+            Self::Simple => "SIMPLE",
+            Self::Mutual => "MUTUAL",
+            Self::IstioMutual => "ISTIO_MUTUAL",
+        }
+    }
+}
+
+impl fmt::Display for ClientTlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parts of a DestinationRule that decide what a client sidecar sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRule {
+    /// `namespace/name`.
+    pub name: PolicyName,
+    /// `spec.host` as written (short name, FQDN or wildcard).
+    pub host: String,
+    /// `spec.trafficPolicy.tls.mode`.
+    pub tls_mode: Option<ClientTlsMode>,
+    /// `spec.trafficPolicy.portLevelSettings[]`: `(port.number, tls.mode)`.
+    pub port_tls: Vec<(u32, ClientTlsMode)>,
+}
+
+impl DestinationRule {
+    /// Reads one DestinationRule from a generic JSON value (`networking.istio.io`
+    /// v1/v1beta1/v1alpha3); fields meshtls does not need are ignored.
+    pub fn from_value(value: &Value, index: &str) -> Result<Self, AuthorizationPolicyError> {
+        let doc = |reason: String| AuthorizationPolicyError::Document {
+            index: index.to_owned(),
+            reason,
+        };
+        let meta = value.get("metadata");
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| doc("DestinationRule has no metadata.name".into()))?;
+        let ns = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| AuthorizationPolicyError::MissingNamespace {
+                kind: DESTINATION_RULE_KIND,
+                name: name.to_owned(),
+            })?;
+        let object = format!("{ns}/{name}");
+        let api = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !matches!(
+            api,
+            "networking.istio.io/v1"
+                | "networking.istio.io/v1beta1"
+                | "networking.istio.io/v1alpha3"
+        ) {
+            return Err(AuthorizationPolicyError::ApiVersion {
+                kind: DESTINATION_RULE_KIND,
+                group: NETWORKING_GROUP,
+                object,
+                api_version: api.to_owned(),
+            });
+        }
+        let spec = value.get("spec");
+        let host = spec
+            .and_then(|s| s.get("host"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| doc(format!("DestinationRule {object}: spec.host is required")))?;
+        let mode = |tls: Option<&Value>,
+                    path: &str|
+         -> Result<Option<ClientTlsMode>, AuthorizationPolicyError> {
+            match tls.and_then(|t| t.get("mode")) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(m)) => ClientTlsMode::parse(m).map(Some).ok_or_else(|| {
+                    doc(format!(
+                        "DestinationRule {object}: {path}.mode {m:?} is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL"
+                    ))
+                }),
+                Some(other) => Err(doc(format!("DestinationRule {object}: {path}.mode must be a string, found {other}"))),
+            }
+        };
+        let tp = spec.and_then(|s| s.get("trafficPolicy"));
+        let tls_mode = mode(tp.and_then(|t| t.get("tls")), "spec.trafficPolicy.tls")?;
+        let mut port_tls = Vec::new();
+        if let Some(Value::Array(items)) = tp.and_then(|t| t.get("portLevelSettings")) {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("spec.trafficPolicy.portLevelSettings[{i}].tls");
+                if let (Some(port), Some(m)) = (
+                    item.get("port")
+                        .and_then(|p| p.get("number"))
+                        .and_then(Value::as_u64),
+                    mode(item.get("tls"), &path)?,
+                ) {
+                    port_tls.push((u32::try_from(port).unwrap_or(u32::MAX), m));
+                }
+            }
+        }
+        Ok(DestinationRule {
+            name: PolicyName::new(ns, name),
+            host: host.to_owned(),
+            tls_mode,
+            port_tls,
+        })
+    }
+
+    /// How well `spec.host` names `service.namespace.svc.<domain>`: 2 exact, 1 wildcard, 0 not.
+    fn host_match(&self, fqdn: &str) -> u8 {
+        let host = if self.host.contains('.') || self.host == "*" {
+            self.host.clone()
+        } else {
+            // A short name is relative to the DestinationRule's namespace.
+            format!("{}.{}.svc.cluster.local", self.host, self.name.namespace())
+        };
+        if host == fqdn
+            || fqdn
+                .strip_suffix(".svc.cluster.local")
+                .is_some_and(|s| s == host)
+        {
+            2
+        } else if let Some(suffix) = host.strip_prefix('*') {
+            u8::from(fqdn.ends_with(suffix))
+        } else {
+            0
+        }
+    }
+
+    /// The TLS mode for `port` (the port-level setting first).
+    pub fn mode_for(&self, port: u16) -> Option<ClientTlsMode> {
+        self.port_tls
+            .iter()
+            .find(|(p, _)| *p == u32::from(port))
+            .map(|(_, m)| *m)
+            .or(self.tls_mode)
+    }
+}
+
+/// Who calls.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Caller {
+    /// An identity outside the mesh presenting a certificate with this SPIFFE ID: a gateway
+    /// such as Application Gateway for Containers. It sends mTLS.
+    External(SpiffeId),
+    /// A mesh workload with a sidecar, in `namespace`: its DestinationRule or auto mTLS decides
+    /// whether it sends mTLS (with its own SPIFFE ID) or plaintext.
+    Workload {
+        /// The workload's SPIFFE ID.
+        id: SpiffeId,
+        /// The workload's namespace (DestinationRules there are consulted first).
+        namespace: String,
+    },
+    /// A client without TLS.
+    Plaintext,
+}
+
+impl Caller {
+    /// An outside caller with a certificate for `spiffe_id`.
+    pub fn external(spiffe_id: &str) -> Result<Self, Error> {
+        Ok(Caller::External(SpiffeId::new(spiffe_id)?))
+    }
+
+    /// A mesh workload; its namespace is read from an Istio-form ID (`ns/<ns>/sa/<sa>`).
+    pub fn workload(spiffe_id: &str) -> Result<Self, Error> {
+        let id = SpiffeId::new(spiffe_id)?;
+        let istio = crate::IstioIdentity::from_spiffe_id(&id)?;
+        Ok(Caller::Workload {
+            namespace: istio.namespace().to_owned(),
+            id,
+        })
+    }
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caller::External(id) => write!(f, "outside caller {id} (presents a certificate)"),
+            Caller::Workload { id, .. } => write!(f, "mesh workload {id}"),
+            Caller::Plaintext => f.write_str("plaintext client"),
+        }
+    }
+}
+
+/// Where the call goes: a workload (namespace, pod labels), its port, optionally the Service
+/// name (for DestinationRule lookup) and the HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    /// The workload's namespace.
+    pub namespace: String,
+    /// The pod's labels.
+    pub labels: Vec<(String, String)>,
+    /// The workload (container) port.
+    pub port: u16,
+    /// The Service name, which DestinationRules name by `host`.
+    pub service: Option<String>,
+    /// The HTTP request, when the port speaks HTTP; `None` for TCP.
+    pub http: Option<HttpRequest>,
+}
+
+impl Destination {
+    /// A workload port.
+    pub fn new<K: AsRef<str>, V: AsRef<str>>(
+        namespace: &str,
+        labels: impl IntoIterator<Item = (K, V)>,
+        port: u16,
+    ) -> Self {
+        Destination {
+            namespace: namespace.to_owned(),
+            labels: labels
+                .into_iter()
+                .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+                .collect(),
+            port,
+            service: None,
+            http: None,
+        }
+    }
+
+    /// The Service in front of the workload.
+    pub fn with_service(mut self, name: &str) -> Self {
+        self.service = Some(name.to_owned());
+        self
+    }
+
+    /// An HTTP request (method and path) instead of a TCP connection.
+    pub fn with_http(mut self, method: &str, path: &str) -> Self {
+        let http = self.http.get_or_insert_with(HttpRequest::default);
+        http.method = method.to_owned();
+        http.path = path.to_owned();
+        self
+    }
+}
+
+/// What goes on the wire from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Mesh mTLS with the caller's SPIFFE ID.
+    Mtls,
+    /// TLS originated by the client itself (DestinationRule SIMPLE or MUTUAL).
+    Tls,
+    /// No TLS.
+    Plaintext,
+}
+
+impl Transport {
+    /// `mtls`, `tls` or `plaintext`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Mtls => "mtls",
+            Transport::Tls => "tls",
+            Transport::Plaintext => "plaintext",
+        }
+    }
+}
+
+/// The step of the path that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PathStep {
+    /// The port's mTLS mode refused the transport (plaintext to STRICT, mTLS to DISABLE).
+    Mode {
+        /// The port's mode.
+        mode: MtlsMode,
+        /// The PeerAuthentication that set it (`None`: Istio's default).
+        policy: Option<PolicyName>,
+        /// What the caller sent.
+        transport: Transport,
+    },
+    /// The client originates TLS of its own (DestinationRule SIMPLE/MUTUAL), which the sidecar
+    /// does not terminate as mesh mTLS.
+    ClientTls {
+        /// The DestinationRule.
+        rule: PolicyName,
+        /// Its mode.
+        mode: ClientTlsMode,
+    },
+    /// The caller's trust domain is not one the sidecar accepts.
+    TrustDomain {
+        /// The caller's trust domain.
+        trust_domain: String,
+    },
+    /// Authorization decided (allowed or not).
+    Authorization(Step),
+}
+
+impl PathStep {
+    /// `mode`, `client-tls`, `trust-domain`, or the authorization step's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PathStep::Mode { .. } => "mode",
+            PathStep::ClientTls { .. } => "client-tls",
+            PathStep::TrustDomain { .. } => "trust-domain",
+            PathStep::Authorization(s) => s.kind(),
+        }
+    }
+}
+
+impl fmt::Display for PathStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathStep::Mode {
+                mode,
+                policy,
+                transport,
+            } => {
+                let by = policy.as_ref().map_or("Istio's default".to_owned(), |p| {
+                    format!("PeerAuthentication {p}")
+                });
+                match (mode, transport) {
+                    (MtlsMode::Strict, _) => write!(
+                        f,
+                        "refused by mTLS mode STRICT ({by}): a {} connection finds no filter chain",
+                        transport.as_str()
+                    ),
+                    _ => write!(
+                        f,
+                        "refused by mTLS mode {mode} ({by}): the sidecar does not terminate mTLS, the TLS bytes reach the app"
+                    ),
+                }
+            }
+            PathStep::ClientTls { rule, mode } => write!(
+                f,
+                "refused: DestinationRule {rule} sets tls.mode {mode}, TLS the sidecar does not terminate as mesh mTLS"
+            ),
+            PathStep::TrustDomain { trust_domain } => write!(
+                f,
+                "refused: trust domain {trust_domain} is not accepted (not the mesh trust domain, an alias or a caCertificates trust domain)"
+            ),
+            PathStep::Authorization(s) => s.fmt(f),
+        }
+    }
+}
+
+/// The answer of [`Mesh::check`].
+#[derive(Debug, Clone)]
+pub struct PathCheck {
+    allowed: bool,
+    step: PathStep,
+    transport: Transport,
+    mode: Decision,
+    verdict: Option<Verdict>,
+    explanation: Vec<String>,
+}
+
+impl PathCheck {
+    /// True when the call gets through to the app.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+    /// The step that decided.
+    pub fn step(&self) -> &PathStep {
+        &self.step
+    }
+    /// One sentence: the deciding step.
+    pub fn reason(&self) -> String {
+        self.step.to_string()
+    }
+    /// What the caller sends.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+    /// The destination port's mTLS mode, with its policy.
+    pub fn mode(&self) -> &Decision {
+        &self.mode
+    }
+    /// The authorization verdict, when the call got that far.
+    pub fn authorization(&self) -> Option<&Verdict> {
+        self.verdict.as_ref()
+    }
+    /// Every step, one line each.
+    pub fn explanation(&self) -> &[String] {
+        &self.explanation
+    }
+}
+
+/// What a cluster dump shows: mesh config, PeerAuthentications, AuthorizationPolicies and
+/// DestinationRules.
+#[derive(Debug, Clone)]
+pub struct Mesh {
+    config: MeshConfig,
+    peer: PolicySet,
+    authz: AuthorizationPolicySet,
+    destination_rules: Vec<DestinationRule>,
+    skipped: usize,
+}
+
+impl Mesh {
+    /// A mesh from its parts.
+    pub fn new(
+        config: MeshConfig,
+        peer: PolicySet,
+        authz: AuthorizationPolicySet,
+        destination_rules: Vec<DestinationRule>,
+    ) -> Self {
+        Mesh {
+            config,
+            peer,
+            authz,
+            destination_rules,
+            skipped: 0,
+        }
+    }
+
+    /// Reads a cluster dump (YAML or JSON; a `kind: List` as `kubectl get
+    /// peerauthentications,authorizationpolicies,destinationrules -A -o json` prints, or a
+    /// stream). `mesh_config` is the `istio` ConfigMap (or its `mesh` document); without it, an
+    /// `istio` ConfigMap in the dump is used, else Istio's defaults. Other kinds are skipped.
+    pub fn from_dump(dump: &str, mesh_config: Option<&str>) -> Result<Self, Error> {
+        let docs = crate::policy::authorization::read_documents(dump, "cluster dump")?;
+        let flat = crate::policy::authorization::flatten(docs);
+        let config = match mesh_config {
+            Some(text) => MeshConfig::from_yaml(text)?,
+            None => {
+                let cm = flat.iter().find(|(_, d)| {
+                    d.get("kind").and_then(Value::as_str) == Some("ConfigMap")
+                        && d.get("metadata")
+                            .and_then(|m| m.get("name"))
+                            .and_then(Value::as_str)
+                            == Some("istio")
+                });
+                match cm {
+                    Some((_, d)) => MeshConfig::from_yaml(&d.to_string())?,
+                    None => MeshConfig::default(),
+                }
+            }
+        };
+        let values: Vec<Value> = flat.iter().map(|(_, d)| d.clone()).collect();
+        let peer = PolicySet::from_json_values(values.clone(), config.root_namespace())?;
+        let authz = AuthorizationPolicySet::from_json_values(values, &config)?;
+        let mut destination_rules = Vec::new();
+        let mut skipped = 0;
+        for (index, d) in &flat {
+            match d.get("kind").and_then(Value::as_str) {
+                Some(DESTINATION_RULE_KIND) => {
+                    destination_rules.push(DestinationRule::from_value(d, index)?)
+                }
+                Some("PeerAuthentication" | "AuthorizationPolicy") => {}
+                _ => skipped += 1,
+            }
+        }
+        Ok(Mesh {
+            config,
+            peer,
+            authz,
+            destination_rules,
+            skipped,
+        })
+    }
+
+    /// The mesh config.
+    pub fn config(&self) -> &MeshConfig {
+        &self.config
+    }
+    /// The PeerAuthentications.
+    pub fn peer_authentications(&self) -> &PolicySet {
+        &self.peer
+    }
+    /// The AuthorizationPolicies.
+    pub fn authorization_policies(&self) -> &AuthorizationPolicySet {
+        &self.authz
+    }
+    /// The DestinationRules.
+    pub fn destination_rules(&self) -> &[DestinationRule] {
+        &self.destination_rules
+    }
+    /// Documents of kinds the path check does not read.
+    pub fn skipped_documents(&self) -> usize {
+        self.skipped
+    }
+
+    /// The DestinationRule a client sidecar in `caller_ns` uses for `service.namespace`:
+    /// its own namespace's first, then the service's, then the root namespace's; an exact host
+    /// beats a wildcard.
+    fn destination_rule(
+        &self,
+        caller_ns: &str,
+        fqdn: &str,
+        dest_ns: &str,
+    ) -> Option<&DestinationRule> {
+        for ns in [caller_ns, dest_ns, self.config.root_namespace()] {
+            let best = self
+                .destination_rules
+                .iter()
+                .filter(|d| d.name.namespace() == ns)
+                .map(|d| (d.host_match(fqdn), d))
+                .filter(|(m, _)| *m > 0)
+                .max_by_key(|(m, _)| *m);
+            if let Some((_, d)) = best {
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    /// Walks the path for `caller` to `to`: transport, mTLS mode, trust domain, authorization.
+    pub fn check(&self, caller: &Caller, to: &Destination) -> PathCheck {
+        let labels = &to.labels;
+        let mut lines = vec![format!(
+            "caller: {caller}; destination: namespace {} labels {{{}}} port {}{}",
+            to.namespace,
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            to.port,
+            to.service
+                .as_deref()
+                .map(|s| format!(" service {s}"))
+                .unwrap_or_default()
+        )];
+        let mode = self.peer.explain(&to.namespace, labels, Some(to.port));
+        let decided_by = match mode.policy() {
+            Some(p) => format!("{} level, {p}", mode.level()),
+            None => "Istio's default: no PeerAuthentication sets a mode".to_owned(),
+        };
+        // 1. transport
+        let mut client_tls: Option<(PolicyName, ClientTlsMode)> = None;
+        let (transport, id) = match caller {
+            Caller::External(id) => {
+                lines.push(format!(
+                    "1. transport: mTLS with the caller's certificate ({id}), chained to the mesh root"
+                ));
+                (Transport::Mtls, Some(id))
+            }
+            Caller::Plaintext => {
+                lines.push("1. transport: plaintext".to_owned());
+                (Transport::Plaintext, None)
+            }
+            Caller::Workload { id, namespace } => {
+                let dr = to.service.as_deref().and_then(|svc| {
+                    let fqdn = format!("{svc}.{}.svc.cluster.local", to.namespace);
+                    self.destination_rule(namespace, &fqdn, &to.namespace)
+                });
+                let dr_mode = dr.and_then(|d| d.mode_for(to.port).map(|m| (d, m)));
+                match dr_mode {
+                    Some((d, m)) => {
+                        lines.push(format!(
+                            "1. transport: DestinationRule {} (host {}) sets tls.mode {m}",
+                            d.name, d.host
+                        ));
+                        match m {
+                            ClientTlsMode::IstioMutual => (Transport::Mtls, Some(id)),
+                            ClientTlsMode::Disable => (Transport::Plaintext, None),
+                            ClientTlsMode::Simple | ClientTlsMode::Mutual => {
+                                client_tls = Some((d.name.clone(), m));
+                                (Transport::Tls, None)
+                            }
+                        }
+                    }
+                    None => {
+                        if to.service.is_none() {
+                            lines.push("   no service given: DestinationRules (which name services) are not consulted".to_owned());
+                        } else if let Some(d) = dr {
+                            lines.push(format!(
+                                "   DestinationRule {} sets no tls.mode for this port",
+                                d.name
+                            ));
+                        }
+                        let ns_mode = self
+                            .peer
+                            .resolve(&to.namespace, &[] as &[(&str, &str)], None)
+                            .mode();
+                        let sidecar = labels
+                            .iter()
+                            .find(|(k, _)| k == TLS_MODE_LABEL)
+                            .is_none_or(|(_, v)| v == "istio");
+                        if !self.config.enable_auto_mtls() {
+                            lines.push("1. transport: plaintext (no DestinationRule TLS and enableAutoMtls is off)".to_owned());
+                            (Transport::Plaintext, None)
+                        } else if ns_mode == MtlsMode::Disable {
+                            lines.push(format!(
+                                "1. transport: plaintext (auto mTLS: namespace {} is DISABLE)",
+                                to.namespace
+                            ));
+                            (Transport::Plaintext, None)
+                        } else if !sidecar {
+                            lines.push(format!("1. transport: plaintext (auto mTLS: the pod is not labelled {TLS_MODE_LABEL}=istio)"));
+                            (Transport::Plaintext, None)
+                        } else {
+                            lines.push(format!(
+                                "1. transport: mesh mTLS with {id} (auto mTLS: no DestinationRule TLS, the pod has a sidecar{})",
+                                if labels.iter().any(|(k, _)| k == TLS_MODE_LABEL) { "" } else { " — assumed: sidecar-injected pods carry security.istio.io/tlsMode=istio" }
+                            ));
+                            (Transport::Mtls, Some(id))
+                        }
+                    }
+                }
+            }
+        };
+        // 2. mode
+        lines.push(format!(
+            "2. mTLS mode of port {}: {} ({decided_by})",
+            to.port,
+            mode.mode()
+        ));
+        for l in mode.explanation() {
+            lines.push(format!("   PeerAuthentication: {l}"));
+        }
+        let refuse_mode = matches!(
+            (mode.mode(), transport),
+            (MtlsMode::Strict, Transport::Plaintext) | (MtlsMode::Disable, Transport::Mtls)
+        );
+        let finish =
+            |allowed: bool, step: PathStep, verdict: Option<Verdict>, mut lines: Vec<String>| {
+                lines.push(format!(
+                    "result: {} — {step}",
+                    if allowed { "allowed" } else { "refused" }
+                ));
+                PathCheck {
+                    allowed,
+                    step,
+                    transport,
+                    mode: mode.clone(),
+                    verdict,
+                    explanation: lines,
+                }
+            };
+        if refuse_mode {
+            let step = PathStep::Mode {
+                mode: mode.mode(),
+                policy: mode.policy().cloned(),
+                transport,
+            };
+            return finish(false, step, None, lines);
+        }
+        if let Some((rule, m)) = client_tls {
+            if mode.mode() == MtlsMode::Strict {
+                lines.push("   STRICT requires a client certificate from the mesh CA".to_owned());
+            } else {
+                lines.push(
+                    "   the sidecar passes TLS without an Istio ALPN through to the app as raw TCP"
+                        .to_owned(),
+                );
+            }
+            return finish(false, PathStep::ClientTls { rule, mode: m }, None, lines);
+        }
+        // 3. trust domain
+        if let Some(id) = id {
+            let accepted = self.config.trust_domains_for_validation();
+            let td = id.trust_domain();
+            let names: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
+            if !accepted.contains(&td) {
+                lines.push(format!(
+                    "3. trust domain {td}: not in the accepted list [{}]",
+                    names.join(", ")
+                ));
+                return finish(
+                    false,
+                    PathStep::TrustDomain {
+                        trust_domain: td.to_string(),
+                    },
+                    None,
+                    lines,
+                );
+            }
+            lines.push(format!(
+                "3. trust domain {td}: accepted ([{}])",
+                names.join(", ")
+            ));
+            if mode.mode() == MtlsMode::Permissive && matches!(caller, Caller::External(_)) {
+                lines.push("   note: under PERMISSIVE the mTLS chain is chosen only when the client offers an Istio ALPN (istio-http/1.1, istio-h2, istio); without one the TLS bytes pass through to the app".to_owned());
+            }
+        } else {
+            lines.push(
+                "3. trust domain: no client certificate (plaintext accepted under ".to_owned()
+                    + mode.mode().as_str()
+                    + ")",
+            );
+        }
+        // 4. authorization
+        let mut req = Request::tcp(to.port);
+        if let Some(id) = id {
+            req = req.with_peer(id);
+        }
+        req.http = to.http.clone();
+        let verdict = self.authz.explain(&to.namespace, labels, &req);
+        lines.push(format!("4. authorization: {}", verdict.step()));
+        for l in verdict.explanation() {
+            lines.push(format!("   {l}"));
+        }
+        let allowed = verdict.allowed();
+        let step = PathStep::Authorization(verdict.step().clone());
+        finish(allowed, step, Some(verdict), lines)
+    }
+}
