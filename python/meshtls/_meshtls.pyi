@@ -1276,8 +1276,9 @@ _Principal = Union["SpiffeId", str, None]
 
 @final
 class AuthorizationDecision:
-    """The decision for one request: the deciding step, policy and rule, and (when asked for)
-    why every candidate policy did or did not match."""
+    """The decision for one request: the deciding step, the deciding policy and rule, and (when
+    asked for) why every candidate policy did or did not match.
+    """
 
     def __new__(
         cls,
@@ -1296,19 +1297,19 @@ class AuthorizationDecision:
         """One sentence naming the step that decided."""
     @property
     def step(self) -> str:
-        """``"allowed"``, ``"denied"``, ``"external"``, ``"no-allow-policy"`` or ``"no-allow-matched"``."""
+        """`"allowed"`, `"denied"`, `"external"`, `"no-allow-policy"` or `"no-allow-matched"`."""
     @property
     def policy(self) -> str | None:
-        """The deciding policy as ``"namespace/name"``, or None when no policy decided."""
+        """The deciding policy as `"namespace/name"`, or None when no policy decided."""
     @property
     def rule(self) -> int | None:
-        """The deciding rule's index in the policy's ``rules``, or None."""
+        """The deciding rule's index in the policy's `rules`, or None."""
     @property
     def provider(self) -> str | None:
-        """The external authorizer when the step is ``"external"``, else None."""
+        """The external authorizer (`provider.name`) when the step is `"external"`, else None."""
     @property
     def explanation(self) -> list[str]:
-        """One line per candidate policy and step (empty when computed with ``explain=False``)."""
+        """One line per candidate policy and step (empty when computed with `explain=False`)."""
     def __eq__(self, other: object, /) -> bool:
         """Equal when the steps are (the explanation is commentary)."""
     def __hash__(self) -> int:
@@ -1318,20 +1319,25 @@ class AuthorizationDecision:
 
 @final
 class AuthorizationPolicySet:
-    """AuthorizationPolicies read once, compiled and indexed per namespace; ``check``
-    evaluates a request in Istio's order (CUSTOM, DENY, ALLOW)."""
+    """AuthorizationPolicies read once, compiled and indexed per namespace; `check` evaluates a
+    request in Istio's order (CUSTOM, DENY, ALLOW).
+    """
 
     @classmethod
     def from_yaml(
         cls, text: str, *, mesh_config: MeshConfig | str | None = None
     ) -> AuthorizationPolicySet:
         """Reads every AuthorizationPolicy of a YAML/JSON text (one object, a stream, or a
-        ``kind: List``); other kinds are skipped and counted."""
+        `kind: List`); other kinds are skipped and counted. `mesh_config` (a `MeshConfig` or
+        its YAML) gives the root namespace and the trust domains principals expand to.
+        """
     @classmethod
     def from_dicts(
         cls, documents: Iterable[Mapping[str, Any]], *, mesh_config: MeshConfig | str | None = None
     ) -> AuthorizationPolicySet:
-        """Reads AuthorizationPolicies from a list of dicts; other kinds are skipped."""
+        """Reads AuthorizationPolicies from a list of dicts (as the kubernetes client returns
+        them); other kinds are skipped.
+        """
     def check(
         self,
         namespace: str,
@@ -1350,12 +1356,16 @@ class AuthorizationPolicySet:
         sni: str | None = None,
         explain: bool = True,
     ) -> AuthorizationDecision:
-        """The decision for one request to a workload on ``port``; ``principal`` is the mTLS
-        peer's SPIFFE ID (None: plaintext); HTTP fields make it an HTTP request."""
+        """The decision for one request to a workload (`namespace`, pod `labels`) on `port`.
+        `principal` is the mTLS peer's SPIFFE ID (None: plaintext); `method`/`path`/`host`/
+        `headers` make it an HTTP request (TCP without them).
+        """
     def check_many(
         self, requests: Iterable[Mapping[str, Any]], *, explain: bool = False
     ) -> list[AuthorizationDecision]:
-        """Many requests at once with the GIL released; each mapping uses ``check``'s names."""
+        """Many requests at once, evaluated with the GIL released: each item is a mapping with
+        `check`'s argument names (`namespace`, `labels`, `port`, `principal`, ...).
+        """
     @property
     def root_namespace(self) -> str:
         """The root namespace (its policies apply mesh-wide)."""
@@ -1364,17 +1374,19 @@ class AuthorizationPolicySet:
         """Documents of other kinds skipped while reading."""
     @property
     def policy_names(self) -> list[str]:
-        """The policies' ``"namespace/name"``, by namespace then name."""
+        """The policies' `"namespace/name"`, by namespace then name."""
     def __len__(self) -> int:
         """How many policies the set holds."""
 
 def validate_authorization_policy(text_or_dict: Union[str, Mapping[str, Any]]) -> list[str]:
-    """Validates AuthorizationPolicies as a cluster would; returns the warnings and raises
-    ``AuthorizationPolicyError`` on the first invalid object."""
+    """Validates AuthorizationPolicy text (YAML/JSON, one object, a stream or a List) or a dict
+    as a cluster would; returns the warnings, raises `AuthorizationPolicyError` on the first
+    invalid object.
+    """
 
 @final
 class PathResult:
-    """The answer of ``Mesh.check``: allowed or refused, the deciding step, every step's line."""
+    """The answer of `Mesh.check`: allowed or refused, the deciding step, and every step's line."""
 
     def __new__(
         cls,
@@ -1393,19 +1405,21 @@ class PathResult:
         """True when the call gets through to the app."""
     @property
     def step(self) -> str:
-        """``"mode"``, ``"client-tls"``, ``"trust-domain"`` or an authorization step."""
+        """The deciding step: `"mode"`, `"client-tls"`, `"trust-domain"`, or an authorization step
+        (`"allowed"`, `"denied"`, `"external"`, `"no-allow-policy"`, `"no-allow-matched"`).
+        """
     @property
     def reason(self) -> str:
         """One sentence naming the deciding step."""
     @property
     def transport(self) -> str:
-        """What the caller sends: ``"mtls"``, ``"tls"`` or ``"plaintext"``."""
+        """What the caller sends: `"mtls"`, `"tls"` or `"plaintext"`."""
     @property
     def mode(self) -> MtlsMode:
-        """The destination port's mTLS mode."""
+        """The destination port's mTLS mode (`MtlsMode`)."""
     @property
     def mode_policy(self) -> str | None:
-        """The PeerAuthentication that set the mode, or None for Istio's default."""
+        """The PeerAuthentication that set the mode (`"namespace/name"`), or None for the default."""
     @property
     def authorization(self) -> AuthorizationDecision | None:
         """The authorization decision, when the call got that far."""
@@ -1421,12 +1435,16 @@ class PathResult:
 
 @final
 class Mesh:
-    """What a cluster dump shows; ``check`` walks a caller's path to a pod port."""
+    """What a cluster dump shows (mesh config, PeerAuthentications, AuthorizationPolicies,
+    DestinationRules); `check` walks a caller's path to a pod port.
+    """
 
     @classmethod
     def from_dump(cls, text: str, *, mesh_config: MeshConfig | str | None = None) -> Mesh:
-        """Reads ``kubectl get peerauthentications,authorizationpolicies,destinationrules -A -o
-        json`` (YAML or JSON) and the ``istio`` ConfigMap (argument, or found in the dump)."""
+        """Reads `kubectl get peerauthentications,authorizationpolicies,destinationrules -A -o
+        json` (YAML or JSON). `mesh_config` is the `istio` ConfigMap (or its `mesh` document)
+        as text or a `MeshConfig`; without it an `istio` ConfigMap in the dump is used.
+        """
     def check(
         self,
         namespace: str,
@@ -1440,8 +1458,12 @@ class Mesh:
         path: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> PathResult:
-        """Will ``caller`` (a SPIFFE ID; None for plaintext; ``workload=True`` for a mesh
-        workload) get through to ``port`` of a pod in ``namespace`` with ``labels``?"""
+        """Will `caller` get through to port `port` of a pod (`namespace`, `labels`)?
+        `caller` is a SPIFFE ID (an outside caller with a certificate, such as a gateway; with
+        `workload=True` a mesh workload whose sidecar decides what it sends), or None for a
+        plaintext client. `service` names the Service for DestinationRule lookup;
+        `method`/`path`/`headers` make it an HTTP request.
+        """
     @property
     def authorization_policies(self) -> list[str]:
         """The AuthorizationPolicies' names."""
