@@ -334,7 +334,7 @@ pub fn rows(h: &mut Harness) {
     let nodes = format!("trustDomainAliases: [{}a]\n", "a,".repeat(MB / 2 - 16));
     row(
         h,
-        "MeshConfig::from_yaml, 1 MB of 1-char aliases (invalid tds)",
+        "MeshConfig::from_yaml, 1 MB of 1-char aliases",
         yaml_mb,
         || MeshConfig::from_yaml(&nodes),
     );

@@ -158,7 +158,7 @@ fn main() -> ExitCode {
                     .unwrap_or("bad usage")
                     .trim_start_matches("error: ")
                     .to_owned();
-                println!("{}", json_error("usage", &message));
+                emit(&json_error("usage", &message).to_string());
             } else {
                 let _ = e.print();
             }
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
         }
         Err(failure) => {
             if cli.json {
-                println!("{}", json_error(failure.kind, &failure.message));
+                emit(&json_error(failure.kind, &failure.message).to_string());
             } else {
                 eprintln!("meshtls: {}", failure.message);
             }
@@ -219,8 +219,21 @@ pub(crate) fn read_input(path: &std::path::Path) -> Result<String, Failure> {
 
 fn print_out(json: bool, value: &serde_json::Value, text: &str) {
     if json {
-        println!("{value}");
+        emit(&value.to_string());
     } else {
-        println!("{text}");
+        emit(text);
+    }
+}
+
+/// Writes one line to standard output. A reader that closed the pipe early (`| head`) ends
+/// the output quietly, as Unix tools do; any other write error is reported on standard error
+/// (`println!` would panic in both cases).
+fn emit(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("meshtls: cannot write standard output: {e}");
+        }
     }
 }

@@ -174,3 +174,26 @@ fn check_and_resolve_agree_on_malformed_yaml() {
     );
     assert_eq!(check, resolve);
 }
+
+/// `meshtls ... | head` closes the pipe early: the command ends quietly (no panic message,
+/// the verdict's exit code kept), as Unix tools do.
+#[test]
+fn closed_stdout_pipe_is_not_a_panic() {
+    for json in [false, true] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader); // nobody will read: the first write fails with EPIPE
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_meshtls"));
+        cmd.args(["id", "spiffe://cluster.local/ns/a/sa/b"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run meshtls");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "json={json}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "json={json}: {stderr}");
+    }
+}

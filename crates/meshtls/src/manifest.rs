@@ -58,10 +58,17 @@ fn options(max_nodes: usize) -> serde_saphyr::Options {
 }
 
 fn check_size(text: &str, what: &'static str) -> Result<(), ManifestError> {
-    if text.len() > MAX_INPUT_BYTES {
+    check_input_size(text.len(), what)
+}
+
+/// The readers' size rule on its own, for a caller that knows an input's size before it has
+/// the text (the Python binding checks a `str`'s length before copying it out of Python).
+/// `size` may be a lower bound of the byte length (e.g. a count of characters).
+pub fn check_input_size(size: usize, what: &'static str) -> Result<(), ManifestError> {
+    if size > MAX_INPUT_BYTES {
         return Err(ManifestError::TooLarge {
             what,
-            size: text.len(),
+            size,
             limit: MAX_INPUT_BYTES,
         });
     }

@@ -242,3 +242,35 @@ fn authorizer_trees_have_a_depth_limit() {
     // MAX_DEPTH - 1 = 127 `not`s over `any`: refused.
     assert!(!handle.join().unwrap());
 }
+
+#[test]
+fn json_with_a_long_key_reads_the_same_everywhere() {
+    // YAML caps implicit keys at 1,024 characters; JSON does not, and every reader takes JSON
+    // through the same JSON parser (issue 13: validate refused what PolicySet accepted).
+    let key = "k".repeat(2_000);
+    let text = format!(
+        r#"{{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {{"name": "p", "namespace": "a", "annotations": {{"{key}": "v"}}}},
+            "spec": {{"mtls": {{"mode": "STRICT"}}}}}}"#
+    );
+    let validated = meshtls::policy::validate_peer_authentication(&text);
+    assert!(
+        !matches!(validated, Err(Error::Manifest(_))),
+        "{validated:?}"
+    );
+    let checked = meshtls::policy::check_manifests(&text).unwrap();
+    assert_eq!(checked.reports.len(), 1);
+    let set = meshtls::PolicySet::from_yaml(&text, "istio-system").unwrap();
+    assert_eq!(set.len(), 1);
+    // The same document as YAML is refused by both, with the same message.
+    let yaml = format!(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: p\n  namespace: a\n  annotations:\n    {key}: v\n"
+    );
+    let a = meshtls::policy::validate_peer_authentication(&yaml)
+        .unwrap_err()
+        .to_string();
+    let b = meshtls::PolicySet::from_yaml(&yaml, "istio-system")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(a, b);
+}
