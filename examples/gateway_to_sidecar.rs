@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! cargo run --example gateway_to_sidecar            # the whole demo, no set-up
+//! # the gateway gets its certificate over Istio's CA protocol (a CA server, as istiod):
+//! cargo run --example gateway_to_sidecar --features grpc -- --ca-protocol
 //! ```
 //!
 //! The pieces also run as separate processes, so other tools (openssl, curl, Python) can be
@@ -19,6 +21,9 @@
 
 #[path = "support/ca.rs"]
 mod ca;
+#[cfg(feature = "grpc")]
+#[path = "support/ca_protocol.rs"]
+mod ca_protocol;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -60,6 +65,10 @@ const AUTHORIZATION_POLICY: &str = include_str!("authz/deny-gateway.yaml");
 #[derive(Parser)]
 #[command(about = "meshtls: a gateway talks mesh mTLS to a STRICT sidecar")]
 struct Cli {
+    /// In the whole demo, the gateway gets its certificate from a CA server over Istio's CA
+    /// protocol instead of from the CA files (build with `--features grpc`).
+    #[arg(long)]
+    ca_protocol: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -214,7 +223,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            None => demo().await,
+            None => demo(cli.ca_protocol).await,
             Some(Command::Ca { dir, trust_domain }) => {
                 let ca = ca::Ca::create(&trust_domain)?;
                 ca.save(&dir)?;
@@ -360,7 +369,7 @@ async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -
     }
 }
 
-async fn demo() -> Res<bool> {
+async fn demo(ca_protocol: bool) -> Res<bool> {
     let mut checks = Checks(true);
     println!("meshtls demo: a gateway outside the mesh calls an app behind a STRICT sidecar\n");
 
@@ -406,7 +415,27 @@ async fn demo() -> Res<bool> {
     tokio::spawn(std::sync::Arc::clone(&sidecar).run(listener));
     println!("   sidecar {sidecar_id} on {sidecar_addr} enforces {mode}, forwards to the app\n");
 
-    let gateway_material = ca.material(&SpiffeId::new(GATEWAY_ID)?, ca.bundles()?)?;
+    #[cfg(feature = "grpc")]
+    let (gateway_material, _ca_server) = if ca_protocol {
+        println!("   the gateway's certificate comes over Istio's CA protocol:");
+        let (m, s) =
+            ca_protocol::gateway_material(&ca, &SpiffeId::new(GATEWAY_ID)?, ca.bundles()?).await?;
+        println!();
+        (m, Some(s))
+    } else {
+        (
+            ca.material(&SpiffeId::new(GATEWAY_ID)?, ca.bundles()?)?,
+            None,
+        )
+    };
+    #[cfg(not(feature = "grpc"))]
+    let gateway_material = if ca_protocol {
+        return Err(
+            "--ca-protocol needs the CA protocol: cargo run --example gateway_to_sidecar --features grpc -- --ca-protocol".into(),
+        );
+    } else {
+        ca.material(&SpiffeId::new(GATEWAY_ID)?, ca.bundles()?)?
+    };
     let gateway = |min, max, alpn: &[&[u8]]| {
         ClientConfigBuilder::new(gateway_material.clone())
             .expect_server_ids([sidecar_id.clone()])

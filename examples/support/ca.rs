@@ -2,6 +2,7 @@
 //! `ca-key.pem`, `cert-chain.pem`, `root-cert.pem`) so separate processes can share it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use meshtls::ca::{CaParams, IssueParams};
 use meshtls::tls::TlsMaterial;
@@ -9,7 +10,7 @@ use meshtls::{BundleSet, MeshCa, SpiffeId, TrustBundle, TrustDomain};
 
 pub struct Ca {
     pub trust_domain: TrustDomain,
-    ca: MeshCa,
+    ca: Arc<MeshCa>,
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -19,7 +20,7 @@ impl Ca {
     pub fn create(trust_domain: &str) -> Res<Self> {
         let td = TrustDomain::new(trust_domain)?;
         Ok(Ca {
-            ca: MeshCa::create(&CaParams::new(td.clone()))?,
+            ca: Arc::new(MeshCa::create(&CaParams::new(td.clone()))?),
             trust_domain: td,
         })
     }
@@ -33,7 +34,16 @@ impl Ca {
     pub fn load(dir: &Path, trust_domain: &str) -> Res<Self> {
         let trust_domain = TrustDomain::new(trust_domain)?;
         let ca = MeshCa::load(dir, &trust_domain)?;
-        Ok(Ca { trust_domain, ca })
+        Ok(Ca {
+            trust_domain,
+            ca: Arc::new(ca),
+        })
+    }
+
+    /// The CA itself, shared (the CA protocol server signs with it).
+    #[allow(dead_code)]
+    pub fn shared(&self) -> Arc<MeshCa> {
+        Arc::clone(&self.ca)
     }
 
     pub fn bundle(&self) -> Res<TrustBundle> {

@@ -16,6 +16,7 @@ __all__ = [
     "BundleError",
     "AuthorizationError",
     "TlsError",
+    "CaProtocolError",
     "TlsConnectionError",
     "PeerVerificationError",
     "PeerAuthorizationError",
@@ -99,3 +100,9 @@ class InvalidArgumentError(MeshTlsError, ValueError):
 class FileError(MeshTlsError, OSError):
     """A file or directory could not be read or written; the message names it and says what
     the operating system reported. Also an ``OSError``, so ``except OSError`` still works."""
+
+
+class CaProtocolError(MeshTlsError):
+    """Istio's CA protocol failed: the server was unreachable, the TLS handshake or server
+    name check failed, the server refused the request (the message carries its gRPC code and
+    message), or it returned a certificate chain that does not check out."""

@@ -1750,3 +1750,103 @@ def _handshake_loop(client: NativeClientConfig, server: NativeServerConfig, n: i
     Raises:
         TlsConnectionError: a handshake failed (the configs do not accept each other).
     """
+
+# ---- Istio's CA protocol ---------------------------------------------------------------------
+
+@final
+class IstioCaClient:
+    """A client of Istio's CA protocol (istiod's `IstioCertificateService` on port 15012).
+
+    ``address`` is ``host:port`` (default ``istiod.istio-system.svc:15012``); the server's
+    certificate must chain to ``root_cert_pem`` (the ``istio-ca-root-cert`` ConfigMap) and carry
+    the server name: the address's host, ``istiod.istio-system.svc`` when the host contains
+    ``localhost``, or ``server_name`` when given. Authentication is a bearer token, fixed
+    (``token``) or read from ``token_file`` for every request; ``cluster_id`` is sent as the
+    ``clusterid`` metadata and ``headers`` as extra metadata.
+    """
+
+    def __new__(
+        cls,
+        address: str = "istiod.istio-system.svc:15012",
+        *,
+        root_cert_pem: str,
+        token: str | None = None,
+        token_file: _Path | None = None,
+        cluster_id: str | None = None,
+        server_name: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: _dt.timedelta | None = None,
+    ) -> IstioCaClient: ...
+    @property
+    def address(self) -> str:
+        """The ``host:port`` dialled."""
+    @property
+    def server_name(self) -> str:
+        """The name checked on the server's certificate."""
+    def fetch_svid(
+        self,
+        identity: _SpiffeIdLike,
+        *,
+        ttl: _dt.timedelta | None = None,
+        key: _KeyKind = "ec-p256",
+    ) -> Svid:
+        """Generates a key of kind ``key`` locally, sends a CSR for ``identity`` (a ``SpiffeId`` or
+        its text) asking for ``ttl`` (default 24 hours), and returns the checked ``Svid``: one
+        certificate per entry, at least leaf and root, the leaf names ``identity`` and holds the
+        key, the chain verifies against the mesh root. The GIL is released while waiting.
+        Raises ``CaProtocolError`` (unreachable, TLS/server name, refused, bad chain).
+        """
+    def renew(
+        self, svid: Svid, *, ttl: _dt.timedelta | None = None, key: _KeyKind = "ec-p256"
+    ) -> Svid:
+        """Renews ``svid`` while it is valid, authenticating with it as the TLS client certificate
+        (no token is sent); returns the new ``Svid`` with a new key. The GIL is released.
+        """
+
+@final
+class IstioCaServer:
+    """A server of Istio's CA protocol backed by a ``MeshCa``, for tests and for running a CA in
+    front of Istio's agents.
+
+    Callers authenticate as with istiod: a client certificate of the CA's trust domain, or a
+    Kubernetes service-account token verified offline against ``jwks`` (the API server's
+    ``/openid/v1/jwks`` document) with ``issuer`` and one of ``audiences`` (default ``("istio-ca",)``). ``strict_csr``
+    applies istio-csr's CSR rules; ``trusted_node_accounts`` maps a node agent's SPIFFE ID to
+    the identities it may request with ``ImpersonatedIdentity``. Use ``start()``/``stop()`` or
+    ``with IstioCaServer(...) as server:``; ``address`` is then the bound ``host:port``.
+    """
+
+    def __new__(
+        cls,
+        ca: MeshCa,
+        *,
+        listen: str = "127.0.0.1:0",
+        jwks: str | None = None,
+        issuer: str | None = None,
+        audiences: Sequence[str] = ["istio-ca"],
+        strict_csr: bool = False,
+        dns_names: Sequence[str] | None = None,
+        trust_domain: _TrustDomainLike | None = None,
+        trusted_node_accounts: dict[str, list[str]] | None = None,
+        cluster_id: str = "Kubernetes",
+        default_ttl: _dt.timedelta | None = None,
+        max_ttl: _dt.timedelta | None = None,
+    ) -> IstioCaServer: ...
+    def start(self) -> IstioCaServer:
+        """Binds the listen address and serves on a background thread; returns ``self``."""
+    def stop(self) -> None:
+        """Stops serving (open connections get one second) and waits for the server thread."""
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+    @property
+    def address(self) -> str:
+        """The bound ``host:port`` once started (with the real port when 0 was asked for)."""
+    @property
+    def port(self) -> int:
+        """The bound port once started."""
+    @property
+    def trust_domain(self) -> str:
+        """The trust domain of issued identities."""
+    def __enter__(self) -> IstioCaServer: ...
+    def __exit__(self, *args: object) -> bool: ...

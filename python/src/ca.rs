@@ -27,7 +27,7 @@ fn ca_trust(
     }
 }
 
-fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
+pub(crate) fn key_kind(name: &str) -> PyResult<meshtls::ca::KeyKind> {
     meshtls::ca::KeyKind::parse(name).map_err(py_err)
 }
 

@@ -7,6 +7,7 @@ mod args;
 mod authz_policy;
 mod bench;
 mod ca;
+mod ca_protocol;
 mod errors;
 mod identity;
 mod policy;
@@ -18,6 +19,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     identity::register(m)?;
     ca::register(m)?;
+    ca_protocol::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
     authz_policy::register(m)?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 mod authz_policy;
 mod ca;
+mod ca_protocol;
 mod hardening;
 mod harness;
 mod identity;
@@ -56,6 +57,9 @@ fn main() {
     }
     if h.wants("tls") {
         tls::rows(&mut h);
+    }
+    if h.wants("grpc") {
+        ca_protocol::rows(&mut h);
     }
     if h.wants("hardening") {
         hardening::rows(&mut h);

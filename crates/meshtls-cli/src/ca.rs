@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{Failure, Outcome};
 
 /// Parses a Go-style duration: `24h`, `90m`, `3650d`, `1h30m`, `45s`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?}: use e.g. 24h, 90m, 3650d, 1h30m, 45s");
     if text.is_empty() {
         return Err(bad());
@@ -47,15 +47,15 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-fn key_kind(text: &str) -> Result<KeyKind, String> {
+pub(crate) fn key_kind(text: &str) -> Result<KeyKind, String> {
     KeyKind::parse(text).map_err(|e| e.to_string())
 }
 
-fn spiffe_id(text: &str) -> Result<SpiffeId, String> {
+pub(crate) fn spiffe_id(text: &str) -> Result<SpiffeId, String> {
     SpiffeId::new(text).map_err(|e| e.to_string())
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -70,14 +70,14 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// A refusal from the CA: exit code 1 with the reason.
-fn no(e: impl std::fmt::Display) -> Outcome {
+pub(crate) fn no(e: impl std::fmt::Display) -> Outcome {
     let msg = e.to_string();
     Outcome::No(json!({"ok": false, "error": msg, "kind": "refused"}), msg)
 }
 
 /// How a library error ends the command: a file that cannot be read or written is bad usage
 /// (exit 2); anything else is the CA saying no (exit 1).
-fn refusal(e: meshtls::Error) -> Result<Outcome, Failure> {
+pub(crate) fn refusal(e: meshtls::Error) -> Result<Outcome, Failure> {
     match e {
         meshtls::Error::Io { .. } => Err(e.into()),
         other => {
@@ -103,6 +103,9 @@ enum CaCommand {
     Intermediate(IntermediateArgs),
     /// Print Istio's `cacerts` Secret for the CA in --ca DIR.
     Cacerts(CacertsArgs),
+    /// Serve Istio's CA protocol (istiod's CreateCertificate) from the CA in --ca.
+    #[cfg(feature = "grpc")]
+    Serve(crate::ca_serve::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -230,6 +233,8 @@ fn ca_summary(ca: &MeshCa, dir: &Path) -> (Value, String) {
 
 pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
     match args.command {
+        #[cfg(feature = "grpc")]
+        CaCommand::Serve(a) => crate::ca_serve::serve(a),
         CaCommand::Init(a) => {
             let mut params =
                 CaParams::new(TrustDomain::new(&a.trust_domain).map_err(meshtls::Error::from)?);

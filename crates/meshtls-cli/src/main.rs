@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 
 mod authz;
 mod ca;
+#[cfg(feature = "grpc")]
+mod ca_serve;
 mod identity;
+#[cfg(feature = "grpc")]
+mod istio_ca;
 mod path;
 mod policy;
 mod svid;
@@ -56,6 +60,9 @@ enum Command {
     Verify(svid::VerifyArgs),
     /// Show the SVID-relevant fields of PEM certificates.
     Inspect(svid::InspectArgs),
+    /// Istio's CA protocol as a client: get an SVID from istiod (or `meshtls ca serve`).
+    #[cfg(feature = "grpc")]
+    IstioCa(istio_ca::IstioCaArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -103,6 +110,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Bundle(_) => "bundle",
         meshtls::Error::Authz(_) => "authorization",
         meshtls::Error::Tls(_) => "tls",
+        meshtls::Error::CaProtocol(_) => "ca_protocol",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -169,6 +177,8 @@ fn main() -> ExitCode {
         Command::Path(args) => path::run(args),
         Command::Verify(args) => svid::verify(args),
         Command::Inspect(args) => svid::inspect(args),
+        #[cfg(feature = "grpc")]
+        Command::IstioCa(args) => istio_ca::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

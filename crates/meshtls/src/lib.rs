@@ -16,7 +16,9 @@
 //! - [`svid`], [`bundle`], [`authz`]: SVID verification against per-trust-domain bundles and
 //!   authorization by SPIFFE ID;
 //! - [`tls`]: rustls configs for the gateway side and the sidecar side;
-//! - [`k8s`]: the Kubernetes objects that carry all of this.
+//! - [`k8s`]: the Kubernetes objects that carry all of this;
+//! - `ca_protocol` (cargo feature `grpc`): Istio's CA protocol, a client of istiod and a
+//!   server of its own.
 //!
 //! Every fallible function returns [`Error`], a `#[non_exhaustive]` enum built from one small
 //! typed enum per area.
@@ -61,6 +63,8 @@
 pub mod authz;
 pub mod bundle;
 pub mod ca;
+#[cfg(feature = "grpc")]
+pub mod ca_protocol;
 pub mod error;
 pub mod identity;
 pub mod k8s;
@@ -75,9 +79,12 @@ pub(crate) mod x509;
 pub use authz::Authorizer;
 pub use bundle::{BundleSet, TrustBundle};
 pub use ca::MeshCa;
+#[cfg(feature = "grpc")]
+pub use ca_protocol::{IstioCaClient, IstioCaServer};
 pub use error::{Error, Result};
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
 pub use mesh::{MeshConfig, TrustDomains};
 pub use policy::authorization::{AuthorizationPolicy, AuthorizationPolicySet};
 pub use policy::{Decision, MtlsMode, PolicySet};
+pub use svid::request::{Csr, CsrParams};
 pub use svid::{Svid, SvidVerifier, VerifiedSvid, verify_svid};

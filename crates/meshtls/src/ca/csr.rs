@@ -43,3 +43,76 @@ pub(crate) fn verified_public_key(csr: &[u8]) -> Result<&[u8], CaError> {
         .map_err(|reason| CaError::Csr { reason })?;
     Ok(spki)
 }
+
+/// `extensionRequest` (PKCS#9, 1.2.840.113549.1.9.14): the attribute that carries requested
+/// extensions.
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+const EXTENSION_REQUEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e];
+
+/// What a CSR asks for besides its key: istiod ignores all of it, istio-csr's strict mode
+/// judges it. Read with the crate's one DER reader; the signature is checked by
+/// [`verified_public_key`], not here.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+pub(crate) struct Requested<'a> {
+    /// The subject carries a CommonName.
+    pub(crate) common_name: bool,
+    /// Every requested extension as (OID content, `extnValue` content), in order.
+    pub(crate) extensions: Vec<(&'a [u8], &'a [u8])>,
+}
+
+/// Reads the subject and the requested extensions of a DER CSR.
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+pub(crate) fn requested(csr: &[u8]) -> Result<Requested<'_>, String> {
+    let m = |e: der::DerError| format!("malformed pkcs#10 request ({e})");
+    let mut outer = Reader::new(csr);
+    let mut request = Reader::new(outer.read(tag::SEQUENCE).map_err(m)?);
+    outer.finish().map_err(m)?;
+    let mut info = Reader::new(request.read(tag::SEQUENCE).map_err(m)?);
+    info.read(tag::INTEGER).map_err(m)?;
+    let mut subject = Reader::new(info.read(tag::SEQUENCE).map_err(m)?);
+    let mut common_name = false;
+    while !subject.is_empty() {
+        let mut rdn = Reader::new(subject.read(tag::SET).map_err(m)?);
+        while !rdn.is_empty() {
+            let mut atv = Reader::new(rdn.read(tag::SEQUENCE).map_err(m)?);
+            common_name |= atv.read(tag::OID).map_err(m)? == der::oid::COMMON_NAME;
+        }
+    }
+    info.read(tag::SEQUENCE).map_err(m)?; // subjectPublicKeyInfo
+    let mut attributes = Reader::new(info.read(tag::CONTEXT_0).map_err(m)?);
+    info.finish().map_err(m)?;
+    let mut extensions = Vec::new();
+    while !attributes.is_empty() {
+        let mut attribute = Reader::new(attributes.read(tag::SEQUENCE).map_err(m)?);
+        let kind = attribute.read(tag::OID).map_err(m)?;
+        let mut values = Reader::new(attribute.read(tag::SET).map_err(m)?);
+        attribute.finish().map_err(m)?;
+        if kind != EXTENSION_REQUEST {
+            continue; // challengePassword and the like: nothing that names the workload
+        }
+        while !values.is_empty() {
+            let mut list = Reader::new(values.read(tag::SEQUENCE).map_err(m)?);
+            while !list.is_empty() {
+                let mut ext = Reader::new(list.read(tag::SEQUENCE).map_err(m)?);
+                let id = ext.read(tag::OID).map_err(m)?;
+                if ext.peek_tag() == Some(tag::BOOLEAN) {
+                    ext.read(tag::BOOLEAN).map_err(m)?;
+                }
+                let value = ext.read(tag::OCTET_STRING).map_err(m)?;
+                ext.finish().map_err(m)?;
+                if extensions.iter().any(|(seen, _)| *seen == id) {
+                    return Err(format!(
+                        "extension {} requested twice",
+                        der::oid::dotted(id)
+                    ));
+                }
+                extensions.push((id, value));
+            }
+        }
+    }
+    Ok(Requested {
+        common_name,
+        extensions,
+    })
+}

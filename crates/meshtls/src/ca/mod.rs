@@ -39,7 +39,7 @@
 //! ```
 
 mod cert;
-mod csr;
+pub(crate) mod csr;
 mod issue;
 mod layout;
 mod params;

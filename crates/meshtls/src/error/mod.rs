@@ -8,6 +8,7 @@
 
 mod authz_policy;
 mod ca;
+mod ca_protocol;
 mod identity;
 mod manifest;
 mod mesh;
@@ -17,6 +18,7 @@ mod tls;
 
 pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
+pub use ca_protocol::CaProtocolError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
@@ -65,6 +67,9 @@ pub enum Error {
     /// A TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// Istio's CA protocol failed (client or server side).
+    #[error(transparent)]
+    CaProtocol(#[from] CaProtocolError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {

@@ -55,11 +55,13 @@
 mod cache;
 mod inspect;
 pub(crate) mod own;
+pub mod request;
 mod verify;
 
 pub use cache::{CacheStats, DEFAULT_CACHE_CAPACITY, SvidVerifier};
 pub use inspect::{CertificateSummary, inspect_certificate};
 pub use own::{ISTIO_GRACE_PERIOD_RATIO, ISTIO_GRACE_PERIOD_RATIO_JITTER, RotationPolicy, Svid};
+pub use request::{Csr, CsrParams};
 pub(crate) use verify::leaf_spiffe_id_of_der;
 pub use verify::{
     MAX_CHAIN_LEN, MAX_URI_SAN_LEN, VerifiedSvid, VerifyOptions, check_private_key, verify_svid,

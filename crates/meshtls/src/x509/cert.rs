@@ -369,7 +369,7 @@ fn parse_bc(value: &[u8], critical: bool) -> DerResult<BasicConstraints> {
     })
 }
 
-fn parse_ku(value: &[u8]) -> DerResult<u16> {
+pub(crate) fn parse_ku(value: &[u8]) -> DerResult<u16> {
     let mut outer = Reader::new(value);
     let bits = outer.read_field(tag::BIT_STRING, "key usage")?;
     outer.finish_field("key usage")?;
@@ -387,7 +387,7 @@ fn parse_ku(value: &[u8]) -> DerResult<u16> {
     Ok((u16::from(hi) << 8) | u16::from(lo))
 }
 
-fn parse_eku(value: &[u8]) -> DerResult<ExtKeyUsage<'_>> {
+pub(crate) fn parse_eku(value: &[u8]) -> DerResult<ExtKeyUsage<'_>> {
     let mut outer = Reader::new(value);
     let seq = outer.read_field(tag::SEQUENCE, "extended key usage")?;
     outer.finish_field("extended key usage")?;
@@ -408,7 +408,7 @@ fn parse_eku(value: &[u8]) -> DerResult<ExtKeyUsage<'_>> {
     })
 }
 
-fn parse_san(value: &[u8], critical: bool) -> DerResult<SubjectAltName<'_>> {
+pub(crate) fn parse_san(value: &[u8], critical: bool) -> DerResult<SubjectAltName<'_>> {
     let mut outer = Reader::new(value);
     let seq = outer.read_field(tag::SEQUENCE, "subject alternative name")?;
     outer.finish_field("subject alternative name")?;

@@ -1,0 +1,54 @@
+//! Istio's CA protocol (`istio.v1.auth.IstioCertificateService`, istiod port 15012), both ways
+//! (cargo feature `grpc`).
+//!
+//! - [`IstioCaClient`] gets an X.509-SVID from a running istiod (or any server of the protocol):
+//!   it generates the key locally, sends a CSR authenticated with a Kubernetes service-account
+//!   token (or, to renew, with the still-valid SVID as client certificate), and checks the
+//!   returned chain with meshtls's own verifier before handing it out. [`IstioCaClient::keep_fresh`]
+//!   renews at Istio's rotation rule and updates a [`crate::tls::TlsMaterial`] in place.
+//! - [`IstioCaServer`] serves the protocol from a [`crate::MeshCa`], authenticating callers as
+//!   istiod does (client certificate of the trust domain, then a service-account JWT verified
+//!   offline against a JWKS, see [`jwt`]) and signing with Istio's rules (or istio-csr's
+//!   stricter CSR checks).
+//!
+//! gRPC is tonic with prost messages written by hand ([`messages`]): no protoc, no build script.
+//! TLS is rustls with the crate's aws-lc-rs provider on both sides (TLS 1.2 and 1.3, ALPN `h2`).
+//!
+//! # Scaling the server
+//!
+//! The server keeps no state between requests: everything it needs is the CA material and the
+//! issuer's keys. Run it as istiod runs, several replicas behind one Kubernetes Service, all
+//! loading the same `cacerts` Secret; any replica answers any agent.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), meshtls::Error> {
+//! use std::time::Duration;
+//! use meshtls::ca::KeyKind;
+//! use meshtls::ca_protocol::{ClientConfig, IstioCaClient, TokenSource};
+//! use meshtls::SpiffeId;
+//!
+//! let root = std::fs::read_to_string("/var/run/secrets/istio/root-cert.pem").unwrap_or_default();
+//! let mut config = ClientConfig::new(root);
+//! config.token = TokenSource::File("/var/run/secrets/tokens/istio-token".into());
+//! let client = IstioCaClient::new(config)?;
+//! let id = SpiffeId::new("spiffe://cluster.local/ns/gateway/sa/agc")?;
+//! let svid = client.fetch_svid(&id, Duration::from_secs(24 * 3600), KeyKind::EcP256).await?;
+//! # let _ = svid; Ok(()) }
+//! ```
+
+mod client;
+pub mod jwt;
+pub mod messages;
+mod server;
+mod transport;
+
+pub use client::{
+    ClientConfig, DEFAULT_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH, IstioCaClient,
+    RefreshParams, TokenSource, check_response, server_name_for_address,
+};
+pub use jwt::JwtVerifier;
+pub use messages::{IstioCertificateRequest, IstioCertificateResponse};
+pub use server::{
+    CallContext, DEFAULT_SERVING_DNS_NAMES, IstioCaServer, NodeAccount, Refusal, RunningServer,
+    ServerConfig,
+};

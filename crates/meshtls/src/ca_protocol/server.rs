@@ -1,0 +1,789 @@
+//! The server side of Istio's CA protocol, with istiod's and istio-csr's rules.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::net::TcpListener;
+use tonic::codegen::http;
+use tonic::{Code, Status};
+
+use super::client::code_name;
+use super::jwt::{JwtVerifier, verify_token};
+use super::messages::{
+    CREATE_CERTIFICATE_PATH, IMPERSONATED_IDENTITY, IstioCertificateRequest,
+    IstioCertificateResponse, SERVICE_NAME,
+};
+use super::transport::{PeerChain, ServerTls};
+use crate::bundle::{BundleSet, TrustBundle};
+use crate::ca::{DEFAULT_WORKLOAD_TTL, IssueParams, MAX_WORKLOAD_TTL, MeshCa};
+use crate::error::{CaError, CaProtocolError, Error};
+use crate::identity::{IstioIdentity, SpiffeId, TrustDomain};
+
+/// The DNS names of the serving certificate by default: istiod's.
+pub const DEFAULT_SERVING_DNS_NAMES: [&str; 3] = [
+    "istiod.istio-system.svc",
+    "istiod-remote.istio-system.svc",
+    "istio-pilot.istio-system.svc",
+];
+
+/// The opaque message of an authentication failure (istiod's).
+const AUTH_FAILURE: &str = "request authenticate failure";
+/// How long a stopping server waits for open connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// A node agent (ztunnel) trusted to ask for certificates of other identities
+/// (`CA_TRUSTED_NODE_ACCOUNTS`). Without a pod informer, the configuration names which
+/// identities it may request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAccount {
+    /// The node agent's identity (`ns/sa` in the CA's trust domain).
+    pub account: SpiffeId,
+    /// The identities it may impersonate.
+    pub may_impersonate: Vec<SpiffeId>,
+}
+
+/// How the server authenticates and signs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The trust domain of issued identities; default the CA's own.
+    pub trust_domain: Option<TrustDomain>,
+    /// DNS names of the serving certificate (default [`DEFAULT_SERVING_DNS_NAMES`]).
+    pub dns_names: Vec<String>,
+    /// The service-account JWT rule; `None` accepts only client certificates.
+    pub jwt: Option<JwtVerifier>,
+    /// istio-csr's strict CSR checks (the CSR's URI SANs must equal the caller's identity, no
+    /// DNS/IP/e-mail SAN, no CommonName, only SAN/KeyUsage/ExtendedKeyUsage extensions).
+    pub strict_csr: bool,
+    /// The lifetime when a request asks for 0 or less (default 24 h).
+    pub default_ttl: Duration,
+    /// The longest lifetime granted; longer requests are refused (default 90 days).
+    pub max_ttl: Duration,
+    /// Node agents allowed to use `ImpersonatedIdentity`.
+    pub trusted_node_accounts: Vec<NodeAccount>,
+    /// This server's cluster ID: a `clusterid` header naming another cluster is refused
+    /// (default `Kubernetes`, istiod's).
+    pub cluster_id: String,
+    /// The rustls provider (default [`crate::tls::params::istio_provider`]).
+    pub provider: Option<Arc<CryptoProvider>>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            trust_domain: None,
+            dns_names: DEFAULT_SERVING_DNS_NAMES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            jwt: None,
+            strict_csr: false,
+            default_ttl: DEFAULT_WORKLOAD_TTL,
+            max_ttl: MAX_WORKLOAD_TTL,
+            trusted_node_accounts: Vec::new(),
+            cluster_id: "Kubernetes".to_owned(),
+            provider: None,
+        }
+    }
+}
+
+/// What the transport knows about one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext<'a> {
+    /// The TLS client certificate chain, leaf first (empty without one).
+    pub peer_chain: &'a [CertificateDer<'static>],
+    /// The `authorization` metadata value.
+    pub authorization: Option<&'a str>,
+    /// The `clusterid` metadata value.
+    pub cluster_id: Option<&'a str>,
+}
+
+/// A refused call: the gRPC code, the opaque message for the caller, the full reason for the
+/// log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The gRPC code's name (`UNAUTHENTICATED`, `INVALID_ARGUMENT`, `INTERNAL`).
+    pub code: &'static str,
+    /// What the caller is told.
+    pub message: &'static str,
+    /// Why, for the server's log.
+    pub reason: String,
+    grpc: Code,
+}
+
+impl Refusal {
+    fn new(grpc: Code, message: &'static str, reason: impl Into<String>) -> Self {
+        Refusal {
+            code: code_name(grpc),
+            message,
+            reason: reason.into(),
+            grpc,
+        }
+    }
+    fn unauthenticated(reason: impl Into<String>) -> Self {
+        Refusal::new(Code::Unauthenticated, AUTH_FAILURE, reason)
+    }
+}
+
+struct Inner {
+    ca: Arc<MeshCa>,
+    config: ServerConfig,
+    trust_domain: TrustDomain,
+    bundles: BundleSet,
+}
+
+/// Serves `IstioCertificateService` from a [`MeshCa`].
+///
+/// Build it with [`IstioCaServer::new`], answer calls directly with
+/// [`IstioCaServer::create_certificate`] (no network), or serve over TLS with
+/// [`IstioCaServer::serve`] / [`IstioCaServer::start`].
+#[derive(Clone)]
+pub struct IstioCaServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for IstioCaServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IstioCaServer")
+            .field("trust_domain", &self.inner.trust_domain.as_str())
+            .field("strict_csr", &self.inner.config.strict_csr)
+            .field("jwt", &self.inner.config.jwt.is_some())
+            .finish()
+    }
+}
+
+fn pem_entry(der: &CertificateDer<'_>) -> String {
+    let mut pem = crate::x509::pem::pem("CERTIFICATE", der.as_ref());
+    if !pem.ends_with('\n') {
+        pem.push('\n');
+    }
+    pem
+}
+
+impl IstioCaServer {
+    /// A server for `ca` with `config`. The trust domain is `config.trust_domain` or the CA's.
+    pub fn new(ca: Arc<MeshCa>, config: ServerConfig) -> Result<IstioCaServer, Error> {
+        let trust_domain = config
+            .trust_domain
+            .clone()
+            .unwrap_or_else(|| ca.trust_domain().clone());
+        if config.max_ttl > MAX_WORKLOAD_TTL || config.default_ttl > config.max_ttl {
+            return Err(CaProtocolError::Config {
+                what: "ttl",
+                value: format!("default {:?}, max {:?}", config.default_ttl, config.max_ttl),
+                rule: format!("need default <= max <= {MAX_WORKLOAD_TTL:?}"),
+            }
+            .into());
+        }
+        let bundles = BundleSet::from_bundles([TrustBundle::new(
+            trust_domain.clone(),
+            ca.root_certs_der().to_vec(),
+        )?])?;
+        Ok(IstioCaServer {
+            inner: Arc::new(Inner {
+                ca,
+                config,
+                trust_domain,
+                bundles,
+            }),
+        })
+    }
+
+    /// The trust domain of issued identities.
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.inner.trust_domain
+    }
+
+    /// Authenticates the caller as istiod does, in order: a client certificate of this trust
+    /// domain (its URI SAN), then the bearer token against the JWT rule.
+    pub fn authenticate(&self, ctx: &CallContext<'_>) -> Result<SpiffeId, Refusal> {
+        let inner = &self.inner;
+        let mut reasons = Vec::new();
+        if !ctx.peer_chain.is_empty() {
+            match crate::svid::verify_svid(ctx.peer_chain, &inner.bundles, UnixTime::now()) {
+                Ok(v) if v.spiffe_id().trust_domain() == inner.trust_domain => {
+                    return Ok(v.spiffe_id().clone());
+                }
+                Ok(v) => reasons.push(format!(
+                    "client certificate {} is not of trust domain {}",
+                    v.spiffe_id(),
+                    inner.trust_domain
+                )),
+                Err(e) => reasons.push(format!("client certificate: {e}")),
+            }
+        }
+        match (ctx.authorization, &inner.config.jwt) {
+            (None, _) => reasons.push("no bearer token".to_owned()),
+            (Some(_), None) => {
+                reasons.push("bearer token given but no jwt rule configured".to_owned())
+            }
+            (Some(value), Some(verifier)) => {
+                let token = value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "));
+                match token {
+                    None => reasons.push("authorization is not a bearer token".to_owned()),
+                    Some(token) => {
+                        if let Some(cluster) = ctx.cluster_id.filter(|c| !c.is_empty()) {
+                            if cluster != inner.config.cluster_id {
+                                return Err(Refusal::unauthenticated(format!(
+                                    "client claims to be in cluster {cluster:?}, this server only knows {:?}",
+                                    inner.config.cluster_id
+                                )));
+                            }
+                        }
+                        match verify_token(
+                            verifier,
+                            token.trim(),
+                            &inner.trust_domain,
+                            SystemTime::now(),
+                        ) {
+                            Ok(identity) => return Ok(identity.spiffe_id()),
+                            Err(e) => reasons.push(e.to_string()),
+                        }
+                    }
+                }
+            }
+        }
+        Err(Refusal::unauthenticated(reasons.join("; ")))
+    }
+
+    /// Answers one `CreateCertificate` call (authentication, impersonation, TTL, CSR rules,
+    /// signing). Never panics on any input.
+    pub fn create_certificate(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &IstioCertificateRequest,
+    ) -> Result<IstioCertificateResponse, Refusal> {
+        self.answer(ctx, request).map(|(_, _, resp)| resp)
+    }
+
+    /// [`IstioCaServer::create_certificate`], also returning the identity signed and the TTL.
+    fn answer(
+        &self,
+        ctx: &CallContext<'_>,
+        request: &IstioCertificateRequest,
+    ) -> Result<(SpiffeId, Duration, IstioCertificateResponse), Refusal> {
+        let inner = &self.inner;
+        let caller = self.authenticate(ctx)?;
+        let identity = match request.metadata_string(IMPERSONATED_IDENTITY) {
+            None => caller.clone(),
+            Some(wanted) => {
+                let wanted = SpiffeId::new(wanted).map_err(|e| {
+                    Refusal::unauthenticated(format!("{caller}: bad ImpersonatedIdentity: {e}"))
+                })?;
+                let allowed =
+                    inner.config.trusted_node_accounts.iter().any(|n| {
+                        n.account == caller && n.may_impersonate.iter().any(|i| i == &wanted)
+                    });
+                if !allowed {
+                    return Err(Refusal::unauthenticated(format!(
+                        "{caller} may not impersonate {wanted}"
+                    )));
+                }
+                wanted
+            }
+        };
+        if IstioIdentity::from_spiffe_id(&identity).is_err() && ctx.peer_chain.is_empty() {
+            return Err(Refusal::unauthenticated(format!(
+                "{identity} is not an istio identity"
+            )));
+        }
+        let ttl = if request.validity_duration <= 0 {
+            inner.config.default_ttl
+        } else {
+            let asked = Duration::from_secs(request.validity_duration.unsigned_abs());
+            if asked > inner.config.max_ttl {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    "invalid certificate request",
+                    format!(
+                        "{identity}: requested ttl {}s is greater than the max allowed ttl {}s",
+                        asked.as_secs(),
+                        inner.config.max_ttl.as_secs()
+                    ),
+                ));
+            }
+            asked
+        };
+        if inner.config.strict_csr {
+            check_strict_csr(&request.csr, &identity).map_err(|reason| {
+                Refusal::new(
+                    Code::InvalidArgument,
+                    "invalid certificate request",
+                    format!("{identity}: {reason}"),
+                )
+            })?;
+        }
+        let issued = inner
+            .ca
+            .sign_csr(&request.csr, &identity, ttl)
+            .map_err(|e| {
+                let code = match &e {
+                    Error::Ca(
+                        CaError::Csr { .. }
+                        | CaError::UnsupportedKey { .. }
+                        | CaError::InvalidTtl { .. }
+                        | CaError::IdentityWithoutPath { .. },
+                    ) => Code::InvalidArgument,
+                    _ => Code::Internal,
+                };
+                let msg = if code == Code::InvalidArgument {
+                    "invalid certificate request"
+                } else {
+                    "certificate signing failed"
+                };
+                Refusal::new(code, msg, format!("{identity}: {e}"))
+            })?;
+        let cert_chain = issued.cert_chain_der().iter().map(pem_entry).collect();
+        Ok((identity, ttl, IstioCertificateResponse { cert_chain }))
+    }
+
+    /// The rustls config of the serving side: TLS 1.2/1.3, ALPN `h2`, a serving certificate
+    /// issued now by the CA for the configured DNS names, client certificates optional and
+    /// verified against the CA's roots.
+    fn rustls_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
+        let inner = &self.inner;
+        let provider = inner
+            .config
+            .provider
+            .clone()
+            .unwrap_or_else(crate::tls::params::istio_provider);
+        let tls_err = |e: String| CaProtocolError::Config {
+            what: "tls",
+            value: "server".to_owned(),
+            rule: e,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for r in inner.ca.root_certs_der() {
+            roots.add(r.clone()).map_err(|e| tls_err(e.to_string()))?;
+        }
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| tls_err(e.to_string()))?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| tls_err(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(Arc::new(ServingCert::new(self.clone(), provider.clone())?));
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+
+    /// Serves on `listener` until `shutdown` completes. TLS handshakes run concurrently with a
+    /// 10 s limit; a failed handshake or a bad request never stops the server.
+    pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<(), Error>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let tls = self.rustls_config()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<ServerTls, std::io::Error>>(1024);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let accept_stop = stopped(stop_rx.clone());
+        let accept_loop = tokio::spawn(async move {
+            tokio::pin!(accept_stop);
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = &mut accept_stop => break,
+                };
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        log::warn!("ca server: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send(Ok(ServerTls(stream))).await;
+                        }
+                        Ok(Err(e)) => {
+                            log::info!("ca server: tls handshake with {peer} failed: {e}")
+                        }
+                        Err(_) => log::info!("ca server: tls handshake with {peer} timed out"),
+                    }
+                });
+            }
+        });
+        let incoming = tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(rx);
+        let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(
+            GrpcService(self),
+            incoming,
+            stopped(stop_rx.clone()),
+        );
+        // Graceful shutdown waits for open connections; give them SHUTDOWN_GRACE, then stop.
+        let hard_stop = stopped(stop_rx);
+        let result = tokio::select! {
+            r = server => r.map_err(|e| Error::from(CaProtocolError::Unreachable {
+                address: "listener".to_owned(),
+                reason: e.to_string(),
+            })),
+            _ = async { hard_stop.await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
+        };
+        accept_loop.abort();
+        result
+    }
+
+    /// Binds `listen` and serves on a background thread with its own runtime (for code
+    /// without one: the CLI, Python, tests). Stop it with [`RunningServer::stop`] or by
+    /// dropping it.
+    pub fn start(self, listen: SocketAddr) -> Result<RunningServer, Error> {
+        let config_err = move |what: &'static str, e: std::io::Error| CaProtocolError::Config {
+            what,
+            value: listen.to_string(),
+            rule: e.to_string(),
+        };
+        let std_listener =
+            std::net::TcpListener::bind(listen).map_err(|e| config_err("listen address", e))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| config_err("listen address", e))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| config_err("listen address", e))?;
+        // Build the TLS config now so that configuration errors surface here.
+        self.rustls_config()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), Error>>();
+        let thread = std::thread::Builder::new()
+            .name("meshtls-ca-server".to_owned())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(config_err("runtime", e).into()));
+                        return;
+                    }
+                };
+                let result = rt.block_on(async move {
+                    let listener = TcpListener::from_std(std_listener)
+                        .map_err(|e| Error::from(config_err("listen address", e)))?;
+                    let _ = ready_tx.send(Ok(()));
+                    self.serve(listener, async move {
+                        let _ = stopped.await;
+                    })
+                    .await
+                });
+                if let Err(e) = result {
+                    log::error!("ca server on {addr} stopped: {e}");
+                }
+            })
+            .map_err(|e| config_err("server thread", e))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(CaProtocolError::Config {
+                    what: "server thread",
+                    value: listen.to_string(),
+                    rule: "stopped before serving".to_owned(),
+                }
+                .into());
+            }
+        }
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The serving certificate: issued by the CA for istiod's names, re-issued once half of its
+/// lifetime has passed (Istio's rotation rule), so a long-running server never presents an
+/// expired certificate.
+struct ServingCert {
+    server: IstioCaServer,
+    provider: Arc<CryptoProvider>,
+    current: std::sync::RwLock<(Arc<rustls::sign::CertifiedKey>, SystemTime)>,
+}
+
+impl std::fmt::Debug for ServingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServingCert")
+    }
+}
+
+const SERVING_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl ServingCert {
+    fn new(server: IstioCaServer, provider: Arc<CryptoProvider>) -> Result<Self, Error> {
+        let first = Self::issue(&server, &provider)?;
+        Ok(ServingCert {
+            server,
+            provider,
+            current: std::sync::RwLock::new(first),
+        })
+    }
+
+    fn issue(
+        server: &IstioCaServer,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<(Arc<rustls::sign::CertifiedKey>, SystemTime), Error> {
+        let inner = &server.inner;
+        let serving_id = inner
+            .trust_domain
+            .id_with_path("/ns/istio-system/sa/istiod")?;
+        let svid = inner.ca.issue(
+            &serving_id,
+            &IssueParams {
+                ttl: SERVING_TTL.min(inner.config.max_ttl),
+                dns_names: inner.config.dns_names.clone(),
+                ..Default::default()
+            },
+        )?;
+        let key = provider
+            .key_provider
+            .load_private_key(svid.private_key_der())
+            .map_err(|e| CaProtocolError::Config {
+                what: "serving key",
+                value: serving_id.to_string(),
+                rule: e.to_string(),
+            })?;
+        let certified = rustls::sign::CertifiedKey::new(svid.cert_chain_der().to_vec(), key);
+        let renew_at = svid.rotation_time(&crate::svid::own::RotationPolicy::default());
+        Ok((Arc::new(certified), renew_at))
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServingCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let (key, renew_at) = self.current.read().ok()?.clone();
+        if SystemTime::now() < renew_at {
+            return Some(key);
+        }
+        match Self::issue(&self.server, &self.provider) {
+            Ok(fresh) => {
+                let key = fresh.0.clone();
+                if let Ok(mut slot) = self.current.write() {
+                    *slot = fresh;
+                }
+                Some(key)
+            }
+            Err(e) => {
+                log::error!("ca server: cannot re-issue the serving certificate: {e}");
+                Some(key)
+            }
+        }
+    }
+}
+
+/// A server started with [`IstioCaServer::start`].
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound address (with the actual port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the server thread is still running.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops serving and waits for the server thread.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// istio-csr's CSR rules: only the caller's URI SAN, no other names, no CommonName, only the
+/// SAN/KeyUsage/ExtendedKeyUsage extensions with Istio's values.
+fn check_strict_csr(pem: &str, identity: &SpiffeId) -> Result<(), String> {
+    use crate::x509::cert::{parse_eku, parse_ku, parse_san};
+    use crate::x509::der::{oid, tag};
+    use rustls_pki_types::pem::PemObject as _;
+    let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("no pem certificate request ({e})"))?;
+    let requested = crate::ca::csr::requested(der.as_ref())?;
+    if requested.common_name {
+        return Err("the request carries a common name".to_owned());
+    }
+    let mut uris: Vec<String> = Vec::new();
+    for (id, value) in &requested.extensions {
+        match *id {
+            oid::SUBJECT_ALT_NAME => {
+                let san = parse_san(value, false)?;
+                if let Some(d) = san.dns_names().next() {
+                    let d = String::from_utf8_lossy(d);
+                    return Err(format!("the request asks for dns name {d:?}"));
+                }
+                if san.ip_addresses().next().is_some() {
+                    return Err("the request asks for an ip address".to_owned());
+                }
+                let mut names = crate::x509::der::Reader::new(value);
+                let mut list = crate::x509::der::Reader::new(
+                    names.read(tag::SEQUENCE).map_err(|e| e.to_string())?,
+                );
+                while let Ok((t, v, _)) = list.read_any() {
+                    match t {
+                        tag::CONTEXT_PRIM_6 => uris.push(String::from_utf8_lossy(v).into_owned()),
+                        0x81 => {
+                            let e = String::from_utf8_lossy(v);
+                            return Err(format!("the request asks for e-mail address {e:?}"));
+                        }
+                        _ => return Err("the request asks for an unsupported name type".to_owned()),
+                    }
+                }
+            }
+            oid::KEY_USAGE => {
+                // digitalSignature (0x8000) and keyEncipherment (0x2000) only.
+                if parse_ku(value)? & !0xa000 != 0 {
+                    return Err("key usage beyond digitalSignature and keyEncipherment".to_owned());
+                }
+            }
+            oid::EXT_KEY_USAGE => {
+                let eku = parse_eku(value)?;
+                if eku
+                    .names()
+                    .iter()
+                    .any(|n| n != "serverAuth" && n != "clientAuth")
+                {
+                    return Err("extended key usage beyond serverAuth and clientAuth".to_owned());
+                }
+            }
+            _ => {
+                return Err(
+                    "the request carries an extension other than san, key usage and extended key usage"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    if uris != [identity.as_str()] {
+        return Err(format!(
+            "the request's uri sans {uris:?} are not exactly [{identity}]"
+        ));
+    }
+    Ok(())
+}
+
+/// The tonic service: routes the one method, answers everything else `UNIMPLEMENTED`.
+#[derive(Clone)]
+struct GrpcService(IstioCaServer);
+
+impl tonic::server::NamedService for GrpcService {
+    const NAME: &'static str = SERVICE_NAME;
+}
+
+struct Unary(IstioCaServer);
+
+impl tonic::server::UnaryService<IstioCertificateRequest> for Unary {
+    type Response = IstioCertificateResponse;
+    type Future = tonic::codegen::BoxFuture<tonic::Response<Self::Response>, Status>;
+
+    fn call(&mut self, request: tonic::Request<IstioCertificateRequest>) -> Self::Future {
+        let server = self.0.clone();
+        Box::pin(async move {
+            let chain = request
+                .extensions()
+                .get::<PeerChain>()
+                .cloned()
+                .unwrap_or_default();
+            let meta = request.metadata();
+            let authorization = meta.get("authorization").and_then(|v| v.to_str().ok());
+            let cluster_id = meta.get("clusterid").and_then(|v| v.to_str().ok());
+            let ctx = CallContext {
+                peer_chain: &chain.0,
+                authorization,
+                cluster_id,
+            };
+            match server.answer(&ctx, request.get_ref()) {
+                Ok((identity, ttl, resp)) => {
+                    log::info!(
+                        "ca server: OK: signed a certificate chain of {} entries for {identity}, ttl {}s",
+                        resp.cert_chain.len(),
+                        ttl.as_secs()
+                    );
+                    Ok(tonic::Response::new(resp))
+                }
+                Err(refusal) => {
+                    log::warn!(
+                        "ca server: {} ({}): {}",
+                        refusal.code,
+                        refusal.message,
+                        refusal.reason
+                    );
+                    Err(Status::new(refusal.grpc, refusal.message))
+                }
+            }
+        })
+    }
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for GrpcService
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() == CREATE_CERTIFICATE_PATH {
+            let server = self.0.clone();
+            Box::pin(async move {
+                let codec = tonic_prost::ProstCodec::<
+                    IstioCertificateResponse,
+                    IstioCertificateRequest,
+                >::default();
+                let mut grpc = tonic::server::Grpc::new(codec).max_decoding_message_size(64 * 1024);
+                Ok(grpc.unary(Unary(server), req).await)
+            })
+        } else {
+            Box::pin(async move { Ok(Status::unimplemented("unknown method").into_http()) })
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! `IstioCaClient` and `IstioCaServer`: argument conversion, error mapping and GIL release
+//! around `meshtls::ca_protocol`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use meshtls::ca_protocol::{
+    ClientConfig, IstioCaClient, IstioCaServer, JwtVerifier, NodeAccount, RunningServer,
+    ServerConfig, TokenSource,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyDelta;
+
+use crate::args::duration_arg;
+use crate::ca::{PyMeshCa, PySvid, key_kind};
+use crate::errors::{CaProtocolError, py_err};
+use crate::identity::{SpiffeIdArg, TrustDomainArg};
+
+/// A client of Istio's CA protocol (istiod's `IstioCertificateService` on port 15012).
+///
+/// ``address`` is ``host:port`` (default ``istiod.istio-system.svc:15012``); the server's
+/// certificate must chain to ``root_cert_pem`` (the ``istio-ca-root-cert`` ConfigMap) and carry
+/// the server name: the address's host, ``istiod.istio-system.svc`` when the host contains
+/// ``localhost``, or ``server_name`` when given. Authentication is a bearer token, fixed
+/// (``token``) or read from ``token_file`` for every request; ``cluster_id`` is sent as the
+/// ``clusterid`` metadata and ``headers`` as extra metadata.
+#[pyclass(frozen, module = "meshtls", name = "IstioCaClient")]
+pub(crate) struct PyIstioCaClient {
+    inner: Arc<IstioCaClient>,
+}
+
+#[pymethods]
+impl PyIstioCaClient {
+    #[new]
+    #[pyo3(signature = (address = "istiod.istio-system.svc:15012", *, root_cert_pem, token = None, token_file = None, cluster_id = None, server_name = None, headers = None, timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        address: &str,
+        root_cert_pem: String,
+        token: Option<String>,
+        token_file: Option<PathBuf>,
+        cluster_id: Option<String>,
+        server_name: Option<String>,
+        headers: Option<HashMap<String, String>>,
+        timeout: Option<&Bound<'_, PyDelta>>,
+    ) -> PyResult<Self> {
+        let mut config = ClientConfig::new(root_cert_pem);
+        config.address = address.to_owned();
+        config.token = match (token, token_file) {
+            (Some(_), Some(_)) => {
+                return Err(CaProtocolError::new_err(
+                    "give token or token_file, not both",
+                ));
+            }
+            (Some(t), None) => TokenSource::Fixed(t.into()),
+            (None, Some(p)) => TokenSource::File(p),
+            (None, None) => TokenSource::None,
+        };
+        config.cluster_id = cluster_id;
+        config.server_name = server_name;
+        let mut headers: Vec<(String, String)> = headers.unwrap_or_default().into_iter().collect();
+        headers.sort();
+        config.headers = headers;
+        if let Some(t) = timeout {
+            config.timeout = duration_arg(t.as_any(), "timeout")?;
+        }
+        let inner = IstioCaClient::new(config).map_err(py_err)?;
+        Ok(PyIstioCaClient {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The ``host:port`` dialled.
+    #[getter]
+    fn address(&self) -> String {
+        self.inner.config().address.clone()
+    }
+
+    /// The name checked on the server's certificate.
+    #[getter]
+    fn server_name(&self) -> String {
+        self.inner.server_name()
+    }
+
+    /// Generates a key of kind ``key`` locally, sends a CSR for ``identity`` (a ``SpiffeId`` or
+    /// its text) asking for ``ttl`` (default 24 hours), and returns the checked ``Svid``: one
+    /// certificate per entry, at least leaf and root, the leaf names ``identity`` and holds the
+    /// key, the chain verifies against the mesh root. The GIL is released while waiting.
+    /// Raises ``CaProtocolError`` (unreachable, TLS/server name, refused, bad chain).
+    #[pyo3(signature = (identity, *, ttl = None, key = "ec-p256"))]
+    fn fetch_svid(
+        &self,
+        py: Python<'_>,
+        identity: SpiffeIdArg,
+        ttl: Option<&Bound<'_, PyDelta>>,
+        key: &str,
+    ) -> PyResult<PySvid> {
+        let ttl = match ttl {
+            Some(t) => duration_arg(t.as_any(), "ttl")?,
+            None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
+        };
+        let key = key_kind(key)?;
+        let client = self.inner.clone();
+        let svid = py
+            .detach(move || client.fetch_svid_blocking(&identity.0, ttl, key))
+            .map_err(py_err)?;
+        Ok(PySvid { inner: svid })
+    }
+
+    /// Renews ``svid`` while it is valid, authenticating with it as the TLS client certificate
+    /// (no token is sent); returns the new ``Svid`` with a new key. The GIL is released.
+    #[pyo3(signature = (svid, *, ttl = None, key = "ec-p256"))]
+    fn renew(
+        &self,
+        py: Python<'_>,
+        svid: &Bound<'_, PySvid>,
+        ttl: Option<&Bound<'_, PyDelta>>,
+        key: &str,
+    ) -> PyResult<PySvid> {
+        let ttl = match ttl {
+            Some(t) => duration_arg(t.as_any(), "ttl")?,
+            None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
+        };
+        let key = key_kind(key)?;
+        let current = svid.get().inner.clone();
+        let client = self.inner.clone();
+        let renewed = py
+            .detach(move || client.renew_blocking(&current, ttl, key))
+            .map_err(py_err)?;
+        Ok(PySvid { inner: renewed })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<IstioCaClient address='{}' server_name='{}'>",
+            self.inner.config().address,
+            self.inner.server_name()
+        )
+    }
+}
+
+/// A server of Istio's CA protocol backed by a ``MeshCa``, for tests and for running a CA in
+/// front of Istio's agents.
+///
+/// Callers authenticate as with istiod: a client certificate of the CA's trust domain, or a
+/// Kubernetes service-account token verified offline against ``jwks`` (the API server's
+/// ``/openid/v1/jwks`` document) with ``issuer`` and one of ``audiences`` (default ``("istio-ca",)``). ``strict_csr``
+/// applies istio-csr's CSR rules; ``trusted_node_accounts`` maps a node agent's SPIFFE ID to
+/// the identities it may request with ``ImpersonatedIdentity``. Use ``start()``/``stop()`` or
+/// ``with IstioCaServer(...) as server:``; ``address`` is then the bound ``host:port``.
+#[pyclass(frozen, module = "meshtls", name = "IstioCaServer")]
+pub(crate) struct PyIstioCaServer {
+    server: IstioCaServer,
+    listen: std::net::SocketAddr,
+    running: Mutex<Option<RunningServer>>,
+}
+
+#[pymethods]
+impl PyIstioCaServer {
+    #[new]
+    #[pyo3(signature = (ca, *, listen = "127.0.0.1:0", jwks = None, issuer = None, audiences = vec!["istio-ca".to_owned()], strict_csr = false, dns_names = None, trust_domain = None, trusted_node_accounts = None, cluster_id = "Kubernetes", default_ttl = None, max_ttl = None),
+        text_signature = "(ca, *, listen='127.0.0.1:0', jwks=None, issuer=None, audiences=['istio-ca'], strict_csr=False, dns_names=None, trust_domain=None, trusted_node_accounts=None, cluster_id='Kubernetes', default_ttl=None, max_ttl=None)")]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        ca: &Bound<'_, PyMeshCa>,
+        listen: &str,
+        jwks: Option<String>,
+        issuer: Option<String>,
+        audiences: Vec<String>,
+        strict_csr: bool,
+        dns_names: Option<Vec<String>>,
+        trust_domain: Option<TrustDomainArg>,
+        trusted_node_accounts: Option<HashMap<String, Vec<String>>>,
+        cluster_id: &str,
+        default_ttl: Option<&Bound<'_, PyDelta>>,
+        max_ttl: Option<&Bound<'_, PyDelta>>,
+    ) -> PyResult<Self> {
+        let listen: std::net::SocketAddr = listen.parse().map_err(|_| {
+            CaProtocolError::new_err(format!(
+                "invalid listen address {listen:?}: expected ip:port"
+            ))
+        })?;
+        let mut config = ServerConfig::default();
+        config.jwt = match (jwks, issuer) {
+            (Some(jwks), Some(issuer)) => {
+                Some(JwtVerifier::new(&jwks, &issuer, &audiences).map_err(py_err)?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(CaProtocolError::new_err(
+                    "jwks and issuer go together: give both or neither",
+                ));
+            }
+        };
+        config.strict_csr = strict_csr;
+        if let Some(names) = dns_names {
+            config.dns_names = names;
+        }
+        config.trust_domain = trust_domain.map(|t| t.0);
+        config.cluster_id = cluster_id.to_owned();
+        if let Some(t) = default_ttl {
+            config.default_ttl = duration_arg(t.as_any(), "default_ttl")?;
+        }
+        if let Some(t) = max_ttl {
+            config.max_ttl = duration_arg(t.as_any(), "max_ttl")?;
+        }
+        for (account, ids) in trusted_node_accounts.unwrap_or_default() {
+            let account = meshtls::SpiffeId::new(&account).map_err(py_err)?;
+            let may_impersonate = ids
+                .iter()
+                .map(|i| meshtls::SpiffeId::new(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(py_err)?;
+            config.trusted_node_accounts.push(NodeAccount {
+                account,
+                may_impersonate,
+            });
+        }
+        let server = IstioCaServer::new(ca.get().inner.clone(), config).map_err(py_err)?;
+        Ok(PyIstioCaServer {
+            server,
+            listen,
+            running: Mutex::new(None),
+        })
+    }
+
+    /// Binds the listen address and serves on a background thread; returns ``self``.
+    fn start(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        let this = slf.get();
+        let mut running = this
+            .running
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
+        if running.is_none() {
+            let server = this.server.clone();
+            let listen = this.listen;
+            let started = slf
+                .py()
+                .detach(move || server.start(listen))
+                .map_err(py_err)?;
+            *running = Some(started);
+        }
+        drop(running);
+        Ok(slf)
+    }
+
+    /// Stops serving (open connections get one second) and waits for the server thread.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = self
+            .running
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?
+            .take();
+        if let Some(mut running) = taken {
+            py.detach(move || running.stop());
+        }
+        Ok(())
+    }
+
+    /// Whether the server is serving.
+    #[getter]
+    fn running(&self) -> bool {
+        self.running
+            .lock()
+            .map(|r| r.as_ref().is_some_and(RunningServer::is_running))
+            .unwrap_or(false)
+    }
+
+    /// The bound ``host:port`` once started (with the real port when 0 was asked for).
+    #[getter]
+    fn address(&self) -> PyResult<String> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
+        match running.as_ref() {
+            Some(r) => Ok(r.local_addr().to_string()),
+            None => Err(CaProtocolError::new_err("the server is not started")),
+        }
+    }
+
+    /// The bound port once started.
+    #[getter]
+    fn port(&self) -> PyResult<u16> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
+        match running.as_ref() {
+            Some(r) => Ok(r.local_addr().port()),
+            None => Err(CaProtocolError::new_err("the server is not started")),
+        }
+    }
+
+    /// The trust domain of issued identities.
+    #[getter]
+    fn trust_domain(&self) -> String {
+        self.server.trust_domain().to_string()
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        PyIstioCaServer::start(slf)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.stop(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<IstioCaServer trust_domain='{}' listen='{}' running={}>",
+            self.server.trust_domain(),
+            self.listen,
+            if self.running() { "True" } else { "False" }
+        )
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyIstioCaClient>()?;
+    m.add_class::<PyIstioCaServer>()?;
+    Ok(())
+}

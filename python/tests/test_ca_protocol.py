@@ -1,0 +1,533 @@
+"""Istio's CA protocol against independent peers.
+
+- meshtls.IstioCaServer against a grpcio client built by grpcio-tools from proto/istio/v1/auth/
+  ca.proto, with CSRs made by pyca/cryptography and tokens signed by PyJWT (or by hand where
+  PyJWT refuses to make the attack): good requests, every bad token, bad CSRs, garbage frames,
+  renewal by client certificate; the server keeps serving after each.
+- meshtls.IstioCaClient against a small fake istiod written here with grpcio + cryptography.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import importlib
+import json
+import pathlib
+import socket
+import ssl
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import jwt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import meshtls
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PROTO = REPO / "proto"
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+SERVER_NAME = "istiod.istio-system.svc"
+UTC = dt.timezone.utc
+
+
+# ---- generated stubs from our own .proto --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory):
+    from grpc_tools import protoc
+
+    out = tmp_path_factory.mktemp("pb")
+    include = pathlib.Path(protoc.__file__).parent / "_proto"
+    rc = protoc.main(
+        [
+            "protoc",
+            f"-I{PROTO}",
+            f"-I{include}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            str(PROTO / "istio/v1/auth/ca.proto"),
+        ]
+    )
+    assert rc == 0, "grpcio-tools could not compile proto/istio/v1/auth/ca.proto"
+    sys.path.insert(0, str(out))
+    try:
+        ca_pb2 = importlib.import_module("istio.v1.auth.ca_pb2")
+        ca_pb2_grpc = importlib.import_module("istio.v1.auth.ca_pb2_grpc")
+    finally:
+        sys.path.remove(str(out))
+    return ca_pb2, ca_pb2_grpc
+
+
+# ---- token issuer (RS256, as the Kubernetes API server signs) ------------------------------
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def int_b64(n: int) -> str:
+    return b64u(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+
+class Issuer:
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "sa-key-1"
+
+    def jwks(self) -> str:
+        nums = self.key.public_key().public_numbers()
+        return json.dumps(
+            {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid,
+                       "n": int_b64(nums.n), "e": int_b64(nums.e)}]}
+        )
+
+    def claims(self, ns: str = "default", sa: str = "app", **over) -> dict:
+        now = int(time.time())
+        c = {"iss": ISSUER, "sub": f"system:serviceaccount:{ns}:{sa}", "aud": ["istio-ca"],
+             "iat": now, "nbf": now, "exp": now + 3600,
+             "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": sa, "uid": "u"}}}
+        c.update(over)
+        return {k: v for k, v in c.items() if v is not None}
+
+    def token(self, **over) -> str:
+        return jwt.encode(self.claims(**over), self.key, algorithm="RS256",
+                          headers={"kid": self.kid})
+
+    def public_pem(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def hs256_with_public_key(issuer: Issuer) -> str:
+    """The key-confusion attack: HS256 keyed with the issuer's public key PEM (PyJWT refuses
+    to build it, so it is built by hand)."""
+    header = b64u(json.dumps({"alg": "HS256", "typ": "JWT", "kid": issuer.kid}).encode())
+    payload = b64u(json.dumps(issuer.claims()).encode())
+    sig = hmac.new(issuer.public_pem(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64u(sig)}"
+
+
+def alg_none(issuer: Issuer) -> str:
+    header = b64u(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    payload = b64u(json.dumps(issuer.claims()).encode())
+    return f"{header}.{payload}."
+
+
+# ---- CSRs from pyca/cryptography ------------------------------------------------------------
+
+
+def make_csr(uri: str = "spiffe://cluster.local/ns/default/sa/app", *, dns: str | None = None,
+             cn: str | None = None) -> tuple[str, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri)]
+    if dns:
+        names.append(x509.DNSName(dns))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(subject)
+           .add_extension(x509.SubjectAlternativeName(names), critical=True)
+           .sign(key, hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), key
+
+
+# ---- the meshtls server -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    return Issuer()
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return meshtls.MeshCa.create("cluster.local", key="ec-p256")
+
+
+@pytest.fixture(scope="module")
+def server(ca, issuer):
+    with meshtls.IstioCaServer(ca, listen="127.0.0.1:0", jwks=issuer.jwks(), issuer=ISSUER) as s:
+        yield s
+    assert not s.running
+
+
+def channel(ca, server, *, key_pem: bytes | None = None, chain_pem: bytes | None = None):
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=ca.root_cert_pem.encode(), private_key=key_pem,
+        certificate_chain=chain_pem)
+    return grpc.secure_channel(f"localhost:{server.port}", creds,
+                               options=[("grpc.ssl_target_name_override", SERVER_NAME)])
+
+
+def call(pb, ca, server, csr: str, token: str | None, ttl: int = 3600, metadata=(),
+         **chan):
+    ca_pb2, ca_pb2_grpc = pb
+    with channel(ca, server, **chan) as ch:
+        stub = ca_pb2_grpc.IstioCertificateServiceStub(ch)
+        md = list(metadata)
+        if token is not None:
+            md.append(("authorization", f"Bearer {token}"))
+        return stub.CreateCertificate(
+            ca_pb2.IstioCertificateRequest(csr=csr, validity_duration=ttl), metadata=md,
+            timeout=10)
+
+
+def assert_serving(pb, ca, server, issuer):
+    csr, _ = make_csr()
+    resp = call(pb, ca, server, csr, issuer.token())
+    assert len(resp.cert_chain) == 2
+
+
+def test_grpcio_client_gets_a_chain_for_the_token_identity(pb, ca, server, issuer):
+    # The CSR asks for another identity and a DNS name: istiod ignores both.
+    csr, key = make_csr("spiffe://cluster.local/ns/evil/sa/admin", dns="evil.example")
+    resp = call(pb, ca, server, csr, issuer.token(ns="shop", sa="web"), ttl=7200)
+    assert len(resp.cert_chain) == 2
+    assert all(entry.endswith("-----END CERTIFICATE-----\n") for entry in resp.cert_chain)
+    leaf = x509.load_pem_x509_certificate(resp.cert_chain[0].encode())
+    root = x509.load_pem_x509_certificate(resp.cert_chain[-1].encode())
+    assert root.public_bytes(serialization.Encoding.PEM).decode() == ca.root_cert_pem
+    leaf.verify_directly_issued_by(root)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert san.critical
+    assert san.value.get_values_for_type(x509.UniformResourceIdentifier) == [
+        "spiffe://cluster.local/ns/shop/sa/web"]
+    assert san.value.get_values_for_type(x509.DNSName) == []
+    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+    life = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    assert life == dt.timedelta(seconds=7200 + 120)
+    # And meshtls's own verifier agrees.
+    got = meshtls.verify_svid("".join(resp.cert_chain[:-1]),
+                              meshtls.BundleSet.from_pem_map({"cluster.local": ca.root_cert_pem}))
+    assert got == meshtls.SpiffeId("spiffe://cluster.local/ns/shop/sa/web")
+
+
+def test_default_ttl_is_24h(pb, ca, server, issuer):
+    csr, _ = make_csr()
+    resp = call(pb, ca, server, csr, issuer.token(), ttl=0)
+    leaf = x509.load_pem_x509_certificate(resp.cert_chain[0].encode())
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(hours=24, minutes=2)
+
+
+BAD_TOKENS = {
+    "expired": lambda i: i.token(exp=int(time.time()) - 3600, nbf=int(time.time()) - 7200),
+    "not yet valid": lambda i: i.token(nbf=int(time.time()) + 3600),
+    "wrong aud": lambda i: i.token(aud=["kubernetes"]),
+    "wrong iss": lambda i: i.token(iss="https://evil.example"),
+    "missing sub": lambda i: i.token(sub=None),
+    "sub not a service account": lambda i: i.token(sub="alice"),
+    "missing exp": lambda i: i.token(exp=None),
+    "bad signature": lambda i: Issuer().token(),
+    "tampered payload": lambda i: (lambda t: t.split(".")[0] + "." + b64u(json.dumps(
+        i.claims(ns="kube-system", sa="admin")).encode()) + "." + t.split(".")[2])(i.token()),
+    "alg none": alg_none,
+    "hs256 with the public key as secret": hs256_with_public_key,
+    "not a jwt": lambda i: "garbage",
+    "empty": lambda i: "",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_TOKENS))
+def test_bad_tokens_are_unauthenticated_and_the_server_keeps_serving(pb, ca, server, issuer,
+                                                                       name):
+    csr, _ = make_csr()
+    token = BAD_TOKENS[name](issuer)
+    with pytest.raises(grpc.RpcError) as err:
+        call(pb, ca, server, csr, token)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+    assert err.value.details() == "request authenticate failure"  # opaque
+    assert_serving(pb, ca, server, issuer)
+
+
+def test_no_credentials_and_foreign_cluster_are_unauthenticated(pb, ca, server, issuer):
+    csr, _ = make_csr()
+    with pytest.raises(grpc.RpcError) as err:
+        call(pb, ca, server, csr, None)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as err:
+        call(pb, ca, server, csr, issuer.token(), metadata=[("clusterid", "cluster-2")])
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    call(pb, ca, server, csr, issuer.token(), metadata=[("clusterid", "Kubernetes")])
+
+
+@pytest.mark.parametrize("csr", [
+    "",
+    "not a csr",
+    "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n",
+    "tampered",
+    "rsa-1024",
+])
+def test_bad_csrs_are_invalid_argument(pb, ca, server, issuer, csr):
+    if csr == "tampered":
+        good, _ = make_csr()
+        der = bytearray(x509.load_pem_x509_csr(good.encode()).public_bytes(
+            serialization.Encoding.DER))
+        der[-3] ^= 0x40
+        csr = ("-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(der)).decode()
+               + "-----END CERTIFICATE REQUEST-----\n")
+    elif csr == "rsa-1024":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+               .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    with pytest.raises(grpc.RpcError) as err:
+        call(pb, ca, server, csr, issuer.token())
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert_serving(pb, ca, server, issuer)
+
+
+def test_ttl_over_the_maximum_is_refused_not_clamped(pb, ca, server, issuer):
+    csr, _ = make_csr()
+    with pytest.raises(grpc.RpcError) as err:
+        call(pb, ca, server, csr, issuer.token(), ttl=91 * 24 * 3600)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_renewal_by_client_certificate(pb, ca, server):
+    svid = ca.issue("spiffe://cluster.local/ns/gw/sa/agc", ttl=dt.timedelta(hours=1))
+    csr, _ = make_csr("spiffe://cluster.local/ns/gw/sa/agc")
+    resp = call(pb, ca, server, csr, None, key_pem=svid.private_key_pem.encode(),
+                chain_pem=svid.cert_chain_pem.encode())
+    leaf = x509.load_pem_x509_certificate(resp.cert_chain[0].encode())
+    uris = leaf.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.UniformResourceIdentifier)
+    assert uris == ["spiffe://cluster.local/ns/gw/sa/agc"]
+
+
+def test_garbage_frames_never_stop_the_server(pb, ca, server, issuer):
+    # Not TLS at all.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(range(256)) * 8)
+        try:
+            s.recv(100)
+        except OSError:
+            pass
+    # TLS, then junk instead of HTTP/2.
+    ctx = ssl.create_default_context(cadata=ca.root_cert_pem)
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=SERVER_NAME) as s:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\xff" * 4096)
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+    # Valid gRPC framing, invalid protobuf.
+    with channel(ca, server) as ch:
+        raw_call = ch.unary_unary("/istio.v1.auth.IstioCertificateService/CreateCertificate")
+        with pytest.raises(grpc.RpcError) as err:
+            raw_call(b"\x0a\xff\xff\xff\xff\x0f", timeout=5,
+                     metadata=[("authorization", f"Bearer {issuer.token()}")])
+        assert err.value.code() != grpc.StatusCode.OK
+        unknown = ch.unary_unary("/istio.v1.auth.IstioCertificateService/Nope")
+        with pytest.raises(grpc.RpcError) as err:
+            unknown(b"", timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert_serving(pb, ca, server, issuer)
+
+
+def test_strict_csr_mode(pb, ca, issuer):
+    with meshtls.IstioCaServer(ca, jwks=issuer.jwks(), issuer=ISSUER, strict_csr=True) as strict:
+        good, _ = make_csr("spiffe://cluster.local/ns/default/sa/app")
+        call(pb, ca, strict, good, issuer.token())
+        for bad in (make_csr(dns="x.example")[0], make_csr(cn="app")[0],
+                    make_csr("spiffe://cluster.local/ns/other/sa/x")[0]):
+            with pytest.raises(grpc.RpcError) as err:
+                call(pb, ca, strict, bad, issuer.token())
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_meshtls_client_against_meshtls_server(ca, server, issuer, tmp_path):
+    token_file = tmp_path / "istio-token"
+    token_file.write_text(issuer.token(ns="gateway", sa="agc"))
+    client = meshtls.IstioCaClient(f"localhost:{server.port}", root_cert_pem=ca.root_cert_pem,
+                                   token_file=token_file)
+    assert client.server_name == SERVER_NAME
+    svid = client.fetch_svid("spiffe://cluster.local/ns/gateway/sa/agc",
+                             ttl=dt.timedelta(hours=2), key="rsa-2048")
+    assert str(svid.spiffe_id) == "spiffe://cluster.local/ns/gateway/sa/agc"
+    assert svid.not_after - svid.not_before == dt.timedelta(hours=2, minutes=2)
+    renewed = meshtls.IstioCaClient(f"localhost:{server.port}",
+                                    root_cert_pem=ca.root_cert_pem).renew(svid)
+    assert renewed.spiffe_id == svid.spiffe_id
+    token_file.write_text(Issuer().token(ns="gateway", sa="agc"))
+    with pytest.raises(meshtls.CaProtocolError, match="request authenticate failure"):
+        client.fetch_svid("spiffe://cluster.local/ns/gateway/sa/agc")
+    with pytest.raises(meshtls.CaProtocolError, match="unreachable"):
+        meshtls.IstioCaClient("localhost:1", root_cert_pem=ca.root_cert_pem,
+                              token="x").fetch_svid("spiffe://cluster.local/ns/a/sa/b")
+    with pytest.raises(meshtls.CaProtocolError, match="invalid address"):
+        meshtls.IstioCaClient("nohost", root_cert_pem=ca.root_cert_pem)
+    with pytest.raises(meshtls.CaError):
+        client.fetch_svid("spiffe://cluster.local/ns/a/sa/b", key="rsa-1024")
+
+
+def test_concurrent_fetches_from_python_threads(ca, server, issuer):
+    # fetch_svid releases the GIL while it waits (py.detach); 16 threads share one client.
+    client = meshtls.IstioCaClient(f"localhost:{server.port}", root_cert_pem=ca.root_cert_pem,
+                                   token=issuer.token())
+    results: list[object] = []
+
+    def work():
+        results.append(client.fetch_svid("spiffe://cluster.local/ns/default/sa/app"))
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 16
+
+
+# ---- the meshtls client against a fake istiod (grpcio + cryptography) ----------------------
+
+
+class FakeIstiod:
+    """A CA server of the same protocol, independent of meshtls: its own root, serving
+    certificate for istiod.istio-system.svc, and a switch for misbehaving."""
+
+    def __init__(self, pb) -> None:
+        self.ca_pb2, self.ca_pb2_grpc = pb
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(UTC)
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cluster.local")])
+        self.root = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - dt.timedelta(minutes=5))
+                     .not_valid_after(now + dt.timedelta(days=30))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
+                                                  False, False), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        self.root_pem = self.root.public_bytes(serialization.Encoding.PEM).decode()
+        self.mode = "ok"
+        self.seen: list[dict[str, str]] = []
+        serving_key = ec.generate_private_key(ec.SECP256R1())
+        serving = self.leaf(serving_key.public_key(), None, dns=[SERVER_NAME], ttl=3600)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        outer = self
+
+        class Servicer(self.ca_pb2_grpc.IstioCertificateServiceServicer):
+            def CreateCertificate(self, request, context):
+                return outer.handle(request, context)
+
+        self.ca_pb2_grpc.add_IstioCertificateServiceServicer_to_server(Servicer(), self.server)
+        creds = grpc.ssl_server_credentials([(
+            serving_key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()),
+            serving.public_bytes(serialization.Encoding.PEM))])
+        self.port = self.server.add_secure_port("127.0.0.1:0", creds)
+        self.server.start()
+
+    def leaf(self, public_key, uri: str | None, *, dns=(), ttl: int) -> x509.Certificate:
+        now = dt.datetime.now(UTC)
+        names = ([x509.UniformResourceIdentifier(uri)] if uri else []) + [x509.DNSName(d) for d in dns]
+        return (x509.CertificateBuilder().subject_name(x509.Name([]))
+                .issuer_name(self.root.subject).public_key(public_key)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=2))
+                .not_valid_after(now + dt.timedelta(seconds=ttl))
+                .add_extension(x509.SubjectAlternativeName(names), critical=True)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False,
+                                             False), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                                      ExtendedKeyUsageOID.CLIENT_AUTH]),
+                               critical=False)
+                .sign(self.key, hashes.SHA256()))
+
+    def handle(self, request, context):
+        md = dict(context.invocation_metadata())
+        self.seen.append(md)
+        if self.mode == "unauthenticated":
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "fake istiod says no")
+        if self.mode == "unavailable":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "overloaded")
+        csr = x509.load_pem_x509_csr(request.csr.encode())
+        assert csr.is_signature_valid
+        uri = csr.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.UniformResourceIdentifier)[0]
+        if self.mode == "other identity":
+            uri = "spiffe://cluster.local/ns/other/sa/x"
+        key = csr.public_key()
+        if self.mode == "other key":
+            key = ec.generate_private_key(ec.SECP256R1()).public_key()
+        leaf = self.leaf(key, uri, ttl=request.validity_duration or 86400)
+        entries = [leaf.public_bytes(serialization.Encoding.PEM).decode(), self.root_pem]
+        if self.mode == "one entry":
+            entries = ["".join(entries), self.root_pem]
+        if self.mode == "leaf only":
+            entries = entries[:1]
+        if self.mode == "foreign root":
+            other = FakeIstiod.__new__(FakeIstiod)
+            other.key = ec.generate_private_key(ec.SECP256R1())
+            other.root = self.root
+            entries = [other.leaf(key, uri, ttl=3600).public_bytes(
+                serialization.Encoding.PEM).decode(), self.root_pem]
+        return self.ca_pb2.IstioCertificateResponse(cert_chain=entries)
+
+    def stop(self) -> None:
+        self.server.stop(0)
+
+
+@pytest.fixture()
+def fake(pb):
+    f = FakeIstiod(pb)
+    yield f
+    f.stop()
+
+
+GW = "spiffe://cluster.local/ns/gateway/sa/agc"
+
+
+def test_meshtls_client_against_fake_istiod(fake):
+    client = meshtls.IstioCaClient(f"localhost:{fake.port}", root_cert_pem=fake.root_pem,
+                                   token="the-token", cluster_id="Kubernetes",
+                                   headers={"x-meshtls-test": "1"})
+    svid = client.fetch_svid(GW, ttl=dt.timedelta(hours=1), key="ec-p384")
+    assert str(svid.spiffe_id) == GW
+    md = fake.seen[-1]
+    assert md["authorization"] == "Bearer the-token"
+    assert md["clusterid"] == "Kubernetes"
+    assert md["x-meshtls-test"] == "1"
+    # The key in the returned leaf is the one generated for the CSR.
+    leaf = x509.load_pem_x509_certificate(svid.cert_chain_pem.encode())
+    key = serialization.load_pem_private_key(svid.private_key_pem.encode(), None)
+    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize("mode,message", [
+    ("unauthenticated", "refused authentication: fake istiod says no"),
+    ("unavailable", "UNAVAILABLE: overloaded"),
+    ("one entry", "exactly one per entry"),
+    ("leaf only", "at least 2"),
+    ("other identity", "ns/other/sa/x"),
+    ("other key", "bad certificate chain"),
+    ("foreign root", "bad certificate chain"),
+])
+def test_meshtls_client_refuses_bad_answers(fake, mode, message):
+    fake.mode = mode
+    client = meshtls.IstioCaClient(f"localhost:{fake.port}", root_cert_pem=fake.root_pem,
+                                   token="t")
+    with pytest.raises(meshtls.CaProtocolError) as err:
+        client.fetch_svid(GW)
+    assert message in str(err.value)
+
+
+def test_meshtls_client_checks_the_server_name_and_root(fake, ca):
+    with pytest.raises(meshtls.CaProtocolError, match="istiod.other.svc"):
+        meshtls.IstioCaClient(f"localhost:{fake.port}", root_cert_pem=fake.root_pem, token="t",
+                              server_name="istiod.other.svc").fetch_svid(GW)
+    with pytest.raises(meshtls.CaProtocolError, match="tls handshake"):
+        meshtls.IstioCaClient(f"localhost:{fake.port}", root_cert_pem=ca.root_cert_pem,
+                              token="t").fetch_svid(GW)
