@@ -60,6 +60,7 @@ Limits of Python's ``ssl`` for SPIFFE, stated plainly (the rustls path has none 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import io
@@ -458,16 +459,19 @@ class _SocketIO(io.RawIOBase):
         return len(data)
 
 
-class _Stream:
-    """What :class:`TlsSocket` and :class:`PlainSocket` share: the socket they run on."""
+class _Stream(abc.ABC):
+    """What :class:`TlsSocket` and :class:`PlainSocket` share: the socket they run on. The
+    byte-moving methods are abstract: each subclass defines them for its own stream."""
 
     _sock: socket.socket
 
-    def recv(self, bufsize: int = _READ_SIZE, flags: int = 0) -> bytes:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def recv(self, bufsize: int = _READ_SIZE, flags: int = 0) -> bytes:
+        """Receives at most ``bufsize`` bytes; ``b""`` at the end of the stream."""
 
-    def sendall(self, data: Any) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def sendall(self, data: Any) -> None:
+        """Sends all of ``data``."""
 
     def send(self, data: Any) -> int:
         """Sends all of ``data`` (like :meth:`sendall`) and returns its length."""
@@ -538,8 +542,9 @@ class _Stream:
         """The timeout of each blocking operation."""
         return self._sock.gettimeout()
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Closes the stream and its socket."""
 
     def __enter__(self) -> Any:
         return self
