@@ -49,6 +49,10 @@ pub(crate) fn verified_public_key(csr: &[u8]) -> Result<&[u8], CaError> {
 #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
 const EXTENSION_REQUEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e];
 
+/// The most extensions a CSR may request (the certificate reader's limit too).
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+const MAX_REQUESTED_EXTENSIONS: usize = 64;
+
 /// What a CSR asks for besides its key: istiod ignores all of it, istio-csr's strict mode
 /// judges it. Read with the crate's one DER reader; the signature is checked by
 /// [`verified_public_key`], not here.
@@ -101,6 +105,13 @@ pub(crate) fn requested(csr: &[u8]) -> Result<Requested<'_>, String> {
                 }
                 let value = ext.read(tag::OCTET_STRING).map_err(m)?;
                 ext.finish().map_err(m)?;
+                // Requester-controlled: bounded like a certificate's extensions, so the
+                // duplicate check below stays a scan of at most 64 entries.
+                if extensions.len() == MAX_REQUESTED_EXTENSIONS {
+                    return Err(format!(
+                        "more than {MAX_REQUESTED_EXTENSIONS} requested extensions"
+                    ));
+                }
                 if extensions.iter().any(|(seen, _)| *seen == id) {
                     return Err(format!(
                         "extension {} requested twice",
@@ -115,4 +126,50 @@ pub(crate) fn requested(csr: &[u8]) -> Result<Requested<'_>, String> {
         common_name,
         extensions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// A CertificationRequest with `n` distinct requested extensions (unsigned: `requested`
+    /// reads names and extensions only).
+    fn csr_with_extensions(n: u8) -> Vec<u8> {
+        let exts: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let id = der::tlv_vec(tag::OID, &[0x2a, 0x03, i]);
+                let inner = der::tlv_vec(tag::SEQUENCE, &[]);
+                let value = der::tlv_vec(tag::OCTET_STRING, &inner);
+                der::sequence(&[&id, &value])
+            })
+            .collect();
+        let refs: Vec<&[u8]> = exts.iter().map(Vec::as_slice).collect();
+        let list = der::sequence(&refs);
+        let (kind, values) = (
+            der::tlv_vec(tag::OID, EXTENSION_REQUEST),
+            der::tlv_vec(tag::SET, &list),
+        );
+        let attribute = der::sequence(&[&kind, &values]);
+        let (version, empty, attributes) = (
+            der::tlv_vec(tag::INTEGER, &[0]),
+            der::sequence(&[]),
+            der::tlv_vec(tag::CONTEXT_0, &attribute),
+        );
+        let info = der::sequence(&[&version, &empty, &empty, &attributes]);
+        let signature = der::tlv_vec(tag::BIT_STRING, &[0]);
+        der::sequence(&[&info, &empty, &signature])
+    }
+
+    #[test]
+    fn requested_extensions_are_bounded() {
+        let ok = requested(&[]).err();
+        assert!(ok.is_some(), "empty input is malformed");
+        let at_limit = csr_with_extensions(64);
+        let r = requested(&at_limit).expect("64 extensions are read");
+        assert_eq!(r.extensions.len(), 64);
+        assert!(!r.common_name);
+        let e = requested(&csr_with_extensions(65)).unwrap_err();
+        assert!(e.contains("more than 64 requested extensions"), "{e}");
+    }
 }
