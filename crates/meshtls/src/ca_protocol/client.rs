@@ -520,8 +520,21 @@ impl IstioCaClient {
     pub async fn keep_fresh(
         &self,
         material: &TlsMaterial,
+        current: Svid,
+        params: &RefreshParams,
+    ) -> Result<(), Error> {
+        self.keep_fresh_observed(material, current, params, &mut |_| {})
+            .await
+    }
+
+    /// [`IstioCaClient::keep_fresh`], calling `renewed` with each new SVID once it is in
+    /// `material`.
+    async fn keep_fresh_observed(
+        &self,
+        material: &TlsMaterial,
         mut current: Svid,
         params: &RefreshParams,
+        renewed: &mut (dyn FnMut(&Svid) + Send),
     ) -> Result<(), Error> {
         loop {
             let at = current.rotation_time(&params.policy);
@@ -567,8 +580,125 @@ impl IstioCaClient {
                 }
             };
             material.set_svid(&next)?;
+            renewed(&next);
             current = next;
         }
+    }
+
+    /// Runs [`IstioCaClient::keep_fresh`] on a background thread of its own (for code
+    /// without an async runtime: the CLI, the Python binding). The returned handle stops it
+    /// ([`RefreshHandle::stop`], or dropping the handle), tells how many renewals happened and
+    /// which SVID is current, and keeps the error that ended the loop, if any.
+    pub fn keep_fresh_in_background(
+        self: &Arc<Self>,
+        material: TlsMaterial,
+        current: Svid,
+        params: RefreshParams,
+    ) -> Result<RefreshHandle, Error> {
+        let state = Arc::new(Mutex::new(RefreshState {
+            renewals: 0,
+            current: current.clone(),
+            error: None,
+        }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| config_error("runtime", "", format!("cannot start a runtime ({e})")))?;
+        let client = self.clone();
+        let shared = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("meshtls-keep-fresh".to_owned())
+            .spawn(move || {
+                let observer = shared.clone();
+                let mut renewed = move |svid: &Svid| {
+                    if let Ok(mut s) = observer.lock() {
+                        s.renewals += 1;
+                        s.current = svid.clone();
+                    }
+                };
+                let result = rt.block_on(async {
+                    tokio::select! {
+                        r = client.keep_fresh_observed(&material, current, &params, &mut renewed) => r,
+                        _ = stopped => Ok(()),
+                    }
+                });
+                if let Err(e) = result {
+                    log::error!("ca client: keeping the certificate fresh stopped: {e}");
+                    if let Ok(mut s) = shared.lock() {
+                        s.error = Some(e);
+                    }
+                }
+            })
+            .map_err(|e| config_error("refresh thread", "", e.to_string()))?;
+        Ok(RefreshHandle {
+            stop: Some(stop),
+            thread: Some(thread),
+            state,
+        })
+    }
+}
+
+struct RefreshState {
+    renewals: u64,
+    current: Svid,
+    error: Option<Error>,
+}
+
+/// A renewal loop started with [`IstioCaClient::keep_fresh_in_background`]; dropping it stops
+/// the loop.
+pub struct RefreshHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    state: Arc<Mutex<RefreshState>>,
+}
+
+impl fmt::Debug for RefreshHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshHandle")
+            .field("running", &self.is_running())
+            .field("renewals", &self.renewals())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshHandle {
+    /// Whether the loop is still running (it ends on [`RefreshHandle::stop`] or on an error
+    /// that retrying cannot fix).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// How many times the SVID was renewed and put into the material.
+    pub fn renewals(&self) -> u64 {
+        self.state.lock().map_or(0, |s| s.renewals)
+    }
+
+    /// The SVID the material holds now.
+    pub fn current(&self) -> Option<Svid> {
+        self.state.lock().ok().map(|s| s.current.clone())
+    }
+
+    /// The error that ended the loop, once (later calls return `None`).
+    pub fn take_error(&self) -> Option<Error> {
+        self.state.lock().ok().and_then(|mut s| s.error.take())
+    }
+
+    /// Stops the loop (a renewal in progress is abandoned; the material keeps its current
+    /// SVID) and waits for the thread.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RefreshHandle {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

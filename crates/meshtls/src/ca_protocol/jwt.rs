@@ -28,7 +28,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::error::CaProtocolError;
+use crate::error::{CaProtocolError, quote};
 use crate::identity::{IstioIdentity, TrustDomain};
 
 /// The largest token accepted, in bytes (projected tokens are about 1 KiB).
@@ -63,7 +63,8 @@ impl Alg {
             "ES384" => Alg::Es384,
             other => {
                 return Err(reject(format!(
-                    "algorithm {other:?} is not allowed (RS256/384/512, PS256/384/512, ES256/384)"
+                    "algorithm {:?} is not allowed (RS256/384/512, PS256/384/512, ES256/384)",
+                    quote(other)
                 )));
             }
         })
@@ -277,11 +278,23 @@ pub fn verify_token(
     trust_domain: &TrustDomain,
     now: SystemTime,
 ) -> Result<IstioIdentity, crate::Error> {
+    verify_token_claims(verifier, token, trust_domain, now).map(|(id, _)| id)
+}
+
+/// [`verify_token`], also returning the verified claims (the server's token cache keeps
+/// `exp`/`nbf` to re-check them on every hit).
+pub(crate) fn verify_token_claims(
+    verifier: &JwtVerifier,
+    token: &str,
+    trust_domain: &TrustDomain,
+    now: SystemTime,
+) -> Result<(IstioIdentity, Claims), crate::Error> {
     let claims = verify_claims(verifier, token, now)?;
-    let sub = claims.sub;
+    let sub = claims.sub.as_str();
     let rest = sub.strip_prefix("system:serviceaccount:").ok_or_else(|| {
         reject(format!(
-            "sub {sub:?} is not system:serviceaccount:<ns>:<sa>"
+            "sub {:?} is not system:serviceaccount:<ns>:<sa>",
+            quote(sub)
         ))
     })?;
     let (ns, sa) = rest
@@ -289,10 +302,34 @@ pub fn verify_token(
         .filter(|(ns, sa)| !ns.is_empty() && !sa.is_empty() && !sa.contains(':'))
         .ok_or_else(|| {
             reject(format!(
-                "sub {sub:?} is not system:serviceaccount:<ns>:<sa>"
+                "sub {:?} is not system:serviceaccount:<ns>:<sa>",
+                quote(sub)
             ))
         })?;
-    IstioIdentity::new(trust_domain.clone(), ns, sa)
+    let id = IstioIdentity::new(trust_domain.clone(), ns, sa)?;
+    Ok((id, claims))
+}
+
+/// The time rule of a token: `exp` (with the verifier's leeway) has not passed and `nbf`
+/// (with the leeway), if any, has come. One place for the rule: [`verify_claims`] and the
+/// server's token cache both call it.
+pub(crate) fn check_times(
+    verifier: &JwtVerifier,
+    exp: i64,
+    nbf: Option<i64>,
+    now: SystemTime,
+) -> Result<(), CaProtocolError> {
+    let now = unix(now);
+    let leeway = i64::try_from(verifier.leeway.as_secs()).unwrap_or(i64::MAX);
+    if now > exp.saturating_add(leeway) {
+        return Err(reject(format!("token expired at {exp} (unix time)")));
+    }
+    if let Some(nbf) = nbf {
+        if now < nbf.saturating_sub(leeway) {
+            return Err(reject(format!("token not valid before {nbf} (unix time)")));
+        }
+    }
+    Ok(())
 }
 
 /// The claims meshtls reads from a verified token.
@@ -302,6 +339,8 @@ pub struct Claims {
     pub sub: String,
     /// `exp`, seconds since the Unix epoch.
     pub exp: i64,
+    /// `nbf`, seconds since the Unix epoch, if the token has one.
+    pub nbf: Option<i64>,
 }
 
 /// Verifies signature, `iss`, `aud`, `exp`, `nbf` and the presence of `sub`; returns the
@@ -351,7 +390,8 @@ pub fn verify_claims(
         return Err(reject(format!(
             "{} signature does not verify with any key of the issuer{}",
             alg.name(),
-            kid.map(|k| format!(" (kid {k:?})")).unwrap_or_default()
+            kid.map(|k| format!(" (kid {:?})", quote(k)))
+                .unwrap_or_default()
         )));
     }
     let claims: Value = serde_json::from_slice(&b64("payload", p)?)
@@ -359,7 +399,8 @@ pub fn verify_claims(
     let iss = claims.get("iss").and_then(Value::as_str);
     if iss != Some(verifier.issuer.as_str()) {
         return Err(reject(format!(
-            "iss {iss:?} is not the configured issuer {:?}",
+            "iss {:?} is not the configured issuer {:?}",
+            iss.map(quote),
             verifier.issuer
         )));
     }
@@ -372,22 +413,17 @@ pub fn verify_claims(
         .iter()
         .any(|a| verifier.audiences.iter().any(|w| w == a))
     {
+        // At most 8 audiences quoted, each at most QUOTE_CHARS characters.
+        let shown: Vec<String> = auds.iter().take(8).map(|a| quote(a)).collect();
+        let more = if auds.len() > 8 { " and more" } else { "" };
         return Err(reject(format!(
-            "aud {auds:?} contains none of {:?}",
+            "aud {shown:?}{more} contains none of {:?}",
             verifier.audiences
         )));
     }
-    let now = unix(now);
-    let leeway = i64::try_from(verifier.leeway.as_secs()).unwrap_or(i64::MAX);
     let exp = numeric(&claims, "exp")?.ok_or_else(|| reject("token has no exp"))?;
-    if now > exp.saturating_add(leeway) {
-        return Err(reject(format!("token expired at {exp} (unix time)")));
-    }
-    if let Some(nbf) = numeric(&claims, "nbf")? {
-        if now < nbf.saturating_sub(leeway) {
-            return Err(reject(format!("token not valid before {nbf} (unix time)")));
-        }
-    }
+    let nbf = numeric(&claims, "nbf")?;
+    check_times(verifier, exp, nbf, now)?;
     let sub = claims
         .get("sub")
         .and_then(Value::as_str)
@@ -395,6 +431,7 @@ pub fn verify_claims(
     Ok(Claims {
         sub: sub.to_owned(),
         exp,
+        nbf,
     })
 }
 
@@ -527,6 +564,52 @@ mod tests {
         );
         let td = TrustDomain::new("cluster.local").unwrap();
         assert!(verify_token(&v, &t, &td, now).is_err());
+    }
+
+    #[test]
+    fn messages_stay_bounded_whatever_the_token_says() {
+        let k = key();
+        let v = JwtVerifier::new(&jwks(&k, ""), ISS, &["istio-ca"]).unwrap();
+        let td = TrustDomain::new("cluster.local").unwrap();
+        let long = "x".repeat(5000);
+        let many: Vec<String> = (0..50)
+            .map(|i| format!("aud-{i}-{}", "y".repeat(200)))
+            .collect();
+        let many = serde_json::to_string(&many).unwrap();
+        let good = r#"{"alg":"ES256","kid":"k1"}"#;
+        for (header, claims) in [
+            (format!(r#"{{"alg":"{long}"}}"#), claims("")),
+            (format!(r#"{{"alg":"ES256","kid":"{long}"}}"#), claims("")),
+            (
+                good.to_owned(),
+                format!(r#"{{"iss":"{long}","sub":"s","aud":"istio-ca","exp":4000000000}}"#),
+            ),
+            (
+                good.to_owned(),
+                format!(r#"{{"iss":"{ISS}","sub":"s","aud":{many},"exp":4000000000}}"#),
+            ),
+            (
+                good.to_owned(),
+                format!(r#"{{"iss":"{ISS}","sub":"{long}","aud":"istio-ca","exp":4000000000}}"#),
+            ),
+            (
+                good.to_owned(),
+                format!(
+                    r#"{{"iss":"{ISS}","sub":"system:serviceaccount:{long}","aud":"istio-ca","exp":4000000000}}"#
+                ),
+            ),
+        ] {
+            let t = token(&k, &header, &claims);
+            assert!(
+                t.len() <= MAX_TOKEN_LEN,
+                "the claims rule, not the length rule"
+            );
+            let err = verify_token(&v, &t, &td, SystemTime::now())
+                .unwrap_err()
+                .to_string();
+            // Without quoting, each of these is over 4 KiB (the aud one over 10 KiB).
+            assert!(err.len() < 4096, "{} bytes: {:.200}", err.len(), err);
+        }
     }
 
     #[test]

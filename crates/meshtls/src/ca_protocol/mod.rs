@@ -40,11 +40,12 @@ mod client;
 pub mod jwt;
 pub mod messages;
 mod server;
+pub mod token_cache;
 mod transport;
 
 pub use client::{
     ClientConfig, DEFAULT_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH, IstioCaClient,
-    RefreshParams, TokenSource, check_response, server_name_for_address,
+    RefreshHandle, RefreshParams, TokenSource, check_response, server_name_for_address,
 };
 pub use jwt::JwtVerifier;
 pub use messages::{IstioCertificateRequest, IstioCertificateResponse};

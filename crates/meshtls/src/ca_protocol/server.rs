@@ -14,11 +14,12 @@ use tonic::codegen::http;
 use tonic::{Code, Status};
 
 use super::client::code_name;
-use super::jwt::{JwtVerifier, verify_token};
+use super::jwt::JwtVerifier;
 use super::messages::{
     CREATE_CERTIFICATE_PATH, IMPERSONATED_IDENTITY, IstioCertificateRequest,
     IstioCertificateResponse, SERVICE_NAME,
 };
+use super::token_cache::VerifiedTokens;
 use super::transport::{PeerChain, ServerTls};
 use crate::bundle::{BundleSet, TrustBundle};
 use crate::ca::{DEFAULT_WORKLOAD_TTL, IssueParams, MAX_WORKLOAD_TTL, MeshCa};
@@ -56,7 +57,8 @@ pub struct ServerConfig {
     pub trust_domain: Option<TrustDomain>,
     /// DNS names of the serving certificate (default [`DEFAULT_SERVING_DNS_NAMES`]).
     pub dns_names: Vec<String>,
-    /// The service-account JWT rule; `None` accepts only client certificates.
+    /// The service-account JWT rule; `None` accepts only client certificates. Replace it on a
+    /// running server with [`IstioCaServer::set_jwt`] (a reloaded JWKS).
     pub jwt: Option<JwtVerifier>,
     /// istio-csr's strict CSR checks (the CSR's URI SANs must equal the caller's identity, no
     /// DNS/IP/e-mail SAN, no CommonName, only SAN/KeyUsage/ExtendedKeyUsage extensions).
@@ -136,6 +138,9 @@ struct Inner {
     config: ServerConfig,
     trust_domain: TrustDomain,
     bundles: BundleSet,
+    /// The issuer keys in use with their verified-token cache (see [`super::token_cache`]);
+    /// replaced as a whole, so a cache never outlives its keys.
+    jwt: std::sync::RwLock<Option<Arc<VerifiedTokens>>>,
 }
 
 /// Serves `IstioCertificateService` from a [`MeshCa`].
@@ -153,7 +158,7 @@ impl std::fmt::Debug for IstioCaServer {
         f.debug_struct("IstioCaServer")
             .field("trust_domain", &self.inner.trust_domain.as_str())
             .field("strict_csr", &self.inner.config.strict_csr)
-            .field("jwt", &self.inner.config.jwt.is_some())
+            .field("jwt", &self.jwt_state().is_some())
             .finish()
     }
 }
@@ -185,14 +190,40 @@ impl IstioCaServer {
             trust_domain.clone(),
             ca.root_certs_der().to_vec(),
         )?])?;
+        let jwt = config.jwt.clone().map(|v| Arc::new(VerifiedTokens::new(v)));
         Ok(IstioCaServer {
             inner: Arc::new(Inner {
                 ca,
                 config,
                 trust_domain,
                 bundles,
+                jwt: std::sync::RwLock::new(jwt),
             }),
         })
+    }
+
+    fn jwt_state(&self) -> Option<Arc<VerifiedTokens>> {
+        match self.inner.jwt.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the service-account JWT rule of this server and every clone of it (running
+    /// ones included), e.g. after the issuer's JWKS was reloaded; `None` accepts client
+    /// certificates only. Tokens verified against the old keys are forgotten: the next
+    /// request with any token is verified against the new keys.
+    pub fn set_jwt(&self, jwt: Option<JwtVerifier>) {
+        let fresh = jwt.map(|v| Arc::new(VerifiedTokens::new(v)));
+        match self.inner.jwt.write() {
+            Ok(mut g) => *g = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
+    /// The number of issuer keys in use (0 without a JWT rule).
+    pub fn jwt_key_count(&self) -> usize {
+        self.jwt_state().map_or(0, |s| s.verifier().key_count())
     }
 
     /// The trust domain of issued identities.
@@ -202,7 +233,19 @@ impl IstioCaServer {
 
     /// Authenticates the caller as istiod does, in order: a client certificate of this trust
     /// domain (its URI SAN), then the bearer token against the JWT rule.
+    ///
+    /// A token that verified is remembered (by its SHA-256) for at most five minutes, with
+    /// `exp`/`nbf` re-checked on every use, so the answer is the one a fresh verification
+    /// gives; see [`crate::ca_protocol::token_cache`].
     pub fn authenticate(&self, ctx: &CallContext<'_>) -> Result<SpiffeId, Refusal> {
+        self.authenticate_at(ctx, SystemTime::now())
+    }
+
+    pub(crate) fn authenticate_at(
+        &self,
+        ctx: &CallContext<'_>,
+        now: SystemTime,
+    ) -> Result<SpiffeId, Refusal> {
         let inner = &self.inner;
         let mut reasons = Vec::new();
         if !ctx.peer_chain.is_empty() {
@@ -218,7 +261,7 @@ impl IstioCaServer {
                 Err(e) => reasons.push(format!("client certificate: {e}")),
             }
         }
-        match (ctx.authorization, &inner.config.jwt) {
+        match (ctx.authorization, self.jwt_state()) {
             (None, _) => reasons.push("no bearer token".to_owned()),
             (Some(_), None) => {
                 reasons.push("bearer token given but no jwt rule configured".to_owned())
@@ -238,13 +281,8 @@ impl IstioCaServer {
                                 )));
                             }
                         }
-                        match verify_token(
-                            verifier,
-                            token.trim(),
-                            &inner.trust_domain,
-                            SystemTime::now(),
-                        ) {
-                            Ok(identity) => return Ok(identity.spiffe_id()),
+                        match verifier.verify(token.trim(), &inner.trust_domain, now) {
+                            Ok(identity) => return Ok(identity),
                             Err(e) => reasons.push(e.to_string()),
                         }
                     }
