@@ -1,8 +1,12 @@
 //! `meshtls ca serve`: Istio's CA protocol served from a CA directory, one log line per
-//! request on standard error, until interrupted.
+//! request on standard error, until SIGINT or SIGTERM (graceful: no new connections, requests
+//! in flight are answered, exit 0). SIGHUP, or a new modification time of the `--jwks` file
+//! (checked every two seconds), reloads the issuer keys; a file that does not load is logged
+//! and the keys in use are kept.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use meshtls::MeshCa;
 use meshtls::ca_protocol::{IstioCaServer, JwtVerifier, ServerConfig};
@@ -61,21 +65,112 @@ impl log::Log for StderrLog {
 
 static LOGGER: StderrLog = StderrLog;
 
+/// How often the `--jwks` file's modification time is looked at.
+const JWKS_POLL: Duration = Duration::from_secs(2);
+
+fn load_jwt(path: &Path, issuer: &str, audiences: &[String]) -> Result<JwtVerifier, String> {
+    let jwks = crate::read_input(path).map_err(|e| e.message)?;
+    JwtVerifier::new(&jwks, issuer, audiences).map_err(|e| e.to_string())
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The JWKS file and what it is checked with, for reloads.
+struct JwksSource {
+    path: PathBuf,
+    issuer: String,
+    audiences: Vec<String>,
+    mtime: Option<SystemTime>,
+}
+
+impl JwksSource {
+    fn reload(&mut self, server: &IstioCaServer, why: &str) {
+        self.mtime = mtime(&self.path);
+        match load_jwt(&self.path, &self.issuer, &self.audiences) {
+            Ok(v) => {
+                let keys = v.key_count();
+                server.set_jwt(Some(v));
+                log::info!(
+                    "ca server: reloaded jwks {} ({why}): {keys} keys",
+                    self.path.display()
+                );
+            }
+            Err(e) => log::error!(
+                "ca server: jwks {} not reloaded ({why}), keeping the keys in use: {e}",
+                self.path.display()
+            ),
+        }
+    }
+}
+
+/// Waits for SIGINT/SIGTERM (returns the signal's name) while reloading the JWKS on SIGHUP
+/// or when its file changes; returns early if the server thread stops.
+fn wait_for_signals(
+    server: &IstioCaServer,
+    running: &meshtls::ca_protocol::RunningServer,
+    mut jwks: Option<JwksSource>,
+) -> Result<&'static str, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the signal runtime: {e}"))?;
+    rt.block_on(async {
+        let sig = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| Failure::from(format!("cannot watch {name}: {e}")))
+        };
+        let mut int = sig(SignalKind::interrupt(), "SIGINT")?;
+        let mut term = sig(SignalKind::terminate(), "SIGTERM")?;
+        let mut hup = sig(SignalKind::hangup(), "SIGHUP")?;
+        let mut tick = tokio::time::interval(JWKS_POLL);
+        loop {
+            tokio::select! {
+                _ = int.recv() => return Ok("SIGINT"),
+                _ = term.recv() => return Ok("SIGTERM"),
+                _ = hup.recv() => match jwks.as_mut() {
+                    Some(j) => j.reload(server, "SIGHUP"),
+                    None => log::info!("ca server: SIGHUP: no --jwks to reload"),
+                },
+                _ = tick.tick() => {
+                    if !running.is_running() {
+                        return Err(Failure::new("ca_protocol", "the server stopped"));
+                    }
+                    if let Some(j) = jwks.as_mut() {
+                        if mtime(&j.path) != j.mtime {
+                            j.reload(server, "file changed");
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     let listen: std::net::SocketAddr = a
         .listen
         .parse()
         .map_err(|_| format!("invalid --listen {:?}: expected ip:port", a.listen))?;
     let mut config = ServerConfig::default();
+    let mut jwks_source = None;
     config.jwt = match (&a.jwks, &a.issuer) {
         (Some(path), Some(issuer)) => {
-            let jwks = crate::read_input(path)?;
             let audiences = if a.audiences.is_empty() {
                 vec!["istio-ca".to_owned()]
             } else {
                 a.audiences.clone()
             };
-            Some(JwtVerifier::new(&jwks, issuer, &audiences).map_err(|e| e.to_string())?)
+            let source = JwksSource {
+                path: path.clone(),
+                issuer: issuer.clone(),
+                audiences,
+                mtime: mtime(path),
+            };
+            let verifier = load_jwt(path, issuer, &source.audiences)?;
+            jwks_source = Some(source);
+            Some(verifier)
         }
         (None, None) => None,
         _ => return Err("--jwks and --issuer go together".to_owned().into()),
@@ -99,7 +194,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     };
     let td = server.trust_domain().to_string();
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
-    let running = match server.start(listen) {
+    let mut running = match server.clone().start(listen) {
         Ok(r) => r,
         Err(e) => return crate::ca::refusal(e),
     };
@@ -111,10 +206,14 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    loop {
-        std::thread::park();
-        if !running.is_running() {
-            return Err(Failure::new("ca_protocol", "the server stopped"));
-        }
-    }
+    let signal = wait_for_signals(&server, &running, jwks_source)?;
+    log::info!(
+        "ca server: {signal}: shutting down (no new connections, finishing requests in flight)"
+    );
+    running.stop();
+    log::info!("ca server: stopped");
+    Ok(Outcome::Yes(
+        json!({"stopped": addr.to_string(), "signal": signal}),
+        format!("stopped on {signal}"),
+    ))
 }

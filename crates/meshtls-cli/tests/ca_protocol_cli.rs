@@ -275,3 +275,241 @@ fn serve_and_fetch_as_two_processes() {
         "{log:?}"
     );
 }
+
+fn kill(child: &Child, signal: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -{signal}");
+}
+
+/// Starts `ca serve` on the CA in `ca_dir` with the JWKS file `jwks`; returns the child, its
+/// address, and its standard error as a channel of lines.
+fn start_server(ca_dir: &Path, jwks: &Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshtls"))
+        .args([
+            "ca",
+            "serve",
+            "--ca",
+            s(ca_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--jwks",
+            s(jwks),
+            "--issuer",
+            ISSUER,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let listening: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{first:?}: {e}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Standard output's later lines go to the same channel, marked.
+    let out_tx = tx.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if out_tx.send(format!("stdout: {line}")).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let port = listening["listening"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    (child, format!("localhost:{port}"), rx)
+}
+
+/// Waits up to 15 s for a log line containing every one of `parts`.
+fn wait_log(rx: &std::sync::mpsc::Receiver<String>, parts: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if parts.iter().all(|p| line.contains(p)) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no log line with {parts:?}; saw {seen:?}");
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ca serve did not exit within 15 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn fetch_with(address: &str, root: &Path, token_file: &Path, out: &Path) -> Output {
+    meshtls(&[
+        "istio-ca",
+        "fetch",
+        "--address",
+        address,
+        "--root",
+        s(root),
+        "--token-file",
+        s(token_file),
+        "--identity",
+        GW,
+        "--out",
+        s(out),
+    ])
+}
+
+#[test]
+fn sighup_and_a_changed_file_reload_the_jwks_and_sigterm_stops_gracefully() {
+    let dir = Scratch::new("ca-signals");
+    let ca_dir = dir.p("ca");
+    assert!(
+        meshtls(&["ca", "init", s(&ca_dir), "--key", "ec-p256"])
+            .status
+            .success()
+    );
+    let root = ca_dir.join("root-cert.pem");
+    let (a, jwks_a) = issuer();
+    let (b, jwks_b) = issuer();
+    let jwks = dir.p("jwks.json");
+    std::fs::write(&jwks, &jwks_a).unwrap();
+    let (token_a, token_b) = (dir.p("token-a"), dir.p("token-b"));
+    std::fs::write(&token_a, token(&a, "system:serviceaccount:gateway:agc")).unwrap();
+    std::fs::write(&token_b, token(&b, "system:serviceaccount:gateway:agc")).unwrap();
+    let (child, address, log) = start_server(&ca_dir, &jwks);
+    let mut server = Server(child);
+    assert!(
+        fetch_with(&address, &root, &token_a, &dir.p("1"))
+            .status
+            .success()
+    );
+    assert_eq!(
+        fetch_with(&address, &root, &token_b, &dir.p("2"))
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // The issuer's keys rotated; the file keeps its modification time, so only SIGHUP tells.
+    let before = std::fs::metadata(&jwks).unwrap().modified().unwrap();
+    std::fs::write(&jwks, &jwks_b).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&jwks)
+        .unwrap()
+        .set_modified(before)
+        .unwrap();
+    kill(&server.0, "HUP");
+    wait_log(&log, &["reloaded jwks", "SIGHUP", "1 keys"]);
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the server"
+    );
+    // The old key's token was verified (and cached) before: refused now; the new one works.
+    assert_eq!(
+        fetch_with(&address, &root, &token_a, &dir.p("3"))
+            .status
+            .code(),
+        Some(1)
+    );
+    assert!(
+        fetch_with(&address, &root, &token_b, &dir.p("4"))
+            .status
+            .success()
+    );
+
+    // A new modification time reloads without a signal.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&jwks, &jwks_a).unwrap();
+    wait_log(&log, &["reloaded jwks", "file changed"]);
+    assert!(
+        fetch_with(&address, &root, &token_a, &dir.p("5"))
+            .status
+            .success()
+    );
+    // A broken file is logged and the keys in use are kept.
+    std::fs::write(&jwks, "{not json").unwrap();
+    kill(&server.0, "HUP");
+    wait_log(&log, &["not reloaded", "keeping the keys in use"]);
+    assert!(
+        fetch_with(&address, &root, &token_a, &dir.p("6"))
+            .status
+            .success()
+    );
+
+    // SIGTERM: graceful stop, exit 0.
+    kill(&server.0, "TERM");
+    let st = wait_exit(&mut server.0);
+    assert!(st.success(), "exit status after SIGTERM: {st:?}");
+    // The process is gone, so the pipes close and the channel ends.
+    let rest: Vec<String> = log.iter().collect();
+    for want in [
+        "info ca server: SIGTERM: shutting down",
+        "info ca server: stopped",
+        "stdout: stopped on SIGTERM",
+    ] {
+        assert!(
+            rest.iter().any(|l| l.contains(want)),
+            "{want:?} not in {rest:?}"
+        );
+    }
+}
+
+#[test]
+fn sigint_stops_gracefully() {
+    let dir = Scratch::new("ca-sigint");
+    let ca_dir = dir.p("ca");
+    assert!(
+        meshtls(&["ca", "init", s(&ca_dir), "--key", "ec-p256"])
+            .status
+            .success()
+    );
+    let root = ca_dir.join("root-cert.pem");
+    let (a, jwks_a) = issuer();
+    let jwks = dir.p("jwks.json");
+    std::fs::write(&jwks, &jwks_a).unwrap();
+    let token_a = dir.p("token-a");
+    std::fs::write(&token_a, token(&a, "system:serviceaccount:gateway:agc")).unwrap();
+    let (child, address, log) = start_server(&ca_dir, &jwks);
+    let mut server = Server(child);
+    assert!(
+        fetch_with(&address, &root, &token_a, &dir.p("1"))
+            .status
+            .success()
+    );
+    kill(&server.0, "INT");
+    let st = wait_exit(&mut server.0);
+    assert!(st.success(), "exit status after SIGINT: {st:?}");
+    wait_log(&log, &["SIGINT", "shutting down"]);
+    // Nothing listens any more.
+    let out = fetch_with(&address, &root, &token_a, &dir.p("2"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
