@@ -1802,6 +1802,61 @@ class IstioCaClient:
         """Renews ``svid`` while it is valid, authenticating with it as the TLS client certificate
         (no token is sent); returns the new ``Svid`` with a new key. The GIL is released.
         """
+    def keep_fresh(
+        self,
+        material: TlsMaterial,
+        identity: _SpiffeIdLike,
+        *,
+        ttl: _dt.timedelta | None = None,
+        key: _KeyKind = "ec-p256",
+        svid: Svid | None = None,
+        initial_backoff: _dt.timedelta | None = None,
+        max_backoff: _dt.timedelta | None = None,
+        max_failures: int | None = None,
+    ) -> RefreshHandle:
+        """Keeps ``material`` (a ``meshtls.tls.TlsMaterial``) holding a fresh certificate for
+        ``identity``, as istio-agent does: gets a first ``Svid`` with the token now (unless
+        ``svid``, a still-valid ``Svid`` of ``identity``, is given) and puts it into the
+        material, then, on a background thread (the GIL is not held), renews at Istio's rotation
+        time (half the lifetime plus jitter) by client certificate, falling back to the token
+        once the SVID has expired or renewal is refused, and retries with exponential backoff
+        from ``initial_backoff`` (default 1 s) up to ``max_backoff`` (default 5 min) while the
+        server is unreachable or ``UNAVAILABLE`` (``max_failures`` failures in a row end the
+        loop; default never). Each new certificate goes into the material, so TLS configs built
+        from it use it for their next handshake.
+
+        Returns a ``RefreshHandle``: ``stop()`` it (or use it as a context manager); an error
+        that ends the loop is kept on ``handle.error``. Raises ``CaProtocolError`` when the first
+        certificate cannot be had.
+        """
+
+@final
+class RefreshHandle:
+    """A certificate kept fresh in the background by ``IstioCaClient.keep_fresh``.
+
+    ``stop()`` ends the loop and waits for its thread (a renewal in progress is abandoned, the
+    material keeps its certificate); ``with client.keep_fresh(...) as handle:`` stops it on
+    exit. ``running`` says whether it still runs, ``renewals`` how many certificates it put
+    into the material after the first, ``svid`` the current one, and ``error`` the
+    ``CaProtocolError`` (or other meshtls error) that ended it, if any.
+    """
+
+    def stop(self) -> None:
+        """Stops the loop and waits for its thread (the GIL is released meanwhile). Idempotent."""
+    @property
+    def running(self) -> bool:
+        """Whether the loop still runs."""
+    @property
+    def renewals(self) -> int:
+        """How many renewed certificates were put into the material."""
+    @property
+    def svid(self) -> Svid | None:
+        """The ``Svid`` the material holds now."""
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the loop, or ``None`` while it runs or after a clean stop."""
+    def __enter__(self) -> RefreshHandle: ...
+    def __exit__(self, *args: object) -> bool: ...
 
 @final
 class IstioCaServer:

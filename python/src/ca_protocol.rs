@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use meshtls::ca_protocol::{
-    ClientConfig, IstioCaClient, IstioCaServer, JwtVerifier, NodeAccount, RunningServer,
-    ServerConfig, TokenSource,
+    ClientConfig, IstioCaClient, IstioCaServer, JwtVerifier, NodeAccount, RefreshHandle,
+    RefreshParams, RunningServer, ServerConfig, TokenSource,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDelta;
@@ -131,11 +131,191 @@ impl PyIstioCaClient {
         Ok(PySvid { inner: renewed })
     }
 
+    /// Keeps ``material`` (a ``meshtls.tls.TlsMaterial``) holding a fresh certificate for
+    /// ``identity``, as istio-agent does: gets a first ``Svid`` with the token now (unless
+    /// ``svid``, a still-valid ``Svid`` of ``identity``, is given) and puts it into the
+    /// material, then, on a background thread (the GIL is not held), renews at Istio's rotation
+    /// time (half the lifetime plus jitter) by client certificate, falling back to the token
+    /// once the SVID has expired or renewal is refused, and retries with exponential backoff
+    /// from ``initial_backoff`` (default 1 s) up to ``max_backoff`` (default 5 min) while the
+    /// server is unreachable or ``UNAVAILABLE`` (``max_failures`` failures in a row end the
+    /// loop; default never). Each new certificate goes into the material, so TLS configs built
+    /// from it use it for their next handshake.
+    ///
+    /// Returns a ``RefreshHandle``: ``stop()`` it (or use it as a context manager); an error
+    /// that ends the loop is kept on ``handle.error``. Raises ``CaProtocolError`` when the first
+    /// certificate cannot be had.
+    #[pyo3(signature = (material, identity, *, ttl = None, key = "ec-p256", svid = None, initial_backoff = None, max_backoff = None, max_failures = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn keep_fresh(
+        &self,
+        py: Python<'_>,
+        material: &Bound<'_, PyAny>,
+        identity: SpiffeIdArg,
+        ttl: Option<&Bound<'_, PyDelta>>,
+        key: &str,
+        svid: Option<&Bound<'_, PySvid>>,
+        initial_backoff: Option<&Bound<'_, PyDelta>>,
+        max_backoff: Option<&Bound<'_, PyDelta>>,
+        max_failures: Option<u32>,
+    ) -> PyResult<PyRefreshHandle> {
+        let material = crate::tls::material_of(material)?;
+        let mut params = RefreshParams::default();
+        if let Some(t) = ttl {
+            params.ttl = duration_arg(t.as_any(), "ttl")?;
+        }
+        params.key = key_kind(key)?;
+        if let Some(t) = initial_backoff {
+            params.initial_backoff = duration_arg(t.as_any(), "initial_backoff")?;
+        }
+        if let Some(t) = max_backoff {
+            params.max_backoff = duration_arg(t.as_any(), "max_backoff")?;
+        }
+        if params.initial_backoff.is_zero() || params.max_backoff < params.initial_backoff {
+            return Err(CaProtocolError::new_err(format!(
+                "backoff: initial_backoff {:?} must be positive and at most max_backoff {:?}",
+                params.initial_backoff, params.max_backoff
+            )));
+        }
+        if max_failures == Some(0) {
+            return Err(CaProtocolError::new_err(
+                "max_failures must be at least 1 (or None: never give up)",
+            ));
+        }
+        params.max_failures = max_failures;
+        let given = svid.map(|s| s.get().inner.clone());
+        if let Some(s) = &given {
+            if s.spiffe_id() != &identity.0 {
+                return Err(CaProtocolError::new_err(format!(
+                    "svid names {} but identity is {}",
+                    s.spiffe_id(),
+                    identity.0
+                )));
+            }
+        }
+        let client = self.inner.clone();
+        let handle = py
+            .detach(move || -> Result<RefreshHandle, meshtls::Error> {
+                let first = match given {
+                    Some(s) => s,
+                    None => client.fetch_svid_blocking(&identity.0, params.ttl, params.key)?,
+                };
+                material.set_svid(&first)?;
+                client.keep_fresh_in_background(material, first, params)
+            })
+            .map_err(py_err)?;
+        Ok(PyRefreshHandle {
+            handle: Mutex::new(Some(handle)),
+            error: Mutex::new(None),
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<IstioCaClient address='{}' server_name='{}'>",
             self.inner.config().address,
             self.inner.server_name()
+        )
+    }
+}
+
+/// A certificate kept fresh in the background by ``IstioCaClient.keep_fresh``.
+///
+/// ``stop()`` ends the loop and waits for its thread (a renewal in progress is abandoned, the
+/// material keeps its certificate); ``with client.keep_fresh(...) as handle:`` stops it on
+/// exit. ``running`` says whether it still runs, ``renewals`` how many certificates it put
+/// into the material after the first, ``svid`` the current one, and ``error`` the
+/// ``CaProtocolError`` (or other meshtls error) that ended it, if any.
+#[pyclass(frozen, module = "meshtls", name = "RefreshHandle")]
+pub(crate) struct PyRefreshHandle {
+    handle: Mutex<Option<RefreshHandle>>,
+    error: Mutex<Option<PyErr>>,
+}
+
+impl PyRefreshHandle {
+    fn with<T>(&self, f: impl FnOnce(&RefreshHandle) -> T) -> Option<T> {
+        self.handle.lock().ok().and_then(|h| h.as_ref().map(f))
+    }
+}
+
+#[pymethods]
+impl PyRefreshHandle {
+    /// Stops the loop and waits for its thread (the GIL is released meanwhile). Idempotent.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        // Keep any error first, then stop.
+        let _ = self.error(py);
+        let taken = self
+            .handle
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("refresh state poisoned"))?
+            .take();
+        if let Some(mut h) = taken {
+            // Joined without the GIL and without holding the lock; put back afterwards so
+            // that `svid` and `renewals` still answer.
+            let (h, err) = py.detach(move || {
+                h.stop();
+                let err = h.take_error();
+                (h, err)
+            });
+            if let Some(e) = err {
+                if let Ok(mut slot) = self.error.lock() {
+                    slot.get_or_insert(py_err(e));
+                }
+            }
+            if let Ok(mut slot) = self.handle.lock() {
+                *slot = Some(h);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the loop still runs.
+    #[getter]
+    fn running(&self) -> bool {
+        self.with(RefreshHandle::is_running).unwrap_or(false)
+    }
+
+    /// How many renewed certificates were put into the material.
+    #[getter]
+    fn renewals(&self) -> u64 {
+        self.with(RefreshHandle::renewals).unwrap_or(0)
+    }
+
+    /// The ``Svid`` the material holds now.
+    #[getter]
+    fn svid(&self) -> Option<PySvid> {
+        self.with(RefreshHandle::current)
+            .flatten()
+            .map(|inner| PySvid { inner })
+    }
+
+    /// The exception that ended the loop, or ``None`` while it runs or after a clean stop.
+    #[getter]
+    fn error(&self, py: Python<'_>) -> Option<PyErr> {
+        let mut slot = self.error.lock().ok()?;
+        if slot.is_none() {
+            if let Some(e) = self.with(RefreshHandle::take_error).flatten() {
+                *slot = Some(py_err(e));
+            }
+        }
+        slot.as_ref().map(|e| e.clone_ref(py))
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.stop(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<RefreshHandle running={} renewals={}>",
+            if self.running() { "True" } else { "False" },
+            self.renewals()
         )
     }
 }
@@ -322,5 +502,6 @@ impl PyIstioCaServer {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIstioCaClient>()?;
     m.add_class::<PyIstioCaServer>()?;
+    m.add_class::<PyRefreshHandle>()?;
     Ok(())
 }

@@ -179,7 +179,7 @@ impl PyTlsMaterial {
     }
 }
 
-fn material_of(ob: &Bound<'_, PyAny>) -> PyResult<TlsMaterial> {
+pub(crate) fn material_of(ob: &Bound<'_, PyAny>) -> PyResult<TlsMaterial> {
     ob.cast::<PyTlsMaterial>()
         .map(|m| m.get().inner.clone())
         .map_err(|_| PyTypeError::new_err("material must be a meshtls.tls.TlsMaterial"))

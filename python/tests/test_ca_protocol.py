@@ -388,6 +388,98 @@ def test_concurrent_fetches_from_python_threads(ca, server, issuer):
     assert len(results) == 16
 
 
+# ---- keep_fresh: rotation in the background ----------------------------------------------
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+AGC = "spiffe://cluster.local/ns/gateway/sa/agc"
+# The server backdates not_before by 2 min, so a 130 s certificate lives 250 s: Istio's rule
+# renews it at half of that before not_after, i.e. about 5 s (+- 2.5 s jitter) after issuance.
+SHORT_TTL = dt.timedelta(seconds=130)
+
+
+def test_keep_fresh_rotates_the_material_in_place(ca, server, issuer):
+    import meshtls.tls as mtls
+
+    client = meshtls.IstioCaClient(f"localhost:{server.port}", root_cert_pem=ca.root_cert_pem,
+                                   token=issuer.token(ns="gateway", sa="agc"))
+    material = mtls.TlsMaterial(ca.issue(AGC), {"cluster.local": ca.root_cert_pem})
+    issued_locally = material.cert_chain_der[0]
+    with client.keep_fresh(material, AGC, ttl=SHORT_TTL) as handle:
+        # The first certificate came from the server, with the token, before keep_fresh returned.
+        first = material.cert_chain_der[0]
+        assert first != issued_locally
+        assert handle.svid is not None and handle.svid.cert_chain_der[0] == first
+        assert handle.running and handle.renewals == 0 and handle.error is None
+        # Renewed in the background (by client certificate) while Python goes on.
+        assert wait_for(lambda: handle.renewals >= 1), handle
+        renewed = material.cert_chain_der[0]
+        assert renewed != first
+        cert = x509.load_der_x509_certificate(renewed)
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc == SHORT_TTL + dt.timedelta(minutes=2)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.UniformResourceIdentifier) == [AGC]
+        assert handle.svid.cert_chain_der[0] == renewed
+    assert not handle.running
+    assert handle.error is None
+    handle.stop()  # idempotent
+    assert "running=False" in repr(handle)
+
+
+def test_keep_fresh_surfaces_the_error_that_ends_it(ca, issuer):
+    import meshtls.tls as mtls
+
+    own = meshtls.IstioCaServer(ca, listen="127.0.0.1:0", jwks=issuer.jwks(), issuer=ISSUER)
+    own.start()
+    client = meshtls.IstioCaClient(f"localhost:{own.port}", root_cert_pem=ca.root_cert_pem,
+                                   token=issuer.token(ns="gateway", sa="agc"))
+    material = mtls.TlsMaterial(ca.issue(AGC), {"cluster.local": ca.root_cert_pem})
+    handle = client.keep_fresh(material, AGC, ttl=SHORT_TTL, max_failures=2,
+                               initial_backoff=dt.timedelta(milliseconds=50))
+    kept = material.cert_chain_der[0]
+    own.stop()
+    # The renewal finds no server: two tries with backoff, then the loop ends with the error.
+    assert wait_for(lambda: not handle.running), handle
+    assert isinstance(handle.error, meshtls.CaProtocolError)
+    assert "unreachable" in str(handle.error)
+    assert handle.renewals == 0
+    assert material.cert_chain_der[0] == kept, "a failed renewal leaves the material alone"
+    handle.stop()
+    assert isinstance(handle.error, meshtls.CaProtocolError), "the error stays on the handle"
+
+
+def test_keep_fresh_checks_its_arguments(ca, server, issuer):
+    import meshtls.tls as mtls
+
+    client = meshtls.IstioCaClient(f"localhost:{server.port}", root_cert_pem=ca.root_cert_pem,
+                                   token=issuer.token(ns="gateway", sa="agc"))
+    material = mtls.TlsMaterial(ca.issue(AGC), {"cluster.local": ca.root_cert_pem})
+    with pytest.raises(TypeError, match="TlsMaterial"):
+        client.keep_fresh("not a material", AGC)
+    with pytest.raises(meshtls.CaProtocolError, match="max_failures"):
+        client.keep_fresh(material, AGC, max_failures=0)
+    with pytest.raises(meshtls.CaProtocolError, match="backoff"):
+        client.keep_fresh(material, AGC, initial_backoff=dt.timedelta(0))
+    with pytest.raises(meshtls.CaProtocolError, match="svid names"):
+        client.keep_fresh(material, AGC, svid=ca.issue("spiffe://cluster.local/ns/a/sa/b"))
+    # The token names another identity: the first fetch fails and raises at once.
+    with pytest.raises(meshtls.CaProtocolError, match="bad chain|names"):
+        client.keep_fresh(material, "spiffe://cluster.local/ns/other/sa/x")
+    # A given svid is used as is (no first fetch) and put into the material.
+    svid = ca.issue(AGC, ttl=dt.timedelta(hours=1))
+    with client.keep_fresh(material, AGC, svid=svid) as handle:
+        assert handle.svid.cert_chain_der[0] == svid.cert_chain_der[0]
+        assert material.cert_chain_der[0] == svid.cert_chain_der[0]
+
+
 # ---- the meshtls client against a fake istiod (grpcio + cryptography) ----------------------
 
 
