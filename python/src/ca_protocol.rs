@@ -184,14 +184,14 @@ impl PyIstioCaClient {
         }
         params.max_failures = max_failures;
         let given = svid.map(|s| s.get().inner.clone());
-        if let Some(s) = &given {
-            if s.spiffe_id() != &identity.0 {
-                return Err(CaProtocolError::new_err(format!(
-                    "svid names {} but identity is {}",
-                    s.spiffe_id(),
-                    identity.0
-                )));
-            }
+        if let Some(s) = &given
+            && s.spiffe_id() != &identity.0
+        {
+            return Err(CaProtocolError::new_err(format!(
+                "svid names {} but identity is {}",
+                s.spiffe_id(),
+                identity.0
+            )));
         }
         let client = self.inner.clone();
         let handle = py
@@ -257,10 +257,10 @@ impl PyRefreshHandle {
                 let err = h.take_error();
                 (h, err)
             });
-            if let Some(e) = err {
-                if let Ok(mut slot) = self.error.lock() {
-                    slot.get_or_insert(py_err(e));
-                }
+            if let Some(e) = err
+                && let Ok(mut slot) = self.error.lock()
+            {
+                slot.get_or_insert(py_err(e));
             }
             if let Ok(mut slot) = self.handle.lock() {
                 *slot = Some(h);
@@ -293,10 +293,10 @@ impl PyRefreshHandle {
     #[getter]
     fn error(&self, py: Python<'_>) -> Option<PyErr> {
         let mut slot = self.error.lock().ok()?;
-        if slot.is_none() {
-            if let Some(e) = self.with(RefreshHandle::take_error).flatten() {
-                *slot = Some(py_err(e));
-            }
+        if slot.is_none()
+            && let Some(e) = self.with(RefreshHandle::take_error).flatten()
+        {
+            *slot = Some(py_err(e));
         }
         slot.as_ref().map(|e| e.clone_ref(py))
     }
