@@ -312,8 +312,10 @@ mod tests {
         let mut p = CaParams::new(td());
         p.key = KeyKind::EcP256;
         let ca = std::sync::Arc::new(MeshCa::create(&p).unwrap());
-        let mut config = ServerConfig::default();
-        config.jwt = Some(verifier(&old, 0));
+        let config = ServerConfig {
+            jwt: Some(verifier(&old, 0)),
+            ..Default::default()
+        };
         let server = IstioCaServer::new(ca, config).unwrap();
         let now = SystemTime::now();
         let exp = now.duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
