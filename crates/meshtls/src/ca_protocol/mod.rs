@@ -16,9 +16,20 @@
 //!
 //! # Scaling the server
 //!
-//! The server keeps no state between requests: everything it needs is the CA material and the
-//! issuer's keys. Run it as istiod runs, several replicas behind one Kubernetes Service, all
-//! loading the same `cacerts` Secret; any replica answers any agent.
+//! The server keeps no state between requests that matters for correctness: everything it
+//! needs is the CA material and the issuer's keys. (It remembers tokens that verified, for at
+//! most five minutes and with `exp`/`nbf` re-checked on every use, so that an agent's repeated
+//! requests do not pay for the signature check each time; see [`token_cache`]. Its answers are
+//! the ones a fresh verification gives.) Run it as istiod runs, several replicas behind one
+//! Kubernetes Service, all loading the same `cacerts` Secret; any replica answers any agent.
+//! When the issuer rotates its keys, hand the server the new JWKS with
+//! [`IstioCaServer::set_jwt`] (`meshtls ca serve` does on SIGHUP or when the file changes).
+//!
+//! # Keeping a certificate fresh without an async runtime
+//!
+//! [`IstioCaClient::keep_fresh_in_background`] runs [`IstioCaClient::keep_fresh`] on a thread of
+//! its own and returns a [`RefreshHandle`] (stop it, or drop it; it keeps the error that ended
+//! the loop). The Python binding's `IstioCaClient.keep_fresh` is this.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), meshtls::Error> {
