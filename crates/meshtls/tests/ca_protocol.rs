@@ -566,3 +566,75 @@ fn the_demo_runs_with_the_gateway_certificate_over_the_ca_protocol() {
         );
     }
 }
+
+#[test]
+fn keep_fresh_in_background_renews_reports_and_stops() {
+    let issuer = Issuer::new();
+    let ca = ca();
+    let mut server = start(&ca, server_config(&issuer));
+    let client = Arc::new(
+        IstioCaClient::new(client_config(
+            &ca,
+            &server,
+            Some(issuer.token("gateway", "agc")),
+        ))
+        .unwrap(),
+    );
+    // 60 s asked, 180 s lifetime with the backdating: renewal is due at once.
+    let first = client
+        .fetch_svid_blocking(&id(GW), Duration::from_secs(60), KeyKind::EcP256)
+        .unwrap();
+    let bundles = BundleSet::from_bundles([TrustBundle::new(
+        first.spiffe_id().trust_domain(),
+        ca.root_certs_der().to_vec(),
+    )
+    .unwrap()])
+    .unwrap();
+    let material = TlsMaterial::new(&first, bundles).unwrap();
+    let before = material.cert_chain()[0].clone();
+    let mut params = RefreshParams::default();
+    params.ttl = Duration::from_secs(3600);
+    let mut handle = client
+        .keep_fresh_in_background(material.clone(), first, params)
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while handle.renewals() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        handle.renewals(),
+        1,
+        "renewed once (the next is due in 30 min)"
+    );
+    assert_ne!(material.cert_chain()[0], before);
+    assert_eq!(
+        handle.current().unwrap().cert_chain_der()[0],
+        material.cert_chain()[0]
+    );
+    assert!(handle.is_running());
+    handle.stop();
+    assert!(!handle.is_running());
+    assert!(handle.take_error().is_none(), "a clean stop is no error");
+
+    // The server goes away before a due renewal: the loop ends and keeps the error.
+    let short = client
+        .fetch_svid_blocking(&id(GW), Duration::from_secs(60), KeyKind::EcP256)
+        .unwrap();
+    server.stop();
+    let mut params = RefreshParams::default();
+    params.initial_backoff = Duration::from_millis(10);
+    params.max_failures = Some(2);
+    let handle = client
+        .keep_fresh_in_background(material.clone(), short, params)
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while handle.is_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!handle.is_running());
+    assert!(matches!(
+        protocol_err(handle.take_error().unwrap()),
+        CaProtocolError::Unreachable { .. }
+    ));
+    assert!(handle.take_error().is_none(), "taken once");
+}
