@@ -13,9 +13,13 @@ ROOT=$(pwd)
 
 step() { printf '\n==> %s (%ss)\n' "$*" "$SECONDS"; }
 
-step "system tools (openssl, curl)"
+step "system tools (openssl, curl, gnutls, kill)"
 missing=()
-for tool in openssl curl certtool; do command -v "$tool" >/dev/null 2>&1 || missing+=("${tool/#certtool/gnutls-bin}"); done
+# /usr/bin/kill (procps): the `ca serve` signal tests send SIGHUP/SIGTERM/SIGINT with it.
+for tool in openssl curl certtool /usr/bin/kill; do
+  command -v "$tool" >/dev/null 2>&1 && continue
+  case "$tool" in certtool) missing+=(gnutls-bin) ;; /usr/bin/kill) missing+=(procps) ;; *) missing+=("$tool") ;; esac
+done
 if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
