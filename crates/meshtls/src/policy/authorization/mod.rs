@@ -108,6 +108,6 @@ pub use model::{
 pub use request::{HttpRequest, Request, principal_of};
 pub use set::{AuthorizationPolicySet, Step, Verdict};
 pub use validate::{
-    AuthorizationCheckSummary, MAX_TARGET_REFS, check_manifests, validate_authorization_policy,
-    validate_value,
+    AuthorizationCheckSummary, MAX_RULES, MAX_SERVICE_ACCOUNT_LEN, MAX_SERVICE_ACCOUNTS,
+    MAX_TARGET_REFS, check_manifests, validate_authorization_policy, validate_value,
 };
