@@ -56,7 +56,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::error::{AuthorizationPolicyError, Error};
-use crate::identity::SpiffeId;
+use crate::identity::{SpiffeId, TrustDomain};
 use crate::mesh::MeshConfig;
 use crate::policy::authorization::{AuthorizationPolicySet, HttpRequest, Request, Step, Verdict};
 use crate::policy::{Decision, MtlsMode, PolicyName, PolicySet};
@@ -479,6 +479,8 @@ impl PathCheck {
 #[derive(Debug, Clone)]
 pub struct Mesh {
     config: MeshConfig,
+    /// `TrustDomainsForValidation` of `config`, computed once.
+    accepted: Vec<TrustDomain>,
     peer: PolicySet,
     authz: AuthorizationPolicySet,
     destination_rules: Vec<DestinationRule>,
@@ -494,6 +496,7 @@ impl Mesh {
         destination_rules: Vec<DestinationRule>,
     ) -> Self {
         Mesh {
+            accepted: config.trust_domains_for_validation(),
             config,
             peer,
             authz,
@@ -540,6 +543,7 @@ impl Mesh {
             }
         }
         Ok(Mesh {
+            accepted: config.trust_domains_for_validation(),
             config,
             peer,
             authz,
@@ -551,6 +555,12 @@ impl Mesh {
     /// The mesh config.
     pub fn config(&self) -> &MeshConfig {
         &self.config
+    }
+    /// The trust domains the destination's sidecar accepts from an mTLS caller
+    /// (`TrustDomainsForValidation`: the trust domain, the aliases, then the
+    /// `caCertificates` trust domains), computed once when the mesh was built.
+    pub fn accepted_trust_domains(&self) -> &[TrustDomain] {
+        &self.accepted
     }
     /// The PeerAuthentications.
     pub fn peer_authentications(&self) -> &PolicySet {
@@ -738,7 +748,7 @@ impl Mesh {
         }
         // 3. trust domain
         if let Some(id) = id {
-            let accepted = self.config.trust_domains_for_validation();
+            let accepted = &self.accepted;
             let td = id.trust_domain();
             let names: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
             if !accepted.contains(&td) {

@@ -232,8 +232,21 @@ fn mesh_config_argument_overrides_the_dump() {
     assert_eq!(m.config().trust_domain().as_str(), "prod.example");
     let r = m.check(&Caller::external(GW).unwrap(), &api());
     assert!(matches!(r.step(), PathStep::TrustDomain { .. }));
+    let names = |m: &Mesh| -> Vec<String> {
+        m.accepted_trust_domains()
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&m), ["prod.example"]);
     let m = Mesh::from_dump(&dump(""), None).unwrap();
     assert_eq!(m.config().trust_domain_aliases().len(), 1);
+    // Computed once from the mesh config, in Istio's order (trust domain, then aliases).
+    assert_eq!(names(&m), ["cluster.local", "old.example"]);
+    assert_eq!(
+        m.accepted_trust_domains(),
+        m.config().trust_domains_for_validation().as_slice()
+    );
     assert_eq!(m.skipped_documents(), 1, "the ConfigMap");
 }
 

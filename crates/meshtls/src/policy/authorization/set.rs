@@ -487,13 +487,13 @@ impl AuthorizationPolicySet {
                 let have = match cache.values.get_mut(pair.slot as usize) {
                     Some(Some(v)) => *v,
                     Some(slot) => {
-                        let v = labels.label(self.prog.s(pair.key));
+                        let v = labels.label(self.prog.sel_s(pair.key));
                         *slot = Some(v);
                         v
                     }
-                    None => labels.label(self.prog.s(pair.key)),
+                    None => labels.label(self.prog.sel_s(pair.key)),
                 };
-                have == Some(self.prog.s(pair.value))
+                have == Some(self.prog.sel_s(pair.value))
             })
     }
 
