@@ -67,6 +67,7 @@
 //! # Ok::<(), meshtls::Error>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -271,28 +272,34 @@ impl DestinationRule {
     /// wildcard by the length of its suffix (the most specific wins, as istiod's
     /// `MostSpecificHostMatch`), 0 not.
     fn host_match(&self, fqdn: &str) -> u32 {
-        let host = if self.host.contains('.') || self.host == "*" {
-            self.host.clone()
+        let host = self.host.as_str();
+        let exact = if host.contains('.') || host == "*" {
+            host == fqdn
+                || fqdn
+                    .strip_suffix(".svc.cluster.local")
+                    .is_some_and(|s| s == host)
         } else {
             // A short name is relative to the DestinationRule's namespace.
-            format!("{}.{}.svc.cluster.local", self.host, self.name.namespace())
+            fqdn.strip_prefix(host)
+                .and_then(|r| r.strip_prefix('.'))
+                .and_then(|r| r.strip_prefix(self.name.namespace()))
+                == Some(".svc.cluster.local")
         };
-        if host == fqdn
-            || fqdn
-                .strip_suffix(".svc.cluster.local")
-                .is_some_and(|s| s == host)
-        {
-            u32::MAX
-        } else if let Some(suffix) = host.strip_prefix('*') {
-            if fqdn.ends_with(suffix) {
-                u32::try_from(suffix.len())
-                    .unwrap_or(u32::MAX - 1)
-                    .saturating_add(1)
-            } else {
-                0
+        if exact {
+            return u32::MAX;
+        }
+        let score = |n: usize| u32::try_from(n).unwrap_or(u32::MAX - 1).saturating_add(1);
+        match host.strip_prefix('*') {
+            // `*x` short: `*x.<namespace>.svc.cluster.local`.
+            Some(suffix) if !host.contains('.') && host != "*" => {
+                let tail = format!(".{}.svc.cluster.local", self.name.namespace());
+                match fqdn.strip_suffix(tail.as_str()) {
+                    Some(h) if h.ends_with(suffix) => score(suffix.len() + tail.len()),
+                    _ => 0,
+                }
             }
-        } else {
-            0
+            Some(suffix) if fqdn.ends_with(suffix) => score(suffix.len()),
+            _ => 0,
         }
     }
 
@@ -554,7 +561,19 @@ pub struct Mesh {
     peer: PolicySet,
     authz: AuthorizationPolicySet,
     destination_rules: Vec<DestinationRule>,
+    /// `destination_rules` indices by namespace.
+    rules_by_namespace: HashMap<String, Vec<usize>>,
     skipped: usize,
+}
+
+fn index_rules(rules: &[DestinationRule]) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, d) in rules.iter().enumerate() {
+        out.entry(d.name.namespace().to_owned())
+            .or_default()
+            .push(i);
+    }
+    out
 }
 
 impl Mesh {
@@ -570,6 +589,7 @@ impl Mesh {
             config,
             peer,
             authz,
+            rules_by_namespace: index_rules(&destination_rules),
             destination_rules,
             skipped: 0,
         }
@@ -617,6 +637,7 @@ impl Mesh {
             config,
             peer,
             authz,
+            rules_by_namespace: index_rules(&destination_rules),
             destination_rules,
             skipped,
         })
@@ -662,9 +683,11 @@ impl Mesh {
     ) -> Option<&DestinationRule> {
         for ns in [caller_ns, dest_ns, self.config.root_namespace()] {
             let best = self
-                .destination_rules
-                .iter()
-                .filter(|d| d.name.namespace() == ns)
+                .rules_by_namespace
+                .get(ns)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| self.destination_rules.get(*i))
                 .filter(|d| d.visible_to(caller_ns) && !d.workload_selector)
                 .map(|d| (d.host_match(fqdn), d))
                 .filter(|(m, _)| *m > 0)
