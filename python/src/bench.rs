@@ -132,6 +132,30 @@ fn _bench_from_values(
     })
 }
 
+/// Seconds per core `PolicySet::new` from the same documents already read into typed
+/// `PeerAuthentication`s (the floor under `from_json_values`: indexing only).
+#[pyfunction]
+fn _bench_from_typed(
+    py: Python<'_>,
+    documents: &Bound<'_, PyList>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let mut typed = Vec::with_capacity(documents.len());
+    for d in documents.iter() {
+        let value = to_json(&d, "documents")?;
+        typed.push(
+            meshtls::policy::PeerAuthentication::from_value(&value)
+                .map_err(crate::errors::py_err)?,
+        );
+    }
+    let root = meshtls::policy::DEFAULT_ROOT_NAMESPACE;
+    Ok(py.detach(|| {
+        per_call(iterations, || {
+            drop(black_box(meshtls::PolicySet::new(&typed, root)));
+        })
+    }))
+}
+
 /// Seconds per core `PolicySet::from_yaml` of `text`.
 #[pyfunction]
 fn _bench_from_yaml(py: Python<'_>, text: Text<'_>, iterations: usize) -> f64 {
@@ -202,6 +226,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bench_explain, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve_many, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_values, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_from_typed, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_yaml, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_verify_svid, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_verifier, m)?)?;

@@ -16,7 +16,9 @@ use pyo3::types::{
 use serde_json::Value;
 
 use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
-use meshtls::policy::{Decision, Labels, Level, MtlsMode, PolicyError, PolicyName};
+use meshtls::policy::{
+    Decision, Labels, Level, MtlsMode, PolicyError, PolicyName, PolicySetBuilder,
+};
 
 use crate::args::{Str, Text, int_arg, is_aware, quote, strings, text_of, type_name};
 use crate::errors::{ManifestError, py_err};
@@ -244,6 +246,9 @@ fn label_objects<'py>(
     if labels.is_none() {
         return Ok(());
     }
+    if let Ok(d) = labels.cast::<PyDict>() {
+        hold.reserve(d.len() * 2);
+    }
     let mut push = |k: Bound<'py, PyAny>, v: Bound<'py, PyAny>| -> PyResult<()> {
         let key = k.cast_into::<PyString>().map_err(|e| {
             PyTypeError::new_err(format!(
@@ -305,59 +310,149 @@ fn port_arg(port: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u16>> {
         .map_err(|_| py_err(PolicyError::Port(wide)))
 }
 
-/// A query kept by a decision so that its explanation can be built when asked for: the
-/// namespace and the labels in one buffer.
-struct Query {
-    text: Box<str>,
-    namespace_len: usize,
-    /// `(key start, key end = value start, value end)` in `text`.
-    pairs: Box<[(usize, usize, usize)]>,
-    port: Option<u16>,
+/// The label pairs of a kept query: `(key start, key end = value start, value end)` in its
+/// text. Up to four pairs live inline, so a decision of a typical pod keeps one allocation.
+enum Offsets {
+    Inline(u8, [(u32, u32, u32); 4]),
+    Heap(Box<[(u32, u32, u32)]>),
 }
 
-impl Query {
-    fn new(namespace: &str, labels: &[(&str, &str)], port: Option<u16>) -> Self {
-        let len = namespace.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        let mut text = String::with_capacity(len);
-        text.push_str(namespace);
-        let mut pairs = Vec::with_capacity(labels.len());
-        for (k, v) in labels {
-            let a = text.len();
-            text.push_str(k);
-            let b = text.len();
-            text.push_str(v);
-            pairs.push((a, b, text.len()));
+impl Offsets {
+    fn as_slice(&self) -> &[(u32, u32, u32)] {
+        match self {
+            Offsets::Inline(n, a) => a.get(..usize::from(*n)).unwrap_or(&[]),
+            Offsets::Heap(b) => b,
         }
-        Query {
-            text: text.into_boxed_str(),
-            namespace_len: namespace.len(),
-            pairs: pairs.into_boxed_slice(),
-            port,
-        }
-    }
-
-    fn namespace(&self) -> &str {
-        self.text.get(..self.namespace_len).unwrap_or("")
     }
 }
 
-impl Labels for Query {
+/// Appends `namespace` and the labels to `text`, their offsets to `out`; returns where the
+/// namespace ends. Offsets are u32: the strings of one call are far below 4 GiB (the reader
+/// limits elsewhere are 16 MiB), and a longer text is refused rather than wrapped.
+fn append_query(
+    text: &mut String,
+    namespace: &str,
+    labels: &[(&str, &str)],
+    mut out: impl FnMut((u32, u32, u32)),
+) -> PyResult<u32> {
+    let at = |text: &String| {
+        u32::try_from(text.len())
+            .map_err(|_| PyTypeError::new_err("the queries' strings exceed 4 GiB in one call"))
+    };
+    text.push_str(namespace);
+    let ns_end = at(text)?;
+    for (k, v) in labels {
+        let a = at(text)?;
+        text.push_str(k);
+        let b = at(text)?;
+        text.push_str(v);
+        out((a, b, at(text)?));
+    }
+    Ok(ns_end)
+}
+
+/// A view of one kept query as the core's `Labels`.
+struct View<'a> {
+    text: &'a str,
+    namespace: &'a str,
+    pairs: &'a [(u32, u32, u32)],
+}
+
+impl Labels for View<'_> {
     fn label(&self, key: &str) -> Option<&str> {
         self.pairs().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|&(a, b, c)| {
             (
-                self.text.get(a..b).unwrap_or(""),
-                self.text.get(b..c).unwrap_or(""),
+                self.text.get(a as usize..b as usize).unwrap_or(""),
+                self.text.get(b as usize..c as usize).unwrap_or(""),
             )
         })
     }
 }
 
-struct Lazy {
+/// A query kept by a decision from `resolve` so that its explanation can be built when asked
+/// for: the namespace and the labels in one buffer.
+struct Query {
+    text: Box<str>,
+    namespace_len: u32,
+    pairs: Offsets,
+    port: Option<u16>,
+}
+
+impl Query {
+    fn new(namespace: &str, labels: &[(&str, &str)], port: Option<u16>) -> PyResult<Self> {
+        let len = namespace.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let mut text = String::with_capacity(len);
+        let mut inline = [(0, 0, 0); 4];
+        let mut heap = Vec::new();
+        let mut n = 0usize;
+        let small = labels.len() <= inline.len();
+        if !small {
+            heap.reserve_exact(labels.len());
+        }
+        let namespace_len = append_query(&mut text, namespace, labels, |o| {
+            if let (true, Some(slot)) = (small, inline.get_mut(n)) {
+                *slot = o;
+            } else {
+                heap.push(o);
+            }
+            n += 1;
+        })?;
+        let pairs = if small {
+            Offsets::Inline(u8::try_from(n).unwrap_or(0), inline)
+        } else {
+            Offsets::Heap(heap.into_boxed_slice())
+        };
+        Ok(Query {
+            text: text.into_boxed_str(),
+            namespace_len,
+            pairs,
+            port,
+        })
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            text: &self.text,
+            namespace: self.text.get(..self.namespace_len as usize).unwrap_or(""),
+            pairs: self.pairs.as_slice(),
+        }
+    }
+}
+
+/// The queries of one `resolve_many(..., explain=True)` call, kept once for all its
+/// decisions (each decision holds the batch and its index): one buffer for every string.
+struct Batch {
     set: Arc<meshtls::PolicySet>,
-    query: Query,
+    text: String,
+    pairs: Vec<(u32, u32, u32)>,
+    /// `(text start, namespace end, first pair, end of pairs, port)`.
+    queries: Vec<(u32, u32, u32, u32, Option<u16>)>,
+}
+
+impl Batch {
+    fn explain(&self, index: usize) -> Option<Decision> {
+        let &(start, ns_end, a, b, port) = self.queries.get(index)?;
+        let view = View {
+            text: &self.text,
+            namespace: self.text.get(start as usize..ns_end as usize).unwrap_or(""),
+            pairs: self.pairs.get(a as usize..b as usize).unwrap_or(&[]),
+        };
+        Some(self.set.explain(view.namespace, &view, port))
+    }
+}
+
+enum Lazy {
+    One {
+        set: Arc<meshtls::PolicySet>,
+        query: Query,
+    },
+    Batch {
+        batch: Arc<Batch>,
+        index: usize,
+    },
 }
 
 // ---- Decision -------------------------------------------------------------------------------
@@ -407,13 +502,10 @@ impl PyDecision {
         }
     }
 
-    fn lazy(inner: Decision, set: &Arc<meshtls::PolicySet>, query: Query) -> Self {
+    fn lazy(inner: Decision, lazy: Lazy) -> Self {
         PyDecision {
             inner,
-            lazy: Some(Lazy {
-                set: Arc::clone(set),
-                query,
-            }),
+            lazy: Some(lazy),
             explained: OnceLock::new(),
         }
     }
@@ -421,11 +513,17 @@ impl PyDecision {
     fn lines(&self) -> &[String] {
         match &self.lazy {
             None => self.inner.explanation(),
-            Some(l) => self.explained.get_or_init(|| {
-                l.set
-                    .explain(l.query.namespace(), &l.query, l.query.port)
-                    .explanation()
-                    .to_vec()
+            Some(lazy) => self.explained.get_or_init(|| match lazy {
+                Lazy::One { set, query } => {
+                    let view = query.view();
+                    set.explain(view.namespace, &view, query.port)
+                        .explanation()
+                        .to_vec()
+                }
+                Lazy::Batch { batch, index } => batch
+                    .explain(*index)
+                    .map(|d| d.explanation().to_vec())
+                    .unwrap_or_default(),
             }),
         }
     }
@@ -677,16 +775,28 @@ impl PyPolicySet {
                 "from_dicts takes a list of objects (use [obj] for one, from_yaml for text)",
             ));
         }
-        let mut values = Vec::new();
+        // Each document is converted, read by the core and dropped before the next, so no
+        // value tree of the whole list is ever held (and the allocator reuses one document's
+        // memory for the next). Errors keep their precedence: a value that is not JSON-like
+        // anywhere in the list (ManifestError) wins over a policy error, as when the whole list
+        // was converted first; then policy errors in document order, then the set's own.
         let root = Path::root("documents");
         let mut conv = ToJson::new();
+        let mut builder = PolicySetBuilder::with_capacity(documents.len().unwrap_or(0));
+        let mut first_error = None;
         for (i, doc) in documents.try_iter()?.enumerate() {
-            values.push(conv.convert(&doc?, &root.child(Step::Index(i)), 0)?);
+            let value = conv.convert(&doc?, &root.child(Step::Index(i)), 0)?;
+            if first_error.is_none()
+                && let Err(e) = builder.push_json(value)
+            {
+                first_error = Some(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(py_err(e));
         }
         let root_ns = root_namespace.0;
-        let inner = py
-            .detach(|| meshtls::PolicySet::from_json_values(values, root_ns))
-            .map_err(py_err)?;
+        let inner = py.detach(|| builder.build(root_ns)).map_err(py_err)?;
         Ok(PyPolicySet {
             inner: Arc::new(inner),
         })
@@ -721,13 +831,31 @@ impl PyPolicySet {
         let port = port_arg(port)?;
         let mut hold = Vec::new();
         label_objects(labels, &mut hold)?;
-        let mut pairs = Vec::with_capacity(hold.len() / 2);
-        label_pairs(&hold, &mut pairs)?;
-        let decision = self.inner.resolve(&namespace, pairs.as_slice(), port);
+        // Up to eight labels, the pairs live on the stack.
+        let mut small = [("", ""); 8];
+        let mut large = Vec::new();
+        let pairs: &[(&str, &str)] = match small.get_mut(..hold.len() / 2) {
+            Some(slots) => {
+                for (slot, kv) in slots.iter_mut().zip(hold.chunks_exact(2)) {
+                    if let [k, v] = kv {
+                        *slot = (text_of(k.as_borrowed())?.0, text_of(v.as_borrowed())?.0);
+                    }
+                }
+                slots
+            }
+            None => {
+                label_pairs(&hold, &mut large)?;
+                &large
+            }
+        };
+        let decision = self.inner.resolve(&namespace, pairs, port);
+        let query = Query::new(&namespace, pairs, port)?;
         Ok(PyDecision::lazy(
             decision,
-            &self.inner,
-            Query::new(&namespace, &pairs, port),
+            Lazy::One {
+                set: Arc::clone(&self.inner),
+                query,
+            },
         ))
     }
 
@@ -794,16 +922,40 @@ impl PyPolicySet {
         } else {
             run()
         };
+        if !explain {
+            return Ok(decisions.into_iter().map(PyDecision::plain).collect());
+        }
+        // One copy of every query for the whole batch, shared by its decisions.
+        let count = |n: usize| {
+            u32::try_from(n).map_err(|_| PyTypeError::new_err("too many labels in one call"))
+        };
+        let mut text = String::with_capacity(strs.iter().map(|s| s.len()).sum());
+        let mut kept = Vec::with_capacity(pairs.len());
+        let mut items = Vec::with_capacity(queries.len());
+        for (ns, (a, b), port) in &queries {
+            let start = count(text.len())?;
+            let first = count(kept.len())?;
+            let labels = pairs.get(*a..*b).unwrap_or(&[]);
+            let ns_end = append_query(&mut text, ns, labels, |o| kept.push(o))?;
+            items.push((start, ns_end, first, count(kept.len())?, *port));
+        }
+        let batch = Arc::new(Batch {
+            set: Arc::clone(&self.inner),
+            text,
+            pairs: kept,
+            queries: items,
+        });
         Ok(decisions
             .into_iter()
-            .zip(&queries)
-            .map(|(d, (ns, (a, b), port))| {
-                if explain {
-                    let labels = pairs.get(*a..*b).unwrap_or(&[]);
-                    PyDecision::lazy(d, &self.inner, Query::new(ns, labels, *port))
-                } else {
-                    PyDecision::plain(d)
-                }
+            .enumerate()
+            .map(|(index, d)| {
+                PyDecision::lazy(
+                    d,
+                    Lazy::Batch {
+                        batch: Arc::clone(&batch),
+                        index,
+                    },
+                )
             })
             .collect())
     }
