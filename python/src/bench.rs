@@ -32,7 +32,8 @@ fn per_call(n: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / n as f64
 }
 
-/// Seconds per core `PolicySet::resolve` of one workload (labels converted once, outside).
+/// Seconds per core `PolicySet::resolve_compact` of one workload (what `resolve` calls;
+/// labels converted once, outside).
 #[pyfunction]
 #[pyo3(signature = (policies, namespace, labels, port, iterations))]
 fn _bench_resolve(
@@ -48,7 +49,7 @@ fn _bench_resolve(
     let ns = namespace.0;
     Ok(py.detach(|| {
         per_call(iterations, || {
-            black_box(set.resolve(black_box(ns), labels.as_slice(), port));
+            black_box(set.resolve_compact(black_box(ns), labels.as_slice(), port));
         })
     }))
 }
@@ -100,7 +101,7 @@ fn _bench_resolve_many(
     Ok(py.detach(|| {
         per_call(iterations, || {
             for (ns, labels, port) in &queries {
-                black_box(set.resolve(ns.as_str(), labels.as_slice(), *port));
+                black_box(set.resolve_compact(ns.as_str(), labels.as_slice(), *port));
             }
         }) / n
     }))

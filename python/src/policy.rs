@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
 use meshtls::policy::{
-    Decision, Labels, Level, MtlsMode, PolicyError, PolicyName, PolicySetBuilder,
+    CompactDecision, Decision, Labels, Level, MtlsMode, PolicyError, PolicyName, PolicySetBuilder,
 };
 
 use crate::args::{Str, Text, int_arg, is_aware, quote, strings, text_of, type_name};
@@ -444,15 +444,10 @@ impl Batch {
     }
 }
 
+/// What a decision keeps to build its explanation when read (the set is the decision's own).
 enum Lazy {
-    One {
-        set: Arc<meshtls::PolicySet>,
-        query: Query,
-    },
-    Batch {
-        batch: Arc<Batch>,
-        index: usize,
-    },
+    One { query: Query },
+    Batch { batch: Arc<Batch>, index: usize },
 }
 
 // ---- Decision -------------------------------------------------------------------------------
@@ -488,38 +483,81 @@ fn mode_member(py: Python<'_>, mode: MtlsMode) -> PyResult<Py<PyAny>> {
 ///     (<MtlsMode.STRICT: 'STRICT'>, 'workload', 'shop/web-strict')
 #[pyclass(frozen, eq, hash, module = "meshtls", name = "Decision")]
 pub(crate) struct PyDecision {
-    pub(crate) inner: Decision,
+    made: Made,
     lazy: Option<Lazy>,
     explained: OnceLock<Vec<String>>,
 }
 
+/// What a decision holds. From a set: the core's compact answer and the set, which names the
+/// policy when it is read (no reference to the name is taken per decision). Built from parts
+/// (the constructor, unpickling): the core's `Decision`.
+enum Made {
+    Set(Arc<meshtls::PolicySet>, CompactDecision),
+    Parts(Decision),
+}
+
+impl Made {
+    fn mode(&self) -> MtlsMode {
+        match self {
+            Made::Set(_, c) => c.mode(),
+            Made::Parts(d) => d.mode(),
+        }
+    }
+
+    fn level(&self) -> Level {
+        match self {
+            Made::Set(_, c) => c.level(),
+            Made::Parts(d) => d.level(),
+        }
+    }
+
+    fn policy(&self) -> Option<&PolicyName> {
+        match self {
+            Made::Set(set, c) => c.policy_index().and_then(|i| set.policy_name(i)),
+            Made::Parts(d) => d.policy(),
+        }
+    }
+
+    /// The core's `Decision` (its `Display` is the one `__str__` shows).
+    fn decision(&self) -> Decision {
+        match self {
+            Made::Set(set, c) => set.decision(*c),
+            Made::Parts(d) => d.clone(),
+        }
+    }
+}
+
 impl PyDecision {
-    fn plain(inner: Decision) -> Self {
+    fn plain(made: Made) -> Self {
         PyDecision {
-            inner,
+            made,
             lazy: None,
             explained: OnceLock::new(),
         }
     }
 
-    fn lazy(inner: Decision, lazy: Lazy) -> Self {
+    fn lazy(made: Made, lazy: Lazy) -> Self {
         PyDecision {
-            inner,
+            made,
             lazy: Some(lazy),
             explained: OnceLock::new(),
         }
     }
 
     fn lines(&self) -> &[String] {
-        match &self.lazy {
-            None => self.inner.explanation(),
-            Some(lazy) => self.explained.get_or_init(|| match lazy {
-                Lazy::One { set, query } => {
-                    let view = query.view();
-                    set.explain(view.namespace, &view, query.port)
-                        .explanation()
-                        .to_vec()
-                }
+        match (&self.lazy, &self.made) {
+            (None, Made::Parts(d)) => d.explanation(),
+            (None, Made::Set(..)) => &[],
+            (Some(lazy), made) => self.explained.get_or_init(|| match lazy {
+                Lazy::One { query } => match made {
+                    Made::Set(set, _) => {
+                        let view = query.view();
+                        set.explain(view.namespace, &view, query.port)
+                            .explanation()
+                            .to_vec()
+                    }
+                    Made::Parts(d) => d.explanation().to_vec(),
+                },
                 Lazy::Batch { batch, index } => batch
                     .explain(*index)
                     .map(|d| d.explanation().to_vec())
@@ -529,15 +567,17 @@ impl PyDecision {
     }
 }
 
+/// As the core's `Decision`: mode, level and policy compared, the explanation not.
 impl PartialEq for PyDecision {
     fn eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
+        (self.made.mode(), self.made.level(), self.made.policy())
+            == (other.made.mode(), other.made.level(), other.made.policy())
     }
 }
 
 impl std::hash::Hash for PyDecision {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.inner.hash(state);
+        (self.made.mode(), self.made.level(), self.made.policy()).hash(state);
     }
 }
 
@@ -575,27 +615,27 @@ impl PyDecision {
             .transpose()
             .map_err(py_err)?;
         let inner = Decision::new(mode, level, policy, explanation).map_err(py_err)?;
-        Ok(PyDecision::plain(inner))
+        Ok(PyDecision::plain(Made::Parts(inner)))
     }
 
     /// The effective mode (an :class:`MtlsMode`); never ``UNSET``.
     #[getter]
     fn mode(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        mode_member(py, self.inner.mode())
+        mode_member(py, self.made.mode())
     }
 
     /// The deciding policy as ``"namespace/name"``, or ``None`` when no policy sets a mode
     /// (level ``"default"``: Istio's PERMISSIVE).
     #[getter]
     fn policy(&self) -> Option<&str> {
-        self.inner.policy().map(PolicyName::as_str)
+        self.made.policy().map(PolicyName::as_str)
     }
 
     /// Which level decided: ``"workload"``, ``"port"``, ``"namespace"``, ``"mesh"`` or
     /// ``"default"``.
     #[getter]
     fn level(&self) -> &'static str {
-        self.inner.level().as_str()
+        self.made.level().as_str()
     }
 
     /// Why, as istiod would reason: one line per policy considered (used, overridden or
@@ -609,19 +649,19 @@ impl PyDecision {
 
     /// ``"STRICT (workload level, shop/web-strict)"``.
     fn __str__(&self) -> String {
-        self.inner.to_string()
+        self.made.decision().to_string()
     }
 
     /// ``Decision(mode=MtlsMode.STRICT, level='workload', policy='shop/web-strict')``.
     fn __repr__(&self) -> String {
-        let policy = match self.inner.policy() {
+        let policy = match self.made.policy() {
             Some(p) => format!("{:?}", p.as_str()).replace('"', "'"),
             None => "None".to_owned(),
         };
         format!(
             "Decision(mode=MtlsMode.{}, level='{}', policy={policy})",
-            self.inner.mode(),
-            self.inner.level().as_str(),
+            self.made.mode(),
+            self.made.level().as_str(),
         )
     }
 
@@ -634,7 +674,7 @@ impl PyDecision {
         (String, &'static str, Option<String>, Vec<String>),
     )> {
         let me = slf.get();
-        let d = &me.inner;
+        let d = &me.made;
         Ok((
             slf.get_type(),
             (
@@ -848,14 +888,11 @@ impl PyPolicySet {
                 &large
             }
         };
-        let decision = self.inner.resolve(&namespace, pairs, port);
+        let decision = self.inner.resolve_compact(&namespace, pairs, port);
         let query = Query::new(&namespace, pairs, port)?;
         Ok(PyDecision::lazy(
-            decision,
-            Lazy::One {
-                set: Arc::clone(&self.inner),
-                query,
-            },
+            Made::Set(Arc::clone(&self.inner), decision),
+            Lazy::One { query },
         ))
     }
 
@@ -914,7 +951,9 @@ impl PyPolicySet {
         let run = || {
             queries
                 .iter()
-                .map(|(ns, (a, b), port)| set.resolve(ns, pairs.get(*a..*b).unwrap_or(&[]), *port))
+                .map(|(ns, (a, b), port)| {
+                    set.resolve_compact(ns, pairs.get(*a..*b).unwrap_or(&[]), *port)
+                })
                 .collect::<Vec<_>>()
         };
         let decisions = if queries.len() > DETACH_ABOVE {
@@ -923,7 +962,10 @@ impl PyPolicySet {
             run()
         };
         if !explain {
-            return Ok(decisions.into_iter().map(PyDecision::plain).collect());
+            return Ok(decisions
+                .into_iter()
+                .map(|d| PyDecision::plain(Made::Set(Arc::clone(&self.inner), d)))
+                .collect());
         }
         // One copy of every query for the whole batch, shared by its decisions.
         let count = |n: usize| {
@@ -950,7 +992,7 @@ impl PyPolicySet {
             .enumerate()
             .map(|(index, d)| {
                 PyDecision::lazy(
-                    d,
+                    Made::Set(Arc::clone(&self.inner), d),
                     Lazy::Batch {
                         batch: Arc::clone(&batch),
                         index,

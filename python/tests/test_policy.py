@@ -261,6 +261,18 @@ def test_explanations_are_of_the_query_as_it_was_asked_for_any_number_of_labels(
         del batch  # the batch's copy lives as long as one of its decisions
     survivor = ps.resolve_many([("shop", {"app": "web"})] * 3)[1]
     assert survivor.explanation[-1].startswith("result: STRICT")
+    # A decision from a set (which names its policy through the set) and one rebuilt from its
+    # parts are equal, hash alike, and print alike.
+    d = ps.resolve("shop", ten, 8080)
+    back = pickle.loads(pickle.dumps(d))
+    rebuilt = Decision("DISABLE", "port", "shop/many")
+    assert d == back == rebuilt and hash(d) == hash(back) == hash(rebuilt)
+    assert {d, back, rebuilt, ps.resolve_many([("shop", ten, 8080)], explain=False)[0]} == {d}
+    assert (str(d), repr(d)) == (str(rebuilt), repr(rebuilt)) == (
+        "DISABLE (port level, shop/many)", "Decision(mode=MtlsMode.DISABLE, level='port', policy='shop/many')")
+    assert back.explanation == d.explanation and d != ps.resolve("shop", ten, 80)
+    default = ps.resolve("elsewhere", {})
+    assert (default.policy, default.level, str(default)) == (None, "default", str(Decision("PERMISSIVE", "default")))
 
 
 def test_from_dicts_keeps_error_precedence_while_reading_one_document_at_a_time():

@@ -224,6 +224,33 @@ impl fmt::Display for Decision {
     }
 }
 
+/// What [`PolicySet::resolve_compact`] returns: a [`Decision`] whose policy is its position
+/// in the set, without the explanation. Two compact decisions are equal when they are of the
+/// same set and equal; [`PolicySet::decision`] turns one into a [`Decision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompactDecision {
+    mode: MtlsMode,
+    level: Level,
+    policy: Option<u32>,
+}
+
+impl CompactDecision {
+    /// The effective mode: never UNSET.
+    pub fn mode(&self) -> MtlsMode {
+        self.mode
+    }
+
+    /// The level of the policy that decided.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// The deciding policy's position in its set (oldest first); `None` at level `Default`.
+    pub fn policy_index(&self) -> Option<usize> {
+        self.policy.map(|i| i as usize)
+    }
+}
+
 /// A workload's labels, as [`PolicySet::resolve`] reads them.
 ///
 /// Implemented for maps (`BTreeMap`, `HashMap`) and for slices, vectors and arrays of
@@ -800,6 +827,33 @@ impl PolicySet {
         labels: &L,
         port: Option<u16>,
     ) -> Decision {
+        self.decision(self.resolve_compact(namespace, labels, port))
+    }
+
+    /// [`resolve`](Self::resolve) as the index has the answer: the deciding policy by its
+    /// position in the set ([`policy_name`](Self::policy_name) names it), so that a hot loop
+    /// or a binding holds no reference to the policy's name until it needs it.
+    ///
+    /// ```
+    /// use meshtls::policy::{Level, PolicySet};
+    /// let set = PolicySet::from_yaml(r#"
+    /// apiVersion: security.istio.io/v1
+    /// kind: PeerAuthentication
+    /// metadata: {name: default, namespace: shop}
+    /// spec: {mtls: {mode: STRICT}}
+    /// "#, "istio-system")?;
+    /// let c = set.resolve_compact("shop", &[("app", "web")], Some(8080));
+    /// assert_eq!(c.level(), Level::Namespace);
+    /// assert_eq!(set.policy_name(c.policy_index().unwrap()).unwrap().as_str(), "shop/default");
+    /// assert_eq!(set.decision(c), set.resolve("shop", &[("app", "web")], Some(8080)));
+    /// # Ok::<(), meshtls::Error>(())
+    /// ```
+    pub fn resolve_compact<L: Labels + ?Sized>(
+        &self,
+        namespace: &str,
+        labels: &L,
+        port: Option<u16>,
+    ) -> CompactDecision {
         let mesh = self.mesh_policy();
         let (namespace_wide, workload) = if *namespace == *self.root {
             // Step 5: selectors in the root namespace are ignored, and the root namespace's
@@ -859,6 +913,24 @@ impl PolicySet {
         (best != u32::MAX).then_some(best)
     }
 
+    /// The policy at `index` (oldest first, as [`CompactDecision::policy_index`] gives it).
+    pub fn policy_name(&self, index: usize) -> Option<&PolicyName> {
+        self.policies.get(index).map(|p| &p.name)
+    }
+
+    /// The full [`Decision`] of a compact one from this set (explanation empty).
+    pub fn decision(&self, compact: CompactDecision) -> Decision {
+        Decision {
+            mode: compact.mode,
+            level: compact.level,
+            policy: compact
+                .policy
+                .and_then(|i| self.policies.get(i as usize))
+                .map(|p| p.name.clone()),
+            explanation: Vec::new(),
+        }
+    }
+
     /// Steps 6 to 8.
     pub(crate) fn compose(
         &self,
@@ -866,7 +938,7 @@ impl PolicySet {
         namespace_wide: Option<u32>,
         workload: Option<u32>,
         port: Option<u16>,
-    ) -> Decision {
+    ) -> CompactDecision {
         let mut mode = MtlsMode::Permissive;
         let mut level = Level::Default;
         let mut by = None;
@@ -894,13 +966,10 @@ impl PolicySet {
                 }
             }
         }
-        Decision {
+        CompactDecision {
             mode,
             level,
-            policy: by
-                .and_then(|i| self.policies.get(i as usize))
-                .map(|p| p.name.clone()),
-            explanation: Vec::new(),
+            policy: by,
         }
     }
 
