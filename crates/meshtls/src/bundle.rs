@@ -758,7 +758,7 @@ const KNOWN_KTY: [&str; 3] = ["EC", "RSA", "OKP"];
 
 fn bundle_from_json(
     trust_domain: TrustDomain,
-    doc: &Json,
+    doc: &Json<'_>,
     at: Option<&str>,
 ) -> Result<TrustBundle, BundleError> {
     let prefix = at.map(|a| format!("{a}.")).unwrap_or_default();
@@ -890,7 +890,7 @@ fn bundle_from_json(
 
 /// RFC 7517 §4.7: the key in `x5c[0]` MUST match the JWK's own key members. Members that are
 /// absent are not required (the certificate is what verification uses).
-fn check_jwk_matches(jwk: &Json, kty: &str, spki: &[u8]) -> Result<(), String> {
+fn check_jwk_matches(jwk: &Json<'_>, kty: &str, spki: &[u8]) -> Result<(), String> {
     let key = der::public_key(spki).map_err(|e| format!("x5c[0] key: {e}"))?;
     if key.kty() != kty {
         return Err(format!(
