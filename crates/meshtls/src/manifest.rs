@@ -1,7 +1,30 @@
 //! YAML and JSON in and out: the only module that knows the YAML crate.
 //!
 //! Every read goes through resource limits (input size, nesting depth, alias expansion,
-//! event count) so that hostile input ends in a [`ManifestError`] in bounded time and memory.
+//! node count, and an event count proportional to the input's size) so that hostile input ends
+//! in a [`ManifestError`] in bounded time and memory:
+//!
+//! | limit | value | error |
+//! |---|---|---|
+//! | input size | [`MAX_INPUT_BYTES`] (16 MiB), checked before any copy | [`ManifestError::TooLarge`] |
+//! | nesting | [`MAX_DEPTH`] (64) levels | [`ManifestError::Syntax`] |
+//! | nodes | [`MAX_VALUE_NODES`] (1,000,000; [`MAX_TYPED_NODES`] typed, [`MAX_MESH_CONFIG_NODES`] for a mesh config) | [`ManifestError::Budget`] |
+//! | parser events | [`event_budget`]: [`MIN_EVENTS`] + one per [`BYTES_PER_EVENT`] bytes | [`ManifestError::Budget`] |
+//! | aliases, anchors | [`MAX_ALIASES`] each; 100,000 replayed events | [`ManifestError::Syntax`] |
+//!
+//! The YAML parser's cost is per event (about a microsecond each), so the event budget is
+//! what keeps any 1 MB input within a fraction of a second: text denser than one event per
+//! three bytes (`[a,a,a,…]`, `[[],[],…]`, `{a: b}` pairs, empty documents) is refused once it
+//! passes the budget, while manifests as Kubernetes, kubectl and Helm write them (one event
+//! per 4–10 bytes) are read whole.
+//!
+//! JSON text (an object or array, as `kubectl get -o json` prints) is read by the JSON parser
+//! when the YAML reader would read it to the same values: one checking pass counts nodes and
+//! events as the YAML reader does and gives the same [`ManifestError::Budget`], and JSON with a
+//! key twice, nesting past [`MAX_DEPTH`], a float, a `<<` key, a tab or a character YAML reads
+//! differently (C1 controls, U+2028/U+2029, a byte-order mark, `\u` surrogate escapes) goes to
+//! the YAML reader, which answers or refuses as for any YAML. One rule differs on purpose:
+//! YAML's 1,024-character limit on implicit keys does not apply to keys read as JSON.
 
 use serde::de::DeserializeOwned;
 
