@@ -555,6 +555,18 @@ pub fn rows(h: &mut Harness) {
         other_mb,
         || BundleSet::from_spiffe_json(&empty_map),
     );
+    let most_map: String = {
+        let entries: Vec<String> = (0..meshtls::bundle::MAX_BUNDLE_MAP_TRUST_DOMAINS)
+            .map(|i| format!("\"t{i}.example\":{{\"keys\":[]}}"))
+            .collect();
+        format!("{{\"trust_domains\":{{{}}}}}", entries.join(","))
+    };
+    row(
+        h,
+        "BundleSet::from_spiffe_json, 4,096 empty bundles (most accepted)",
+        other_mb,
+        || BundleSet::from_spiffe_json(&most_map),
+    );
     let members: String = {
         let entries: Vec<String> = (0..MB / 12).map(|i| format!("\"m{i}\":0")).collect();
         format!("{{\"keys\":[],{}}}", entries.join(","))

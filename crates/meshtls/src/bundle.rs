@@ -472,6 +472,12 @@ impl BundleSet {
                 reason: format!("expected an object, found {}", map.kind()),
             });
         };
+        if entries.len() > MAX_BUNDLE_MAP_TRUST_DOMAINS {
+            return Err(BundleError::TooManyTrustDomains {
+                count: entries.len(),
+                limit: MAX_BUNDLE_MAP_TRUST_DOMAINS,
+            });
+        }
         let mut bundles = Vec::with_capacity(entries.len());
         for (name, value) in entries {
             let td = parse_td(name)?;
@@ -742,6 +748,12 @@ fn fingerprint(td: &TrustDomain, roots: &[CertificateDer<'_>]) -> [u8; 32] {
 /// real trust bundle (Istio's root ConfigMap is capped by etcd at 1.5 MiB) and small enough
 /// that reading one stays well under a second. The one PEM reader applies the same cap.
 pub const MAX_BUNDLE_BYTES: usize = crate::x509::pem::MAX_PEM_BYTES;
+
+/// The most trust domains one SPIFFE bundle map may name (4,096): a federation has a handful
+/// to hundreds. Each bundle costs a few microseconds to build even when empty, so the cap keeps
+/// a 1 MB map of empty bundles (37,000 of them) a fast [`BundleError::TooManyTrustDomains`]
+/// instead of a quarter of a second of work.
+pub const MAX_BUNDLE_MAP_TRUST_DOMAINS: usize = 4_096;
 
 fn check_size(text: &str, what: &'static str) -> Result<(), BundleError> {
     if text.len() > MAX_BUNDLE_BYTES {
