@@ -12,6 +12,13 @@ The cluster is the core benchmark's shape: 10,000 PeerAuthentications over 1,000
     python python/bench_binding.py [--samples N] [--target SECONDS] [--json]
 
 (build the module with ``maturin develop --release`` first: a debug build measures nothing.)
+
+The targets (issue 12) are for a quiet machine. On a loaded one every figure, the core's
+included, is several times slower, so each target is also shown scaled by how much slower
+the core's own reference work ran in this run than on a quiet machine: the core's
+``resolve`` of the row's query against the issue's 0.25 µs (per-call rows), and the core's
+``PolicySet::new`` from typed policies against the README's 13.5 ms (build rows). The factor
+is at least 1, so on a quiet machine the scaled target is the target itself.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ import time
 
 import meshtls
 from meshtls import _meshtls as core
+
+# Quiet-machine figures of the core's reference work (issue 12 / README, the same 2-core VM).
+QUIET_CORE_RESOLVE = 0.25e-6
+QUIET_CORE_BUILD = 13.5e-3
 
 NAMESPACES = 1_000
 PER_NAMESPACE = 10
@@ -133,6 +144,8 @@ def main() -> None:
     py, co = row(small, T, lambda: meshtls.PolicySet.from_dicts(docs),
                  lambda n: core._bench_from_values(docs, n))
     rows.append(("PolicySet.from_dicts, 10,000 policies", py, co, 60e-3))
+    typed = min(core._bench_from_typed(docs, 2) for _ in range(small))
+    rows.append(("(core) PolicySet::new from typed policies", typed, typed, None))
     py, co = row(small, T, lambda: meshtls.PolicySet.from_yaml(yaml_text),
                  lambda n: core._bench_from_yaml(yaml_text, n))
     rows.append(("PolicySet.from_yaml, 10,000 policies (JSON text)", py, co, None))
@@ -154,23 +167,44 @@ def main() -> None:
                  lambda n: core._bench_issue(ca, WORKLOAD, n))
     rows.append(("MeshCa.issue (P-256 leaf, EC CA)", py, co, None))
 
+    slow_call = max(1.0, rows[0][2] / QUIET_CORE_RESOLVE)
+    slow_build = max(1.0, typed / QUIET_CORE_BUILD)
+
+    def scale(name: str) -> float:
+        return slow_build if "10,000" in name or "typed" in name else slow_call
+
     if args.json:
-        print(json.dumps([
-            {"call": r[0], "python_us": r[1] * 1e6, "core_us": r[2] * 1e6,
-             "overhead_us": (r[1] - r[2]) * 1e6, "target_us": None if r[3] is None else r[3] * 1e6}
-            for r in rows
-        ], indent=1))
+        print(json.dumps({
+            "load_average": os.getloadavg()[0],
+            "slowdown_per_call": slow_call,
+            "slowdown_build": slow_build,
+            "rows": [
+                {"call": r[0], "python_us": r[1] * 1e6, "core_us": r[2] * 1e6,
+                 "overhead_us": (r[1] - r[2]) * 1e6, "target_us": None if r[3] is None else r[3] * 1e6,
+                 "scaled_target_us": None if r[3] is None else r[3] * scale(r[0]) * 1e6,
+                 "met": None if r[3] is None else r[1] <= r[3],
+                 "met_scaled": None if r[3] is None else r[1] <= r[3] * scale(r[0])}
+                for r in rows
+            ]}, indent=1))
         return
-    print(f"meshtls {meshtls.__version__}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, fastest of {S} samples\n")
-    print(f"| {'call':<50} | {'Python':>10} | {'core':>10} | {'overhead':>10} | {'target':>8} |")
-    print(f"|{'-' * 52}|{'-' * 12}|{'-' * 12}|{'-' * 12}|{'-' * 10}|")
+    print(f"meshtls {meshtls.__version__}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}, fastest of {S} samples; the core ran {slow_call:.1f}x "
+          f"(per call) and {slow_build:.1f}x (building) slower than on a quiet machine\n")
 
     def fmt(s: float) -> str:
         return f"{s * 1e3:.1f} ms" if s >= 1e-3 else f"{s * 1e6:.2f} µs"
 
+    head = ("call", "Python", "core", "overhead", "Python/core", "target (quiet)", "target scaled to this run")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
     for name, py, co, target in rows:
-        tgt = "" if target is None else ("≤ " + fmt(target)) + (" ok" if py <= target else " MISS")
-        print(f"| {name:<50} | {fmt(py):>10} | {fmt(co):>10} | {fmt(py - co):>10} | {tgt:>8} |")
+        if target is None:
+            tgt = scaled = ""
+        else:
+            k = scale(name)
+            tgt = f"≤ {fmt(target)} " + ("ok" if py <= target else "MISS")
+            scaled = f"≤ {fmt(target * k)} (×{k:.1f}) " + ("ok" if py <= target * k else "MISS")
+        print(f"| {name} | {fmt(py)} | {fmt(co)} | {fmt(py - co)} | {py / co:.2f} | {tgt} | {scaled} |")
 
 
 if __name__ == "__main__":

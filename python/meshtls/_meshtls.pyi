@@ -1270,7 +1270,9 @@ class IssuedCertificate:
 
 def _bench_resolve(
     policies: PolicySet, namespace: str, labels: _Labels, port: int | None, iterations: int
-) -> float: """Seconds per core `PolicySet::resolve` of one workload (labels converted once, outside)."""
+) -> float: """Seconds per core `PolicySet::resolve_compact` of one workload (what `resolve` calls;
+    labels converted once, outside).
+    """
 def _bench_explain(
     policies: PolicySet, namespace: str, labels: _Labels, port: int | None, iterations: int
 ) -> float: """Seconds per query of core `PolicySet::explain` (the explanation `Decision.explanation`
@@ -1281,6 +1283,10 @@ def _bench_resolve_many(policies: PolicySet, workloads: list[Any], iterations: i
 def _bench_from_values(documents: list[Any], iterations: int) -> float:
     """Seconds per core `PolicySet::from_json_values` of `documents` (converted to JSON once; the
     copy of the values each round is not timed).
+    """
+def _bench_from_typed(documents: list[Any], iterations: int) -> float:
+    """Seconds per core `PolicySet::new` from the same documents already read into typed
+    `PeerAuthentication`s (the floor under `from_json_values`: indexing only).
     """
 def _bench_from_yaml(text: str, iterations: int) -> float:
     """Seconds per core `PolicySet::from_yaml` of `text`."""

@@ -32,7 +32,8 @@ fn per_call(n: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / n as f64
 }
 
-/// Seconds per core `PolicySet::resolve` of one workload (labels converted once, outside).
+/// Seconds per core `PolicySet::resolve_compact` of one workload (what `resolve` calls;
+/// labels converted once, outside).
 #[pyfunction]
 #[pyo3(signature = (policies, namespace, labels, port, iterations))]
 fn _bench_resolve(
@@ -48,7 +49,7 @@ fn _bench_resolve(
     let ns = namespace.0;
     Ok(py.detach(|| {
         per_call(iterations, || {
-            black_box(set.resolve(black_box(ns), labels.as_slice(), port));
+            black_box(set.resolve_compact(black_box(ns), labels.as_slice(), port));
         })
     }))
 }
@@ -100,7 +101,7 @@ fn _bench_resolve_many(
     Ok(py.detach(|| {
         per_call(iterations, || {
             for (ns, labels, port) in &queries {
-                black_box(set.resolve(ns.as_str(), labels.as_slice(), *port));
+                black_box(set.resolve_compact(ns.as_str(), labels.as_slice(), *port));
             }
         }) / n
     }))
@@ -130,6 +131,30 @@ fn _bench_from_values(
         }
         Ok(total / iterations.max(1) as f64)
     })
+}
+
+/// Seconds per core `PolicySet::new` from the same documents already read into typed
+/// `PeerAuthentication`s (the floor under `from_json_values`: indexing only).
+#[pyfunction]
+fn _bench_from_typed(
+    py: Python<'_>,
+    documents: &Bound<'_, PyList>,
+    iterations: usize,
+) -> PyResult<f64> {
+    let mut typed = Vec::with_capacity(documents.len());
+    for d in documents.iter() {
+        let value = to_json(&d, "documents")?;
+        typed.push(
+            meshtls::policy::PeerAuthentication::from_value(&value)
+                .map_err(crate::errors::py_err)?,
+        );
+    }
+    let root = meshtls::policy::DEFAULT_ROOT_NAMESPACE;
+    Ok(py.detach(|| {
+        per_call(iterations, || {
+            drop(black_box(meshtls::PolicySet::new(&typed, root)));
+        })
+    }))
 }
 
 /// Seconds per core `PolicySet::from_yaml` of `text`.
@@ -202,6 +227,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bench_explain, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve_many, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_values, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_from_typed, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_yaml, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_verify_svid, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_verifier, m)?)?;

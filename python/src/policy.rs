@@ -16,7 +16,9 @@ use pyo3::types::{
 use serde_json::Value;
 
 use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
-use meshtls::policy::{Decision, Labels, Level, MtlsMode, PolicyError, PolicyName};
+use meshtls::policy::{
+    CompactDecision, Decision, Labels, Level, MtlsMode, PolicyError, PolicyName, PolicySetBuilder,
+};
 
 use crate::args::{Str, Text, int_arg, is_aware, quote, strings, text_of, type_name};
 use crate::errors::{ManifestError, py_err};
@@ -244,6 +246,9 @@ fn label_objects<'py>(
     if labels.is_none() {
         return Ok(());
     }
+    if let Ok(d) = labels.cast::<PyDict>() {
+        hold.reserve(d.len() * 2);
+    }
     let mut push = |k: Bound<'py, PyAny>, v: Bound<'py, PyAny>| -> PyResult<()> {
         let key = k.cast_into::<PyString>().map_err(|e| {
             PyTypeError::new_err(format!(
@@ -305,59 +310,144 @@ fn port_arg(port: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u16>> {
         .map_err(|_| py_err(PolicyError::Port(wide)))
 }
 
-/// A query kept by a decision so that its explanation can be built when asked for: the
-/// namespace and the labels in one buffer.
-struct Query {
-    text: Box<str>,
-    namespace_len: usize,
-    /// `(key start, key end = value start, value end)` in `text`.
-    pairs: Box<[(usize, usize, usize)]>,
-    port: Option<u16>,
+/// The label pairs of a kept query: `(key start, key end = value start, value end)` in its
+/// text. Up to four pairs live inline, so a decision of a typical pod keeps one allocation.
+enum Offsets {
+    Inline(u8, [(u32, u32, u32); 4]),
+    Heap(Box<[(u32, u32, u32)]>),
 }
 
-impl Query {
-    fn new(namespace: &str, labels: &[(&str, &str)], port: Option<u16>) -> Self {
-        let len = namespace.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        let mut text = String::with_capacity(len);
-        text.push_str(namespace);
-        let mut pairs = Vec::with_capacity(labels.len());
-        for (k, v) in labels {
-            let a = text.len();
-            text.push_str(k);
-            let b = text.len();
-            text.push_str(v);
-            pairs.push((a, b, text.len()));
+impl Offsets {
+    fn as_slice(&self) -> &[(u32, u32, u32)] {
+        match self {
+            Offsets::Inline(n, a) => a.get(..usize::from(*n)).unwrap_or(&[]),
+            Offsets::Heap(b) => b,
         }
-        Query {
-            text: text.into_boxed_str(),
-            namespace_len: namespace.len(),
-            pairs: pairs.into_boxed_slice(),
-            port,
-        }
-    }
-
-    fn namespace(&self) -> &str {
-        self.text.get(..self.namespace_len).unwrap_or("")
     }
 }
 
-impl Labels for Query {
+/// Appends `namespace` and the labels to `text`, their offsets to `out`; returns where the
+/// namespace ends. Offsets are u32: the strings of one call are far below 4 GiB (the reader
+/// limits elsewhere are 16 MiB), and a longer text is refused rather than wrapped.
+fn append_query(
+    text: &mut String,
+    namespace: &str,
+    labels: &[(&str, &str)],
+    mut out: impl FnMut((u32, u32, u32)),
+) -> PyResult<u32> {
+    let at = |text: &String| {
+        u32::try_from(text.len())
+            .map_err(|_| PyTypeError::new_err("the queries' strings exceed 4 GiB in one call"))
+    };
+    text.push_str(namespace);
+    let ns_end = at(text)?;
+    for (k, v) in labels {
+        let a = at(text)?;
+        text.push_str(k);
+        let b = at(text)?;
+        text.push_str(v);
+        out((a, b, at(text)?));
+    }
+    Ok(ns_end)
+}
+
+/// A view of one kept query as the core's `Labels`.
+struct View<'a> {
+    text: &'a str,
+    namespace: &'a str,
+    pairs: &'a [(u32, u32, u32)],
+}
+
+impl Labels for View<'_> {
     fn label(&self, key: &str) -> Option<&str> {
         self.pairs().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|&(a, b, c)| {
             (
-                self.text.get(a..b).unwrap_or(""),
-                self.text.get(b..c).unwrap_or(""),
+                self.text.get(a as usize..b as usize).unwrap_or(""),
+                self.text.get(b as usize..c as usize).unwrap_or(""),
             )
         })
     }
 }
 
-struct Lazy {
+/// A query kept by a decision from `resolve` so that its explanation can be built when asked
+/// for: the namespace and the labels in one buffer.
+struct Query {
+    text: Box<str>,
+    namespace_len: u32,
+    pairs: Offsets,
+    port: Option<u16>,
+}
+
+impl Query {
+    fn new(namespace: &str, labels: &[(&str, &str)], port: Option<u16>) -> PyResult<Self> {
+        let len = namespace.len() + labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        let mut text = String::with_capacity(len);
+        let mut inline = [(0, 0, 0); 4];
+        let mut heap = Vec::new();
+        let mut n = 0usize;
+        let small = labels.len() <= inline.len();
+        if !small {
+            heap.reserve_exact(labels.len());
+        }
+        let namespace_len = append_query(&mut text, namespace, labels, |o| {
+            if let (true, Some(slot)) = (small, inline.get_mut(n)) {
+                *slot = o;
+            } else {
+                heap.push(o);
+            }
+            n += 1;
+        })?;
+        let pairs = if small {
+            Offsets::Inline(u8::try_from(n).unwrap_or(0), inline)
+        } else {
+            Offsets::Heap(heap.into_boxed_slice())
+        };
+        Ok(Query {
+            text: text.into_boxed_str(),
+            namespace_len,
+            pairs,
+            port,
+        })
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            text: &self.text,
+            namespace: self.text.get(..self.namespace_len as usize).unwrap_or(""),
+            pairs: self.pairs.as_slice(),
+        }
+    }
+}
+
+/// The queries of one `resolve_many(..., explain=True)` call, kept once for all its
+/// decisions (each decision holds the batch and its index): one buffer for every string.
+struct Batch {
     set: Arc<meshtls::PolicySet>,
-    query: Query,
+    text: String,
+    pairs: Vec<(u32, u32, u32)>,
+    /// `(text start, namespace end, first pair, end of pairs, port)`.
+    queries: Vec<(u32, u32, u32, u32, Option<u16>)>,
+}
+
+impl Batch {
+    fn explain(&self, index: usize) -> Option<Decision> {
+        let &(start, ns_end, a, b, port) = self.queries.get(index)?;
+        let view = View {
+            text: &self.text,
+            namespace: self.text.get(start as usize..ns_end as usize).unwrap_or(""),
+            pairs: self.pairs.get(a as usize..b as usize).unwrap_or(&[]),
+        };
+        Some(self.set.explain(view.namespace, &view, port))
+    }
+}
+
+/// What a decision keeps to build its explanation when read (the set is the decision's own).
+enum Lazy {
+    One { query: Query },
+    Batch { batch: Arc<Batch>, index: usize },
 }
 
 // ---- Decision -------------------------------------------------------------------------------
@@ -393,53 +483,101 @@ fn mode_member(py: Python<'_>, mode: MtlsMode) -> PyResult<Py<PyAny>> {
 ///     (<MtlsMode.STRICT: 'STRICT'>, 'workload', 'shop/web-strict')
 #[pyclass(frozen, eq, hash, module = "meshtls", name = "Decision")]
 pub(crate) struct PyDecision {
-    pub(crate) inner: Decision,
+    made: Made,
     lazy: Option<Lazy>,
     explained: OnceLock<Vec<String>>,
 }
 
+/// What a decision holds. From a set: the core's compact answer and the set, which names the
+/// policy when it is read (no reference to the name is taken per decision). Built from parts
+/// (the constructor, unpickling): the core's `Decision`.
+enum Made {
+    Set(Arc<meshtls::PolicySet>, CompactDecision),
+    Parts(Decision),
+}
+
+impl Made {
+    fn mode(&self) -> MtlsMode {
+        match self {
+            Made::Set(_, c) => c.mode(),
+            Made::Parts(d) => d.mode(),
+        }
+    }
+
+    fn level(&self) -> Level {
+        match self {
+            Made::Set(_, c) => c.level(),
+            Made::Parts(d) => d.level(),
+        }
+    }
+
+    fn policy(&self) -> Option<&PolicyName> {
+        match self {
+            Made::Set(set, c) => c.policy_index().and_then(|i| set.policy_name(i)),
+            Made::Parts(d) => d.policy(),
+        }
+    }
+
+    /// The core's `Decision` (its `Display` is the one `__str__` shows).
+    fn decision(&self) -> Decision {
+        match self {
+            Made::Set(set, c) => set.decision(*c),
+            Made::Parts(d) => d.clone(),
+        }
+    }
+}
+
 impl PyDecision {
-    fn plain(inner: Decision) -> Self {
+    fn plain(made: Made) -> Self {
         PyDecision {
-            inner,
+            made,
             lazy: None,
             explained: OnceLock::new(),
         }
     }
 
-    fn lazy(inner: Decision, set: &Arc<meshtls::PolicySet>, query: Query) -> Self {
+    fn lazy(made: Made, lazy: Lazy) -> Self {
         PyDecision {
-            inner,
-            lazy: Some(Lazy {
-                set: Arc::clone(set),
-                query,
-            }),
+            made,
+            lazy: Some(lazy),
             explained: OnceLock::new(),
         }
     }
 
     fn lines(&self) -> &[String] {
-        match &self.lazy {
-            None => self.inner.explanation(),
-            Some(l) => self.explained.get_or_init(|| {
-                l.set
-                    .explain(l.query.namespace(), &l.query, l.query.port)
-                    .explanation()
-                    .to_vec()
+        match (&self.lazy, &self.made) {
+            (None, Made::Parts(d)) => d.explanation(),
+            (None, Made::Set(..)) => &[],
+            (Some(lazy), made) => self.explained.get_or_init(|| match lazy {
+                Lazy::One { query } => match made {
+                    Made::Set(set, _) => {
+                        let view = query.view();
+                        set.explain(view.namespace, &view, query.port)
+                            .explanation()
+                            .to_vec()
+                    }
+                    Made::Parts(d) => d.explanation().to_vec(),
+                },
+                Lazy::Batch { batch, index } => batch
+                    .explain(*index)
+                    .map(|d| d.explanation().to_vec())
+                    .unwrap_or_default(),
             }),
         }
     }
 }
 
+/// As the core's `Decision`: mode, level and policy compared, the explanation not.
 impl PartialEq for PyDecision {
     fn eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
+        (self.made.mode(), self.made.level(), self.made.policy())
+            == (other.made.mode(), other.made.level(), other.made.policy())
     }
 }
 
 impl std::hash::Hash for PyDecision {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.inner.hash(state);
+        (self.made.mode(), self.made.level(), self.made.policy()).hash(state);
     }
 }
 
@@ -477,27 +615,27 @@ impl PyDecision {
             .transpose()
             .map_err(py_err)?;
         let inner = Decision::new(mode, level, policy, explanation).map_err(py_err)?;
-        Ok(PyDecision::plain(inner))
+        Ok(PyDecision::plain(Made::Parts(inner)))
     }
 
     /// The effective mode (an :class:`MtlsMode`); never ``UNSET``.
     #[getter]
     fn mode(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        mode_member(py, self.inner.mode())
+        mode_member(py, self.made.mode())
     }
 
     /// The deciding policy as ``"namespace/name"``, or ``None`` when no policy sets a mode
     /// (level ``"default"``: Istio's PERMISSIVE).
     #[getter]
     fn policy(&self) -> Option<&str> {
-        self.inner.policy().map(PolicyName::as_str)
+        self.made.policy().map(PolicyName::as_str)
     }
 
     /// Which level decided: ``"workload"``, ``"port"``, ``"namespace"``, ``"mesh"`` or
     /// ``"default"``.
     #[getter]
     fn level(&self) -> &'static str {
-        self.inner.level().as_str()
+        self.made.level().as_str()
     }
 
     /// Why, as istiod would reason: one line per policy considered (used, overridden or
@@ -511,19 +649,19 @@ impl PyDecision {
 
     /// ``"STRICT (workload level, shop/web-strict)"``.
     fn __str__(&self) -> String {
-        self.inner.to_string()
+        self.made.decision().to_string()
     }
 
     /// ``Decision(mode=MtlsMode.STRICT, level='workload', policy='shop/web-strict')``.
     fn __repr__(&self) -> String {
-        let policy = match self.inner.policy() {
+        let policy = match self.made.policy() {
             Some(p) => format!("{:?}", p.as_str()).replace('"', "'"),
             None => "None".to_owned(),
         };
         format!(
             "Decision(mode=MtlsMode.{}, level='{}', policy={policy})",
-            self.inner.mode(),
-            self.inner.level().as_str(),
+            self.made.mode(),
+            self.made.level().as_str(),
         )
     }
 
@@ -536,7 +674,7 @@ impl PyDecision {
         (String, &'static str, Option<String>, Vec<String>),
     )> {
         let me = slf.get();
-        let d = &me.inner;
+        let d = &me.made;
         Ok((
             slf.get_type(),
             (
@@ -677,16 +815,28 @@ impl PyPolicySet {
                 "from_dicts takes a list of objects (use [obj] for one, from_yaml for text)",
             ));
         }
-        let mut values = Vec::new();
+        // Each document is converted, read by the core and dropped before the next, so no
+        // value tree of the whole list is ever held (and the allocator reuses one document's
+        // memory for the next). Errors keep their precedence: a value that is not JSON-like
+        // anywhere in the list (ManifestError) wins over a policy error, as when the whole list
+        // was converted first; then policy errors in document order, then the set's own.
         let root = Path::root("documents");
         let mut conv = ToJson::new();
+        let mut builder = PolicySetBuilder::with_capacity(documents.len().unwrap_or(0));
+        let mut first_error = None;
         for (i, doc) in documents.try_iter()?.enumerate() {
-            values.push(conv.convert(&doc?, &root.child(Step::Index(i)), 0)?);
+            let value = conv.convert(&doc?, &root.child(Step::Index(i)), 0)?;
+            if first_error.is_none()
+                && let Err(e) = builder.push_json(value)
+            {
+                first_error = Some(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(py_err(e));
         }
         let root_ns = root_namespace.0;
-        let inner = py
-            .detach(|| meshtls::PolicySet::from_json_values(values, root_ns))
-            .map_err(py_err)?;
+        let inner = py.detach(|| builder.build(root_ns)).map_err(py_err)?;
         Ok(PyPolicySet {
             inner: Arc::new(inner),
         })
@@ -721,13 +871,28 @@ impl PyPolicySet {
         let port = port_arg(port)?;
         let mut hold = Vec::new();
         label_objects(labels, &mut hold)?;
-        let mut pairs = Vec::with_capacity(hold.len() / 2);
-        label_pairs(&hold, &mut pairs)?;
-        let decision = self.inner.resolve(&namespace, pairs.as_slice(), port);
+        // Up to eight labels, the pairs live on the stack.
+        let mut small = [("", ""); 8];
+        let mut large = Vec::new();
+        let pairs: &[(&str, &str)] = match small.get_mut(..hold.len() / 2) {
+            Some(slots) => {
+                for (slot, kv) in slots.iter_mut().zip(hold.chunks_exact(2)) {
+                    if let [k, v] = kv {
+                        *slot = (text_of(k.as_borrowed())?.0, text_of(v.as_borrowed())?.0);
+                    }
+                }
+                slots
+            }
+            None => {
+                label_pairs(&hold, &mut large)?;
+                &large
+            }
+        };
+        let decision = self.inner.resolve_compact(&namespace, pairs, port);
+        let query = Query::new(&namespace, pairs, port)?;
         Ok(PyDecision::lazy(
-            decision,
-            &self.inner,
-            Query::new(&namespace, &pairs, port),
+            Made::Set(Arc::clone(&self.inner), decision),
+            Lazy::One { query },
         ))
     }
 
@@ -786,7 +951,9 @@ impl PyPolicySet {
         let run = || {
             queries
                 .iter()
-                .map(|(ns, (a, b), port)| set.resolve(ns, pairs.get(*a..*b).unwrap_or(&[]), *port))
+                .map(|(ns, (a, b), port)| {
+                    set.resolve_compact(ns, pairs.get(*a..*b).unwrap_or(&[]), *port)
+                })
                 .collect::<Vec<_>>()
         };
         let decisions = if queries.len() > DETACH_ABOVE {
@@ -794,16 +961,43 @@ impl PyPolicySet {
         } else {
             run()
         };
+        if !explain {
+            return Ok(decisions
+                .into_iter()
+                .map(|d| PyDecision::plain(Made::Set(Arc::clone(&self.inner), d)))
+                .collect());
+        }
+        // One copy of every query for the whole batch, shared by its decisions.
+        let count = |n: usize| {
+            u32::try_from(n).map_err(|_| PyTypeError::new_err("too many labels in one call"))
+        };
+        let mut text = String::with_capacity(strs.iter().map(|s| s.len()).sum());
+        let mut kept = Vec::with_capacity(pairs.len());
+        let mut items = Vec::with_capacity(queries.len());
+        for (ns, (a, b), port) in &queries {
+            let start = count(text.len())?;
+            let first = count(kept.len())?;
+            let labels = pairs.get(*a..*b).unwrap_or(&[]);
+            let ns_end = append_query(&mut text, ns, labels, |o| kept.push(o))?;
+            items.push((start, ns_end, first, count(kept.len())?, *port));
+        }
+        let batch = Arc::new(Batch {
+            set: Arc::clone(&self.inner),
+            text,
+            pairs: kept,
+            queries: items,
+        });
         Ok(decisions
             .into_iter()
-            .zip(&queries)
-            .map(|(d, (ns, (a, b), port))| {
-                if explain {
-                    let labels = pairs.get(*a..*b).unwrap_or(&[]);
-                    PyDecision::lazy(d, &self.inner, Query::new(ns, labels, *port))
-                } else {
-                    PyDecision::plain(d)
-                }
+            .enumerate()
+            .map(|(index, d)| {
+                PyDecision::lazy(
+                    Made::Set(Arc::clone(&self.inner), d),
+                    Lazy::Batch {
+                        batch: Arc::clone(&batch),
+                        index,
+                    },
+                )
             })
             .collect())
     }

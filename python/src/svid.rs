@@ -37,6 +37,18 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ChainArg {
                 "chain must be PEM text (str) or a list of DER certificates (bytes), not one bytes object",
             ));
         }
+        // The common case, a list (or tuple) of bytes: one copy of each certificate, no
+        // per-byte sequence protocol. Anything else takes the general conversion below.
+        let direct = if let Ok(list) = ob.cast::<PyList>() {
+            bytes_items(list.iter())
+        } else if let Ok(tuple) = ob.cast::<PyTuple>() {
+            bytes_items(tuple.iter())
+        } else {
+            None
+        };
+        if let Some(chain) = direct {
+            return Ok(ChainArg(chain));
+        }
         let items: Vec<Vec<u8>> = ob.extract().map_err(|_| {
             PyTypeError::new_err(
                 "chain must be PEM text (str) or a list of DER certificates (bytes)",
@@ -46,6 +58,18 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ChainArg {
             items.into_iter().map(CertificateDer::from).collect(),
         ))
     }
+}
+
+/// The certificates of a sequence whose items are all `bytes`; `None` if one is not.
+fn bytes_items<'py>(
+    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let mut chain = Vec::with_capacity(items.len());
+    for item in items {
+        let der = item.cast::<PyBytes>().ok()?;
+        chain.push(CertificateDer::from(der.as_bytes().to_vec()));
+    }
+    Some(chain)
 }
 
 /// A `BundleSet`, or a mapping of trust-domain name to PEM roots.

@@ -104,7 +104,9 @@ def test_istio_documented_examples():
     for ex in load_vectors("authz-istio-examples.json")["examples"]:
         for p in ex["policies"]:
             meshtls.validate_authorization_policy(p)
-        s = meshtls.AuthorizationPolicySet.from_dicts(ex["policies"])
+        s = meshtls.AuthorizationPolicySet.from_dicts(
+            ex["policies"], mesh_config=mesh_yaml(ex.get("mesh"))
+        )
         for c in ex["checks"]:
             n += 1
             w = c["workload"]

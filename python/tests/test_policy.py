@@ -223,6 +223,81 @@ def test_resolve_many_matches_resolve_and_accepts_two_tuples():
         ps.resolve_many(["foo"])
 
 
+def _label_policies():
+    docs = [
+        {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+         "metadata": {"name": name, "namespace": "shop", "creationTimestamp": ts},
+         "spec": spec}
+        for name, ts, spec in [
+            ("wide", "2024-01-01T00:00:00Z", {"mtls": {"mode": "PERMISSIVE"}}),
+            ("many", "2024-01-01T00:00:01Z",
+             {"selector": {"matchLabels": {f"k{i}": f"v{i}" for i in range(10)}}, "mtls": {"mode": "STRICT"},
+              "portLevelMtls": {"8080": {"mode": "DISABLE"}}}),
+            ("web", "2024-01-01T00:00:02Z", {"selector": {"matchLabels": {"app": "web"}}, "mtls": {"mode": "STRICT"}}),
+        ]
+    ]
+    return PolicySet.from_dicts(docs)
+
+
+def test_explanations_are_of_the_query_as_it_was_asked_for_any_number_of_labels():
+    # Decisions keep a copy of their query (up to four label pairs inline, more on the heap;
+    # resolve_many keeps one copy per batch): the explanation built later is of that query,
+    # even when the caller's dict changed since, and equals the core's explain of it.
+    ps = _label_policies()
+    ten = {f"k{i}": f"v{i}" for i in range(10)}
+    for labels, port, mode in [({"app": "web"}, None, "STRICT"), (ten, 8080, "DISABLE"),
+                               ({**ten, **{f"x{i}": "y" for i in range(6)}}, 9090, "STRICT"),
+                               ({"app": "db"}, None, "PERMISSIVE"), ({}, 1, "PERMISSIVE")]:
+        asked = dict(labels)
+        single = ps.resolve("shop", asked, port)
+        batch = ps.resolve_many([("shop", asked, port), ("other", {"app": "web"}), ("shop", asked, port)])
+        asked.clear()
+        asked["app"] = "changed"
+        fresh = ps.resolve("shop", labels, port)
+        assert str(single.mode) == mode == str(batch[0].mode) == str(batch[2].mode)
+        assert single.explanation == fresh.explanation == batch[0].explanation == batch[2].explanation
+        assert fresh.explanation[-1].startswith(f"result: {mode}"), fresh.explanation
+        assert batch[1].explanation == ps.resolve("other", {"app": "web"}).explanation
+        del batch  # the batch's copy lives as long as one of its decisions
+    survivor = ps.resolve_many([("shop", {"app": "web"})] * 3)[1]
+    assert survivor.explanation[-1].startswith("result: STRICT")
+    # A decision from a set (which names its policy through the set) and one rebuilt from its
+    # parts are equal, hash alike, and print alike.
+    d = ps.resolve("shop", ten, 8080)
+    back = pickle.loads(pickle.dumps(d))
+    rebuilt = Decision("DISABLE", "port", "shop/many")
+    assert d == back == rebuilt and hash(d) == hash(back) == hash(rebuilt)
+    assert {d, back, rebuilt, ps.resolve_many([("shop", ten, 8080)], explain=False)[0]} == {d}
+    assert (str(d), repr(d)) == (str(rebuilt), repr(rebuilt)) == (
+        "DISABLE (port level, shop/many)", "Decision(mode=MtlsMode.DISABLE, level='port', policy='shop/many')")
+    assert back.explanation == d.explanation and d != ps.resolve("shop", ten, 80)
+    default = ps.resolve("elsewhere", {})
+    assert (default.policy, default.level, str(default)) == (None, "default", str(Decision("PERMISSIVE", "default")))
+
+
+def test_from_dicts_keeps_error_precedence_while_reading_one_document_at_a_time():
+    good = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "a", "namespace": "shop"}, "spec": {"mtls": {"mode": "STRICT"}}}
+    bad_policy = {**good, "metadata": {"name": "b", "namespace": "shop"}, "spec": {"mtls": {"mode": "strict"}}}
+    bad_value = {**good, "metadata": {"name": "c", "namespace": "shop", "uid": {1, 2}}}
+    # A value that is not JSON-like anywhere wins over a policy error in an earlier document.
+    with pytest.raises(ManifestError, match=r"documents\[2\]\.metadata\.uid"):
+        PolicySet.from_dicts([good, bad_policy, bad_value])
+    # Policy errors come in document order, naming the document.
+    with pytest.raises(PolicyError, match="shop/b") as info:
+        PolicySet.from_dicts([good, bad_policy, {**bad_policy, "metadata": {"name": "z", "namespace": "x"}}])
+    assert "x/z" not in str(info.value)
+    # A document's error wins over the set's own (a bad root namespace, a duplicate).
+    with pytest.raises(PolicyError, match="shop/b"):
+        PolicySet.from_dicts([good, good, bad_policy], root_namespace="Bad Root")
+    with pytest.raises(PolicyError, match="invalid root namespace"):
+        PolicySet.from_dicts([good], root_namespace="Bad Root")
+    # Generators, lists inside kind: List, and other kinds, as before.
+    ps = PolicySet.from_dicts(
+        d for d in [{"apiVersion": "v1", "kind": "List", "items": [good, {"kind": "ConfigMap"}]}])
+    assert (len(ps), ps.skipped, ps.policy_names) == (1, 1, ["shop/a"])
+
+
 # ---- validation -----------------------------------------------------------------------------
 
 

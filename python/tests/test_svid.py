@@ -753,3 +753,26 @@ def test_inspect_certificate(ca1):
     assert info["public_key"] == "EC P-256"
     bad = meshtls.inspect_certificate(ca1.der, now=NOW)
     assert bad["leaf_problem"].startswith("leaf SPIFFE ID spiffe://domain1.test has no path")
+
+
+def test_der_chains_in_any_sequence_form_give_the_same_answer(ca1, b1):
+    # list and tuple of bytes take the binding's direct path; other bytes-likes and
+    # sequences take the general conversion: the verdicts must not differ.
+    inter = intermediate(ca1)
+    cert = leaf(inter)
+    bundles = BundleSet.from_pem_map(b1)
+    for chain in ([cert.der, inter.der], (cert.der, inter.der), [bytearray(cert.der), inter.der],
+                  [cert.der, bytearray(inter.der)], iter([cert.der, inter.der])):
+        try:
+            got = verify_svid(chain, bundles, now=NOW)
+        except TypeError:
+            assert not isinstance(chain, (list, tuple)), chain  # an iterator is no sequence
+            continue
+        assert got == SpiffeId(WORKLOAD)
+    broken = bytearray(cert.der)
+    broken[0] ^= 0xFF
+    for chain in ([bytes(broken), inter.der], (bytes(broken), inter.der), [broken, inter.der]):
+        assert rejected(chain, b1).startswith("cannot parse certificate 0 of the chain")
+    for bad in ([cert.der, "text"], (cert.der, 7)):
+        with pytest.raises(TypeError, match="list of DER certificates"):
+            verify_svid(bad, bundles, now=NOW)

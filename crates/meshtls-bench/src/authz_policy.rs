@@ -495,4 +495,122 @@ pub fn rows(h: &mut Harness) {
         explain,
         "with the full explanation (allocates its lines)",
     );
+
+    mesh_rows(h, &policies, &qs);
+}
+
+/// The path check over the same cluster: PeerAuthentications (mesh-wide STRICT, a tenth of
+/// the namespaces PERMISSIVE), the AuthorizationPolicies, a DestinationRule per namespace
+/// (every fifth one DISABLE), from one `kubectl get -o json` dump. `Mesh::check` always
+/// builds the whole explanation; the alternative row is the two explanations it is made
+/// of (PeerAuthentication mode + AuthorizationPolicy), called by hand.
+fn mesh_rows(h: &mut Harness, policies: &[AuthorizationPolicy], qs: &[Query]) {
+    use meshtls::path::{Caller, Destination, Mesh};
+    let mut items: Vec<serde_json::Value> =
+        policies.iter().map(AuthorizationPolicy::to_value).collect();
+    items.push(serde_json::json!({
+        "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": ROOT},
+        "spec": {"mtls": {"mode": "STRICT"}}}));
+    for n in 0..NAMESPACES as u64 {
+        if n % 10 == 0 {
+            items.push(serde_json::json!({
+                "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                "metadata": {"name": "default", "namespace": ns(n)},
+                "spec": {"mtls": {"mode": "PERMISSIVE"}}}));
+        }
+        let mode = if n % 5 == 0 {
+            "DISABLE"
+        } else {
+            "ISTIO_MUTUAL"
+        };
+        items.push(serde_json::json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "api", "namespace": ns(n)},
+            "spec": {"host": "api", "trafficPolicy": {"tls": {"mode": mode}}}}));
+    }
+    items.push(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": ROOT},
+        "data": {"mesh": "trustDomain: cluster.local\ntrustDomainAliases: [old.example]\n"}}));
+    let dump = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string();
+    let Ok(mesh) = Mesh::from_dump(&dump, None) else {
+        eprintln!("meshtls-bench: the path-check dump did not read");
+        return;
+    };
+    let read = h.measure("Mesh::from_dump (kubectl -o json)", || {
+        Mesh::from_dump(&dump, None)
+    });
+    h.single(
+        "authz",
+        read,
+        &format!(
+            "{} objects, {} KiB of JSON: PeerAuthentications, AuthorizationPolicies, DestinationRules, istio ConfigMap",
+            items.len(),
+            dump.len() / 1024
+        ),
+    );
+    // Callers alternate: the gateway-like outside caller and a mesh workload with a
+    // DestinationRule for the service.
+    let calls: Vec<(Caller, Destination)> = qs
+        .iter()
+        .take(1000)
+        .enumerate()
+        .filter_map(|(i, (nsn, labels, r))| {
+            let id = format!("spiffe://{}", r.principal.as_deref()?);
+            let caller = if i % 2 == 0 {
+                Caller::external(&id).ok()?
+            } else {
+                Caller::workload(&id).ok()?
+            };
+            let mut to = Destination::new(nsn, labels.iter().map(|(k, v)| (k, v)), r.port)
+                .with_service("api");
+            to.http = r.http.clone();
+            Some((caller, to))
+        })
+        .collect();
+    let n = calls.len() as u64;
+    let ours = h.measure_batch("Mesh::check (mean of 1k, with explanation)", n, || {
+        for (c, to) in &calls {
+            black_box(mesh.check(black_box(c), to));
+        }
+    });
+    let parts = h.measure_batch(
+        "PolicySet::explain + AuthorizationPolicySet::explain",
+        n,
+        || {
+            for (c, to) in &calls {
+                let mode =
+                    mesh.peer_authentications()
+                        .explain(&to.namespace, &to.labels, Some(to.port));
+                let id = match c {
+                    Caller::External(id) | Caller::Workload { id, .. } => Some(id),
+                    _ => None,
+                };
+                let mut req = Request::tcp(to.port);
+                if let Some(id) = id {
+                    req = req.with_peer(id);
+                }
+                req.http = to.http.clone();
+                black_box(mode);
+                black_box(
+                    mesh.authorization_policies()
+                        .explain(&to.namespace, &to.labels, &req),
+                );
+            }
+        },
+    );
+    let allowed = calls
+        .iter()
+        .filter(|(c, to)| mesh.check(c, to).allowed())
+        .count();
+    h.pair(
+        "authz",
+        ours,
+        parts,
+        None,
+        &format!(
+            "{n} calls (outside caller / mesh workload with a DestinationRule), {allowed} allowed; alternative: the mode and authorization explanations alone"
+        ),
+    );
 }

@@ -8,9 +8,25 @@
 //! 1. **Transport.** An outside caller with a certificate (a gateway) sends mTLS; a mesh
 //!    workload sends what its sidecar is told to: the DestinationRule's `tls.mode` for the
 //!    service (port-level first; DISABLE → plaintext, ISTIO_MUTUAL → mesh mTLS, SIMPLE/MUTUAL →
-//!    TLS of its own), else auto mTLS (`enableAutoMtls`, default on): mesh mTLS to a pod with a
-//!    sidecar unless the destination namespace's mode is DISABLE; a plaintext client sends
-//!    plaintext.
+//!    TLS of its own; a `tls` without `mode` is the proto's default, DISABLE), else auto mTLS
+//!    (`enableAutoMtls`, default on): mesh mTLS to a pod with a sidecar unless the destination
+//!    namespace's mode is DISABLE (istiod's `BestEffortInferServiceMTLSMode` reads only the
+//!    namespace and mesh levels); a plaintext client sends plaintext. The DestinationRule is
+//!    the caller namespace's, else the service namespace's, else the root namespace's, each
+//!    only when its `exportTo` (default: everywhere) reaches the caller's namespace; within
+//!    a namespace an exact host beats the longest matching wildcard.
+//!
+//!    Simplifications, each of which can make the answer differ from a live mesh:
+//!    `portLevelSettings` are matched against [`Destination::port`] (Istio matches the
+//!    *Service* port; give the Service port when it differs from the container port);
+//!    subsets and their traffic policies are not applied (they need a VirtualService route);
+//!    several DestinationRules for one host are not merged (the most specific one is used);
+//!    rules with a `workloadSelector` are not used (the caller's labels are not known);
+//!    `meshConfig.defaultDestinationRuleExportTo` is not read; headless / passthrough
+//!    services (where istiod looks at every endpoint) are treated like any other; a pod
+//!    without the `security.istio.io/tlsMode` label is assumed to have a sidecar (injected
+//!    pods carry `istio`; Istio itself treats a missing label as no sidecar) and the
+//!    explanation says so.
 //! 2. **mTLS mode** of the destination port (PeerAuthentication, [`crate::policy::PolicySet`]):
 //!    STRICT refuses plaintext; DISABLE does not terminate mTLS (the TLS bytes reach an app that
 //!    speaks none); PERMISSIVE takes both.
@@ -51,12 +67,13 @@
 //! # Ok::<(), meshtls::Error>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::Value;
 
 use crate::error::{AuthorizationPolicyError, Error};
-use crate::identity::SpiffeId;
+use crate::identity::{SpiffeId, TrustDomain};
 use crate::mesh::MeshConfig;
 use crate::policy::authorization::{AuthorizationPolicySet, HttpRequest, Request, Step, Verdict};
 use crate::policy::{Decision, MtlsMode, PolicyName, PolicySet};
@@ -122,6 +139,12 @@ pub struct DestinationRule {
     pub tls_mode: Option<ClientTlsMode>,
     /// `spec.trafficPolicy.portLevelSettings[]`: `(port.number, tls.mode)`.
     pub port_tls: Vec<(u32, ClientTlsMode)>,
+    /// `spec.exportTo` (`None`: every namespace, Istio's default): `*` every namespace, `.`
+    /// the DestinationRule's own, `~` none, else namespace names.
+    pub export_to: Option<Vec<String>>,
+    /// `spec.workloadSelector` is set: the rule binds only to the client workloads it
+    /// selects, which [`Caller`] does not describe (such rules are not used).
+    pub workload_selector: bool,
 }
 
 impl DestinationRule {
@@ -171,7 +194,11 @@ impl DestinationRule {
         let mode = |tls: Option<&Value>,
                     path: &str|
          -> Result<Option<ClientTlsMode>, AuthorizationPolicyError> {
+            // `tls` set without `mode`: the proto's default, DISABLE (istiod's
+            // buildUpstreamTLSSettings uses any non-nil tls as written).
+            let tls = tls.filter(|t| !t.is_null());
             match tls.and_then(|t| t.get("mode")) {
+                None | Some(Value::Null) if tls.is_some() => Ok(Some(ClientTlsMode::Disable)),
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(m)) => ClientTlsMode::parse(m).map(Some).ok_or_else(|| {
                     doc(format!(
@@ -197,32 +224,82 @@ impl DestinationRule {
                 }
             }
         }
+        let export_to = match spec.and_then(|s| s.get("exportTo")) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_owned).ok_or_else(|| {
+                            doc(format!(
+                                "DestinationRule {object}: spec.exportTo entries must be strings, found {i}"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(other) => {
+                return Err(doc(format!(
+                    "DestinationRule {object}: spec.exportTo must be a list, found {other}"
+                )));
+            }
+        };
+        let workload_selector = spec
+            .and_then(|s| s.get("workloadSelector"))
+            .is_some_and(|w| !w.is_null());
         Ok(DestinationRule {
             name: PolicyName::new(ns, name),
             host: host.to_owned(),
             tls_mode,
             port_tls,
+            export_to,
+            workload_selector,
         })
     }
 
-    /// How well `spec.host` names `service.namespace.svc.<domain>`: 2 exact, 1 wildcard, 0 not.
-    fn host_match(&self, fqdn: &str) -> u8 {
-        let host = if self.host.contains('.') || self.host == "*" {
-            self.host.clone()
+    /// True when a client sidecar in `namespace` sees the rule (`exportTo`).
+    pub fn visible_to(&self, namespace: &str) -> bool {
+        match &self.export_to {
+            None => true,
+            Some(list) if list.is_empty() => true,
+            Some(list) => list.iter().any(|e| {
+                e == "*" || e == namespace || (e == "." && self.name.namespace() == namespace)
+            }),
+        }
+    }
+
+    /// How well `spec.host` names `service.namespace.svc.<domain>`: `u32::MAX` exact, a
+    /// wildcard by the length of its suffix (the most specific wins, as istiod's
+    /// `MostSpecificHostMatch`), 0 not.
+    fn host_match(&self, fqdn: &str) -> u32 {
+        let host = self.host.as_str();
+        let exact = if host.contains('.') || host == "*" {
+            host == fqdn
+                || fqdn
+                    .strip_suffix(".svc.cluster.local")
+                    .is_some_and(|s| s == host)
         } else {
             // A short name is relative to the DestinationRule's namespace.
-            format!("{}.{}.svc.cluster.local", self.host, self.name.namespace())
+            fqdn.strip_prefix(host)
+                .and_then(|r| r.strip_prefix('.'))
+                .and_then(|r| r.strip_prefix(self.name.namespace()))
+                == Some(".svc.cluster.local")
         };
-        if host == fqdn
-            || fqdn
-                .strip_suffix(".svc.cluster.local")
-                .is_some_and(|s| s == host)
-        {
-            2
-        } else if let Some(suffix) = host.strip_prefix('*') {
-            u8::from(fqdn.ends_with(suffix))
-        } else {
-            0
+        if exact {
+            return u32::MAX;
+        }
+        let score = |n: usize| u32::try_from(n).unwrap_or(u32::MAX - 1).saturating_add(1);
+        match host.strip_prefix('*') {
+            // `*x` short: `*x.<namespace>.svc.cluster.local`.
+            Some(suffix) if !host.contains('.') && host != "*" => {
+                let tail = format!(".{}.svc.cluster.local", self.name.namespace());
+                match fqdn.strip_suffix(tail.as_str()) {
+                    Some(h) if h.ends_with(suffix) => score(suffix.len() + tail.len()),
+                    _ => 0,
+                }
+            }
+            Some(suffix) if fqdn.ends_with(suffix) => score(suffix.len()),
+            _ => 0,
         }
     }
 
@@ -479,10 +556,24 @@ impl PathCheck {
 #[derive(Debug, Clone)]
 pub struct Mesh {
     config: MeshConfig,
+    /// `TrustDomainsForValidation` of `config`, computed once.
+    accepted: Vec<TrustDomain>,
     peer: PolicySet,
     authz: AuthorizationPolicySet,
     destination_rules: Vec<DestinationRule>,
+    /// `destination_rules` indices by namespace.
+    rules_by_namespace: HashMap<String, Vec<usize>>,
     skipped: usize,
+}
+
+fn index_rules(rules: &[DestinationRule]) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, d) in rules.iter().enumerate() {
+        out.entry(d.name.namespace().to_owned())
+            .or_default()
+            .push(i);
+    }
+    out
 }
 
 impl Mesh {
@@ -494,9 +585,11 @@ impl Mesh {
         destination_rules: Vec<DestinationRule>,
     ) -> Self {
         Mesh {
+            accepted: config.trust_domains_for_validation(),
             config,
             peer,
             authz,
+            rules_by_namespace: index_rules(&destination_rules),
             destination_rules,
             skipped: 0,
         }
@@ -540,9 +633,11 @@ impl Mesh {
             }
         }
         Ok(Mesh {
+            accepted: config.trust_domains_for_validation(),
             config,
             peer,
             authz,
+            rules_by_namespace: index_rules(&destination_rules),
             destination_rules,
             skipped,
         })
@@ -551,6 +646,12 @@ impl Mesh {
     /// The mesh config.
     pub fn config(&self) -> &MeshConfig {
         &self.config
+    }
+    /// The trust domains the destination's sidecar accepts from an mTLS caller
+    /// (`TrustDomainsForValidation`: the trust domain, the aliases, then the
+    /// `caCertificates` trust domains), computed once when the mesh was built.
+    pub fn accepted_trust_domains(&self) -> &[TrustDomain] {
+        &self.accepted
     }
     /// The PeerAuthentications.
     pub fn peer_authentications(&self) -> &PolicySet {
@@ -570,8 +671,10 @@ impl Mesh {
     }
 
     /// The DestinationRule a client sidecar in `caller_ns` uses for `service.namespace`:
-    /// its own namespace's first, then the service's, then the root namespace's; an exact host
-    /// beats a wildcard.
+    /// its own namespace's first, then the service's, then the root namespace's (istiod's
+    /// `PushContext.destinationRule`), each only when exported to the caller's namespace; an
+    /// exact host beats a wildcard, a longer wildcard a shorter one. Rules with a
+    /// `workloadSelector` are left out (the caller's labels are not known).
     fn destination_rule(
         &self,
         caller_ns: &str,
@@ -580,9 +683,12 @@ impl Mesh {
     ) -> Option<&DestinationRule> {
         for ns in [caller_ns, dest_ns, self.config.root_namespace()] {
             let best = self
-                .destination_rules
-                .iter()
-                .filter(|d| d.name.namespace() == ns)
+                .rules_by_namespace
+                .get(ns)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| self.destination_rules.get(*i))
+                .filter(|d| d.visible_to(caller_ns) && !d.workload_selector)
                 .map(|d| (d.host_match(fqdn), d))
                 .filter(|(m, _)| *m > 0)
                 .max_by_key(|(m, _)| *m);
@@ -738,7 +844,7 @@ impl Mesh {
         }
         // 3. trust domain
         if let Some(id) = id {
-            let accepted = self.config.trust_domains_for_validation();
+            let accepted = &self.accepted;
             let td = id.trust_domain();
             let names: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
             if !accepted.contains(&td) {

@@ -232,8 +232,21 @@ fn mesh_config_argument_overrides_the_dump() {
     assert_eq!(m.config().trust_domain().as_str(), "prod.example");
     let r = m.check(&Caller::external(GW).unwrap(), &api());
     assert!(matches!(r.step(), PathStep::TrustDomain { .. }));
+    let names = |m: &Mesh| -> Vec<String> {
+        m.accepted_trust_domains()
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&m), ["prod.example"]);
     let m = Mesh::from_dump(&dump(""), None).unwrap();
     assert_eq!(m.config().trust_domain_aliases().len(), 1);
+    // Computed once from the mesh config, in Istio's order (trust domain, then aliases).
+    assert_eq!(names(&m), ["cluster.local", "old.example"]);
+    assert_eq!(
+        m.accepted_trust_domains(),
+        m.config().trust_domains_for_validation().as_slice()
+    );
     assert_eq!(m.skipped_documents(), 1, "the ConfigMap");
 }
 
@@ -251,4 +264,86 @@ fn http_requests_reach_http_rules() {
     );
     // TCP: the path is ignored in a DENY rule, so the port alone decides.
     assert!(!mesh.check(&gw, &api()).allowed());
+}
+
+/// Which DestinationRule a mesh caller's sidecar uses, as istiod picks it: `exportTo`,
+/// `tls` without `mode` (the proto default DISABLE), the most specific wildcard host, and
+/// rules bound to other workloads by `workloadSelector`.
+#[test]
+fn destination_rule_visibility_and_defaults() {
+    let dr = |ns: &str, name: &str, host: &str, extra: &str| {
+        format!(
+            r#",{{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+   "metadata": {{"name": "{name}", "namespace": "{ns}"}},
+   "spec": {{"host": "{host}"{extra}}}}}"#
+        )
+    };
+    let disable = r#", "trafficPolicy": {"tls": {"mode": "DISABLE"}}"#;
+    let web = Caller::workload("spiffe://cluster.local/ns/shop/sa/web").unwrap();
+    let to = api().with_service("api");
+    let transport = |objects: &str| {
+        let r = Mesh::from_dump(&dump(objects), None)
+            .unwrap()
+            .check(&web, &to);
+        (r.transport(), r.explanation().join("\n"))
+    };
+    // In the service's namespace, exported only to itself: the shop caller does not see it.
+    let (t, why) = transport(&dr(
+        "demo",
+        "private",
+        "api",
+        &format!(r#"{disable}, "exportTo": ["."]"#),
+    ));
+    assert_eq!(t, Transport::Mtls, "{why}");
+    // Exported to the caller's namespace by name: used.
+    let (t, why) = transport(&dr(
+        "demo",
+        "to-shop",
+        "api",
+        &format!(r#"{disable}, "exportTo": ["shop"]"#),
+    ));
+    assert_eq!(t, Transport::Plaintext, "{why}");
+    // `~`: exported nowhere.
+    let (t, _) = transport(&dr(
+        "demo",
+        "hidden",
+        "api",
+        &format!(r#"{disable}, "exportTo": ["~"]"#),
+    ));
+    assert_eq!(t, Transport::Mtls);
+    // `tls` without `mode` is DISABLE, not auto mTLS.
+    let (t, why) = transport(&dr(
+        "shop",
+        "sni-only",
+        "api.demo.svc.cluster.local",
+        r#", "trafficPolicy": {"tls": {"sni": "api.example"}}"#,
+    ));
+    assert_eq!(t, Transport::Plaintext, "{why}");
+    // Two wildcards in the root namespace: the longer suffix wins, whatever the order.
+    let both = format!(
+        "{}{}",
+        dr(
+            "istio-system",
+            "a-narrow",
+            "*.demo.svc.cluster.local",
+            disable
+        ),
+        dr(
+            "istio-system",
+            "b-broad",
+            "*.svc.cluster.local",
+            r#", "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}"#
+        )
+    );
+    let (t, why) = transport(&both);
+    assert_eq!(t, Transport::Plaintext, "{why}");
+    assert!(why.contains("istio-system/a-narrow"), "{why}");
+    // A rule for other client workloads (workloadSelector) is not used for this caller.
+    let (t, why) = transport(&dr(
+        "shop",
+        "for-batch",
+        "api.demo.svc.cluster.local",
+        &format!(r#"{disable}, "workloadSelector": {{"matchLabels": {{"app": "batch"}}}}"#),
+    ));
+    assert_eq!(t, Transport::Mtls, "{why}");
 }

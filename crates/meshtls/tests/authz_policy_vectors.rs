@@ -69,7 +69,7 @@ fn istio_documented_examples() {
             let r = validate_value(p);
             assert!(r.is_valid(), "{name}: {:?}", r.errors);
         }
-        let s = set(&ex["policies"], &MeshConfig::default());
+        let s = set(&ex["policies"], &mesh(&ex["mesh"]));
         for c in ex["checks"].as_array().unwrap() {
             n += 1;
             let v = s.explain(

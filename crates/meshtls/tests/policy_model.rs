@@ -413,3 +413,116 @@ fn validation_limits_and_unknown_fields() {
     });
     assert!(validate_value(&ok).is_valid(), "{:?}", validate_value(&ok));
 }
+
+#[test]
+fn builder_reads_one_document_at_a_time_like_from_json_values() {
+    let pa = |name: &str, spec: Value| {
+        json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+               "metadata": {"name": name, "namespace": "shop", "uid": "u", "labels": {"a": "b"}},
+               "spec": spec})
+    };
+    let docs = vec![
+        pa("wide", json!({"mtls": {"mode": "PERMISSIVE"}})),
+        json!({"apiVersion": "v1", "kind": "List", "items": [
+            pa("ten", json!({"selector": {"matchLabels":
+                (0..10).map(|i| (format!("k{i}"), json!(format!("v{i}")))).collect::<serde_json::Map<_, _>>()},
+                "mtls": {"mode": "STRICT"}, "portLevelMtls": {"8080": {"mode": "DISABLE"}}})),
+            {"apiVersion": "v1", "kind": "ConfigMap"},
+        ]}),
+        pa(
+            "web",
+            json!({"selector": {"matchLabels": {"app": "web", "tier": ""}}, "mtls": {"mode": "DISABLE"}}),
+        ),
+    ];
+    let whole = PolicySet::from_json_values(docs.clone(), "istio-system").unwrap();
+    let mut builder = meshtls::policy::PolicySetBuilder::with_capacity(1);
+    for d in docs {
+        builder.push_json(d).unwrap();
+    }
+    let built = builder.build("istio-system").unwrap();
+    assert_eq!(
+        built.policy_names().collect::<Vec<_>>(),
+        whole.policy_names().collect::<Vec<_>>()
+    );
+    assert_eq!((built.len(), built.skipped_documents()), (3, 1));
+    let ten: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .collect();
+    let mut nine = ten.clone();
+    nine.pop();
+    for set in [&whole, &built] {
+        // Every selector pair is checked (keys and values back to back in one buffer).
+        assert_eq!(
+            set.resolve("shop", &ten, Some(8080)).mode(),
+            MtlsMode::Disable
+        );
+        assert_eq!(set.resolve("shop", &ten, Some(80)).mode(), MtlsMode::Strict);
+        assert_eq!(
+            set.resolve("shop", &nine, None).mode(),
+            MtlsMode::Permissive
+        );
+        assert_eq!(
+            set.resolve("shop", &[("app", "web"), ("tier", "")], None)
+                .mode(),
+            MtlsMode::Disable
+        );
+        assert_eq!(
+            set.resolve("shop", &[("app", "web"), ("tier", "x")], None)
+                .mode(),
+            MtlsMode::Permissive
+        );
+        assert_eq!(
+            set.resolve("shop", &[("appweb", ""), ("tier", "")], None)
+                .mode(),
+            MtlsMode::Permissive
+        );
+        let why = set.explain("shop", &ten, Some(8080));
+        assert!(
+            why.explanation().iter().any(|l| l.contains("k0=v0,k1=v1")),
+            "{:?}",
+            why.explanation()
+        );
+    }
+    // Errors name the document (an item of a list as document.item), as from_json_values does.
+    let mut b = meshtls::policy::PolicySetBuilder::default();
+    b.push_json(pa("ok", json!({}))).unwrap();
+    let err = b
+        .push_json(json!({"kind": "List", "items": [{"kind": "ConfigMap"}, {"apiVersion": "v1"}]}))
+        .unwrap_err();
+    assert!(err.to_string().contains("2.2"), "{err}");
+    let err = PolicySet::from_json_values(
+        vec![
+            pa("ok", json!({})),
+            json!({"kind": "List", "items": [{"kind": "ConfigMap"}, {"apiVersion": "v1"}]}),
+        ],
+        "istio-system",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("2.2"), "{err}");
+    let err = PolicySet::from_json_values(
+        vec![pa("x", json!({"mtls": {"mode": "strict"}}))],
+        "istio-system",
+    )
+    .unwrap_err();
+    assert_eq!(err.violations()[0].path, "spec.mtls.mode", "{err}");
+    let err = PolicySet::from_json_values(
+        vec![pa("x", json!({"portLevelMtls": {"80": {"mode": "x"}}}))],
+        "istio-system",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.violations()[0].path,
+        "spec.portLevelMtls[\"80\"].mode",
+        "{err}"
+    );
+    let err = PolicySet::from_json_values(
+        vec![pa("x", json!({"selector": {"matchLabels": {"app": 1}}}))],
+        "istio-system",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.violations()[0].path,
+        "spec.selector.matchLabels[\"app\"]",
+        "{err}"
+    );
+}

@@ -97,7 +97,10 @@ pub use model::{
     ApiVersion, GROUP, KIND, MtlsMode, MutualTls, ObjectMeta, PeerAuthentication,
     PeerAuthenticationSpec, WorkloadSelector,
 };
-pub use set::{DEFAULT_ROOT_NAMESPACE, Decision, Labels, Level, PolicyName, PolicySet};
+pub use set::{
+    CompactDecision, DEFAULT_ROOT_NAMESPACE, Decision, Labels, Level, PolicyName, PolicySet,
+    PolicySetBuilder,
+};
 pub use validate::{
     CheckSummary, MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, PORT_RANGE, Report, check_manifests,
     validate_documents, validate_peer_authentication, validate_value,
@@ -109,10 +112,10 @@ pub mod authorization;
 /// [`crate::policy`]'s PeerAuthentication re-exports (`PolicySet`, `Decision`, `MtlsMode`, ...).
 pub mod peer {
     pub use super::{
-        ApiVersion, CheckSummary, DEFAULT_ROOT_NAMESPACE, Decision, GROUP, KIND, Labels, Level,
-        MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, MtlsMode, MutualTls, ObjectMeta, PORT_RANGE,
-        PeerAuthentication, PeerAuthenticationSpec, PolicyError, PolicyName, PolicySet, Report,
-        Rule, Violation, WorkloadSelector, check_manifests, validate_documents,
-        validate_peer_authentication, validate_value,
+        ApiVersion, CheckSummary, CompactDecision, DEFAULT_ROOT_NAMESPACE, Decision, GROUP, KIND,
+        Labels, Level, MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, MtlsMode, MutualTls, ObjectMeta,
+        PORT_RANGE, PeerAuthentication, PeerAuthenticationSpec, PolicyError, PolicyName, PolicySet,
+        PolicySetBuilder, Report, Rule, Violation, WorkloadSelector, check_manifests,
+        validate_documents, validate_peer_authentication, validate_value,
     };
 }

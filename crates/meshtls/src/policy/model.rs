@@ -288,11 +288,18 @@ impl PeerAuthentication {
 
     /// Reads one object from a generic JSON value.
     pub fn from_value(value: &Value) -> Result<Self, PolicyError> {
+        Self::read(value, true)
+    }
+
+    /// [`from_value`](Self::from_value), with `keep` false for a reader that needs only the
+    /// policy (a `PolicySet`): the rest of `metadata` and `status` are then not copied. The
+    /// checks and errors are the same.
+    pub(crate) fn read(value: &Value, keep: bool) -> Result<Self, PolicyError> {
         let obj = value.as_object().ok_or_else(|| PolicyError::Document {
             index: "1".to_owned(),
             reason: format!("expected a mapping, found {}", type_name(value)),
         })?;
-        let metadata = meta_from_value(obj)?;
+        let metadata = meta_from_value(obj, keep)?;
         let object = metadata.object_ref();
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind != KIND {
@@ -331,7 +338,11 @@ impl PeerAuthentication {
             api_version,
             metadata,
             spec,
-            status: obj.get("status").filter(|v| !v.is_null()).cloned(),
+            status: if keep {
+                obj.get("status").filter(|v| !v.is_null()).cloned()
+            } else {
+                None
+            },
             spec_written: spec_value.is_some(),
         })
     }
@@ -399,7 +410,7 @@ pub(crate) fn type_violation(path: &str, want: &str, got: &Value) -> Violation {
     )
 }
 
-fn meta_from_value(obj: &Map<String, Value>) -> Result<ObjectMeta, PolicyError> {
+fn meta_from_value(obj: &Map<String, Value>, keep: bool) -> Result<ObjectMeta, PolicyError> {
     let meta = match obj.get("metadata") {
         Some(Value::Object(m)) => m,
         Some(other) => {
@@ -434,11 +445,14 @@ fn meta_from_value(obj: &Map<String, Value>) -> Result<ObjectMeta, PolicyError> 
     })?;
     let namespace = text("namespace")?;
     let creation_timestamp = text("creationTimestamp")?;
-    let other = meta
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "name" | "namespace" | "creationTimestamp"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let other = if keep {
+        meta.iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "name" | "namespace" | "creationTimestamp"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    } else {
+        Map::new()
+    };
     Ok(ObjectMeta {
         name,
         namespace,
@@ -456,11 +470,16 @@ pub(crate) fn parse_port_key(key: &str) -> Option<u32> {
     key.parse().ok()
 }
 
-fn mtls_from_value(object: &str, path: &str, v: &Value) -> Result<MutualTls, PolicyError> {
+/// Reads a `MutualTLS` block; `path` renders where it is, for an error only.
+fn mtls_from_value(
+    object: &str,
+    path: &dyn Fn() -> String,
+    v: &Value,
+) -> Result<MutualTls, PolicyError> {
     let obj = match v {
         Value::Null => return Ok(MutualTls::default()),
         Value::Object(o) => o,
-        other => return Err(wrong_type(object, path, "object", other)),
+        other => return Err(wrong_type(object, &path(), "object", other)),
     };
     let mut out = MutualTls::default();
     for (key, val) in obj {
@@ -469,12 +488,22 @@ fn mtls_from_value(object: &str, path: &str, v: &Value) -> Result<MutualTls, Pol
                 Value::Null => {}
                 Value::String(s) => {
                     out.mode = Some(MtlsMode::parse(s).ok_or_else(|| {
-                        PolicyError::invalid(object, unsupported_mode(&format!("{path}.mode"), s))
+                        PolicyError::invalid(
+                            object,
+                            unsupported_mode(&format!("{}.mode", path()), s),
+                        )
                     })?);
                 }
-                other => return Err(wrong_type(object, &format!("{path}.mode"), "string", other)),
+                other => {
+                    return Err(wrong_type(
+                        object,
+                        &format!("{}.mode", path()),
+                        "string",
+                        other,
+                    ));
+                }
             },
-            _ => return Err(unknown_field(object, &format!("{path}.{key}"))),
+            _ => return Err(unknown_field(object, &format!("{}.{key}", path()))),
         }
     }
     Ok(out)
@@ -514,12 +543,13 @@ pub(crate) fn spec_from_value(
                             Value::Object(labels) => {
                                 let mut map = BTreeMap::new();
                                 for (k, v) in labels {
-                                    let path = format!("spec.selector.matchLabels[{k:?}]");
                                     match v {
                                         Value::String(s) => {
                                             map.insert(k.clone(), s.clone());
                                         }
                                         other => {
+                                            // The path is rendered only for the error.
+                                            let path = format!("spec.selector.matchLabels[{k:?}]");
                                             return Err(wrong_type(object, &path, "string", other));
                                         }
                                     }
@@ -542,7 +572,7 @@ pub(crate) fn spec_from_value(
             },
             "mtls" => {
                 if !val.is_null() {
-                    out.mtls = Some(mtls_from_value(object, "spec.mtls", val)?);
+                    out.mtls = Some(mtls_from_value(object, &|| "spec.mtls".to_owned(), val)?);
                 }
             }
             "portLevelMtls" => match val {
@@ -550,16 +580,17 @@ pub(crate) fn spec_from_value(
                 Value::Object(ports) => {
                     let mut map = BTreeMap::new();
                     for (k, v) in ports {
-                        let path = format!("spec.portLevelMtls[{k:?}]");
+                        // Rendered only for an error.
+                        let path = || format!("spec.portLevelMtls[{k:?}]");
                         let port = parse_port_key(k).ok_or_else(|| {
-                            PolicyError::invalid(object, port_key_violation(&path, k))
+                            PolicyError::invalid(object, port_key_violation(&path(), k))
                         })?;
                         let entry = mtls_from_value(object, &path, v)?;
                         if map.insert(port, entry).is_some() {
                             return Err(PolicyError::invalid(
                                 object,
                                 Violation::new(
-                                    &path,
+                                    path(),
                                     format!("port {port} appears twice"),
                                     Rule::CrdSchema,
                                 ),

@@ -18,7 +18,7 @@ use super::model::{
     ApiVersion, KIND, MtlsMode, ObjectMeta, PeerAuthentication, object_ref, parse_timestamp,
     spec_from_value,
 };
-use super::validate::{dns1123_label, flatten};
+use super::validate::{dns1123_label, flatten_one};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = crate::mesh::DEFAULT_ROOT_NAMESPACE;
@@ -81,8 +81,12 @@ pub struct PolicyName {
 impl PolicyName {
     /// A name from its parts.
     pub fn new(namespace: &str, name: &str) -> Self {
+        let mut text = String::with_capacity(namespace.len() + 1 + name.len());
+        text.push_str(namespace);
+        text.push('/');
+        text.push_str(name);
         PolicyName {
-            text: Arc::from(format!("{namespace}/{name}")),
+            text: Arc::from(text),
             slash: namespace.len(),
         }
     }
@@ -220,6 +224,33 @@ impl fmt::Display for Decision {
     }
 }
 
+/// What [`PolicySet::resolve_compact`] returns: a [`Decision`] whose policy is its position
+/// in the set, without the explanation. Two compact decisions are equal when they are of the
+/// same set and equal; [`PolicySet::decision`] turns one into a [`Decision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompactDecision {
+    mode: MtlsMode,
+    level: Level,
+    policy: Option<u32>,
+}
+
+impl CompactDecision {
+    /// The effective mode: never UNSET.
+    pub fn mode(&self) -> MtlsMode {
+        self.mode
+    }
+
+    /// The level of the policy that decided.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// The deciding policy's position in its set (oldest first); `None` at level `Default`.
+    pub fn policy_index(&self) -> Option<usize> {
+        self.policy.map(|i| i as usize)
+    }
+}
+
 /// A workload's labels, as [`PolicySet::resolve`] reads them.
 ///
 /// Implemented for maps (`BTreeMap`, `HashMap`) and for slices, vectors and arrays of
@@ -299,6 +330,59 @@ impl Created {
     }
 }
 
+/// A selector's `matchLabels`, sorted by key, in one buffer (keys and values back to back)
+/// so that checking a policy against a workload touches two allocations, not one per string.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selector {
+    text: Box<str>,
+    /// `(key end, value end)` in `text`; each key starts where the previous value ends.
+    ends: Box<[(u32, u32)]>,
+}
+
+impl Selector {
+    /// `None` when the labels' text reaches 4 GiB (offsets are `u32`).
+    fn new<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Self> {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for (k, v) in pairs {
+            text.push_str(k);
+            let a = u32::try_from(text.len()).ok()?;
+            text.push_str(v);
+            ends.push((a, u32::try_from(text.len()).ok()?));
+        }
+        Some(Selector {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `(key, value)` pairs, sorted by key.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(k, v)| {
+            let (k, v) = (k as usize, v as usize);
+            let pair = (
+                self.text.get(start..k).unwrap_or(""),
+                self.text.get(k..v).unwrap_or(""),
+            );
+            start = v;
+            pair
+        })
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.text.len() + self.ends.len() * std::mem::size_of::<(u32, u32)>()
+    }
+}
+
 /// One policy as the index keeps it.
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
@@ -309,7 +393,7 @@ pub(crate) struct Stored {
     pub(crate) mode: MtlsMode,
     pub(crate) mtls_present: bool,
     /// `matchLabels`, sorted by key; empty for a namespace-wide policy.
-    pub(crate) selector: Box<[(Box<str>, Box<str>)]>,
+    pub(crate) selector: Selector,
     pub(crate) selector_present: bool,
     /// `portLevelMtls`, sorted by port; `None` for a `{}` entry.
     pub(crate) ports: Box<[(u32, Option<MtlsMode>)]>,
@@ -324,7 +408,7 @@ impl Stored {
     pub(crate) fn selects<L: Labels + ?Sized>(&self, labels: &L) -> bool {
         self.selector
             .iter()
-            .all(|(k, v)| labels.label(k) == Some(&**v))
+            .all(|(k, v)| labels.label(k) == Some(v))
     }
 
     /// The port entry, if any: `Some(None)` for an entry of `{}`.
@@ -396,6 +480,86 @@ pub struct PolicySet {
     skipped: usize,
 }
 
+/// Builds a [`PolicySet`] from JSON values handed over one document at a time, exactly as
+/// [`PolicySet::from_json_values`] reads a vector of them (documents numbered from 1 in
+/// errors, `kind: List` expanded, other kinds skipped and counted): a reader can convert a
+/// document, hand it over and drop it before converting the next, instead of holding every
+/// document's value tree at once.
+///
+/// ```
+/// use meshtls::policy::PolicySetBuilder;
+///
+/// let mut builder = PolicySetBuilder::default();
+/// builder.push_json(serde_json::json!({
+///     "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+///     "metadata": {"name": "default", "namespace": "shop"},
+///     "spec": {"mtls": {"mode": "STRICT"}},
+/// }))?;
+/// builder.push_json(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap"}))?;
+/// let set = builder.build("istio-system")?;
+/// assert_eq!((set.len(), set.skipped_documents()), (1, 1));
+/// # Ok::<(), meshtls::policy::PolicyError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct PolicySetBuilder {
+    policies: Vec<PeerAuthentication>,
+    skipped: usize,
+    documents: usize,
+    scratch: Vec<(String, Value)>,
+}
+
+impl PolicySetBuilder {
+    /// A builder with room for `documents` policies.
+    pub fn with_capacity(documents: usize) -> Self {
+        PolicySetBuilder {
+            policies: Vec::with_capacity(documents),
+            ..Default::default()
+        }
+    }
+
+    /// Reads the next document (an object, or a `kind: List` of them). An error names the
+    /// document by its number, as [`PolicySet::from_json_values`] does.
+    pub fn push_json(&mut self, doc: Value) -> Result<(), PolicyError> {
+        let i = self.documents;
+        self.documents += 1;
+        let mut flat = std::mem::take(&mut self.scratch);
+        flatten_one(i, doc, &mut flat);
+        let mut result = Ok(());
+        for (index, doc) in flat.drain(..) {
+            if result.is_err() {
+                continue;
+            }
+            match super::validate::is_peer_authentication(&doc, &index) {
+                Ok(true) => match PeerAuthentication::read(&doc, false) {
+                    Ok(pa) => self.policies.push(pa),
+                    Err(e) => {
+                        result = Err(match e {
+                            PolicyError::Document { reason, .. } => {
+                                PolicyError::Document { index, reason }
+                            }
+                            PolicyError::NotPeerAuthentication { kind, .. } => {
+                                PolicyError::NotPeerAuthentication { index, kind }
+                            }
+                            other => other,
+                        });
+                    }
+                },
+                Ok(false) => self.skipped += 1,
+                Err(e) => result = Err(e),
+            }
+        }
+        self.scratch = flat;
+        result
+    }
+
+    /// Indexes the policies read so far (see [`PolicySet::new`] for the rules and errors).
+    pub fn build(self, root_namespace: &str) -> Result<PolicySet, PolicyError> {
+        let mut set = PolicySet::new(self.policies, root_namespace)?;
+        set.skipped = self.skipped;
+        Ok(set)
+    }
+}
+
 impl PolicySet {
     /// Reads every PeerAuthentication from YAML or JSON text: one object, a multi-document
     /// stream, or a `kind: List` as `kubectl get peerauthentications -A -o yaml` prints.
@@ -421,30 +585,14 @@ impl PolicySet {
     }
 
     /// Reads PeerAuthentications from parsed JSON values (objects or lists), skipping other
-    /// kinds, as [`PolicySet::from_yaml`] does.
+    /// kinds, as [`PolicySet::from_yaml`] does. [`PolicySetBuilder`] does the same one
+    /// document at a time.
     pub fn from_json_values(values: Vec<Value>, root_namespace: &str) -> Result<Self, PolicyError> {
-        let mut policies = Vec::new();
-        let mut skipped = 0;
-        for (index, doc) in flatten(values) {
-            match super::validate::is_peer_authentication(&doc, &index) {
-                Ok(true) => {
-                    policies.push(PeerAuthentication::from_value(&doc).map_err(|e| match e {
-                        PolicyError::Document { reason, .. } => {
-                            PolicyError::Document { index, reason }
-                        }
-                        PolicyError::NotPeerAuthentication { kind, .. } => {
-                            PolicyError::NotPeerAuthentication { index, kind }
-                        }
-                        other => other,
-                    })?);
-                }
-                Ok(false) => skipped += 1,
-                Err(e) => return Err(e),
-            }
+        let mut builder = PolicySetBuilder::with_capacity(values.len());
+        for doc in values {
+            builder.push_json(doc)?;
         }
-        let mut set = Self::new(policies, root_namespace)?;
-        set.skipped = skipped;
-        Ok(set)
+        builder.build(root_namespace)
     }
 
     /// Builds the set from policies. Every policy needs a namespace, names must be unique per
@@ -457,8 +605,10 @@ impl PolicySet {
         if dns1123_label(root_namespace).is_some() {
             return Err(PolicyError::RootNamespace(root_namespace.to_owned()));
         }
-        let mut staged: Vec<(Stored, Box<str>)> = Vec::new();
-        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let policies = policies.into_iter();
+        let hint = policies.size_hint().0;
+        let mut staged: Vec<(Stored, Box<str>)> = Vec::with_capacity(hint);
+        let mut seen: HashSet<PolicyName> = HashSet::with_capacity(hint);
         let mut namespace_ids: HashMap<Box<str>, u32> = HashMap::new();
         let mut namespaces: Vec<NamespaceInfo> = Vec::new();
         for p in policies {
@@ -472,7 +622,8 @@ impl PolicySet {
                     });
                 }
             };
-            if !seen.insert((ns.to_owned(), meta.name.clone())) {
+            let name = PolicyName::new(ns, &meta.name);
+            if !seen.insert(name.clone()) {
                 return Err(PolicyError::Duplicate {
                     object: object_ref(Some(ns), &meta.name),
                 });
@@ -509,14 +660,14 @@ impl PolicySet {
                 }
             };
             let spec = &pa.spec;
-            let selector: Box<[(Box<str>, Box<str>)]> = spec
-                .selector_labels()
-                .map(|l| {
-                    l.iter()
-                        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let selector = match spec.selector_labels() {
+                None => Selector::default(),
+                Some(l) => Selector::new(l.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .ok_or_else(|| PolicyError::Document {
+                        index: name.to_string(),
+                        reason: "a selector of 4 GiB or more cannot be indexed".to_owned(),
+                    })?,
+            };
             let ports: Box<[(u32, Option<MtlsMode>)]> = spec
                 .port_level_mtls
                 .as_ref()
@@ -524,7 +675,7 @@ impl PolicySet {
                 .unwrap_or_default();
             staged.push((
                 Stored {
-                    name: PolicyName::new(ns, &meta.name),
+                    name,
                     ns: ns_id,
                     created,
                     mode: spec.mode(),
@@ -589,20 +740,28 @@ impl PolicySet {
         // is rarest in its namespace, so posting lists stay short. Every pair must be present
         // in a workload it selects, so looking up each workload label finds it.
         let hasher = RandomState::new();
-        let mut pair_counts: HashMap<(u32, &str, &str), u32> = HashMap::new();
+        // Pairs are counted by their keyed hash (a collision could only pick another pair of
+        // the same selector as the anchor, which is as correct).
+        let mut hashes: Vec<u64> = Vec::new();
+        let mut pair_counts: HashMap<u64, u32, BuildHasherDefault<PreHashed>> =
+            HashMap::with_capacity_and_hasher(policies.len(), BuildHasherDefault::default());
         for p in &policies {
             for (k, v) in p.selector.iter() {
-                *pair_counts.entry((p.ns, k, v)).or_default() += 1;
+                let h = pair_hash(&hasher, p.ns, k, v);
+                hashes.push(h);
+                *pair_counts.entry(h).or_default() += 1;
             }
         }
-        let mut filed: Vec<(u64, u32)> = Vec::new();
+        let mut filed: Vec<(u64, u32)> = Vec::with_capacity(policies.len());
+        let mut at = 0;
         for (idx, p) in policies.iter().enumerate() {
-            let anchor = p
-                .selector
+            let own = hashes.get(at..at + p.selector.len()).unwrap_or(&[]);
+            at += p.selector.len();
+            let anchor = own
                 .iter()
-                .min_by_key(|(k, v)| pair_counts.get(&(p.ns, &**k, &**v)).copied().unwrap_or(0));
-            if let Some((k, v)) = anchor {
-                filed.push((pair_hash(&hasher, p.ns, k, v), idx as u32));
+                .min_by_key(|h| pair_counts.get(h).copied().unwrap_or(0));
+            if let Some(h) = anchor {
+                filed.push((*h, idx as u32));
             }
         }
         filed.sort_unstable();
@@ -668,6 +827,33 @@ impl PolicySet {
         labels: &L,
         port: Option<u16>,
     ) -> Decision {
+        self.decision(self.resolve_compact(namespace, labels, port))
+    }
+
+    /// [`resolve`](Self::resolve) as the index has the answer: the deciding policy by its
+    /// position in the set ([`policy_name`](Self::policy_name) names it), so that a hot loop
+    /// or a binding holds no reference to the policy's name until it needs it.
+    ///
+    /// ```
+    /// use meshtls::policy::{Level, PolicySet};
+    /// let set = PolicySet::from_yaml(r#"
+    /// apiVersion: security.istio.io/v1
+    /// kind: PeerAuthentication
+    /// metadata: {name: default, namespace: shop}
+    /// spec: {mtls: {mode: STRICT}}
+    /// "#, "istio-system")?;
+    /// let c = set.resolve_compact("shop", &[("app", "web")], Some(8080));
+    /// assert_eq!(c.level(), Level::Namespace);
+    /// assert_eq!(set.policy_name(c.policy_index().unwrap()).unwrap().as_str(), "shop/default");
+    /// assert_eq!(set.decision(c), set.resolve("shop", &[("app", "web")], Some(8080)));
+    /// # Ok::<(), meshtls::Error>(())
+    /// ```
+    pub fn resolve_compact<L: Labels + ?Sized>(
+        &self,
+        namespace: &str,
+        labels: &L,
+        port: Option<u16>,
+    ) -> CompactDecision {
         let mesh = self.mesh_policy();
         let (namespace_wide, workload) = if *namespace == *self.root {
             // Step 5: selectors in the root namespace are ignored, and the root namespace's
@@ -727,6 +913,24 @@ impl PolicySet {
         (best != u32::MAX).then_some(best)
     }
 
+    /// The policy at `index` (oldest first, as [`CompactDecision::policy_index`] gives it).
+    pub fn policy_name(&self, index: usize) -> Option<&PolicyName> {
+        self.policies.get(index).map(|p| &p.name)
+    }
+
+    /// The full [`Decision`] of a compact one from this set (explanation empty).
+    pub fn decision(&self, compact: CompactDecision) -> Decision {
+        Decision {
+            mode: compact.mode,
+            level: compact.level,
+            policy: compact
+                .policy
+                .and_then(|i| self.policies.get(i as usize))
+                .map(|p| p.name.clone()),
+            explanation: Vec::new(),
+        }
+    }
+
     /// Steps 6 to 8.
     pub(crate) fn compose(
         &self,
@@ -734,7 +938,7 @@ impl PolicySet {
         namespace_wide: Option<u32>,
         workload: Option<u32>,
         port: Option<u16>,
-    ) -> Decision {
+    ) -> CompactDecision {
         let mut mode = MtlsMode::Permissive;
         let mut level = Level::Default;
         let mut by = None;
@@ -762,13 +966,10 @@ impl PolicySet {
                 }
             }
         }
-        Decision {
+        CompactDecision {
             mode,
             level,
-            policy: by
-                .and_then(|i| self.policies.get(i as usize))
-                .map(|p| p.name.clone()),
-            explanation: Vec::new(),
+            policy: by,
         }
     }
 
@@ -794,11 +995,7 @@ impl PolicySet {
                 // Arc header (two counters) plus the text.
                 2 * size_of::<usize>()
                     + p.name.as_str().len()
-                    + p.selector.len() * size_of::<(Box<str>, Box<str>)>()
-                    + p.selector
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len())
-                        .sum::<usize>()
+                    + p.selector.heap_bytes()
                     + p.ports.len() * size_of::<(u32, Option<MtlsMode>)>()
             })
             .sum();

@@ -221,24 +221,29 @@ pub(crate) fn is_peer_authentication(doc: &Value, index: &str) -> Result<bool, P
 pub(crate) fn flatten(docs: Vec<Value>) -> Vec<(String, Value)> {
     let mut out = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
-        let is_list = doc
-            .get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k.ends_with("List"))
-            && doc.get("items").is_some_and(Value::is_array);
-        if is_list {
-            if let Value::Object(mut obj) = doc {
-                if let Some(Value::Array(items)) = obj.remove("items") {
-                    for (j, item) in items.into_iter().enumerate() {
-                        out.push((format!("{}.{}", i + 1, j + 1), item));
-                    }
-                }
-            }
-        } else {
-            out.push(((i + 1).to_string(), doc));
-        }
+        flatten_one(i, doc, &mut out);
     }
     out
+}
+
+/// [`flatten`] for the document at position `i` (from 0).
+pub(crate) fn flatten_one(i: usize, doc: Value, out: &mut Vec<(String, Value)>) {
+    let is_list = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && doc.get("items").is_some_and(Value::is_array);
+    if is_list {
+        if let Value::Object(mut obj) = doc {
+            if let Some(Value::Array(items)) = obj.remove("items") {
+                for (j, item) in items.into_iter().enumerate() {
+                    out.push((format!("{}.{}", i + 1, j + 1), item));
+                }
+            }
+        }
+    } else {
+        out.push(((i + 1).to_string(), doc));
+    }
 }
 
 #[derive(Default)]

@@ -1,10 +1,7 @@
 //! `AuthorizationPolicySet`: policies read once, compiled and indexed per namespace, evaluated
 //! per request in Istio's order.
 
-use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 
 use serde_json::Value;
 
@@ -12,7 +9,7 @@ use crate::error::{AuthorizationPolicyError, Error};
 use crate::mesh::{MeshConfig, TrustDomains};
 use crate::policy::{Labels, PolicyName};
 
-use super::compiled::{Compiled, compile};
+use super::compiled::{Ctx, PolicyCode, Program, Span, hash_bytes};
 use super::model::{Action, AuthorizationPolicy, KIND};
 use super::request::Request;
 
@@ -165,89 +162,81 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// A fast string hasher for the namespace table (a multiply-rotate word hash, seeded per set
-/// from the standard library's random keys). Namespace names come from the cluster's own
-/// configuration; lookups happen once per request.
-#[derive(Debug, Clone)]
-struct Seeded(u64);
-
-impl Seeded {
-    fn new() -> Self {
-        Seeded(RandomState::new().hash_one(0x6d65_7368_746c_7321_u64) | 1)
-    }
-}
-
-impl BuildHasher for Seeded {
-    type Hasher = WordHasher;
-    fn build_hasher(&self) -> WordHasher {
-        WordHasher(self.0)
-    }
-}
-
-#[derive(Debug)]
-struct WordHasher(u64);
-
-impl WordHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for WordHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            if let Some(dst) = b.get_mut(..rest.len()) {
-                dst.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// The enforced policies of one namespace, by action, in (name) order.
-#[derive(Debug, Clone, Default)]
+/// A namespace's policies: a run of [`Program::policies`] ordered CUSTOM, DENY, ALLOW,
+/// AUDIT (each by name), then the ones never enforced (dry run, `targetRef`s).
+#[derive(Debug, Clone, Copy, Default)]
 struct Group {
-    custom: Vec<u32>,
-    deny: Vec<u32>,
-    allow: Vec<u32>,
-    audit: Vec<u32>,
-    /// Every policy of the namespace (including dry-run and targetRef ones), for explain.
-    all: Vec<u32>,
+    /// The namespace, in the arena.
+    name: Span,
+    start: u32,
+    custom_end: u32,
+    deny_end: u32,
+    allow_end: u32,
+    /// Into `by_name`: the group's policies by name.
+    by_name: Span,
 }
 
-/// A set of AuthorizationPolicies, compiled once (string patterns parsed, principals expanded
-/// with the mesh's trust domain and aliases, CIDRs and ports parsed) and indexed by namespace
-/// and action, so that a request looks only at the enforced policies of its workload's
-/// namespace and the root namespace.
+impl Group {
+    fn custom(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.custom_end as usize
+    }
+    fn deny(&self) -> std::ops::Range<usize> {
+        self.custom_end as usize..self.deny_end as usize
+    }
+    fn allow(&self) -> std::ops::Range<usize> {
+        self.deny_end as usize..self.allow_end as usize
+    }
+}
+
+/// Label values looked up once per check and selector key (the first [`SLOTS`] keys of a
+/// namespace's selectors; the rest are looked up each time).
+const SLOTS: usize = 8;
+
+struct LabelCache<'l> {
+    values: [Option<Option<&'l str>>; SLOTS],
+}
+
+impl<'l> LabelCache<'l> {
+    fn new() -> Self {
+        LabelCache {
+            values: [None; SLOTS],
+        }
+    }
+}
+
+/// Where a policy sorts inside its namespace: by action in evaluation order, the policies
+/// that are never enforced last.
+fn class(p: &AuthorizationPolicy) -> u8 {
+    if p.is_dry_run() || p.spec.has_target_refs() {
+        return 4;
+    }
+    match p.spec.action() {
+        Action::Custom => 0,
+        Action::Deny => 1,
+        Action::Allow => 2,
+        Action::Audit => 3,
+    }
+}
+
+/// A set of AuthorizationPolicies, compiled once (string patterns pre-split, principals
+/// expanded with the mesh's trust domain and aliases, CIDRs and ports parsed) into flat
+/// arrays and indexed by namespace and action, so that a request looks only at the enforced
+/// policies of its workload's namespace and the root namespace, allocating nothing.
 ///
 /// Evaluation follows Istio's order (see the [module docs](super)).
 #[derive(Debug, Clone)]
 pub struct AuthorizationPolicySet {
     root: Box<str>,
     trust_domains: TrustDomains,
-    policies: Vec<Compiled>,
-    /// Every namespace but the root one.
-    groups: HashMap<Box<str>, Group, Seeded>,
-    /// The root namespace's policies, consulted for every workload.
-    root_group: Group,
+    prog: Program,
+    /// One per namespace with policies (the root namespace's included), by name.
+    groups: Vec<Group>,
+    /// Policy indices by (namespace, name).
+    by_name: Vec<u32>,
+    /// Open addressing over `groups`: group index + 1, 0 empty.
+    table: Box<[u32]>,
+    seed: u64,
+    root_group: Option<u32>,
     skipped: usize,
 }
 
@@ -303,7 +292,7 @@ impl AuthorizationPolicySet {
     ) -> Result<Self, AuthorizationPolicyError> {
         let root = mesh.root_namespace();
         let trust_domains = mesh.trust_domains();
-        let mut compiled = Vec::with_capacity(policies.len());
+        let mut sorted: Vec<(&str, u8, &AuthorizationPolicy)> = Vec::with_capacity(policies.len());
         for p in policies {
             let ns = p
                 .metadata
@@ -314,46 +303,110 @@ impl AuthorizationPolicySet {
                     kind: KIND,
                     name: p.metadata.name.clone(),
                 })?;
-            compiled.push(compile(p, ns, &trust_domains)?);
+            sorted.push((ns, class(p), p));
         }
-        compiled.sort_by(|a, b| {
-            (a.name.namespace(), a.name.name()).cmp(&(b.name.namespace(), b.name.name()))
-        });
-        for w in compiled.windows(2) {
-            if let [a, b] = w {
-                if a.name == b.name {
-                    return Err(AuthorizationPolicyError::Duplicate {
-                        kind: KIND,
-                        object: a.name.to_string(),
-                    });
+        {
+            let mut names: Vec<(&str, &str)> = sorted
+                .iter()
+                .map(|(ns, _, p)| (*ns, p.metadata.name.as_str()))
+                .collect();
+            names.sort_unstable();
+            for w in names.windows(2) {
+                if let [a, b] = w {
+                    if a == b {
+                        return Err(AuthorizationPolicyError::Duplicate {
+                            kind: KIND,
+                            object: format!("{}/{}", a.0, a.1),
+                        });
+                    }
                 }
             }
         }
-        let mut groups: HashMap<Box<str>, Group, Seeded> = HashMap::with_hasher(Seeded::new());
-        let mut root_group = Group::default();
-        for (i, p) in compiled.iter().enumerate() {
-            let i = i as u32;
-            let g = if p.name.namespace() == root {
-                &mut root_group
-            } else {
-                groups.entry(p.name.namespace().into()).or_default()
-            };
-            g.all.push(i);
-            if p.dry_run || p.target_refs {
-                continue;
+        // Evaluation order, so that a namespace's policies, rules and strings are adjacent.
+        sorted.sort_by(|a, b| (a.0, a.1, &a.2.metadata.name).cmp(&(b.0, b.1, &b.2.metadata.name)));
+        let mut prog = Program::default();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut by_name: Vec<u32> = Vec::with_capacity(sorted.len());
+        let mut i = 0;
+        while i < sorted.len() {
+            let ns = sorted.get(i).map_or("", |s| s.0);
+            let end = sorted[i..]
+                .iter()
+                .position(|s| s.0 != ns)
+                .map_or(sorted.len(), |n| i + n);
+            let name = prog
+                .push_name(ns)
+                .map_err(|reason| AuthorizationPolicyError::Limit {
+                    object: ns.to_owned(),
+                    reason,
+                })?;
+            let start = prog.policies.len() as u32;
+            let mut bounds = [start; 4];
+            let mut keys: Vec<String> = Vec::new();
+            for (_, cls, p) in sorted.get(i..end).unwrap_or(&[]) {
+                prog.compile(p, ns, &trust_domains, |k| {
+                    match keys.iter().position(|have| have == k) {
+                        Some(at) => at as u32,
+                        None => {
+                            keys.push(k.to_owned());
+                            (keys.len() - 1) as u32
+                        }
+                    }
+                })?;
+                let after = prog.policies.len() as u32;
+                for (c, b) in bounds.iter_mut().enumerate() {
+                    if usize::from(*cls) <= c {
+                        *b = after;
+                    }
+                }
             }
-            match p.action {
-                Action::Custom => g.custom.push(i),
-                Action::Deny => g.deny.push(i),
-                Action::Allow => g.allow.push(i),
-                Action::Audit => g.audit.push(i),
+            let stop = prog.policies.len() as u32;
+            let first_name = by_name.len();
+            let mut order: Vec<u32> = (start..stop).collect();
+            order.sort_by(|a, b| {
+                let name = |x: &u32| prog.cold.get(*x as usize).map(|c| c.name.name());
+                name(a).cmp(&name(b))
+            });
+            by_name.extend(order);
+            groups.push(Group {
+                name,
+                start,
+                custom_end: bounds[0],
+                deny_end: bounds[1],
+                allow_end: bounds[2],
+                by_name: Span {
+                    start: first_name as u32,
+                    len: (by_name.len() - first_name) as u32,
+                },
+            });
+            i = end;
+        }
+        prog.finish();
+        let seed = prog.exact_seed();
+        let size = (groups.len() * 2).next_power_of_two().max(8);
+        let mut table = vec![0u32; size].into_boxed_slice();
+        let mut root_group = None;
+        for (gi, g) in groups.iter().enumerate() {
+            let name = prog.s(g.name);
+            if name == root {
+                root_group = Some(gi as u32);
+            }
+            let mut at = hash_bytes(seed, name.as_bytes()) as usize & (size - 1);
+            while table.get(at).is_some_and(|s| *s != 0) {
+                at = (at + 1) & (size - 1);
+            }
+            if let Some(s) = table.get_mut(at) {
+                *s = gi as u32 + 1;
             }
         }
         Ok(AuthorizationPolicySet {
             root: root.into(),
             trust_domains,
-            policies: compiled,
+            prog,
             groups,
+            by_name,
+            table,
+            seed,
             root_group,
             skipped: 0,
         })
@@ -371,12 +424,12 @@ impl AuthorizationPolicySet {
 
     /// How many policies the set holds.
     pub fn len(&self) -> usize {
-        self.policies.len()
+        self.prog.policies.len()
     }
 
     /// True when the set holds no policy (every request is then allowed).
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
+        self.prog.policies.is_empty()
     }
 
     /// Documents of other kinds skipped while reading.
@@ -386,21 +439,105 @@ impl AuthorizationPolicySet {
 
     /// The policies' names, by namespace then name.
     pub fn policy_names(&self) -> impl Iterator<Item = &PolicyName> {
-        self.policies.iter().map(|p| &p.name)
+        self.by_name
+            .iter()
+            .filter_map(|i| self.prog.cold.get(*i as usize))
+            .map(|c| &c.name)
     }
 
-    fn groups_for(&self, namespace: &str) -> [Option<&Group>; 2] {
-        let root = Some(&self.root_group).filter(|g| !g.all.is_empty());
-        if namespace == &*self.root {
-            [root, None]
-        } else {
-            [self.groups.get(namespace), root]
+    fn group(&self, namespace: &str) -> Option<&Group> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let mut at = hash_bytes(self.seed, namespace.as_bytes()) as usize & mask;
+        loop {
+            let slot = *self.table.get(at)?;
+            let g = self.groups.get(slot.checked_sub(1)? as usize)?;
+            if self.prog.s(g.name) == namespace {
+                return Some(g);
+            }
+            at = (at + 1) & mask;
         }
     }
 
+    fn groups_for(&self, namespace: &str) -> [Option<&Group>; 2] {
+        let root = self.root_group.and_then(|g| self.groups.get(g as usize));
+        if namespace == &*self.root {
+            [root, None]
+        } else {
+            [self.group(namespace), root]
+        }
+    }
+
+    /// The policy selects the workload: every `matchLabels` pair is among its labels.
+    #[inline]
+    fn selects<'l, L: Labels + ?Sized>(
+        &self,
+        p: &PolicyCode,
+        labels: &'l L,
+        cache: &mut LabelCache<'l>,
+    ) -> bool {
+        self.prog
+            .sel
+            .get(p.selector.range())
+            .unwrap_or(&[])
+            .iter()
+            .all(|pair| {
+                let have = match cache.values.get_mut(pair.slot as usize) {
+                    Some(Some(v)) => *v,
+                    Some(slot) => {
+                        let v = labels.label(self.prog.sel_s(pair.key));
+                        *slot = Some(v);
+                        v
+                    }
+                    None => labels.label(self.prog.sel_s(pair.key)),
+                };
+                have == Some(self.prog.sel_s(pair.value))
+            })
+    }
+
+    /// The first policy in `pick`'s range of each group (the workload's namespace, then the
+    /// root namespace) that selects the workload and matches; `applies` tells whether any
+    /// selected it.
+    #[inline]
+    fn first<'l, L: Labels + ?Sized>(
+        &self,
+        groups: &[Option<&Group>; 2],
+        caches: &mut [LabelCache<'l>; 2],
+        labels: &'l L,
+        ctx: &Ctx<'_>,
+        pick: fn(&Group) -> std::ops::Range<usize>,
+        applies: &mut bool,
+    ) -> Option<(usize, usize)> {
+        for (g, cache) in groups.iter().zip(caches.iter_mut()) {
+            let Some(g) = g else { continue };
+            let range = pick(g);
+            let start = range.start;
+            let policies = self.prog.policies.get(range).unwrap_or(&[]);
+            for (k, p) in policies.iter().enumerate() {
+                if self.selects(p, labels, cache) {
+                    *applies = true;
+                    if let Some(r) = self.prog.first_match(p, ctx) {
+                        return Some((start + k, r));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn name_of(&self, policy: usize) -> PolicyName {
+        self.prog
+            .cold
+            .get(policy)
+            .map_or_else(|| PolicyName::new("", ""), |c| c.name.clone())
+    }
+
     /// The decision for `request` to a workload in `namespace` with `labels`, in Istio's
-    /// order. Costs one hash lookup per namespace and the rules of the applicable policies;
-    /// the verdict's explanation is empty (see [`AuthorizationPolicySet::explain`]).
+    /// order. Costs one hash lookup per namespace and the rules of the applicable policies,
+    /// and allocates nothing; the verdict's explanation is empty (see
+    /// [`AuthorizationPolicySet::explain`], which reaches the same step and says why).
     pub fn check<L: Labels + ?Sized>(
         &self,
         namespace: &str,
@@ -408,54 +545,63 @@ impl AuthorizationPolicySet {
         request: &Request,
     ) -> Verdict {
         let groups = self.groups_for(namespace);
-        let policy = |i: &u32| self.policies.get(*i as usize);
-        let first = |pick: fn(&Group) -> &Vec<u32>| -> Option<(&Compiled, usize)> {
-            for g in groups.iter().flatten() {
-                for p in pick(g).iter().filter_map(policy) {
-                    if p.selects(labels) {
-                        if let Some(r) = p.first_match(request) {
-                            return Some((p, r));
-                        }
-                    }
-                }
-            }
-            None
-        };
-        let custom = first(|g| &g.custom);
-        let step = if let Some((p, r)) = first(|g| &g.deny) {
+        let ctx = Ctx::new(request);
+        let mut caches = [LabelCache::new(), LabelCache::new()];
+        let mut ignored = false;
+        let step = if let Some((p, rule)) = self.first(
+            &groups,
+            &mut caches,
+            labels,
+            &ctx,
+            Group::deny,
+            &mut ignored,
+        ) {
             Step::Denied {
-                policy: p.name.clone(),
-                rule: r,
+                policy: self.name_of(p),
+                rule,
             }
         } else {
             let mut applies = false;
-            let mut allowed = None;
-            'outer: for g in groups.iter().flatten() {
-                for p in g.allow.iter().filter_map(policy) {
-                    if p.selects(labels) {
-                        applies = true;
-                        if let Some(r) = p.first_match(request) {
-                            allowed = Some((p, r));
-                            break 'outer;
-                        }
-                    }
-                }
-            }
-            match (applies, allowed) {
-                (_, Some((p, r))) => Step::Allowed {
-                    policy: p.name.clone(),
-                    rule: r,
+            match self.first(
+                &groups,
+                &mut caches,
+                labels,
+                &ctx,
+                Group::allow,
+                &mut applies,
+            ) {
+                Some((p, rule)) => Step::Allowed {
+                    policy: self.name_of(p),
+                    rule,
                 },
-                (false, None) => Step::NoAllowPolicy,
-                (true, None) => Step::NoAllowMatched,
+                None if applies => Step::NoAllowMatched,
+                None => Step::NoAllowPolicy,
             }
         };
-        let step = match (custom, &step) {
-            (Some((p, r)), Step::Allowed { .. } | Step::NoAllowPolicy) => Step::External {
-                policy: p.name.clone(),
-                rule: r,
-                provider: p.provider.as_deref().unwrap_or("").to_owned(),
-            },
+        let step = match step {
+            Step::Allowed { .. } | Step::NoAllowPolicy => {
+                match self.first(
+                    &groups,
+                    &mut caches,
+                    labels,
+                    &ctx,
+                    Group::custom,
+                    &mut ignored,
+                ) {
+                    Some((p, rule)) => Step::External {
+                        policy: self.name_of(p),
+                        rule,
+                        provider: self
+                            .prog
+                            .cold
+                            .get(p)
+                            .and_then(|c| c.provider.as_deref())
+                            .unwrap_or("")
+                            .to_owned(),
+                    },
+                    None => step,
+                }
+            }
             _ => step,
         };
         Verdict {
@@ -474,6 +620,7 @@ impl AuthorizationPolicySet {
         labels: &L,
         request: &Request,
     ) -> Verdict {
+        let prog = &self.prog;
         let mut lines = vec![format!("request: {}", request.describe())];
         let groups = self.groups_for(namespace);
         if groups.iter().all(Option::is_none) {
@@ -482,38 +629,43 @@ impl AuthorizationPolicySet {
                 self.root
             ));
         }
-        // (action order, policy, matching rule)
-        let mut custom: Option<(&Compiled, usize)> = None;
-        let mut deny: Option<(&Compiled, usize)> = None;
-        let mut allow: Option<(&Compiled, usize)> = None;
+        // (policy index, matching rule)
+        let mut custom: Option<(usize, usize)> = None;
+        let mut deny: Option<(usize, usize)> = None;
+        let mut allow: Option<(usize, usize)> = None;
         let mut allow_applies = false;
         let mut per_action: Vec<(u8, String)> = Vec::new();
         for (gi, g) in groups.iter().enumerate() {
             let Some(g) = g else { continue };
-            for p in g.all.iter().filter_map(|i| self.policies.get(*i as usize)) {
+            let mut cache = LabelCache::new();
+            for &pi in self.by_name.get(g.by_name.range()).unwrap_or(&[]) {
+                let pi = pi as usize;
+                let (Some(p), Some(cold)) = (prog.policies.get(pi), prog.cold.get(pi)) else {
+                    continue;
+                };
                 let scope = if gi == 1 {
                     format!("mesh-wide from root namespace {}", self.root)
                 } else {
                     "in the workload's namespace".to_owned()
                 };
-                let head = format!("{} {} ({scope})", p.action, p.name);
+                let head = format!("{} {} ({scope})", p.action, cold.name);
                 let order = match p.action {
                     Action::Custom => 0,
                     Action::Deny => 1,
                     Action::Allow => 2,
                     Action::Audit => 3,
                 };
-                if p.target_refs {
+                if cold.target_refs {
                     per_action.push((order, format!(
                         "{head}: does not apply: targetRef/targetRefs bind it to gateways, waypoints or services, not to sidecars")));
                     continue;
                 }
-                if !p.selects(labels) {
+                if !self.selects(p, labels, &mut cache) {
                     per_action.push((
                         order,
                         format!(
                             "{head}: does not apply: selector {} does not match the workload's labels",
-                            p.selector_text()
+                            prog.selector_text(p)
                         ),
                     ));
                     continue;
@@ -521,32 +673,33 @@ impl AuthorizationPolicySet {
                 let selected = if p.selector.is_empty() {
                     "applies to every workload".to_owned()
                 } else {
-                    format!("applies (selector {})", p.selector_text())
+                    format!("applies (selector {})", prog.selector_text(p))
                 };
-                let dry = if p.dry_run {
+                let dry = if cold.dry_run {
                     " [dry run (istio.io/dry-run): evaluated in shadow mode, never enforced]"
                 } else {
                     ""
                 };
-                let Some(rules) = &p.rules else {
+                let Some(rules) = p.rules else {
                     let what = if p.action == Action::Allow {
                         "has no rules: it matches nothing (ALLOW with no rules allows nothing)"
                     } else {
                         "has no rules: it matches nothing"
                     };
                     per_action.push((order, format!("{head}: {selected}{dry}; {what}")));
-                    if p.action == Action::Allow && !p.dry_run {
+                    if p.action == Action::Allow && !cold.dry_run {
                         allow_applies = true;
                     }
                     continue;
                 };
-                if p.action == Action::Allow && !p.dry_run {
+                if p.action == Action::Allow && !cold.dry_run {
                     allow_applies = true;
                 }
+                let rules = prog.rules.get(rules.range()).unwrap_or(&[]);
                 let mut outcomes = Vec::new();
                 let mut matched = None;
                 for (ri, r) in rules.iter().enumerate() {
-                    let (ok, why) = r.explain(request, p.action);
+                    let (ok, why) = prog.explain_rule(r, request, p.action);
                     if ok {
                         matched = Some(ri);
                         outcomes.push(format!("rule {ri} matches: {why}"));
@@ -561,18 +714,18 @@ impl AuthorizationPolicySet {
                     order,
                     format!("{head}: {selected}{dry}; {}", outcomes.join("; ")),
                 ));
-                if let (Some(ri), false) = (matched, p.dry_run) {
+                if let (Some(ri), false) = (matched, cold.dry_run) {
                     let slot = match p.action {
                         Action::Custom => &mut custom,
                         Action::Deny => &mut deny,
                         Action::Allow => &mut allow,
                         Action::Audit => {
-                            per_action.push((3, format!("{}: the request would be audited (AUDIT never changes the decision)", p.name)));
+                            per_action.push((3, format!("{}: the request would be audited (AUDIT never changes the decision)", cold.name)));
                             continue;
                         }
                     };
                     if slot.is_none() {
-                        *slot = Some((p, ri));
+                        *slot = Some((pi, ri));
                     }
                 }
             }
@@ -581,12 +734,12 @@ impl AuthorizationPolicySet {
         lines.extend(per_action.into_iter().map(|(_, l)| l));
         let mut step = if let Some((p, r)) = deny {
             Step::Denied {
-                policy: p.name.clone(),
+                policy: self.name_of(p),
                 rule: r,
             }
         } else if let Some((p, r)) = allow {
             Step::Allowed {
-                policy: p.name.clone(),
+                policy: self.name_of(p),
                 rule: r,
             }
         } else if allow_applies {
@@ -595,23 +748,27 @@ impl AuthorizationPolicySet {
             Step::NoAllowPolicy
         };
         if let Some((p, r)) = custom {
-            let provider = p.provider.as_deref().unwrap_or("").to_owned();
+            let name = self.name_of(p);
+            let provider = prog
+                .cold
+                .get(p)
+                .and_then(|c| c.provider.as_deref())
+                .unwrap_or("")
+                .to_owned();
             if matches!(step, Step::Allowed { .. } | Step::NoAllowPolicy) {
                 lines.push(format!(
-                    "1. CUSTOM: {} rule {r} matched: the external authorizer `{provider}` is asked and sees {}",
-                    p.name,
+                    "1. CUSTOM: {name} rule {r} matched: the external authorizer `{provider}` is asked and sees {}",
                     request.describe()
                 ));
                 lines.push(format!("   if it allows: {step}"));
                 step = Step::External {
-                    policy: p.name.clone(),
+                    policy: name,
                     rule: r,
                     provider,
                 };
             } else {
                 lines.push(format!(
-                    "1. CUSTOM: {} rule {r} matched: the external authorizer `{provider}` is asked, but the request is denied whatever it says",
-                    p.name
+                    "1. CUSTOM: {name} rule {r} matched: the external authorizer `{provider}` is asked, but the request is denied whatever it says"
                 ));
             }
         } else {
@@ -627,7 +784,7 @@ impl AuthorizationPolicySet {
                     match allow {
                         Some((p, r)) => lines.push(format!(
                             "3. ALLOW policies apply; 4. {} rule {r} matches: allowed",
-                            p.name
+                            self.name_of(p)
                         )),
                         None => lines
                             .push("3. ALLOW policies apply; 4. none matches; 5. denied".to_owned()),
@@ -641,6 +798,147 @@ impl AuthorizationPolicySet {
         Verdict {
             step,
             explanation: lines,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn set(yaml: &str, mesh: &str) -> AuthorizationPolicySet {
+        let mesh = MeshConfig::from_yaml(mesh).unwrap();
+        AuthorizationPolicySet::from_yaml(yaml, &mesh).unwrap()
+    }
+
+    fn allowed(s: &AuthorizationPolicySet, principal: Option<&str>) -> bool {
+        let mut r = Request::tcp(80);
+        if let Some(p) = principal {
+            r = r.with_principal(p);
+        }
+        let fast = s.check("demo", &[("app", "api")], &r);
+        let slow = s.explain("demo", &[("app", "api")], &r);
+        assert_eq!(fast, slow, "check and explain disagree for {principal:?}");
+        fast.allowed()
+    }
+
+    /// Long exact principal lists go through the hash table (after alias expansion), next
+    /// to the wildcard values of the same field; `notPrincipals` too.
+    #[test]
+    fn hashed_principals_match_like_the_list() {
+        let many: Vec<String> = (0..12)
+            .map(|i| format!("\"cluster.local/ns/shop/sa/web-{i}\""))
+            .collect();
+        let yaml = format!(
+            r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: allow-many, namespace: demo}}
+spec:
+  rules:
+  - from: [{{source: {{principals: [{}, "*/ns/batch/sa/cron", "foreign.example/ns/x/sa/*"]}}}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: deny-many, namespace: demo}}
+spec:
+  action: DENY
+  rules:
+  - from: [{{source: {{notPrincipals: [{}, "*"]}}}}, {{source: {{principals: [{}]}}}}]
+"#,
+            many.join(", "),
+            many.join(", "),
+            (100..110)
+                .map(|i| format!("\"old.example/ns/shop/sa/web-{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let s = set(
+            &yaml,
+            "trustDomain: td.example\ntrustDomainAliases: [old.example]\n",
+        );
+        assert!(
+            s.prog.checks.iter().filter(|c| c.hashed > 0).count() >= 3,
+            "the long lists are hashed"
+        );
+        // `cluster.local` in a policy stands for the mesh's trust domains, not for itself.
+        assert!(!allowed(&s, Some("cluster.local/ns/shop/sa/web-0")));
+        for td in ["td.example", "old.example"] {
+            for i in [0, 5, 11] {
+                let p = format!("{td}/ns/shop/sa/web-{i}");
+                assert!(allowed(&s, Some(&p)), "{p}");
+            }
+            assert!(!allowed(&s, Some(&format!("{td}/ns/shop/sa/web-12"))));
+            assert!(!allowed(&s, Some(&format!("{td}/ns/shop/sa/web-1x"))));
+            // The DENY's second source: listed in an alias, expanded to every trust domain.
+            assert!(!allowed(&s, Some(&format!("{td}/ns/shop/sa/web-105"))));
+        }
+        assert!(allowed(&s, Some("any.where/ns/batch/sa/cron")));
+        assert!(allowed(&s, Some("foreign.example/ns/x/sa/y")));
+        assert!(!allowed(&s, Some("other.example/ns/shop/sa/web-1")));
+        // A plaintext caller matches `notPrincipals: ["*", ...]` and is denied.
+        assert!(!allowed(&s, None));
+        let r = Request::tcp(80).with_principal("td.example/ns/shop/sa/web-3");
+        let why = s.explain("demo", &[("app", "api")], &r);
+        assert!(
+            why.explanation()
+                .iter()
+                .any(|l| l.contains("\"old.example/ns/shop/sa/web-3\"")),
+            "the explanation lists the expanded values: {:?}",
+            why.explanation()
+        );
+    }
+
+    /// More selector keys in one namespace than the per-check label cache holds: the keys
+    /// past it are looked up each time, with the same answers.
+    #[test]
+    fn selectors_beyond_the_label_cache() {
+        let mut yaml = String::new();
+        for i in 0..(SLOTS + 4) {
+            yaml.push_str(&format!(
+                "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: p{i:02}, namespace: demo}}\nspec:\n  selector: {{matchLabels: {{k{i}: v, app: api}}}}\n  action: DENY\n  rules: [{{}}]\n"
+            ));
+        }
+        let s = set(&yaml, "trustDomain: cluster.local\n");
+        for i in 0..(SLOTS + 4) {
+            let key = format!("k{i}");
+            let labels = [(key.as_str(), "v"), ("app", "api")];
+            let v = s.check("demo", &labels, &Request::tcp(80));
+            assert_eq!(
+                v.step().policy().map(|p| p.to_string()),
+                Some(format!("demo/p{i:02}")),
+                "{key}"
+            );
+            assert_eq!(v, s.explain("demo", &labels, &Request::tcp(80)));
+            let wrong = [(key.as_str(), "w"), ("app", "api")];
+            assert!(
+                s.check("demo", &wrong, &Request::tcp(80)).allowed(),
+                "{key}=w"
+            );
+        }
+    }
+
+    /// The namespace table finds every namespace and nothing else.
+    #[test]
+    fn namespace_lookup() {
+        let mut yaml = String::new();
+        for i in 0..300 {
+            yaml.push_str(&format!(
+                "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: deny, namespace: ns-{i}}}\nspec:\n  action: DENY\n  rules: [{{}}]\n"
+            ));
+        }
+        let s = set(&yaml, "trustDomain: cluster.local\n");
+        let labels: [(&str, &str); 0] = [];
+        for i in 0..300 {
+            let v = s.check(&format!("ns-{i}"), &labels, &Request::tcp(80));
+            assert_eq!(v.step().kind(), "denied", "ns-{i}");
+        }
+        for other in ["ns-300", "ns-", "", "NS-1", "istio-system"] {
+            assert!(
+                s.check(other, &labels, &Request::tcp(80)).allowed(),
+                "{other}"
+            );
         }
     }
 }

@@ -14,6 +14,75 @@ use crate::policy::ApiVersion;
 const TARGET_KINDS: &[&str] = &["Gateway", "GatewayClass", "Service", "ServiceEntry"];
 /// At most this many `targetRefs`.
 pub const MAX_TARGET_REFS: usize = 16;
+/// The CRD's `maxItems` on `spec.rules` and on a rule's `from`.
+pub const MAX_RULES: usize = 512;
+/// The CRD's `maxItems` on `serviceAccounts` / `notServiceAccounts`.
+pub const MAX_SERVICE_ACCOUNTS: usize = 16;
+/// The CRD's `maxLength` of one `serviceAccounts` entry.
+pub const MAX_SERVICE_ACCOUNT_LEN: usize = 320;
+
+/// The CRD's rules on a `targetRef` / `targetRefs[]` entry (Gateway API's
+/// `PolicyTargetReference` shape): `group` at most 253 bytes, a DNS subdomain or empty;
+/// `kind` 1 to 63 bytes of `^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`; `name` 1 to 253 bytes;
+/// `namespace` must be empty (CEL: "cross namespace referencing is not currently supported").
+fn target_ref_fields(v: &mut V, path: &str, r: &Map<String, Value>) {
+    let text = |k: &str| r.get(k).and_then(Value::as_str);
+    if let Some(g) = text("group") {
+        if g.len() > 253 {
+            v.schema(
+                format!("{path}.group"),
+                "Too long: may not be more than 253 bytes",
+            );
+        }
+        let label = |l: &str| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if !g.is_empty() && !g.split('.').all(label) {
+            v.schema(
+                format!("{path}.group"),
+                format!(
+                    "Invalid value: {g:?}: should match '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'"
+                ),
+            );
+        }
+    }
+    if let Some(k) = text("kind").filter(|k| !k.is_empty()) {
+        if k.len() > 63 {
+            v.schema(
+                format!("{path}.kind"),
+                "Too long: may not be more than 63 bytes",
+            );
+        }
+        let ok = k.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !k.ends_with('-');
+        if !ok {
+            v.schema(
+                format!("{path}.kind"),
+                format!(
+                    "Invalid value: {k:?}: should match '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$'"
+                ),
+            );
+        }
+    }
+    if text("name").is_some_and(|n| n.len() > 253) {
+        v.schema(
+            format!("{path}.name"),
+            "Too long: may not be more than 253 bytes",
+        );
+    }
+    if text("namespace").is_some_and(|n| !n.is_empty()) {
+        v.err(
+            format!("{path}.namespace"),
+            "cross namespace referencing is not currently supported",
+            Check::CrdCel,
+        );
+    }
+}
 
 const SOURCE_FIELDS: &[&str] = &[
     "principals",
@@ -322,12 +391,21 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
                             format!("empty key is not supported in selector: \"={val}\""),
                         );
                     }
-                    if k.contains('*') || val.contains('*') {
+                    if k.contains('*') {
                         v.err(
                             &path,
                             "wildcard not allowed in label key match",
                             Check::CrdCel,
                         );
+                    }
+                    if val.contains('*') {
+                        v.err(
+                            &path,
+                            "wildcard not allowed in label value match",
+                            Check::CrdCel,
+                        );
+                    }
+                    if k.contains('*') || val.contains('*') {
                         v.webhook(
                             &path,
                             format!("wildcard is not supported in selector: \"{k}={val}\""),
@@ -352,7 +430,7 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
     {
         v.err(
             "spec",
-            "only one of targetRefs, targetRef or selector can be set",
+            "only one of targetRefs or selector can be set",
             Check::CrdCel,
         );
         v.webhook(
@@ -395,6 +473,7 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
                 v.schema(format!("{path}.{req}"), "Required value");
             }
         }
+        target_ref_fields(&mut *v, &path, r);
         if let Some(k) = r.get("kind").and_then(Value::as_str) {
             if !k.is_empty() && !TARGET_KINDS.contains(&k) {
                 v.webhook(format!("{path}.kind"), format!("targetRef kind {k:?} is not supported: use one of Gateway, GatewayClass, Service, ServiceEntry"));
@@ -432,6 +511,15 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
     match spec.get("rules") {
         None | Some(Value::Null) => {}
         Some(Value::Array(rules)) => {
+            if rules.len() > MAX_RULES {
+                v.schema(
+                    "spec.rules",
+                    format!(
+                        "Too many: {}: must have at most {MAX_RULES} items",
+                        rules.len()
+                    ),
+                );
+            }
             for (i, r) in rules.iter().enumerate() {
                 rule(v, i, r, action);
             }
@@ -643,6 +731,15 @@ fn rule(v: &mut V, i: usize, r: &Value, action: Option<Action>) {
                     format!("`from` must not be empty, found at rule {i}"),
                 );
             }
+            if items.len() > MAX_RULES {
+                v.schema(
+                    format!("{path}.from"),
+                    format!(
+                        "Too many: {}: must have at most {MAX_RULES} items",
+                        items.len()
+                    ),
+                );
+            }
             for (j, f) in items.iter().enumerate() {
                 let fp = format!("{path}.from[{j}]");
                 let Some(f) = (if f.is_null() {
@@ -675,6 +772,46 @@ fn rule(v: &mut V, i: usize, r: &Value, action: Option<Action>) {
                         len.insert(*field, vals.len());
                         if !matches!(*field, "requestPrincipals" | "notRequestPrincipals") {
                             tcp_from = true;
+                        }
+                    }
+                }
+                // The CRD's CEL rule on Source tests presence (`has()`), not length.
+                let has = |f: &str| src.get(f).is_some_and(|x| !x.is_null());
+                if (has("serviceAccounts") || has("notServiceAccounts"))
+                    && ["principals", "notPrincipals", "namespaces", "notNamespaces"]
+                        .iter()
+                        .any(|f| has(f))
+                {
+                    v.err(
+                        &sp,
+                        "Cannot set serviceAccounts with namespaces or principals",
+                        Check::CrdCel,
+                    );
+                }
+                for field in ["serviceAccounts", "notServiceAccounts"] {
+                    let Some(Value::Array(items)) = src.get(field) else {
+                        continue;
+                    };
+                    if items.len() > MAX_SERVICE_ACCOUNTS {
+                        v.schema(
+                            format!("{sp}.{field}"),
+                            format!(
+                                "Too many: {}: must have at most {MAX_SERVICE_ACCOUNTS} items",
+                                items.len()
+                            ),
+                        );
+                    }
+                    for (j, item) in items.iter().enumerate() {
+                        if item
+                            .as_str()
+                            .is_some_and(|s| s.len() > MAX_SERVICE_ACCOUNT_LEN)
+                        {
+                            v.schema(
+                                format!("{sp}.{field}[{j}]"),
+                                format!(
+                                    "Too long: may not be more than {MAX_SERVICE_ACCOUNT_LEN} bytes"
+                                ),
+                            );
                         }
                     }
                 }
