@@ -24,14 +24,25 @@ const MB: usize = 1 << 20;
 fn timed<R>(name: &str, mut f: impl FnMut() -> R) -> (Stat, R) {
     let mut times = Vec::new();
     let mut last = None;
-    for _ in 0..3 {
+    // `MESHTLS_BENCH_RUNS=1` for a quick look (the median of one run is that run).
+    let runs = std::env::var("MESHTLS_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse::<usize>().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut cpu = Vec::new();
+    for _ in 0..runs {
+        let c = thread_cpu();
         let t = Instant::now();
         let r = black_box(f());
         times.push(t.elapsed());
+        cpu.push(thread_cpu().zip(c).map(|(b, a)| b.saturating_sub(a)));
         last = Some(r);
     }
+    cpu.sort();
+    CPU_MS.with(|c| c.set(cpu[cpu.len() / 2]));
     times.sort();
-    let median = times[1].as_nanos() as f64;
+    let median = times[times.len() / 2].as_nanos() as f64;
     let stat = Stat {
         name: name.to_owned(),
         median_ns: median,
@@ -40,8 +51,23 @@ fn timed<R>(name: &str, mut f: impl FnMut() -> R) -> (Stat, R) {
     };
     match last {
         Some(r) => (stat, r),
-        None => unreachable!("three runs happened"),
+        None => unreachable!("at least one run happened"),
     }
+}
+
+thread_local! {
+    /// The last row's median CPU time of this thread, ms (10 ms resolution).
+    static CPU_MS: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// This thread's user + system CPU time in ms (Linux `/proc`, clock ticks of 10 ms), which
+/// a loaded machine inflates far less than wall time.
+fn thread_cpu() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
 }
 
 fn verdict<T, E: std::fmt::Display>(r: &Result<T, E>) -> String {
@@ -61,10 +87,21 @@ fn row<T, E: std::fmt::Display>(
     limit: Duration,
     f: impl FnMut() -> Result<T, E>,
 ) {
+    // `MESHTLS_BENCH_ROWS=text` times only the rows whose name contains `text` (for profiling
+    // one case; the set-up of the others still runs).
+    if let Ok(filter) = std::env::var("MESHTLS_BENCH_ROWS") {
+        if !name.contains(filter.as_str()) {
+            return;
+        }
+    }
     let (stat, r) = timed(name, f);
     let ok = stat.median_ns <= limit.as_nanos() as f64;
+    let cpu = CPU_MS
+        .with(|c| c.get())
+        .map(|ms| format!("cpu {ms} ms; "))
+        .unwrap_or_default();
     let note = format!(
-        "{}; goal < {} ms: {}",
+        "{cpu}{}; goal < {} ms: {}",
         verdict(&r),
         limit.as_millis(),
         if ok { "met" } else { "MISSED" }
@@ -390,6 +427,22 @@ pub fn rows(h: &mut Harness) {
         PolicySet::from_yaml(&flow, "istio-system")
     });
 
+    // The slowest constructs of `yaml_constructs` (all of them: MESHTLS_BENCH_MATRIX=1)
+    // through every YAML reader.
+    matrix(
+        h,
+        Some(&[
+            "flow seq of pairs",
+            "nesting to the limit, repeated",
+            "flow seq of empty maps",
+            "local tags",
+            "numeric keys (integer duplicate check)",
+            "tiny PeerAuthentication documents",
+            "JSON refused at the end (YAML fallback)",
+            "JSON array of zeros",
+        ]),
+    );
+
     // Identity parsers: a 1 MB path is scanned once.
     let id_text = format!("spiffe://cluster.local/{}", "ab/".repeat(MB / 3 - 10) + "c");
     row(h, "SpiffeId::new, 1 MB path", other_mb, || {
@@ -462,6 +515,78 @@ pub fn rows(h: &mut Harness) {
     row(h, "BundleSet::from_spiffe_json, 1 MB map", other_mb, || {
         BundleSet::from_spiffe_json(&map)
     });
+    // The same with a distinct root per trust domain (nothing to share), with empty bundles
+    // (the most bundles per byte), and a bundle of many ignored members.
+    let distinct_map: String = {
+        let mut entries = Vec::new();
+        let mut size = 0;
+        for (i, der) in distinct.iter().enumerate() {
+            let Ok(b) = TrustBundle::new(td("x.example"), [der.clone()]) else {
+                break;
+            };
+            let Ok(j) = b.to_spiffe_json() else { break };
+            let e = format!("\"td{i}.example\": {j}");
+            size += e.len() + 1;
+            if size > MB - 64 {
+                break;
+            }
+            entries.push(e);
+        }
+        format!("{{\"trust_domains\": {{{}}}}}", entries.join(","))
+    };
+    row(
+        h,
+        "BundleSet::from_spiffe_json, 1 MB map of distinct roots",
+        other_mb,
+        || BundleSet::from_spiffe_json(&distinct_map),
+    );
+    let empty_map: String = {
+        let entries: Vec<String> = (0..MB / 28)
+            .map(|i| format!("\"t{i}.example\":{{\"keys\":[]}}"))
+            .collect();
+        format!("{{\"trust_domains\":{{{}}}}}", entries.join(","))
+    };
+    row(
+        h,
+        &format!(
+            "BundleSet::from_spiffe_json, 1 MB map of {} empty bundles",
+            MB / 28
+        ),
+        other_mb,
+        || BundleSet::from_spiffe_json(&empty_map),
+    );
+    let most_map: String = {
+        let entries: Vec<String> = (0..meshtls::bundle::MAX_BUNDLE_MAP_TRUST_DOMAINS)
+            .map(|i| format!("\"t{i}.example\":{{\"keys\":[]}}"))
+            .collect();
+        format!("{{\"trust_domains\":{{{}}}}}", entries.join(","))
+    };
+    row(
+        h,
+        "BundleSet::from_spiffe_json, 4,096 empty bundles (most accepted)",
+        other_mb,
+        || BundleSet::from_spiffe_json(&most_map),
+    );
+    let members: String = {
+        let entries: Vec<String> = (0..MB / 12).map(|i| format!("\"m{i}\":0")).collect();
+        format!("{{\"keys\":[],{}}}", entries.join(","))
+    };
+    row(
+        h,
+        "TrustBundle::from_spiffe_json, 1 MB object of distinct members",
+        other_mb,
+        || TrustBundle::from_spiffe_json(td("cluster.local"), &members),
+    );
+    let ignored = format!(
+        "{{\"keys\":[{}{{}}]}}",
+        "{\"use\":\"jwt-svid\",\"kty\":\"EC\"},".repeat(MB / 30)
+    );
+    row(
+        h,
+        "TrustBundle::from_spiffe_json, 1 MB of ignored JWKs",
+        other_mb,
+        || TrustBundle::from_spiffe_json(td("cluster.local"), &ignored),
+    );
     // Chains are capped at 16 certificates; a 1 MB "chain" is refused before any signature.
     let Ok(set) = BundleSet::from_bundles([one.clone()]) else {
         return;
@@ -492,4 +617,181 @@ pub fn rows(h: &mut Harness) {
     row(h, "tls::sniff::sniff, 1 MB", other_mb, || {
         Ok::<_, String>(format!("{:?}", meshtls::tls::sniff::sniff(&hello)).len())
     });
+}
+
+/// Hostile YAML constructs of about 1 MB, as (name, whole text). `PA` documents carry the
+/// construct in `status` (which every reader must parse past); the rest are whole streams.
+pub fn yaml_constructs() -> Vec<(&'static str, String)> {
+    let head = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: x, namespace: a}\nstatus: ";
+    let fill = |unit: &str, budget: usize| unit.repeat(budget / unit.len());
+    let body = MB - head.len() - 16;
+    let mut v: Vec<(&'static str, String)> = Vec::new();
+    v.push((
+        "flow seq of 1-char scalars",
+        format!("{head}[{}a]\n", fill("a,", body)),
+    ));
+    v.push((
+        "flow seq of zeros",
+        format!("{head}[{}0]\n", fill("0,", body)),
+    ));
+    v.push((
+        "flow seq of empty seqs",
+        format!("{head}[{}[]]\n", fill("[],", body)),
+    ));
+    v.push((
+        "flow seq of empty maps",
+        format!("{head}[{}{{}}]\n", fill("{},", body)),
+    ));
+    v.push((
+        "flow seq of pairs",
+        format!("{head}[{}a: b]\n", fill("a: b,", body)),
+    ));
+    v.push((
+        "block seq of 1-char scalars",
+        format!("{head}\n{}", fill("- a\n", body)),
+    ));
+    v.push((
+        "block seq of empty entries",
+        format!("{head}\n{}", fill("-\n", body)),
+    ));
+    let mut keys = String::new();
+    let mut i = 0;
+    while keys.len() < body {
+        keys.push_str(&format!("k{i}: 0, "));
+        i += 1;
+    }
+    v.push((
+        "flow map of distinct keys",
+        format!("{head}{{{keys}z: 0}}\n"),
+    ));
+    let mut bkeys = String::new();
+    let mut i = 0;
+    while bkeys.len() < body {
+        bkeys.push_str(&format!("  k{i}:\n"));
+        i += 1;
+    }
+    v.push((
+        "block map of distinct null keys",
+        format!("{head}\n{bkeys}"),
+    ));
+    let nest = format!("{}{},", "[".repeat(62), "]".repeat(62));
+    v.push((
+        "nesting to the limit, repeated",
+        format!("{head}[{}[]]\n", fill(&nest, body)),
+    ));
+    v.push((
+        "double-quoted scalar with escapes",
+        format!("{head}\"{}\"\n", fill("\\t", body)),
+    ));
+    v.push((
+        "double-quoted scalar with \\u escapes",
+        format!("{head}\"{}\"\n", fill("\\u00e9", body)),
+    ));
+    v.push((
+        "single-quoted scalar with ''",
+        format!("{head}'{}'\n", fill("''", body)),
+    ));
+    v.push((
+        "plain multi-line scalar",
+        format!("{head}a\n{}", fill("  a\n", body)),
+    ));
+    v.push((
+        "literal block scalar",
+        format!("{head}|\n{}", fill("  a\n", body)),
+    ));
+    v.push((
+        "folded block scalar of empty lines",
+        format!("{head}>\n  a\n{}", fill("\n", body)),
+    ));
+    v.push(("comments", format!("{head}a\n{}", fill("#\n", body))));
+    v.push((
+        "tagged scalars",
+        format!("{head}[{}a]\n", fill("!!str a,", body)),
+    ));
+    v.push(("local tags", format!("{head}[{}a]\n", fill("!a a,", body))));
+    let mut aliases = String::from("[&a [");
+    aliases.push_str(&fill("a,", 200));
+    aliases.push_str("a], ");
+    aliases.push_str(&fill("*a, ", 1000 * 4));
+    aliases.push_str(&fill("a,", body - aliases.len()));
+    aliases.push_str("a]\n");
+    v.push((
+        "1,000 aliases of a 100-element seq + scalars",
+        format!("{head}{aliases}"),
+    ));
+    let mut merge = String::from("{base: &b {");
+    merge.push_str(&fill("x: 0, ", 90 * 6));
+    merge.push_str("y: 0}, l: [");
+    merge.push_str(&fill("{<<: *b, z: 1}, ", 999 * 16));
+    merge.push_str("{}]}\n");
+    v.push(("999 merge keys of a 90-key map", format!("{head}{merge}")));
+    let mut long_keys = String::from("{");
+    let mut i = 0;
+    while long_keys.len() < body {
+        long_keys.push_str(&format!("{:a<1000}{i}: 0, ", ""));
+        i += 1;
+    }
+    v.push(("1,000-char keys", format!("{head}{long_keys}z: 0}}\n")));
+    v.push(("numeric keys (integer duplicate check)", {
+        let mut s = String::from("{");
+        let mut i = 0;
+        while s.len() < body {
+            s.push_str(&format!("{i}: 0, "));
+            i += 1;
+        }
+        format!("{head}{s}z: 0}}\n")
+    }));
+    v.push(("floats", format!("{head}[{}1]\n", fill("1.5e3,", body))));
+    v.push(("empty documents", fill("---\n", MB)));
+    v.push(("documents of one scalar", fill("--- a\n", MB)));
+    v.push(("documents of an empty map", fill("--- {}\n", MB)));
+    let tiny = "kind: PeerAuthentication\nmetadata: {name: a, namespace: b}\n---\n";
+    v.push(("tiny PeerAuthentication documents", fill(tiny, MB)));
+    let tiny_ap = "kind: AuthorizationPolicy\nmetadata: {name: a, namespace: b}\n---\n";
+    v.push(("tiny AuthorizationPolicy documents", fill(tiny_ap, MB)));
+    v.push(("other-kind documents", fill("kind: ConfigMap\n---\n", MB)));
+    let json_head = "{\"apiVersion\": \"security.istio.io/v1\", \"kind\": \"PeerAuthentication\", \"metadata\": {\"name\": \"x\", \"namespace\": \"a\"}, \"status\": ";
+    v.push((
+        "JSON array of zeros",
+        format!("{json_head}[{}0]}}\n", fill("0,", body)),
+    ));
+    v.push((
+        "JSON refused at the end (YAML fallback)",
+        format!("{json_head}[{}0]}} # x\n", fill("0,", body)),
+    ));
+    v.push((
+        "top-level JSON array",
+        format!("[{}0]\n", fill("0,", MB - 4)),
+    ));
+    v
+}
+
+/// Constructs through every YAML reader: those named in `only`, or all (`MESHTLS_BENCH_MATRIX=1`).
+pub fn matrix(h: &mut Harness, only: Option<&[&str]>) {
+    let yaml_mb = Duration::from_millis(250);
+    let mesh = MeshConfig::default();
+    for (name, text) in yaml_constructs() {
+        if only.is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
+        let n = |r: &str| format!("{r}: {name} ({} KB)", text.len() / 1024);
+        row(h, &n("validate_pa"), yaml_mb, || {
+            meshtls::policy::validate_peer_authentication(&text)
+        });
+        row(h, &n("PolicySet"), yaml_mb, || {
+            PolicySet::from_yaml(&text, "istio-system")
+        });
+        row(h, &n("AuthzSet"), yaml_mb, || {
+            meshtls::AuthorizationPolicySet::from_yaml(&text, &mesh)
+        });
+        row(h, &n("check_authz"), yaml_mb, || {
+            meshtls::policy::authorization::check_manifests(&text)
+        });
+        row(h, &n("MeshConfig"), yaml_mb, || {
+            MeshConfig::from_yaml(&text)
+        });
+        row(h, &n("from_dump"), yaml_mb, || {
+            meshtls::path::Mesh::from_dump(&text, None)
+        });
+    }
 }

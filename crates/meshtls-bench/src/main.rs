@@ -62,7 +62,11 @@ fn main() {
         ca_protocol::rows(&mut h);
     }
     if h.wants("hardening") {
-        hardening::rows(&mut h);
+        if std::env::var_os("MESHTLS_BENCH_MATRIX").is_some() {
+            hardening::matrix(&mut h, None);
+        } else {
+            hardening::rows(&mut h);
+        }
     }
     if json {
         match serde_json::to_string_pretty(&h.rows) {

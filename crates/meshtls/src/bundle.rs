@@ -472,6 +472,12 @@ impl BundleSet {
                 reason: format!("expected an object, found {}", map.kind()),
             });
         };
+        if entries.len() > MAX_BUNDLE_MAP_TRUST_DOMAINS {
+            return Err(BundleError::TooManyTrustDomains {
+                count: entries.len(),
+                limit: MAX_BUNDLE_MAP_TRUST_DOMAINS,
+            });
+        }
         let mut bundles = Vec::with_capacity(entries.len());
         for (name, value) in entries {
             let td = parse_td(name)?;
@@ -743,6 +749,12 @@ fn fingerprint(td: &TrustDomain, roots: &[CertificateDer<'_>]) -> [u8; 32] {
 /// that reading one stays well under a second. The one PEM reader applies the same cap.
 pub const MAX_BUNDLE_BYTES: usize = crate::x509::pem::MAX_PEM_BYTES;
 
+/// The most trust domains one SPIFFE bundle map may name (4,096): a federation has a handful
+/// to hundreds. Each bundle costs a few microseconds to build even when empty, so the cap keeps
+/// a 1 MB map of empty bundles (37,000 of them) a fast [`BundleError::TooManyTrustDomains`]
+/// instead of a quarter of a second of work.
+pub const MAX_BUNDLE_MAP_TRUST_DOMAINS: usize = 4_096;
+
 fn check_size(text: &str, what: &'static str) -> Result<(), BundleError> {
     if text.len() > MAX_BUNDLE_BYTES {
         return Err(BundleError::TooLarge {
@@ -758,7 +770,7 @@ const KNOWN_KTY: [&str; 3] = ["EC", "RSA", "OKP"];
 
 fn bundle_from_json(
     trust_domain: TrustDomain,
-    doc: &Json,
+    doc: &Json<'_>,
     at: Option<&str>,
 ) -> Result<TrustBundle, BundleError> {
     let prefix = at.map(|a| format!("{a}.")).unwrap_or_default();
@@ -890,7 +902,7 @@ fn bundle_from_json(
 
 /// RFC 7517 §4.7: the key in `x5c[0]` MUST match the JWK's own key members. Members that are
 /// absent are not required (the certificate is what verification uses).
-fn check_jwk_matches(jwk: &Json, kty: &str, spki: &[u8]) -> Result<(), String> {
+fn check_jwk_matches(jwk: &Json<'_>, kty: &str, spki: &[u8]) -> Result<(), String> {
     let key = der::public_key(spki).map_err(|e| format!("x5c[0] key: {e}"))?;
     if key.kty() != kty {
         return Err(format!(

@@ -1,7 +1,30 @@
 //! YAML and JSON in and out: the only module that knows the YAML crate.
 //!
 //! Every read goes through resource limits (input size, nesting depth, alias expansion,
-//! event count) so that hostile input ends in a [`ManifestError`] in bounded time and memory.
+//! node count, and an event count proportional to the input's size) so that hostile input ends
+//! in a [`ManifestError`] in bounded time and memory:
+//!
+//! | limit | value | error |
+//! |---|---|---|
+//! | input size | [`MAX_INPUT_BYTES`] (16 MiB), checked before any copy | [`ManifestError::TooLarge`] |
+//! | nesting | [`MAX_DEPTH`] (64) levels | [`ManifestError::Syntax`] |
+//! | nodes | [`MAX_VALUE_NODES`] (1,000,000; [`MAX_TYPED_NODES`] typed, [`MAX_MESH_CONFIG_NODES`] for a mesh config) | [`ManifestError::Budget`] |
+//! | parser events | [`event_budget`]: [`MIN_EVENTS`] + one per [`BYTES_PER_EVENT`] bytes | [`ManifestError::Budget`] |
+//! | aliases, anchors | [`MAX_ALIASES`] each; 100,000 replayed events | [`ManifestError::Syntax`] |
+//!
+//! The YAML parser's cost is per event (about a microsecond each), so the event budget is
+//! what keeps any 1 MB input within a fraction of a second: text denser than one event per
+//! three bytes (`[a,a,a,…]`, `[[],[],…]`, `{a: b}` pairs, empty documents) is refused once it
+//! passes the budget, while manifests as Kubernetes, kubectl and Helm write them (one event
+//! per 4–10 bytes) are read whole.
+//!
+//! JSON text (an object or array, as `kubectl get -o json` prints) is read by the JSON parser
+//! when the YAML reader would read it to the same values: one checking pass counts nodes and
+//! events as the YAML reader does and gives the same [`ManifestError::Budget`], and JSON with a
+//! key twice, nesting past [`MAX_DEPTH`], a float, a `<<` key, a tab or a character YAML reads
+//! differently (C1 controls, U+2028/U+2029, a byte-order mark, `\u` surrogate escapes) goes to
+//! the YAML reader, which answers or refuses as for any YAML. One rule differs on purpose:
+//! YAML's 1,024-character limit on implicit keys does not apply to keys read as JSON.
 
 use serde::de::DeserializeOwned;
 
@@ -29,15 +52,38 @@ pub const MAX_MESH_CONFIG_NODES: usize = 200_000;
 /// without storing them (memory stays proportional to what is kept).
 pub const MAX_TYPED_NODES: usize = 1_500_000;
 
+/// The event budget's allowance for any input, however small.
+pub const MIN_EVENTS: usize = 16_384;
+
+/// The event budget's rate: one parser event (a scalar, the start or the end of a sequence or
+/// mapping, a document marker) per this many bytes of input.
+pub const BYTES_PER_EVENT: usize = 3;
+
+/// The most parser events a reader processes for an input of `size` bytes:
+/// [`MIN_EVENTS`] + `size` / [`BYTES_PER_EVENT`] (about 366,000 for 1 MiB), never more than
+/// twice the node budget. Manifests as Kubernetes, kubectl and Helm write them have one
+/// event per 4–10 bytes (a 1 MiB stream of 4,900 PeerAuthentications: about 230,000
+/// events), indented JSON fewer; denser text (`[a,a,a,…]`, `[[],[],…]`, `{a: b}` pairs, empty
+/// documents: one event per 1–2 bytes) is refused with [`ManifestError::Budget`] once past the
+/// budget, so that no 1 MB input costs the YAML parser more than a dense real one. The YAML
+/// parser's time is per event (about a microsecond each), not per byte.
+pub const fn event_budget(size: usize) -> usize {
+    MIN_EVENTS + size / BYTES_PER_EVENT
+}
+
 /// The most alias events (`*name`) in one input, and the most events an alias may replay in
 /// total. Kubernetes never writes aliases; hand-written manifests use a few. The replay cap
 /// is what stops a "billion laughs" expansion early.
 pub const MAX_ALIASES: usize = 1_000;
 const MAX_REPLAYED_EVENTS: usize = 100_000;
 
-fn options(max_nodes: usize) -> serde_saphyr::Options {
+fn max_events(max_nodes: usize, size: usize) -> usize {
+    max_nodes.saturating_mul(2).min(event_budget(size))
+}
+
+fn options(max_nodes: usize, size: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = max_nodes.saturating_mul(2);
+    budget.max_events = max_events(max_nodes, size);
     budget.max_nodes = max_nodes;
     budget.max_aliases = MAX_ALIASES;
     budget.max_anchors = MAX_ALIASES;
@@ -75,6 +121,39 @@ pub fn check_input_size(size: usize, what: &'static str) -> Result<(), ManifestE
     Ok(())
 }
 
+/// The YAML reader's error as a [`ManifestError`]: the node and event budgets as
+/// [`ManifestError::Budget`] (the same error the JSON reader gives), the rest as
+/// [`ManifestError::Syntax`] with a bounded message.
+fn yaml_error(
+    what: &'static str,
+    err: serde_saphyr::Error,
+    max_nodes: usize,
+    size: usize,
+) -> ManifestError {
+    use serde_saphyr::budget::BudgetBreach;
+    match &err {
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Events { .. },
+            ..
+        } => ManifestError::Budget {
+            what,
+            counted: "events",
+            limit: max_events(max_nodes, size),
+            size,
+        },
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Nodes { .. },
+            ..
+        } => ManifestError::Budget {
+            what,
+            counted: "nodes",
+            limit: max_nodes,
+            size,
+        },
+        _ => syntax(what, err),
+    }
+}
+
 fn syntax(what: &'static str, err: impl std::fmt::Display) -> ManifestError {
     let mut reason = err.to_string();
     // The parser's text can quote the input; keep messages about hostile input small.
@@ -101,14 +180,16 @@ pub(crate) fn parse_value_within(
     max_nodes: usize,
 ) -> Result<serde_json::Value, ManifestError> {
     check_size(text, what)?;
-    serde_saphyr::from_str_with_options(text, options(max_nodes.min(MAX_VALUE_NODES)))
-        .map_err(|e| syntax(what, e))
+    let max_nodes = max_nodes.min(MAX_VALUE_NODES);
+    serde_saphyr::from_str_with_options(text, options(max_nodes, text.len()))
+        .map_err(|e| yaml_error(what, e, max_nodes, text.len()))
 }
 
 /// Parses one YAML (or JSON) document into `T`.
 pub fn parse<T: DeserializeOwned>(text: &str, what: &'static str) -> Result<T, ManifestError> {
     check_size(text, what)?;
-    serde_saphyr::from_str_with_options(text, options(MAX_VALUE_NODES)).map_err(|e| syntax(what, e))
+    serde_saphyr::from_str_with_options(text, options(MAX_VALUE_NODES, text.len()))
+        .map_err(|e| yaml_error(what, e, MAX_VALUE_NODES, text.len()))
 }
 
 /// Parses a multi-document YAML stream (documents separated by `---`) into generic values.
@@ -120,12 +201,12 @@ pub fn parse_documents(
     what: &'static str,
 ) -> Result<Vec<serde_json::Value>, ManifestError> {
     check_size(text, what)?;
-    if let Some(docs) = json_documents::<serde_json::Value>(text) {
+    if let Some(docs) = json_documents::<serde_json::Value>(text, what, MAX_VALUE_NODES)? {
         return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
     }
     let docs: Vec<Option<serde_json::Value>> =
-        serde_saphyr::from_multiple_with_options(text, options(MAX_VALUE_NODES))
-            .map_err(|e| syntax(what, e))?;
+        serde_saphyr::from_multiple_with_options(text, options(MAX_VALUE_NODES, text.len()))
+            .map_err(|e| yaml_error(what, e, MAX_VALUE_NODES, text.len()))?;
     Ok(docs
         .into_iter()
         .flatten()
@@ -141,27 +222,303 @@ pub fn parse_documents_as<T: DeserializeOwned>(
     what: &'static str,
 ) -> Result<Vec<T>, ManifestError> {
     check_size(text, what)?;
-    if let Some(docs) = json_documents(text) {
+    if let Some(docs) = json_documents(text, what, MAX_TYPED_NODES)? {
         return Ok(docs);
     }
     let docs: Vec<Option<T>> =
-        serde_saphyr::from_multiple_with_options(text, options(MAX_TYPED_NODES))
-            .map_err(|e| syntax(what, e))?;
+        serde_saphyr::from_multiple_with_options(text, options(MAX_TYPED_NODES, text.len()))
+            .map_err(|e| yaml_error(what, e, MAX_TYPED_NODES, text.len()))?;
     Ok(docs.into_iter().flatten().collect())
 }
 
 /// JSON objects (what `kubectl get -o json` prints, possibly several in a row) read with the
-/// JSON parser, which is far faster than the YAML one on large lists. Anything it cannot
-/// read (flow-style YAML also starts with `{`) goes to the YAML parser, which reports errors.
-fn json_documents<T: DeserializeOwned>(text: &str) -> Option<Vec<T>> {
-    if !text.trim_start().starts_with('{') {
-        return None;
+/// JSON parser, which is far faster than the YAML one on large lists. Only a text the YAML
+/// reader would read to the same values within the same limits is read this way (checked by
+/// [`json_agrees`] in one pass without building anything); anything else (flow-style YAML
+/// also starts with `{`, and JSON with a duplicate key, nesting past [`MAX_DEPTH`], more nodes
+/// than the budget or a number YAML reads differently) goes to the YAML reader, which gives
+/// its answer or its error.
+fn json_documents<T: DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+    max_nodes: usize,
+) -> Result<Option<Vec<T>>, ManifestError> {
+    let start = text.trim_start();
+    if !start.starts_with('{') && !start.starts_with('[') {
+        return Ok(None);
     }
-    // serde_json stops at 128 levels of nesting with an error, never a stack overflow.
-    serde_json::Deserializer::from_str(text)
+    match json_agrees(text, max_nodes) {
+        JsonVerdict::Unsure => return Ok(None),
+        JsonVerdict::Over { counted, limit } => {
+            return Err(ManifestError::Budget {
+                what,
+                counted,
+                limit,
+                size: text.len(),
+            });
+        }
+        JsonVerdict::Agrees => {}
+    }
+    Ok(serde_json::Deserializer::from_str(text)
         .into_iter::<T>()
         .collect::<Result<Vec<T>, _>>()
-        .ok()
+        .ok())
+}
+
+/// What [`json_agrees`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonVerdict {
+    /// The YAML reader reads the text to the same values, within its budgets.
+    Agrees,
+    /// The YAML reader would refuse the text with this budget (counted alike, with a margin
+    /// for document markers).
+    Over { counted: &'static str, limit: usize },
+    /// Not JSON, or JSON that YAML may read differently: the YAML reader decides.
+    Unsure,
+}
+
+/// Counts near a budget's limit are left to the YAML reader (which counts the stream and
+/// document markers its own way).
+const JSON_MARGIN: usize = 16;
+
+/// Whether the YAML reader reads the JSON `text` exactly as the JSON reader does: no key
+/// twice in one object, no nesting deeper than [`MAX_DEPTH`], within the node and event
+/// budgets (counted as the YAML reader counts them), no `<<` key (a YAML merge key), no
+/// number the two read differently (`-0`, integers past 64 bits, floats), and only
+/// characters that YAML reads as JSON does (no tabs, no line separators other than `\n` and
+/// `\r`, no C1 controls, no `\u` escapes of surrogates).
+pub(crate) fn json_agrees(text: &str, max_nodes: usize) -> JsonVerdict {
+    if !json_chars_read_alike(text.as_bytes()) {
+        return JsonVerdict::Unsure;
+    }
+    let walk = JsonWalk {
+        nodes: std::cell::Cell::new(0),
+        // The stream's start and end.
+        events: std::cell::Cell::new(2),
+        max_nodes,
+        max_events: max_events(max_nodes, text.len()),
+        verdict: std::cell::Cell::new(JsonVerdict::Unsure),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    loop {
+        // `end` skips whitespace and fails when more text follows: the next document.
+        if de.end().is_ok() {
+            break;
+        }
+        // The document's start and end.
+        if walk.count::<serde_json::Error>(0, 2).is_err()
+            || serde::de::DeserializeSeed::deserialize(
+                JsonNode {
+                    walk: &walk,
+                    depth: 0,
+                },
+                &mut de,
+            )
+            .is_err()
+        {
+            return walk.verdict.get();
+        }
+    }
+    let (nodes, events) = (walk.nodes.get(), walk.events.get());
+    if nodes + JSON_MARGIN > max_nodes || events + JSON_MARGIN > walk.max_events {
+        return JsonVerdict::Unsure;
+    }
+    JsonVerdict::Agrees
+}
+
+/// Bytes whose reading differs between YAML and JSON, or that YAML refuses (see
+/// [`json_agrees`]); everything else in a valid JSON text is read alike.
+fn json_chars_read_alike(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            // A tab outside a string is JSON whitespace that YAML refuses in places; DEL is
+            // not printable in YAML (control characters are invalid JSON anyway).
+            if b == b'\t' || b == 0x7f {
+                return false;
+            }
+            if b == b'\\' && bytes.get(i + 1) == Some(&b'u') {
+                // \uD800-\uDFFF: surrogates, combined by JSON, not by every YAML reader.
+                if matches!(bytes.get(i + 2), Some(b'd' | b'D'))
+                    && matches!(
+                        bytes.get(i + 3),
+                        Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+                    )
+                {
+                    return false;
+                }
+                i += 2;
+                continue;
+            }
+            if b == b'\\' {
+                // Skip the escaped character (so `\\u` is not read as an escape of `u`).
+                i += 2;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        let next = bytes.get(i + 1).copied().unwrap_or(0);
+        let third = bytes.get(i + 2).copied().unwrap_or(0);
+        let differs = match b {
+            // U+0080-U+009F: C1 controls, NEL (a YAML 1.1 line break) among them.
+            0xc2 => (0x80..=0x9f).contains(&next),
+            // U+2028, U+2029: line and paragraph separators.
+            0xe2 => next == 0x80 && (third == 0xa8 || third == 0xa9),
+            // U+FEFF (a byte-order mark), U+FFFE, U+FFFF.
+            0xef => (next == 0xbb && third == 0xbf) || (next == 0xbf && third >= 0xbe),
+            _ => false,
+        };
+        if differs {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+struct JsonWalk {
+    nodes: std::cell::Cell<usize>,
+    events: std::cell::Cell<usize>,
+    max_nodes: usize,
+    max_events: usize,
+    /// Why the walk stopped early.
+    verdict: std::cell::Cell<JsonVerdict>,
+}
+
+impl JsonWalk {
+    /// Counts `nodes` nodes and `events` events, stopping clearly past a budget.
+    fn count<E: serde::de::Error>(&self, nodes: usize, events: usize) -> Result<(), E> {
+        let n = self.nodes.get() + nodes;
+        let e = self.events.get() + events;
+        self.nodes.set(n);
+        self.events.set(e);
+        let over = if n > self.max_nodes + JSON_MARGIN {
+            Some(("nodes", self.max_nodes))
+        } else if e > self.max_events + JSON_MARGIN {
+            Some(("events", self.max_events))
+        } else {
+            None
+        };
+        match over {
+            Some((counted, limit)) => {
+                self.verdict.set(JsonVerdict::Over { counted, limit });
+                Err(E::custom("budget"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn node<E: serde::de::Error>(&self) -> Result<(), E> {
+        self.count(1, 1)
+    }
+
+    fn container<E: serde::de::Error>(&self) -> Result<(), E> {
+        self.count(1, 2)
+    }
+}
+
+/// One JSON value at `depth` (containers around it), checked and dropped.
+struct JsonNode<'w> {
+    walk: &'w JsonWalk,
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonNode<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonNode<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.walk.node()
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.walk.node()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.walk.node()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.walk.node()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        // `-0` is the integer 0 in YAML, an integer past 64 bits a float in JSON, and the
+        // two may round a long fraction differently: floats (rare in manifests) go to YAML.
+        Err(E::custom("a float"))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.walk.node()
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.walk.container()?;
+        let depth = self.depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(serde::de::Error::custom("depth"));
+        }
+        while seq
+            .next_element_seed(JsonNode {
+                walk: self.walk,
+                depth,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.walk.container()?;
+        let depth = self.depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(serde::de::Error::custom("depth"));
+        }
+        let mut keys: std::collections::HashSet<std::borrow::Cow<'de, str>> =
+            std::collections::HashSet::new();
+        while let Some(key) = map.next_key_seed(JsonKey)? {
+            self.walk.node()?;
+            if key == "<<" || !keys.insert(key) {
+                return Err(serde::de::Error::custom("duplicate or merge key"));
+            }
+            map.next_value_seed(JsonNode {
+                walk: self.walk,
+                depth,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON object key, borrowed from the text when it has no escapes.
+struct JsonKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonKey {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonKey {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_owned()))
+    }
 }
 
 /// Renders a value as YAML.

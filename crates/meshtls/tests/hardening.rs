@@ -274,3 +274,25 @@ fn json_with_a_long_key_reads_the_same_everywhere() {
         .to_string();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_bundle_map_names_at_most_max_trust_domains() {
+    use meshtls::bundle::MAX_BUNDLE_MAP_TRUST_DOMAINS;
+    let map = |n: usize| {
+        let entries: Vec<String> = (0..n)
+            .map(|i| format!("\"t{i}.example\": {{\"keys\": []}}"))
+            .collect();
+        format!("{{\"trust_domains\": {{{}}}}}", entries.join(","))
+    };
+    let set = BundleSet::from_spiffe_json(&map(MAX_BUNDLE_MAP_TRUST_DOMAINS)).unwrap();
+    assert_eq!(set.trust_domains().count(), MAX_BUNDLE_MAP_TRUST_DOMAINS);
+    let err = BundleSet::from_spiffe_json(&map(MAX_BUNDLE_MAP_TRUST_DOMAINS + 1)).unwrap_err();
+    assert_eq!(
+        err,
+        meshtls::error::BundleError::TooManyTrustDomains {
+            count: MAX_BUNDLE_MAP_TRUST_DOMAINS + 1,
+            limit: MAX_BUNDLE_MAP_TRUST_DOMAINS
+        }
+    );
+    assert!(err.to_string().contains("4096"), "{err}");
+}

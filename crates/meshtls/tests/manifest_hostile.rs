@@ -145,9 +145,16 @@ fn many_nodes_under_the_size_cap() {
     let text = format!("k: [{}1]\n", "1,".repeat(6_000_000));
     assert!(text.len() < meshtls::manifest::MAX_INPUT_BYTES);
     let err = meshtls::manifest::parse_value(&text, "t").unwrap_err();
-    assert!(err.to_string().contains("budget breached: Nodes"), "{err}");
+    assert!(
+        matches!(err, ManifestError::Budget { counted: "nodes", limit, .. } if limit == meshtls::manifest::MAX_VALUE_NODES),
+        "{err}"
+    );
+    assert!(err.to_string().contains("budget breached"), "{err}");
     let err = PolicySet::from_yaml(&text, "istio-system").unwrap_err();
-    assert!(err.to_string().contains("budget breached: Nodes"), "{err}");
+    assert!(
+        matches!(&err, meshtls::Error::Manifest(ManifestError::Budget { counted: "nodes", limit, .. }) if *limit == meshtls::manifest::MAX_TYPED_NODES),
+        "{err}"
+    );
 }
 
 #[test]

@@ -20,6 +20,23 @@ pub enum ManifestError {
         /// The limit.
         limit: usize,
     },
+    /// The document holds more YAML nodes, or more parser events (nodes, the ends of
+    /// sequences and mappings, document markers), than meshtls reads: at most
+    /// [`MAX_VALUE_NODES`](crate::manifest::MAX_VALUE_NODES) nodes (less for a mesh config), and
+    /// [`event_budget`](crate::manifest::event_budget) events for an input of `size` bytes.
+    /// Real manifests stay far below both; the budget stops a dense hostile input (a megabyte
+    /// of `[a,a,a,…]`) early. The JSON and the YAML reader count alike and give this same error.
+    #[error("cannot parse {what}: budget breached: more than {limit} {counted} in {size} bytes")]
+    Budget {
+        /// What was being read.
+        what: &'static str,
+        /// `"nodes"` or `"events"`.
+        counted: &'static str,
+        /// The limit that was passed.
+        limit: usize,
+        /// The input size in bytes.
+        size: usize,
+    },
     /// A field had the wrong type or an unusable value.
     #[error("invalid {what}: {reason}")]
     Shape {

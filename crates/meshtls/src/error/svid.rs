@@ -328,6 +328,15 @@ pub enum BundleError {
         /// The conflict.
         reason: String,
     },
+    /// A SPIFFE bundle map names more trust domains than
+    /// [`crate::bundle::MAX_BUNDLE_MAP_TRUST_DOMAINS`].
+    #[error("SPIFFE bundle map names {count} trust domains, more than the {limit} meshtls reads")]
+    TooManyTrustDomains {
+        /// How many the map names.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A PEM or JSON bundle text is larger than [`crate::bundle::MAX_BUNDLE_BYTES`].
     #[error("{what} is {size} bytes, more than the {limit} bytes meshtls reads")]
     TooLarge {

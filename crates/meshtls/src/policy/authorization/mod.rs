@@ -93,21 +93,12 @@ mod validate;
 pub(crate) use super::validate::flatten;
 
 /// Reads documents: JSON (what `kubectl get -o json` prints, possibly several objects in a
-/// row) with the JSON parser, which is far faster than the YAML one on cluster-sized lists;
-/// anything else (and JSON it cannot read) with the YAML reader and its limits.
+/// row) with the JSON parser where the YAML reader would read it alike, anything else with
+/// the YAML reader and its limits ([`crate::manifest::parse_documents`]).
 pub(crate) fn read_documents(
     text: &str,
     what: &'static str,
 ) -> Result<Vec<serde_json::Value>, crate::error::ManifestError> {
-    if text.len() <= crate::manifest::MAX_INPUT_BYTES && text.trim_start().starts_with('{') {
-        // serde_json stops at 128 levels of nesting with an error, never a stack overflow.
-        let docs: Result<Vec<serde_json::Value>, _> = serde_json::Deserializer::from_str(text)
-            .into_iter::<serde_json::Value>()
-            .collect();
-        if let Ok(docs) = docs {
-            return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
-        }
-    }
     crate::manifest::parse_documents(text, what)
 }
 
