@@ -382,22 +382,54 @@ fn fetch_with(address: &str, root: &Path, token_file: &Path, out: &Path) -> Outp
     ])
 }
 
+/// What the signal tests share: a fresh CA, an issuer whose JWKS is in `jwks.json`, and that
+/// issuer's token for the gateway's service account in `token-a`.
+struct SignalFixture {
+    dir: Scratch,
+    ca_dir: PathBuf,
+    root: PathBuf,
+    jwks: PathBuf,
+    jwks_a: String,
+    token_a: PathBuf,
+}
+
+impl SignalFixture {
+    fn new(name: &str) -> Self {
+        let dir = Scratch::new(name);
+        let ca_dir = dir.p("ca");
+        assert!(
+            meshtls(&["ca", "init", s(&ca_dir), "--key", "ec-p256"])
+                .status
+                .success()
+        );
+        let (a, jwks_a) = issuer();
+        let jwks = dir.p("jwks.json");
+        std::fs::write(&jwks, &jwks_a).unwrap();
+        let token_a = dir.p("token-a");
+        std::fs::write(&token_a, token(&a, "system:serviceaccount:gateway:agc")).unwrap();
+        SignalFixture {
+            root: ca_dir.join("root-cert.pem"),
+            dir,
+            ca_dir,
+            jwks,
+            jwks_a,
+            token_a,
+        }
+    }
+}
+
 #[test]
 fn sighup_and_a_changed_file_reload_the_jwks_and_sigterm_stops_gracefully() {
-    let dir = Scratch::new("ca-signals");
-    let ca_dir = dir.p("ca");
-    assert!(
-        meshtls(&["ca", "init", s(&ca_dir), "--key", "ec-p256"])
-            .status
-            .success()
-    );
-    let root = ca_dir.join("root-cert.pem");
-    let (a, jwks_a) = issuer();
+    let SignalFixture {
+        dir,
+        ca_dir,
+        root,
+        jwks,
+        jwks_a,
+        token_a,
+    } = SignalFixture::new("ca-signals");
     let (b, jwks_b) = issuer();
-    let jwks = dir.p("jwks.json");
-    std::fs::write(&jwks, &jwks_a).unwrap();
-    let (token_a, token_b) = (dir.p("token-a"), dir.p("token-b"));
-    std::fs::write(&token_a, token(&a, "system:serviceaccount:gateway:agc")).unwrap();
+    let token_b = dir.p("token-b");
     std::fs::write(&token_b, token(&b, "system:serviceaccount:gateway:agc")).unwrap();
     let (child, address, log) = start_server(&ca_dir, &jwks);
     let mut server = Server(child);
@@ -480,19 +512,14 @@ fn sighup_and_a_changed_file_reload_the_jwks_and_sigterm_stops_gracefully() {
 
 #[test]
 fn sigint_stops_gracefully() {
-    let dir = Scratch::new("ca-sigint");
-    let ca_dir = dir.p("ca");
-    assert!(
-        meshtls(&["ca", "init", s(&ca_dir), "--key", "ec-p256"])
-            .status
-            .success()
-    );
-    let root = ca_dir.join("root-cert.pem");
-    let (a, jwks_a) = issuer();
-    let jwks = dir.p("jwks.json");
-    std::fs::write(&jwks, &jwks_a).unwrap();
-    let token_a = dir.p("token-a");
-    std::fs::write(&token_a, token(&a, "system:serviceaccount:gateway:agc")).unwrap();
+    let SignalFixture {
+        dir,
+        ca_dir,
+        root,
+        jwks,
+        token_a,
+        ..
+    } = SignalFixture::new("ca-sigint");
     let (child, address, log) = start_server(&ca_dir, &jwks);
     let mut server = Server(child);
     assert!(

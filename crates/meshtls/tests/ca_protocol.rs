@@ -421,6 +421,29 @@ async fn strict_mode_refuses_csrs_with_other_names() {
     }
 }
 
+/// The material a refresh test rotates (presenting `first`, trusting `ca`'s roots), its leaf
+/// before any renewal, and refresh parameters asking for hour-long certificates.
+fn refresh_setup(
+    first: &meshtls::Svid,
+    ca: &meshtls::ca::MeshCa,
+) -> (
+    TlsMaterial,
+    rustls_pki_types::CertificateDer<'static>,
+    RefreshParams,
+) {
+    let bundles = BundleSet::from_bundles([TrustBundle::new(
+        first.spiffe_id().trust_domain(),
+        ca.root_certs_der().to_vec(),
+    )
+    .unwrap()])
+    .unwrap();
+    let material = TlsMaterial::new(first, bundles).unwrap();
+    let before = material.cert_chain()[0].clone();
+    let mut params = RefreshParams::default();
+    params.ttl = Duration::from_secs(3600);
+    (material, before, params)
+}
+
 #[tokio::test]
 async fn keep_fresh_rotates_into_the_tls_material_and_backs_off() {
     let issuer = Issuer::new();
@@ -437,16 +460,7 @@ async fn keep_fresh_rotates_into_the_tls_material_and_backs_off() {
         .fetch_svid(&id(GW), Duration::from_secs(60), KeyKind::EcP256)
         .await
         .unwrap();
-    let bundles = BundleSet::from_bundles([TrustBundle::new(
-        first.spiffe_id().trust_domain(),
-        ca.root_certs_der().to_vec(),
-    )
-    .unwrap()])
-    .unwrap();
-    let material = TlsMaterial::new(&first, bundles).unwrap();
-    let before = material.cert_chain()[0].clone();
-    let mut params = RefreshParams::default();
-    params.ttl = Duration::from_secs(3600);
+    let (material, before, params) = refresh_setup(&first, &ca);
     let refreshed = tokio::time::timeout(
         Duration::from_secs(2),
         client.keep_fresh(&material, first, &params),
@@ -584,16 +598,7 @@ fn keep_fresh_in_background_renews_reports_and_stops() {
     let first = client
         .fetch_svid_blocking(&id(GW), Duration::from_secs(60), KeyKind::EcP256)
         .unwrap();
-    let bundles = BundleSet::from_bundles([TrustBundle::new(
-        first.spiffe_id().trust_domain(),
-        ca.root_certs_der().to_vec(),
-    )
-    .unwrap()])
-    .unwrap();
-    let material = TlsMaterial::new(&first, bundles).unwrap();
-    let before = material.cert_chain()[0].clone();
-    let mut params = RefreshParams::default();
-    params.ttl = Duration::from_secs(3600);
+    let (material, before, params) = refresh_setup(&first, &ca);
     let mut handle = client
         .keep_fresh_in_background(material.clone(), first, params)
         .unwrap();
