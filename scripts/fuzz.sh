@@ -60,9 +60,12 @@ for t in "${targets[@]}"; do
   rc=$?
   set -e
   # With -jobs, each worker logs to fuzz-N.log; keep them beside the main log.
+  # The main log repeats the workers' final stats, so count them from the workers' logs alone.
+  stats=("$log")
+  if compgen -G 'fuzz-*.log' >/dev/null; then stats=(fuzz-*.log); fi
+  execs=$(awk '/stat::number_of_executed_units/ {s+=$2} END {print s+0}' "${stats[@]}")
+  rate=$(awk '/stat::average_exec_per_sec/ {s+=$2} END {print s+0}' "${stats[@]}")
   for w in fuzz-*.log; do [ -e "$w" ] && cat "$w" >>"$log" && rm -f "$w"; done
-  execs=$(awk '/stat::number_of_executed_units/ {s+=$2} END {print s+0}' "$log")
-  rate=$(awk '/stat::average_exec_per_sec/ {s+=$2} END {print s+0}' "$log")
   if [ "$rc" -ne 0 ] || grep -qE 'ERROR: libFuzzer|SUMMARY: (Address|Leak)Sanitizer|panicked at' "$log"; then
     echo "    FAILED ($t): see $log and artifacts/$t/"
     grep -E 'panicked at|ERROR:|SUMMARY:|Test unit written' "$log" | head -5 | sed 's/^/    /'
