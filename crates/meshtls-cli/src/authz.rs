@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::policy::report_json;
 use meshtls::MeshConfig;
 use meshtls::policy::authorization::{AuthorizationPolicySet, Request, Verdict, check_manifests};
-use meshtls::policy::{Report, Violation};
 use serde_json::{Value, json};
 
 use crate::{Failure, Outcome};
@@ -76,24 +76,6 @@ pub(crate) fn run(args: AuthzArgs) -> Result<Outcome, Failure> {
             }
         }
     }
-}
-
-fn violation_json(v: &Violation) -> Value {
-    json!({
-        "path": v.path,
-        "message": v.message,
-        "rule": v.rule.as_str(),
-        "layer": if v.rule.is_istiod() { "istiod" } else { "apiserver" },
-    })
-}
-
-fn report_json(r: &Report) -> Value {
-    json!({
-        "object": r.object,
-        "valid": r.is_valid(),
-        "errors": r.errors.iter().map(violation_json).collect::<Vec<_>>(),
-        "warnings": r.warnings.iter().map(violation_json).collect::<Vec<_>>(),
-    })
 }
 
 fn validate(a: CheckArgs) -> Result<Outcome, Failure> {

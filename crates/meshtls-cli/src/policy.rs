@@ -67,7 +67,8 @@ fn violation_json(v: &Violation) -> Value {
     })
 }
 
-fn report_json(r: &Report) -> Value {
+/// A validation report as the CLI prints it with `--json` (`policy check` and `authz check`).
+pub(crate) fn report_json(r: &Report) -> Value {
     json!({
         "object": r.object,
         "valid": r.is_valid(),
