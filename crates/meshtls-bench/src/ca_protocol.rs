@@ -146,12 +146,9 @@ fn run(h: &mut Harness) -> Result<(), String> {
     // on loopback. The requests are built once (one CSR, one token); the throughput loop does
     // not check the answers (`create_certificate` is the raw call): the client's check is
     // measured on its own below.
-    let env_threads = |var: &str, default: usize| -> usize {
-        std::env::var(var)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    // Runtime sizes from the environment (see the module's docs); unset: the defaults.
+    let env_threads =
+        |var: &str| -> Option<usize> { std::env::var(var).ok().and_then(|v| v.parse().ok()) };
     let make_rt = |threads: usize| -> Result<tokio::runtime::Runtime, String> {
         if threads == 0 {
             tokio::runtime::Builder::new_current_thread()
@@ -166,38 +163,41 @@ fn run(h: &mut Harness) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
     };
-    let server_threads = env_threads("MESHTLS_BENCH_SERVER_THREADS", 99);
-    let client_threads = env_threads("MESHTLS_BENCH_CLIENT_THREADS", cores);
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| e.to_string())?;
-    let port = std_listener.local_addr().map_err(|e| e.to_string())?.port();
+    let server_threads = env_threads("MESHTLS_BENCH_SERVER_THREADS");
+    let client_threads = env_threads("MESHTLS_BENCH_CLIENT_THREADS").unwrap_or(cores);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut running = None;
-    let mut server_thread = None;
-    if server_threads == 99 {
-        drop(std_listener);
-        let r = server
-            .clone()
-            .start(format!("127.0.0.1:{port}").parse().map_err(|_| "addr")?)
-            .map_err(|e| e.to_string())?;
-        running = Some(r);
-    } else {
-        let srv_rt = make_rt(server_threads)?;
-        let srv = server.clone();
-        server_thread = Some(std::thread::spawn(move || {
-            srv_rt.block_on(async move {
-                if let Ok(l) = tokio::net::TcpListener::from_std(std_listener) {
-                    let _ = srv
-                        .serve(l, async move {
-                            let _ = stop_rx.await;
-                        })
-                        .await;
-                }
-            })
-        }));
-    }
+    let (port, running, server_thread) = match server_threads {
+        // The library's own server (its runtime of 2 workers).
+        None => {
+            let r = server
+                .clone()
+                .start("127.0.0.1:0".parse().map_err(|_| "addr")?)
+                .map_err(|e| e.to_string())?;
+            (r.local_addr().port(), Some(r), None)
+        }
+        Some(threads) => {
+            let std_listener =
+                std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            std_listener
+                .set_nonblocking(true)
+                .map_err(|e| e.to_string())?;
+            let port = std_listener.local_addr().map_err(|e| e.to_string())?.port();
+            let srv_rt = make_rt(threads)?;
+            let srv = server.clone();
+            let thread = std::thread::spawn(move || {
+                srv_rt.block_on(async move {
+                    if let Ok(l) = tokio::net::TcpListener::from_std(std_listener) {
+                        let _ = srv
+                            .serve(l, async move {
+                                let _ = stop_rx.await;
+                            })
+                            .await;
+                    }
+                })
+            });
+            (port, None, Some(thread))
+        }
+    };
     let rt = make_rt(client_threads)?;
     let make_client = || -> Result<Arc<IstioCaClient>, String> {
         let mut c = ClientConfig::new(ca.root_cert_pem());
