@@ -332,7 +332,10 @@ fn one_document_readers_read_json_as_yaml_does() {
 
 #[test]
 fn a_json_mesh_config_is_refused_at_the_node_budget_as_yaml() {
-    let text = format!("{{\"trustDomainAliases\": [{}0]}}", "0,".repeat(MB / 2 - 20));
+    let text = format!(
+        "{{\"trustDomainAliases\": [{}0]}}",
+        "0,".repeat(MB / 2 - 20)
+    );
     let refused = |r: Result<MeshConfig, meshtls::Error>| match r {
         Err(meshtls::Error::Manifest(ManifestError::Budget {
             counted: "nodes",
@@ -347,5 +350,8 @@ fn a_json_mesh_config_is_refused_at_the_node_budget_as_yaml() {
     let ok = r#"{"trustDomain": "a.example", "trustDomainAliases": ["b.example"]}"#;
     let a = MeshConfig::from_yaml(ok).unwrap();
     let b = MeshConfig::from_yaml(&format!("# yaml\n{ok}")).unwrap();
-    assert_eq!(a.trust_domains_for_validation(), b.trust_domains_for_validation());
+    assert_eq!(
+        a.trust_domains_for_validation(),
+        b.trust_domains_for_validation()
+    );
 }
