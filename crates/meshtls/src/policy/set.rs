@@ -526,30 +526,33 @@ impl PolicySetBuilder {
         flatten_one(i, doc, &mut flat);
         let mut result = Ok(());
         for (index, doc) in flat.drain(..) {
-            if result.is_err() {
-                continue;
-            }
-            match super::validate::is_peer_authentication(&doc, &index) {
-                Ok(true) => match PeerAuthentication::read(&doc, false) {
-                    Ok(pa) => self.policies.push(pa),
-                    Err(e) => {
-                        result = Err(match e {
-                            PolicyError::Document { reason, .. } => {
-                                PolicyError::Document { index, reason }
-                            }
-                            PolicyError::NotPeerAuthentication { kind, .. } => {
-                                PolicyError::NotPeerAuthentication { index, kind }
-                            }
-                            other => other,
-                        });
-                    }
-                },
-                Ok(false) => self.skipped += 1,
-                Err(e) => result = Err(e),
+            if result.is_ok() {
+                result = self.push_flat(index, &doc);
             }
         }
         self.scratch = flat;
         result
+    }
+
+    /// Reads one document of a flattened stream, numbered `index` in errors.
+    fn push_flat(&mut self, index: String, doc: &Value) -> Result<(), PolicyError> {
+        if !super::validate::is_peer_authentication(doc, &index)? {
+            self.skipped += 1;
+            return Ok(());
+        }
+        match PeerAuthentication::read(doc, false) {
+            Ok(pa) => {
+                self.policies.push(pa);
+                Ok(())
+            }
+            Err(PolicyError::Document { reason, .. }) => {
+                Err(PolicyError::Document { index, reason })
+            }
+            Err(PolicyError::NotPeerAuthentication { kind, .. }) => {
+                Err(PolicyError::NotPeerAuthentication { index, kind })
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Indexes the policies read so far (see [`PolicySet::new`] for the rules and errors).
@@ -591,6 +594,20 @@ impl PolicySet {
         let mut builder = PolicySetBuilder::with_capacity(values.len());
         for doc in values {
             builder.push_json(doc)?;
+        }
+        builder.build(root_namespace)
+    }
+
+    /// [`PolicySet::from_json_values`] for documents already flattened (numbered, `kind: List`
+    /// expanded), borrowed: a reader that also needs the documents for other kinds (a cluster
+    /// dump) copies none of them.
+    pub(crate) fn from_flat_refs<'a>(
+        docs: impl IntoIterator<Item = (String, &'a Value)>,
+        root_namespace: &str,
+    ) -> Result<Self, PolicyError> {
+        let mut builder = PolicySetBuilder::default();
+        for (index, doc) in docs {
+            builder.push_flat(index, doc)?;
         }
         builder.build(root_namespace)
     }
