@@ -15,7 +15,7 @@ use pyo3::types::{
 };
 use serde_json::Value;
 
-use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
+use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES, Node, NodeKind};
 use meshtls::policy::{
     CompactDecision, Decision, Labels, Level, MtlsMode, PolicyError, PolicyName, PolicySetBuilder,
 };
@@ -82,29 +82,110 @@ fn manifest_err(path: &Path<'_>, what: impl std::fmt::Display) -> PyErr {
     ManifestError::new_err(format!("cannot read document: {what} at {}", path.render()))
 }
 
+/// What a Python value is in a document: the one dispatch (in this order: `bool` before
+/// `int`, a `datetime` before any mapping) that both the converter and the in-place reader use.
+enum PyKind<'b, 'py> {
+    Str(&'b Bound<'py, PyString>),
+    Dict(&'b Bound<'py, PyDict>),
+    List(&'b Bound<'py, PyList>),
+    Bool(bool),
+    Int,
+    Null,
+    Float(f64),
+    Tuple(&'b Bound<'py, PyTuple>),
+    DateTime,
+    Mapping(&'b Bound<'py, PyMapping>),
+    Other,
+}
+
+fn py_kind<'b, 'py>(ob: &'b Bound<'py, PyAny>) -> PyKind<'b, 'py> {
+    if let Ok(s) = ob.cast::<PyString>() {
+        PyKind::Str(s)
+    } else if let Ok(d) = ob.cast::<PyDict>() {
+        PyKind::Dict(d)
+    } else if let Ok(l) = ob.cast::<PyList>() {
+        PyKind::List(l)
+    } else if let Ok(b) = ob.cast::<PyBool>() {
+        PyKind::Bool(b.is_true())
+    } else if ob.cast::<PyInt>().is_ok() {
+        PyKind::Int
+    } else if ob.is_none() {
+        PyKind::Null
+    } else if let Ok(f) = ob.cast::<PyFloat>() {
+        PyKind::Float(f.value())
+    } else if let Ok(t) = ob.cast::<PyTuple>() {
+        PyKind::Tuple(t)
+    } else if ob.is_instance_of::<PyDateTime>() {
+        PyKind::DateTime
+    } else if let Ok(m) = ob.cast::<PyMapping>() {
+        PyKind::Mapping(m)
+    } else {
+        PyKind::Other
+    }
+}
+
+/// A mapping key as document text: a `str`, or an `int` (port keys, `{8080: {...}}`) in
+/// decimal. `Err` is the reason for anything else.
+fn key_text<'k>(k: &'k Bound<'_, PyAny>) -> Result<std::borrow::Cow<'k, str>, String> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return text_of(s.as_borrowed())
+            .map(|t| std::borrow::Cow::Borrowed(t.0))
+            .map_err(|_| "a str that is not valid Unicode (lone surrogate)".to_owned());
+    }
+    if k.cast::<PyInt>().is_ok() && k.cast::<PyBool>().is_err() {
+        return match k.extract::<i64>() {
+            Ok(i) => Ok(std::borrow::Cow::Owned(i.to_string())),
+            Err(_) => Err("an integer key out of range".to_owned()),
+        };
+    }
+    Err(format!(
+        "a key of type {} (keys must be str, or int ports)",
+        type_name(&k.as_borrowed())
+    ))
+}
+
+/// The text of a `datetime` in a document (as the kubernetes client returns
+/// `creationTimestamp`): `isoformat()`, RFC 3339 for an aware one. Awareness is checked by
+/// [`ToJson`].
+fn datetime_text(ob: &Bound<'_, PyAny>) -> PyResult<String> {
+    ob.call_method0("isoformat")?.extract::<String>()
+}
+
 /// Converts Python objects (dicts and other mappings, lists, tuples, str, int, float, bool,
 /// None, aware datetimes) to JSON values, with the YAML reader's depth, size and node limits.
 /// Anything else in a document is a `ManifestError` naming where it is.
-struct ToJson {
+///
+/// With `BUILD` false it only checks (the same rules, in the same order, nothing allocated):
+/// what `from_dicts` does before the core reads a document in place ([`PyNode`]).
+struct ToJson<const BUILD: bool> {
     nodes: usize,
     bytes: usize,
 }
 
-impl ToJson {
+impl<const BUILD: bool> ToJson<BUILD> {
     fn new() -> Self {
         ToJson { nodes: 0, bytes: 0 }
     }
 
-    fn text(&mut self, s: &Bound<'_, PyString>, path: &Path<'_>) -> PyResult<String> {
-        let t = text_of(s.as_borrowed())
-            .map_err(|_| manifest_err(path, "a str that is not valid Unicode (lone surrogate)"))?;
-        self.bytes += t.len();
+    fn count(&mut self, text: &str) -> PyResult<()> {
+        self.bytes += text.len();
         if self.bytes > MAX_INPUT_BYTES {
             return Err(ManifestError::new_err(format!(
                 "cannot read document: its strings exceed the limit of {MAX_INPUT_BYTES} bytes"
             )));
         }
-        Ok(t.0.to_owned())
+        Ok(())
+    }
+
+    fn text(&mut self, s: &Bound<'_, PyString>, path: &Path<'_>) -> PyResult<Value> {
+        let t = text_of(s.as_borrowed())
+            .map_err(|_| manifest_err(path, "a str that is not valid Unicode (lone surrogate)"))?;
+        self.count(t.0)?;
+        Ok(if BUILD {
+            Value::String(t.0.to_owned())
+        } else {
+            Value::Null
+        })
     }
 
     fn convert(&mut self, ob: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResult<Value> {
@@ -120,83 +201,86 @@ impl ToJson {
                 "cannot read document: more than {MAX_VALUE_NODES} values"
             )));
         }
-        if let Ok(s) = ob.cast::<PyString>() {
-            return Ok(Value::String(self.text(s, path)?));
-        }
-        if let Ok(d) = ob.cast::<PyDict>() {
-            let mut out = serde_json::Map::new();
-            for (k, v) in d.iter() {
-                self.entry(&mut out, &k, &v, path, depth)?;
+        match py_kind(ob) {
+            PyKind::Str(s) => self.text(s, path),
+            PyKind::Dict(d) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in d.iter() {
+                    self.entry(&mut out, &k, &v, path, depth)?;
+                }
+                Ok(Value::Object(out))
             }
-            return Ok(Value::Object(out));
-        }
-        if let Ok(l) = ob.cast::<PyList>() {
-            let mut out = Vec::with_capacity(l.len());
-            for (i, item) in l.iter().enumerate() {
-                out.push(self.convert(&item, &path.child(Step::Index(i)), depth + 1)?);
+            PyKind::List(l) => {
+                let mut out = Vec::with_capacity(if BUILD { l.len() } else { 0 });
+                for (i, item) in l.iter().enumerate() {
+                    let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
+                    if BUILD {
+                        out.push(v);
+                    }
+                }
+                Ok(Value::Array(out))
             }
-            return Ok(Value::Array(out));
-        }
-        if let Ok(b) = ob.cast::<PyBool>() {
-            return Ok(Value::Bool(b.is_true()));
-        }
-        if ob.cast::<PyInt>().is_ok() {
-            if let Ok(i) = ob.extract::<i64>() {
-                return Ok(Value::from(i));
+            PyKind::Bool(b) => Ok(Value::Bool(b)),
+            PyKind::Int => {
+                if let Ok(i) = ob.extract::<i64>() {
+                    return Ok(Value::from(i));
+                }
+                if let Ok(u) = ob.extract::<u64>() {
+                    return Ok(Value::from(u));
+                }
+                Err(manifest_err(
+                    path,
+                    "an integer out of range (manifests hold 64-bit integers)",
+                ))
             }
-            if let Ok(u) = ob.extract::<u64>() {
-                return Ok(Value::from(u));
-            }
-            return Err(manifest_err(
-                path,
-                "an integer out of range (manifests hold 64-bit integers)",
-            ));
-        }
-        if ob.is_none() {
-            return Ok(Value::Null);
-        }
-        if let Ok(f) = ob.cast::<PyFloat>() {
-            return serde_json::Number::from_f64(f.value())
+            PyKind::Null => Ok(Value::Null),
+            PyKind::Float(f) => serde_json::Number::from_f64(f)
                 .map(Value::Number)
-                .ok_or_else(|| {
-                    manifest_err(path, format_args!("{} (not a finite number)", f.value()))
-                });
-        }
-        if let Ok(t) = ob.cast::<PyTuple>() {
-            let mut out = Vec::with_capacity(t.len());
-            for (i, item) in t.iter().enumerate() {
-                out.push(self.convert(&item, &path.child(Step::Index(i)), depth + 1)?);
+                .ok_or_else(|| manifest_err(path, format_args!("{f} (not a finite number)"))),
+            PyKind::Tuple(t) => {
+                let mut out = Vec::with_capacity(if BUILD { t.len() } else { 0 });
+                for (i, item) in t.iter().enumerate() {
+                    let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
+                    if BUILD {
+                        out.push(v);
+                    }
+                }
+                Ok(Value::Array(out))
             }
-            return Ok(Value::Array(out));
-        }
-        if ob.is_instance_of::<PyDateTime>() {
-            // A datetime, as the kubernetes client returns creationTimestamp: the one
-            // datetime converter decides what is accepted, isoformat() gives RFC 3339.
-            if !is_aware(ob)? {
-                return Err(ManifestError::new_err(format!(
-                    "cannot read document: naive datetime at {}: use an aware datetime (e.g. \
-                     tzinfo=timezone.utc)",
-                    path.render()
-                )));
+            PyKind::DateTime => {
+                // The one datetime converter decides what is accepted, isoformat() gives
+                // RFC 3339.
+                if !is_aware(ob)? {
+                    return Err(ManifestError::new_err(format!(
+                        "cannot read document: naive datetime at {}: use an aware datetime \
+                         (e.g. tzinfo=timezone.utc)",
+                        path.render()
+                    )));
+                }
+                let text = datetime_text(ob)?;
+                self.count(&text)?;
+                Ok(if BUILD {
+                    Value::String(text)
+                } else {
+                    Value::Null
+                })
             }
-            let text = ob.call_method0("isoformat")?;
-            return Ok(Value::String(self.text(text.cast()?, path)?));
-        }
-        if let Ok(m) = ob.cast::<PyMapping>() {
-            let mut out = serde_json::Map::new();
-            for item in m.items()?.iter() {
-                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-                self.entry(&mut out, &k, &v, path, depth)?;
+            PyKind::Mapping(m) => {
+                let mut out = serde_json::Map::new();
+                for item in m.items()?.iter() {
+                    let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                    self.entry(&mut out, &k, &v, path, depth)?;
+                }
+                Ok(Value::Object(out))
             }
-            return Ok(Value::Object(out));
+            PyKind::Other => Err(manifest_err(
+                path,
+                format_args!(
+                    "a {} (expected dict, list, str, int, float, bool, None or an aware datetime)",
+                    type_name(&ob.as_borrowed())
+                ),
+            )),
         }
-        Err(manifest_err(
-            path,
-            format_args!(
-                "a {} (expected dict, list, str, int, float, bool, None or an aware datetime)",
-                type_name(&ob.as_borrowed())
-            ),
-        ))
     }
 
     fn entry(
@@ -207,32 +291,239 @@ impl ToJson {
         path: &Path<'_>,
         depth: usize,
     ) -> PyResult<()> {
-        // Port keys may be Python ints ({8080: {"mode": "STRICT"}}).
-        let key = if let Ok(s) = k.cast::<PyString>() {
-            self.text(s, path)?
-        } else if k.cast::<PyInt>().is_ok() && k.cast::<PyBool>().is_err() {
-            match k.extract::<i64>() {
-                Ok(i) => i.to_string(),
-                Err(_) => return Err(manifest_err(path, "an integer key out of range")),
-            }
-        } else {
-            return Err(manifest_err(
-                path,
-                format_args!(
-                    "a key of type {} (keys must be str, or int ports)",
-                    type_name(&k.as_borrowed())
-                ),
-            ));
-        };
+        let key = key_text(k).map_err(|why| manifest_err(path, why))?;
+        if k.cast::<PyString>().is_ok() {
+            self.count(&key)?;
+        }
         let value = self.convert(v, &path.child(Step::Key(&key)), depth + 1)?;
-        out.insert(key, value);
+        if BUILD {
+            out.insert(key.into_owned(), value);
+        }
         Ok(())
     }
 }
 
 /// A mapping document (or list of them) from Python to JSON; `root` names it in errors.
 pub(crate) fn to_json(ob: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
-    ToJson::new().convert(ob, &Path::root(root), 0)
+    ToJson::<true>::new().convert(ob, &Path::root(root), 0)
+}
+
+// ---- Python objects read in place ------------------------------------------------------------
+
+/// A Python object as the core's document tree ([`meshtls::manifest::Node`]), so that the core's
+/// own reader (its rules, its messages) reads `from_dicts`' documents without a JSON value tree
+/// in between. The documents were checked by [`ToJson`] first; should an object answer
+/// differently now (a mapping whose `items()` changed, or raised), the failure is kept in the
+/// reading's [`ReadCx`] and wins over what the reader returns.
+#[derive(Clone)]
+struct PyNode<'a, 'py> {
+    ob: Bound<'py, PyAny>,
+    cx: &'a ReadCx<'py>,
+}
+
+/// What the nodes of one `from_dicts` call share: the first failure, and the keys the reader
+/// has asked for as interned Python strings (a lookup then hashes nothing and usually finds
+/// the dict's own key by identity).
+#[derive(Default)]
+struct ReadCx<'py> {
+    failed: std::cell::RefCell<Option<PyErr>>,
+    keys: std::cell::RefCell<Vec<(Box<str>, Bound<'py, PyString>)>>,
+}
+
+/// The most keys a [`ReadCx`] keeps (the reader asks for about ten names).
+const KEPT_KEYS: usize = 32;
+
+impl<'py> ReadCx<'py> {
+    fn key(&self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+        let mut keys = self.keys.borrow_mut();
+        if let Some((_, k)) = keys.iter().find(|(text, _)| &**text == key) {
+            return k.clone();
+        }
+        let k = PyString::intern(py, key);
+        if keys.len() < KEPT_KEYS {
+            keys.push((key.into(), k.clone()));
+        }
+        k
+    }
+}
+
+impl<'a, 'py> PyNode<'a, 'py> {
+    fn child(&self, ob: Bound<'py, PyAny>) -> Self {
+        PyNode { ob, cx: self.cx }
+    }
+
+    fn fail(&self, err: PyErr) {
+        let mut slot = self.cx.failed.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+    }
+
+    fn changed(&self) {
+        self.fail(ManifestError::new_err(
+            "cannot read document: an object changed while it was read",
+        ));
+    }
+
+    /// The members of a mapping as `(key, value)` objects.
+    fn members(&self) -> Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        match py_kind(&self.ob) {
+            PyKind::Dict(d) => d.iter().collect(),
+            PyKind::Mapping(m) => {
+                let items = m.items().and_then(|items| {
+                    items
+                        .iter()
+                        .map(|item| item.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>())
+                        .collect::<PyResult<Vec<_>>>()
+                });
+                items.unwrap_or_else(|e| {
+                    self.fail(e);
+                    Vec::new()
+                })
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// True when a dict's keys are all `str` and in strictly increasing order: its members are
+/// then already as the reader wants them (as `kubectl` and most code write objects).
+fn str_keys_in_order(d: &Bound<'_, PyDict>) -> bool {
+    if d.len() < 2 {
+        // One str key, or an int key that key_text renders (no other can follow).
+        return d.iter().all(|(k, _)| k.cast::<PyString>().is_ok());
+    }
+    let mut prev: Option<Bound<'_, PyAny>> = None;
+    for (k, _) in d.iter() {
+        let Ok(key) = k.cast::<PyString>() else {
+            return false;
+        };
+        let Ok(text) = text_of(key.as_borrowed()) else {
+            return false;
+        };
+        if let Some(p) = &prev {
+            match p.cast::<PyString>().map(|p| text_of(p.as_borrowed())) {
+                Ok(Ok(before)) if before.0 < text.0 => {}
+                _ => return false,
+            }
+        }
+        prev = Some(k);
+    }
+    true
+}
+
+impl<'py> Node for PyNode<'_, 'py> {
+    fn kind(&self) -> NodeKind {
+        match py_kind(&self.ob) {
+            PyKind::Str(_) | PyKind::DateTime => NodeKind::String,
+            PyKind::Dict(_) | PyKind::Mapping(_) => NodeKind::Object,
+            PyKind::List(_) | PyKind::Tuple(_) => NodeKind::Array,
+            PyKind::Bool(_) => NodeKind::Boolean,
+            PyKind::Int => NodeKind::Integer,
+            PyKind::Null => NodeKind::Null,
+            PyKind::Float(_) => NodeKind::Number,
+            PyKind::Other => {
+                self.changed();
+                NodeKind::Null
+            }
+        }
+    }
+
+    fn as_str(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let text = match py_kind(&self.ob) {
+            PyKind::Str(s) => text_of(s.as_borrowed()).map(|t| std::borrow::Cow::Borrowed(t.0)),
+            PyKind::DateTime => datetime_text(&self.ob).map(std::borrow::Cow::Owned),
+            _ => return None,
+        };
+        text.map_err(|e| self.fail(e)).ok()
+    }
+
+    fn get(&self, key: &str) -> Option<Self> {
+        // A key that an int renders to is looked up as the converter would have stored it
+        // (the last of the str and the int key wins); any other key only as a str.
+        if let (PyKind::Dict(d), false) = (py_kind(&self.ob), is_int_text(key)) {
+            return match d.get_item(self.cx.key(d.py(), key)) {
+                Ok(v) => v.map(|v| self.child(v)),
+                Err(e) => {
+                    self.fail(e);
+                    None
+                }
+            };
+        }
+        let mut found = None;
+        let _ = self.try_for_each_entry(|k, v| {
+            if k == key {
+                found = Some(v);
+                return Err(());
+            }
+            Ok(())
+        });
+        found
+    }
+
+    fn try_for_each_entry<E>(
+        &self,
+        mut f: impl FnMut(&str, Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let PyKind::Dict(d) = py_kind(&self.ob)
+            && str_keys_in_order(d)
+        {
+            for (k, v) in d.iter() {
+                match key_text(&k) {
+                    Ok(key) => f(&key, self.child(v))?,
+                    Err(_) => {
+                        self.changed();
+                        return Ok(());
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let members = self.members();
+        let mut keyed = Vec::with_capacity(members.len());
+        for (k, v) in &members {
+            match key_text(k) {
+                Ok(key) => keyed.push((key, v)),
+                Err(_) => {
+                    self.changed();
+                    return Ok(());
+                }
+            }
+        }
+        // As `serde_json::Map` holds them: in key order, the last of equal keys kept.
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut i = 0;
+        while let Some((key, v)) = keyed.get(i) {
+            i += 1;
+            if keyed.get(i).is_some_and(|next| next.0 == *key) {
+                continue;
+            }
+            f(key, self.child((*v).clone()))?;
+        }
+        Ok(())
+    }
+
+    fn try_for_each_item<E>(&self, mut f: impl FnMut(Self) -> Result<(), E>) -> Result<(), E> {
+        match py_kind(&self.ob) {
+            PyKind::List(l) => {
+                for item in l.iter() {
+                    f(self.child(item))?;
+                }
+            }
+            PyKind::Tuple(t) => {
+                for item in t.iter() {
+                    f(self.child(item))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// True for the text an `int` key renders to (`"8080"`, `"-1"`).
+fn is_int_text(key: &str) -> bool {
+    key.parse::<i64>().is_ok_and(|i| i.to_string() == key)
 }
 
 // ---- workload queries -----------------------------------------------------------------------
@@ -423,24 +714,35 @@ impl Query {
 }
 
 /// The queries of one `resolve_many(..., explain=True)` call, kept once for all its
-/// decisions (each decision holds the batch and its index): one buffer for every string.
+/// decisions (each decision holds the batch and its index). It keeps the call's own Python
+/// strings (immutable, so the explanation reads the query the decision was made for) instead
+/// of copying them: the call only moves what it has already built.
 struct Batch {
     set: Arc<meshtls::PolicySet>,
-    text: String,
-    pairs: Vec<(u32, u32, u32)>,
-    /// `(text start, namespace end, first pair, end of pairs, port)`.
-    queries: Vec<(u32, u32, u32, u32, Option<u16>)>,
+    strings: Vec<Py<PyString>>,
+    /// Per query: the namespace's index in `strings`, the range of its label strings, the port.
+    spans: Vec<Span>,
 }
 
 impl Batch {
-    fn explain(&self, index: usize) -> Option<Decision> {
-        let &(start, ns_end, a, b, port) = self.queries.get(index)?;
-        let view = View {
-            text: &self.text,
-            namespace: self.text.get(start as usize..ns_end as usize).unwrap_or(""),
-            pairs: self.pairs.get(a as usize..b as usize).unwrap_or(&[]),
+    fn explain(&self, py: Python<'_>, index: usize) -> PyResult<Option<Decision>> {
+        let Some(&(ns, start, end, port)) = self.spans.get(index) else {
+            return Ok(None);
         };
-        Some(self.set.explain(view.namespace, &view, port))
+        let text = |i: usize| -> PyResult<&str> {
+            match self.strings.get(i) {
+                Some(s) => Ok(text_of(s.bind_borrowed(py))?.0),
+                None => Ok(""),
+            }
+        };
+        let namespace = text(ns)?;
+        let mut pairs = Vec::with_capacity((end - start) / 2);
+        let mut i = start;
+        while i + 1 < end {
+            pairs.push((text(i)?, text(i + 1)?));
+            i += 2;
+        }
+        Ok(Some(self.set.explain(namespace, pairs.as_slice(), port)))
     }
 }
 
@@ -544,7 +846,7 @@ impl PyDecision {
         }
     }
 
-    fn lines(&self) -> &[String] {
+    fn lines(&self, py: Python<'_>) -> &[String] {
         match (&self.lazy, &self.made) {
             (None, Made::Parts(d)) => d.explanation(),
             (None, Made::Set(..)) => &[],
@@ -558,8 +860,11 @@ impl PyDecision {
                     }
                     Made::Parts(d) => d.explanation().to_vec(),
                 },
+                // The strings were read when the decision was made: they read again.
                 Lazy::Batch { batch, index } => batch
-                    .explain(*index)
+                    .explain(py, *index)
+                    .ok()
+                    .flatten()
                     .map(|d| d.explanation().to_vec())
                     .unwrap_or_default(),
             }),
@@ -643,8 +948,8 @@ impl PyDecision {
     /// ``PolicySet.explain``), not when the decision is made; empty for decisions from
     /// ``resolve_many(..., explain=False)``.
     #[getter]
-    fn explanation(&self) -> Vec<String> {
-        self.lines().to_vec()
+    fn explanation(&self, py: Python<'_>) -> Vec<String> {
+        self.lines(py).to_vec()
     }
 
     /// ``"STRICT (workload level, shop/web-strict)"``.
@@ -681,7 +986,7 @@ impl PyDecision {
                 d.mode().as_str().to_owned(),
                 d.level().as_str(),
                 d.policy().map(|p| p.as_str().to_owned()),
-                me.lines().to_vec(),
+                me.lines(slf.py()).to_vec(),
             ),
         ))
     }
@@ -821,15 +1126,21 @@ impl PyPolicySet {
         // anywhere in the list (ManifestError) wins over a policy error, as when the whole list
         // was converted first; then policy errors in document order, then the set's own.
         let root = Path::root("documents");
-        let mut conv = ToJson::new();
+        let mut check = ToJson::<false>::new();
+        let cx = ReadCx::default();
         let mut builder = PolicySetBuilder::with_capacity(documents.len().unwrap_or(0));
         let mut first_error = None;
         for (i, doc) in documents.try_iter()?.enumerate() {
-            let value = conv.convert(&doc?, &root.child(Step::Index(i)), 0)?;
-            if first_error.is_none()
-                && let Err(e) = builder.push_json(value)
-            {
-                first_error = Some(e);
+            let doc = doc?;
+            check.convert(&doc, &root.child(Step::Index(i)), 0)?;
+            if first_error.is_none() {
+                let read = builder.push_document(PyNode { ob: doc, cx: &cx });
+                if let Some(e) = cx.failed.take() {
+                    return Err(e);
+                }
+                if let Err(e) = read {
+                    first_error = Some(e);
+                }
             }
         }
         if let Some(e) = first_error {
@@ -967,25 +1278,12 @@ impl PyPolicySet {
                 .map(|d| PyDecision::plain(Made::Set(Arc::clone(&self.inner), d)))
                 .collect());
         }
-        // One copy of every query for the whole batch, shared by its decisions.
-        let count = |n: usize| {
-            u32::try_from(n).map_err(|_| PyTypeError::new_err("too many labels in one call"))
-        };
-        let mut text = String::with_capacity(strs.iter().map(|s| s.len()).sum());
-        let mut kept = Vec::with_capacity(pairs.len());
-        let mut items = Vec::with_capacity(queries.len());
-        for (ns, (a, b), port) in &queries {
-            let start = count(text.len())?;
-            let first = count(kept.len())?;
-            let labels = pairs.get(*a..*b).unwrap_or(&[]);
-            let ns_end = append_query(&mut text, ns, labels, |o| kept.push(o))?;
-            items.push((start, ns_end, first, count(kept.len())?, *port));
-        }
+        // The call's strings and spans, moved (not copied) into one batch for its decisions.
+        drop((strs, pairs, queries));
         let batch = Arc::new(Batch {
             set: Arc::clone(&self.inner),
-            text,
-            pairs: kept,
-            queries: items,
+            strings: hold.into_iter().map(Bound::unbind).collect(),
+            spans,
         });
         Ok(decisions
             .into_iter()
