@@ -144,27 +144,72 @@ fn key_text<'k>(k: &'k Bound<'_, PyAny>) -> Result<std::borrow::Cow<'k, str>, St
     ))
 }
 
-/// The text of a `datetime` in a document (as the kubernetes client returns
-/// `creationTimestamp`): `isoformat()`, RFC 3339 for an aware one. Awareness is checked by
-/// [`ToJson`].
-fn datetime_text(ob: &Bound<'_, PyAny>) -> PyResult<String> {
-    ob.call_method0("isoformat")?.extract::<String>()
+/// Where a walk of Python objects puts what it reads: a JSON value tree ([`to_json`]) or a
+/// [`Tape`] (what `from_dicts` hands the core). Sinks only store; every rule is [`Walk`]'s.
+trait Sink {
+    type Out;
+    type Seq;
+    type Map;
+    /// Null, a boolean or a number (as a value, which costs no allocation).
+    fn scalar(&mut self, v: Value) -> Self::Out;
+    fn text(&mut self, s: &str) -> Self::Out;
+    fn begin_seq(&mut self, len: usize) -> Self::Seq;
+    fn item(&mut self, seq: &mut Self::Seq, v: Self::Out);
+    fn end_seq(&mut self, seq: Self::Seq) -> Self::Out;
+    fn begin_map(&mut self) -> Self::Map;
+    fn member(&mut self, map: &mut Self::Map, key: &str, v: Self::Out);
+    fn end_map(&mut self, map: Self::Map) -> Self::Out;
 }
 
-/// Converts Python objects (dicts and other mappings, lists, tuples, str, int, float, bool,
-/// None, aware datetimes) to JSON values, with the YAML reader's depth, size and node limits.
+/// Builds `serde_json` values.
+struct JsonSink;
+
+impl Sink for JsonSink {
+    type Out = Value;
+    type Seq = Vec<Value>;
+    type Map = serde_json::Map<String, Value>;
+    fn scalar(&mut self, v: Value) -> Value {
+        v
+    }
+    fn text(&mut self, s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+    fn begin_seq(&mut self, len: usize) -> Vec<Value> {
+        Vec::with_capacity(len)
+    }
+    fn item(&mut self, seq: &mut Vec<Value>, v: Value) {
+        seq.push(v);
+    }
+    fn end_seq(&mut self, seq: Vec<Value>) -> Value {
+        Value::Array(seq)
+    }
+    fn begin_map(&mut self) -> Self::Map {
+        serde_json::Map::new()
+    }
+    fn member(&mut self, map: &mut Self::Map, key: &str, v: Value) {
+        map.insert(key.to_owned(), v);
+    }
+    fn end_map(&mut self, map: Self::Map) -> Value {
+        Value::Object(map)
+    }
+}
+
+/// Walks Python objects (dicts and other mappings, lists, tuples, str, int, float, bool, None,
+/// aware datetimes) into a [`Sink`], with the YAML reader's depth, size and node limits.
 /// Anything else in a document is a `ManifestError` naming where it is.
-///
-/// With `BUILD` false it only checks (the same rules, in the same order, nothing allocated):
-/// what `from_dicts` does before the core reads a document in place ([`PyNode`]).
-struct ToJson<const BUILD: bool> {
+struct Walk<S> {
     nodes: usize,
     bytes: usize,
+    sink: S,
 }
 
-impl<const BUILD: bool> ToJson<BUILD> {
-    fn new() -> Self {
-        ToJson { nodes: 0, bytes: 0 }
+impl<S: Sink> Walk<S> {
+    fn new(sink: S) -> Self {
+        Walk {
+            nodes: 0,
+            bytes: 0,
+            sink,
+        }
     }
 
     fn count(&mut self, text: &str) -> PyResult<()> {
@@ -177,18 +222,12 @@ impl<const BUILD: bool> ToJson<BUILD> {
         Ok(())
     }
 
-    fn text(&mut self, s: &Bound<'_, PyString>, path: &Path<'_>) -> PyResult<Value> {
-        let t = text_of(s.as_borrowed())
-            .map_err(|_| manifest_err(path, "a str that is not valid Unicode (lone surrogate)"))?;
-        self.count(t.0)?;
-        Ok(if BUILD {
-            Value::String(t.0.to_owned())
-        } else {
-            Value::Null
-        })
-    }
-
-    fn convert(&mut self, ob: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResult<Value> {
+    fn convert(
+        &mut self,
+        ob: &Bound<'_, PyAny>,
+        path: &Path<'_>,
+        depth: usize,
+    ) -> PyResult<S::Out> {
         self.nodes += 1;
         if depth > MAX_DEPTH {
             return Err(manifest_err(
@@ -202,54 +241,60 @@ impl<const BUILD: bool> ToJson<BUILD> {
             )));
         }
         match py_kind(ob) {
-            PyKind::Str(s) => self.text(s, path),
+            PyKind::Str(s) => {
+                let t = text_of(s.as_borrowed()).map_err(|_| {
+                    manifest_err(path, "a str that is not valid Unicode (lone surrogate)")
+                })?;
+                self.count(t.0)?;
+                Ok(self.sink.text(t.0))
+            }
             PyKind::Dict(d) => {
-                let mut out = serde_json::Map::new();
+                let mut map = self.sink.begin_map();
                 for (k, v) in d.iter() {
-                    self.entry(&mut out, &k, &v, path, depth)?;
+                    self.entry(&mut map, &k, &v, path, depth)?;
                 }
-                Ok(Value::Object(out))
+                Ok(self.sink.end_map(map))
             }
             PyKind::List(l) => {
-                let mut out = Vec::with_capacity(if BUILD { l.len() } else { 0 });
+                let mut seq = self.sink.begin_seq(l.len());
                 for (i, item) in l.iter().enumerate() {
                     let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
-                    if BUILD {
-                        out.push(v);
-                    }
+                    self.sink.item(&mut seq, v);
                 }
-                Ok(Value::Array(out))
+                Ok(self.sink.end_seq(seq))
             }
-            PyKind::Bool(b) => Ok(Value::Bool(b)),
+            PyKind::Bool(b) => Ok(self.sink.scalar(Value::Bool(b))),
             PyKind::Int => {
                 if let Ok(i) = ob.extract::<i64>() {
-                    return Ok(Value::from(i));
+                    return Ok(self.sink.scalar(Value::from(i)));
                 }
                 if let Ok(u) = ob.extract::<u64>() {
-                    return Ok(Value::from(u));
+                    return Ok(self.sink.scalar(Value::from(u)));
                 }
                 Err(manifest_err(
                     path,
                     "an integer out of range (manifests hold 64-bit integers)",
                 ))
             }
-            PyKind::Null => Ok(Value::Null),
-            PyKind::Float(f) => serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .ok_or_else(|| manifest_err(path, format_args!("{f} (not a finite number)"))),
+            PyKind::Null => Ok(self.sink.scalar(Value::Null)),
+            PyKind::Float(f) => match serde_json::Number::from_f64(f) {
+                Some(n) => Ok(self.sink.scalar(Value::Number(n))),
+                None => Err(manifest_err(
+                    path,
+                    format_args!("{f} (not a finite number)"),
+                )),
+            },
             PyKind::Tuple(t) => {
-                let mut out = Vec::with_capacity(if BUILD { t.len() } else { 0 });
+                let mut seq = self.sink.begin_seq(t.len());
                 for (i, item) in t.iter().enumerate() {
                     let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
-                    if BUILD {
-                        out.push(v);
-                    }
+                    self.sink.item(&mut seq, v);
                 }
-                Ok(Value::Array(out))
+                Ok(self.sink.end_seq(seq))
             }
             PyKind::DateTime => {
-                // The one datetime converter decides what is accepted, isoformat() gives
-                // RFC 3339.
+                // A datetime, as the kubernetes client returns creationTimestamp: the one
+                // datetime converter decides what is accepted, isoformat() gives RFC 3339.
                 if !is_aware(ob)? {
                     return Err(ManifestError::new_err(format!(
                         "cannot read document: naive datetime at {}: use an aware datetime \
@@ -257,21 +302,21 @@ impl<const BUILD: bool> ToJson<BUILD> {
                         path.render()
                     )));
                 }
-                let text = datetime_text(ob)?;
-                self.count(&text)?;
-                Ok(if BUILD {
-                    Value::String(text)
-                } else {
-                    Value::Null
-                })
+                let text = ob.call_method0("isoformat")?;
+                let text = text.cast::<PyString>()?;
+                let t = text_of(text.as_borrowed()).map_err(|_| {
+                    manifest_err(path, "a str that is not valid Unicode (lone surrogate)")
+                })?;
+                self.count(t.0)?;
+                Ok(self.sink.text(t.0))
             }
             PyKind::Mapping(m) => {
-                let mut out = serde_json::Map::new();
+                let mut map = self.sink.begin_map();
                 for item in m.items()?.iter() {
                     let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-                    self.entry(&mut out, &k, &v, path, depth)?;
+                    self.entry(&mut map, &k, &v, path, depth)?;
                 }
-                Ok(Value::Object(out))
+                Ok(self.sink.end_map(map))
             }
             PyKind::Other => Err(manifest_err(
                 path,
@@ -285,245 +330,220 @@ impl<const BUILD: bool> ToJson<BUILD> {
 
     fn entry(
         &mut self,
-        out: &mut serde_json::Map<String, Value>,
+        map: &mut S::Map,
         k: &Bound<'_, PyAny>,
         v: &Bound<'_, PyAny>,
         path: &Path<'_>,
         depth: usize,
     ) -> PyResult<()> {
         let key = key_text(k).map_err(|why| manifest_err(path, why))?;
-        if k.cast::<PyString>().is_ok() {
-            self.count(&key)?;
+        if let std::borrow::Cow::Borrowed(text) = &key {
+            self.count(text)?;
         }
         let value = self.convert(v, &path.child(Step::Key(&key)), depth + 1)?;
-        if BUILD {
-            out.insert(key.into_owned(), value);
-        }
+        self.sink.member(map, &key, value);
         Ok(())
     }
 }
 
 /// A mapping document (or list of them) from Python to JSON; `root` names it in errors.
 pub(crate) fn to_json(ob: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
-    ToJson::<true>::new().convert(ob, &Path::root(root), 0)
+    Walk::new(JsonSink).convert(ob, &Path::root(root), 0)
 }
 
-// ---- Python objects read in place ------------------------------------------------------------
+// ---- Python objects read for the core ---------------------------------------------------------
 
-/// A Python object as the core's document tree ([`meshtls::manifest::Node`]), so that the core's
-/// own reader (its rules, its messages) reads `from_dicts`' documents without a JSON value tree
-/// in between. The documents were checked by [`ToJson`] first; should an object answer
-/// differently now (a mapping whose `items()` changed, or raised), the failure is kept in the
-/// reading's [`ReadCx`] and wins over what the reader returns.
-#[derive(Clone)]
-struct PyNode<'a, 'py> {
-    ob: Bound<'py, PyAny>,
-    cx: &'a ReadCx<'py>,
-}
-
-/// What the nodes of one `from_dicts` call share: the first failure, and the keys the reader
-/// has asked for as interned Python strings (a lookup then hashes nothing and usually finds
-/// the dict's own key by identity).
+/// One document as read from Python objects, in flat buffers reused from one document to the
+/// next (no allocation per node): what `from_dicts` hands the core's reader, as a
+/// [`meshtls::manifest::Node`] ([`TapeNode`]). Mappings are stored as `serde_json::Map` holds
+/// them (members in key order, the last of equal keys kept: a str key and an int key that
+/// renders alike are one key), so the core reads exactly what it would read from the JSON
+/// value of the same objects.
 #[derive(Default)]
-struct ReadCx<'py> {
-    failed: std::cell::RefCell<Option<PyErr>>,
-    keys: std::cell::RefCell<Vec<(Box<str>, Bound<'py, PyString>)>>,
+struct Tape {
+    text: String,
+    nodes: Vec<Slot>,
+    /// `(key start, key end, node)`, each mapping's members together, in key order.
+    members: Vec<(usize, usize, usize)>,
+    items: Vec<usize>,
+    /// Members and items of the containers being read (their own are moved on completion).
+    open_members: Vec<(usize, usize, usize)>,
+    open_items: Vec<usize>,
 }
 
-/// The most keys a [`ReadCx`] keeps (the reader asks for about ten names).
-const KEPT_KEYS: usize = 32;
-
-impl<'py> ReadCx<'py> {
-    fn key(&self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
-        let mut keys = self.keys.borrow_mut();
-        if let Some((_, k)) = keys.iter().find(|(text, _)| &**text == key) {
-            return k.clone();
-        }
-        let k = PyString::intern(py, key);
-        if keys.len() < KEPT_KEYS {
-            keys.push((key.into(), k.clone()));
-        }
-        k
-    }
+#[derive(Clone, Copy)]
+enum Slot {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    Str(usize, usize),
+    Array(usize, usize),
+    Object(usize, usize),
 }
 
-impl<'a, 'py> PyNode<'a, 'py> {
-    fn child(&self, ob: Bound<'py, PyAny>) -> Self {
-        PyNode { ob, cx: self.cx }
+impl Tape {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.nodes.clear();
+        self.members.clear();
+        self.items.clear();
+        self.open_members.clear();
+        self.open_items.clear();
     }
 
-    fn fail(&self, err: PyErr) {
-        let mut slot = self.cx.failed.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(err);
-        }
+    fn push(&mut self, slot: Slot) -> usize {
+        self.nodes.push(slot);
+        self.nodes.len() - 1
     }
 
-    fn changed(&self) {
-        self.fail(ManifestError::new_err(
-            "cannot read document: an object changed while it was read",
-        ));
-    }
-
-    /// The members of a mapping as `(key, value)` objects.
-    fn members(&self) -> Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        match py_kind(&self.ob) {
-            PyKind::Dict(d) => d.iter().collect(),
-            PyKind::Mapping(m) => {
-                let items = m.items().and_then(|items| {
-                    items
-                        .iter()
-                        .map(|item| item.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>())
-                        .collect::<PyResult<Vec<_>>>()
-                });
-                items.unwrap_or_else(|e| {
-                    self.fail(e);
-                    Vec::new()
-                })
-            }
-            _ => Vec::new(),
-        }
+    fn key(&self, member: &(usize, usize, usize)) -> &str {
+        self.text.get(member.0..member.1).unwrap_or("")
     }
 }
 
-/// True when a dict's keys are all `str` and in strictly increasing order: its members are
-/// then already as the reader wants them (as `kubectl` and most code write objects).
-fn str_keys_in_order(d: &Bound<'_, PyDict>) -> bool {
-    if d.len() < 2 {
-        // One str key, or an int key that key_text renders (no other can follow).
-        return d.iter().all(|(k, _)| k.cast::<PyString>().is_ok());
-    }
-    let mut prev: Option<Bound<'_, PyAny>> = None;
-    for (k, _) in d.iter() {
-        let Ok(key) = k.cast::<PyString>() else {
-            return false;
+impl Sink for &mut Tape {
+    type Out = usize;
+    type Seq = usize;
+    type Map = usize;
+    fn scalar(&mut self, v: Value) -> usize {
+        let slot = match &v {
+            Value::Null => Slot::Null,
+            Value::Bool(_) => Slot::Boolean,
+            Value::Number(n) if n.is_f64() => Slot::Number,
+            Value::Number(_) => Slot::Integer,
+            Value::String(_) | Value::Array(_) | Value::Object(_) => Slot::Null,
         };
-        let Ok(text) = text_of(key.as_borrowed()) else {
-            return false;
-        };
-        if let Some(p) = &prev {
-            match p.cast::<PyString>().map(|p| text_of(p.as_borrowed())) {
-                Ok(Ok(before)) if before.0 < text.0 => {}
-                _ => return false,
-            }
-        }
-        prev = Some(k);
+        self.push(slot)
     }
-    true
+    fn text(&mut self, s: &str) -> usize {
+        let start = self.text.len();
+        self.text.push_str(s);
+        let end = self.text.len();
+        self.push(Slot::Str(start, end))
+    }
+    fn begin_seq(&mut self, _len: usize) -> usize {
+        self.open_items.len()
+    }
+    fn item(&mut self, _seq: &mut usize, v: usize) {
+        self.open_items.push(v);
+    }
+    fn end_seq(&mut self, seq: usize) -> usize {
+        let start = self.items.len();
+        let open = self.open_items.get(seq..).unwrap_or(&[]);
+        self.items.extend_from_slice(open);
+        self.open_items.truncate(seq);
+        let end = self.items.len();
+        self.push(Slot::Array(start, end))
+    }
+    fn begin_map(&mut self) -> usize {
+        self.open_members.len()
+    }
+    fn member(&mut self, _map: &mut usize, key: &str, v: usize) {
+        let start = self.text.len();
+        self.text.push_str(key);
+        self.open_members.push((start, self.text.len(), v));
+    }
+    fn end_map(&mut self, map: usize) -> usize {
+        let Tape {
+            text,
+            members,
+            open_members,
+            ..
+        } = &mut **self;
+        let key = |m: &(usize, usize, usize)| text.get(m.0..m.1).unwrap_or("");
+        let open = open_members.get_mut(map..).unwrap_or(&mut []);
+        // Stable: of equal keys, the last one read stays last.
+        if !open.is_sorted_by(|a, b| key(a) < key(b)) {
+            open.sort_by(|a, b| key(a).cmp(key(b)));
+        }
+        let start = members.len();
+        for (i, m) in open.iter().enumerate() {
+            if open.get(i + 1).is_some_and(|next| key(next) == key(m)) {
+                continue;
+            }
+            members.push(*m);
+        }
+        open_members.truncate(map);
+        let end = members.len();
+        self.push(Slot::Object(start, end))
+    }
 }
 
-impl<'py> Node for PyNode<'_, 'py> {
+/// A node of a [`Tape`].
+#[derive(Clone, Copy)]
+struct TapeNode<'t> {
+    tape: &'t Tape,
+    id: usize,
+}
+
+impl<'t> TapeNode<'t> {
+    fn slot(&self) -> Slot {
+        self.tape.nodes.get(self.id).copied().unwrap_or(Slot::Null)
+    }
+
+    fn at(&self, id: usize) -> Self {
+        TapeNode {
+            tape: self.tape,
+            id,
+        }
+    }
+
+    fn members(&self) -> &'t [(usize, usize, usize)] {
+        match self.slot() {
+            Slot::Object(a, b) => self.tape.members.get(a..b).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+impl Node for TapeNode<'_> {
     fn kind(&self) -> NodeKind {
-        match py_kind(&self.ob) {
-            PyKind::Str(_) | PyKind::DateTime => NodeKind::String,
-            PyKind::Dict(_) | PyKind::Mapping(_) => NodeKind::Object,
-            PyKind::List(_) | PyKind::Tuple(_) => NodeKind::Array,
-            PyKind::Bool(_) => NodeKind::Boolean,
-            PyKind::Int => NodeKind::Integer,
-            PyKind::Null => NodeKind::Null,
-            PyKind::Float(_) => NodeKind::Number,
-            PyKind::Other => {
-                self.changed();
-                NodeKind::Null
-            }
+        match self.slot() {
+            Slot::Null => NodeKind::Null,
+            Slot::Boolean => NodeKind::Boolean,
+            Slot::Integer => NodeKind::Integer,
+            Slot::Number => NodeKind::Number,
+            Slot::Str(..) => NodeKind::String,
+            Slot::Array(..) => NodeKind::Array,
+            Slot::Object(..) => NodeKind::Object,
         }
     }
 
     fn as_str(&self) -> Option<std::borrow::Cow<'_, str>> {
-        let text = match py_kind(&self.ob) {
-            PyKind::Str(s) => text_of(s.as_borrowed()).map(|t| std::borrow::Cow::Borrowed(t.0)),
-            PyKind::DateTime => datetime_text(&self.ob).map(std::borrow::Cow::Owned),
-            _ => return None,
-        };
-        text.map_err(|e| self.fail(e)).ok()
+        match self.slot() {
+            Slot::Str(a, b) => self.tape.text.get(a..b).map(std::borrow::Cow::Borrowed),
+            _ => None,
+        }
     }
 
     fn get(&self, key: &str) -> Option<Self> {
-        // A key that an int renders to is looked up as the converter would have stored it
-        // (the last of the str and the int key wins); any other key only as a str.
-        if let (PyKind::Dict(d), false) = (py_kind(&self.ob), is_int_text(key)) {
-            return match d.get_item(self.cx.key(d.py(), key)) {
-                Ok(v) => v.map(|v| self.child(v)),
-                Err(e) => {
-                    self.fail(e);
-                    None
-                }
-            };
-        }
-        let mut found = None;
-        let _ = self.try_for_each_entry(|k, v| {
-            if k == key {
-                found = Some(v);
-                return Err(());
-            }
-            Ok(())
-        });
-        found
+        let members = self.members();
+        members
+            .binary_search_by(|m| self.tape.key(m).cmp(key))
+            .ok()
+            .and_then(|i| members.get(i))
+            .map(|m| self.at(m.2))
     }
 
     fn try_for_each_entry<E>(
         &self,
         mut f: impl FnMut(&str, Self) -> Result<(), E>,
     ) -> Result<(), E> {
-        if let PyKind::Dict(d) = py_kind(&self.ob)
-            && str_keys_in_order(d)
-        {
-            for (k, v) in d.iter() {
-                match key_text(&k) {
-                    Ok(key) => f(&key, self.child(v))?,
-                    Err(_) => {
-                        self.changed();
-                        return Ok(());
-                    }
-                }
-            }
-            return Ok(());
-        }
-        let members = self.members();
-        let mut keyed = Vec::with_capacity(members.len());
-        for (k, v) in &members {
-            match key_text(k) {
-                Ok(key) => keyed.push((key, v)),
-                Err(_) => {
-                    self.changed();
-                    return Ok(());
-                }
-            }
-        }
-        // As `serde_json::Map` holds them: in key order, the last of equal keys kept.
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut i = 0;
-        while let Some((key, v)) = keyed.get(i) {
-            i += 1;
-            if keyed.get(i).is_some_and(|next| next.0 == *key) {
-                continue;
-            }
-            f(key, self.child((*v).clone()))?;
+        for m in self.members() {
+            f(self.tape.key(m), self.at(m.2))?;
         }
         Ok(())
     }
 
     fn try_for_each_item<E>(&self, mut f: impl FnMut(Self) -> Result<(), E>) -> Result<(), E> {
-        match py_kind(&self.ob) {
-            PyKind::List(l) => {
-                for item in l.iter() {
-                    f(self.child(item))?;
-                }
+        if let Slot::Array(a, b) = self.slot() {
+            for id in self.tape.items.get(a..b).unwrap_or(&[]) {
+                f(self.at(*id))?;
             }
-            PyKind::Tuple(t) => {
-                for item in t.iter() {
-                    f(self.child(item))?;
-                }
-            }
-            _ => {}
         }
         Ok(())
     }
-}
-
-/// True for the text an `int` key renders to (`"8080"`, `"-1"`).
-fn is_int_text(key: &str) -> bool {
-    key.parse::<i64>().is_ok_and(|i| i.to_string() == key)
 }
 
 // ---- workload queries -----------------------------------------------------------------------
@@ -1126,21 +1146,20 @@ impl PyPolicySet {
         // anywhere in the list (ManifestError) wins over a policy error, as when the whole list
         // was converted first; then policy errors in document order, then the set's own.
         let root = Path::root("documents");
-        let mut check = ToJson::<false>::new();
-        let cx = ReadCx::default();
+        let mut tape = Tape::default();
+        let mut walk = Walk::new(&mut tape);
         let mut builder = PolicySetBuilder::with_capacity(documents.len().unwrap_or(0));
         let mut first_error = None;
         for (i, doc) in documents.try_iter()?.enumerate() {
-            let doc = doc?;
-            check.convert(&doc, &root.child(Step::Index(i)), 0)?;
-            if first_error.is_none() {
-                let read = builder.push_document(PyNode { ob: doc, cx: &cx });
-                if let Some(e) = cx.failed.take() {
-                    return Err(e);
-                }
-                if let Err(e) = read {
-                    first_error = Some(e);
-                }
+            walk.sink.clear();
+            let top = walk.convert(&doc?, &root.child(Step::Index(i)), 0)?;
+            if first_error.is_none()
+                && let Err(e) = builder.push_document(TapeNode {
+                    tape: &*walk.sink,
+                    id: top,
+                })
+            {
+                first_error = Some(e);
             }
         }
         if let Some(e) = first_error {
