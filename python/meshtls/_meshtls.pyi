@@ -1281,8 +1281,10 @@ def _bench_explain(
 def _bench_resolve_many(policies: PolicySet, workloads: list[Any], iterations: int) -> float:
     """Seconds per query of core resolution over a batch of `(namespace, labels, port)` tuples."""
 def _bench_from_values(documents: list[Any], iterations: int) -> float:
-    """Seconds per core `PolicySet::from_json_values` of `documents` (converted to JSON once; the
-    copy of the values each round is not timed).
+    """Seconds per core read of `documents` from JSON values (converted once, not timed): the
+    core's reader over `serde_json` trees (`PolicySetBuilder::push_document` of each value, as
+    `PolicySet::from_json_values` does, without timing the drop of the caller's values), then
+    the build. `from_dicts` runs the same reader over the Python objects themselves.
     """
 def _bench_from_typed(documents: list[Any], iterations: int) -> float:
     """Seconds per core `PolicySet::new` from the same documents already read into typed

@@ -15,7 +15,7 @@ use pyo3::types::{
 };
 use serde_json::Value;
 
-use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES};
+use meshtls::manifest::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_VALUE_NODES, Node, NodeKind};
 use meshtls::policy::{
     CompactDecision, Decision, Labels, Level, MtlsMode, PolicyError, PolicyName, PolicySetBuilder,
 };
@@ -82,32 +82,152 @@ fn manifest_err(path: &Path<'_>, what: impl std::fmt::Display) -> PyErr {
     ManifestError::new_err(format!("cannot read document: {what} at {}", path.render()))
 }
 
-/// Converts Python objects (dicts and other mappings, lists, tuples, str, int, float, bool,
-/// None, aware datetimes) to JSON values, with the YAML reader's depth, size and node limits.
-/// Anything else in a document is a `ManifestError` naming where it is.
-struct ToJson {
-    nodes: usize,
-    bytes: usize,
+/// What a Python value is in a document: the one dispatch (in this order: `bool` before
+/// `int`, a `datetime` before any mapping) that both the converter and the in-place reader use.
+enum PyKind<'b, 'py> {
+    Str(&'b Bound<'py, PyString>),
+    Dict(&'b Bound<'py, PyDict>),
+    List(&'b Bound<'py, PyList>),
+    Bool(bool),
+    Int,
+    Null,
+    Float(f64),
+    Tuple(&'b Bound<'py, PyTuple>),
+    DateTime,
+    Mapping(&'b Bound<'py, PyMapping>),
+    Other,
 }
 
-impl ToJson {
-    fn new() -> Self {
-        ToJson { nodes: 0, bytes: 0 }
+fn py_kind<'b, 'py>(ob: &'b Bound<'py, PyAny>) -> PyKind<'b, 'py> {
+    if let Ok(s) = ob.cast::<PyString>() {
+        PyKind::Str(s)
+    } else if let Ok(d) = ob.cast::<PyDict>() {
+        PyKind::Dict(d)
+    } else if let Ok(l) = ob.cast::<PyList>() {
+        PyKind::List(l)
+    } else if let Ok(b) = ob.cast::<PyBool>() {
+        PyKind::Bool(b.is_true())
+    } else if ob.cast::<PyInt>().is_ok() {
+        PyKind::Int
+    } else if ob.is_none() {
+        PyKind::Null
+    } else if let Ok(f) = ob.cast::<PyFloat>() {
+        PyKind::Float(f.value())
+    } else if let Ok(t) = ob.cast::<PyTuple>() {
+        PyKind::Tuple(t)
+    } else if ob.is_instance_of::<PyDateTime>() {
+        PyKind::DateTime
+    } else if let Ok(m) = ob.cast::<PyMapping>() {
+        PyKind::Mapping(m)
+    } else {
+        PyKind::Other
+    }
+}
+
+/// A mapping key as document text: a `str`, or an `int` (port keys, `{8080: {...}}`) in
+/// decimal. `Err` is the reason for anything else.
+fn key_text<'k>(k: &'k Bound<'_, PyAny>) -> Result<std::borrow::Cow<'k, str>, String> {
+    if let Ok(s) = k.cast::<PyString>() {
+        return text_of(s.as_borrowed())
+            .map(|t| std::borrow::Cow::Borrowed(t.0))
+            .map_err(|_| "a str that is not valid Unicode (lone surrogate)".to_owned());
+    }
+    if k.cast::<PyInt>().is_ok() && k.cast::<PyBool>().is_err() {
+        return match k.extract::<i64>() {
+            Ok(i) => Ok(std::borrow::Cow::Owned(i.to_string())),
+            Err(_) => Err("an integer key out of range".to_owned()),
+        };
+    }
+    Err(format!(
+        "a key of type {} (keys must be str, or int ports)",
+        type_name(&k.as_borrowed())
+    ))
+}
+
+/// Where a walk of Python objects puts what it reads: a JSON value tree ([`to_json`]) or a
+/// [`Tape`] (what `from_dicts` hands the core). Sinks only store; every rule is [`Walk`]'s.
+trait Sink {
+    type Out;
+    type Seq;
+    type Map;
+    /// Null, a boolean or a number (as a value, which costs no allocation).
+    fn scalar(&mut self, v: Value) -> Self::Out;
+    fn text(&mut self, s: &str) -> Self::Out;
+    fn begin_seq(&mut self, len: usize) -> Self::Seq;
+    fn item(&mut self, seq: &mut Self::Seq, v: Self::Out);
+    fn end_seq(&mut self, seq: Self::Seq) -> Self::Out;
+    fn begin_map(&mut self) -> Self::Map;
+    fn member(&mut self, map: &mut Self::Map, key: &str, v: Self::Out);
+    fn end_map(&mut self, map: Self::Map) -> Self::Out;
+}
+
+/// Builds `serde_json` values.
+struct JsonSink;
+
+impl Sink for JsonSink {
+    type Out = Value;
+    type Seq = Vec<Value>;
+    type Map = serde_json::Map<String, Value>;
+    fn scalar(&mut self, v: Value) -> Value {
+        v
+    }
+    fn text(&mut self, s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+    fn begin_seq(&mut self, len: usize) -> Vec<Value> {
+        Vec::with_capacity(len)
+    }
+    fn item(&mut self, seq: &mut Vec<Value>, v: Value) {
+        seq.push(v);
+    }
+    fn end_seq(&mut self, seq: Vec<Value>) -> Value {
+        Value::Array(seq)
+    }
+    fn begin_map(&mut self) -> Self::Map {
+        serde_json::Map::new()
+    }
+    fn member(&mut self, map: &mut Self::Map, key: &str, v: Value) {
+        map.insert(key.to_owned(), v);
+    }
+    fn end_map(&mut self, map: Self::Map) -> Value {
+        Value::Object(map)
+    }
+}
+
+/// Walks Python objects (dicts and other mappings, lists, tuples, str, int, float, bool, None,
+/// aware datetimes) into a [`Sink`], with the YAML reader's depth, size and node limits.
+/// Anything else in a document is a `ManifestError` naming where it is.
+struct Walk<S> {
+    nodes: usize,
+    bytes: usize,
+    sink: S,
+}
+
+impl<S: Sink> Walk<S> {
+    fn new(sink: S) -> Self {
+        Walk {
+            nodes: 0,
+            bytes: 0,
+            sink,
+        }
     }
 
-    fn text(&mut self, s: &Bound<'_, PyString>, path: &Path<'_>) -> PyResult<String> {
-        let t = text_of(s.as_borrowed())
-            .map_err(|_| manifest_err(path, "a str that is not valid Unicode (lone surrogate)"))?;
-        self.bytes += t.len();
+    fn count(&mut self, text: &str) -> PyResult<()> {
+        self.bytes += text.len();
         if self.bytes > MAX_INPUT_BYTES {
             return Err(ManifestError::new_err(format!(
                 "cannot read document: its strings exceed the limit of {MAX_INPUT_BYTES} bytes"
             )));
         }
-        Ok(t.0.to_owned())
+        Ok(())
     }
 
-    fn convert(&mut self, ob: &Bound<'_, PyAny>, path: &Path<'_>, depth: usize) -> PyResult<Value> {
+    fn convert(
+        &mut self,
+        ob: &Bound<'_, PyAny>,
+        path: &Path<'_>,
+        depth: usize,
+    ) -> PyResult<S::Out> {
         self.nodes += 1;
         if depth > MAX_DEPTH {
             return Err(manifest_err(
@@ -120,119 +240,310 @@ impl ToJson {
                 "cannot read document: more than {MAX_VALUE_NODES} values"
             )));
         }
-        if let Ok(s) = ob.cast::<PyString>() {
-            return Ok(Value::String(self.text(s, path)?));
-        }
-        if let Ok(d) = ob.cast::<PyDict>() {
-            let mut out = serde_json::Map::new();
-            for (k, v) in d.iter() {
-                self.entry(&mut out, &k, &v, path, depth)?;
+        match py_kind(ob) {
+            PyKind::Str(s) => {
+                let t = text_of(s.as_borrowed()).map_err(|_| {
+                    manifest_err(path, "a str that is not valid Unicode (lone surrogate)")
+                })?;
+                self.count(t.0)?;
+                Ok(self.sink.text(t.0))
             }
-            return Ok(Value::Object(out));
-        }
-        if let Ok(l) = ob.cast::<PyList>() {
-            let mut out = Vec::with_capacity(l.len());
-            for (i, item) in l.iter().enumerate() {
-                out.push(self.convert(&item, &path.child(Step::Index(i)), depth + 1)?);
+            PyKind::Dict(d) => {
+                let mut map = self.sink.begin_map();
+                for (k, v) in d.iter() {
+                    self.entry(&mut map, &k, &v, path, depth)?;
+                }
+                Ok(self.sink.end_map(map))
             }
-            return Ok(Value::Array(out));
-        }
-        if let Ok(b) = ob.cast::<PyBool>() {
-            return Ok(Value::Bool(b.is_true()));
-        }
-        if ob.cast::<PyInt>().is_ok() {
-            if let Ok(i) = ob.extract::<i64>() {
-                return Ok(Value::from(i));
+            PyKind::List(l) => {
+                let mut seq = self.sink.begin_seq(l.len());
+                for (i, item) in l.iter().enumerate() {
+                    let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
+                    self.sink.item(&mut seq, v);
+                }
+                Ok(self.sink.end_seq(seq))
             }
-            if let Ok(u) = ob.extract::<u64>() {
-                return Ok(Value::from(u));
+            PyKind::Bool(b) => Ok(self.sink.scalar(Value::Bool(b))),
+            PyKind::Int => {
+                if let Ok(i) = ob.extract::<i64>() {
+                    return Ok(self.sink.scalar(Value::from(i)));
+                }
+                if let Ok(u) = ob.extract::<u64>() {
+                    return Ok(self.sink.scalar(Value::from(u)));
+                }
+                Err(manifest_err(
+                    path,
+                    "an integer out of range (manifests hold 64-bit integers)",
+                ))
             }
-            return Err(manifest_err(
+            PyKind::Null => Ok(self.sink.scalar(Value::Null)),
+            PyKind::Float(f) => match serde_json::Number::from_f64(f) {
+                Some(n) => Ok(self.sink.scalar(Value::Number(n))),
+                None => Err(manifest_err(
+                    path,
+                    format_args!("{f} (not a finite number)"),
+                )),
+            },
+            PyKind::Tuple(t) => {
+                let mut seq = self.sink.begin_seq(t.len());
+                for (i, item) in t.iter().enumerate() {
+                    let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
+                    self.sink.item(&mut seq, v);
+                }
+                Ok(self.sink.end_seq(seq))
+            }
+            PyKind::DateTime => {
+                // A datetime, as the kubernetes client returns creationTimestamp: the one
+                // datetime converter decides what is accepted, isoformat() gives RFC 3339.
+                if !is_aware(ob)? {
+                    return Err(ManifestError::new_err(format!(
+                        "cannot read document: naive datetime at {}: use an aware datetime \
+                         (e.g. tzinfo=timezone.utc)",
+                        path.render()
+                    )));
+                }
+                let text = ob.call_method0("isoformat")?;
+                let text = text.cast::<PyString>()?;
+                let t = text_of(text.as_borrowed()).map_err(|_| {
+                    manifest_err(path, "a str that is not valid Unicode (lone surrogate)")
+                })?;
+                self.count(t.0)?;
+                Ok(self.sink.text(t.0))
+            }
+            PyKind::Mapping(m) => {
+                let mut map = self.sink.begin_map();
+                for item in m.items()?.iter() {
+                    let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                    self.entry(&mut map, &k, &v, path, depth)?;
+                }
+                Ok(self.sink.end_map(map))
+            }
+            PyKind::Other => Err(manifest_err(
                 path,
-                "an integer out of range (manifests hold 64-bit integers)",
-            ));
+                format_args!(
+                    "a {} (expected dict, list, str, int, float, bool, None or an aware datetime)",
+                    type_name(&ob.as_borrowed())
+                ),
+            )),
         }
-        if ob.is_none() {
-            return Ok(Value::Null);
-        }
-        if let Ok(f) = ob.cast::<PyFloat>() {
-            return serde_json::Number::from_f64(f.value())
-                .map(Value::Number)
-                .ok_or_else(|| {
-                    manifest_err(path, format_args!("{} (not a finite number)", f.value()))
-                });
-        }
-        if let Ok(t) = ob.cast::<PyTuple>() {
-            let mut out = Vec::with_capacity(t.len());
-            for (i, item) in t.iter().enumerate() {
-                out.push(self.convert(&item, &path.child(Step::Index(i)), depth + 1)?);
-            }
-            return Ok(Value::Array(out));
-        }
-        if ob.is_instance_of::<PyDateTime>() {
-            // A datetime, as the kubernetes client returns creationTimestamp: the one
-            // datetime converter decides what is accepted, isoformat() gives RFC 3339.
-            if !is_aware(ob)? {
-                return Err(ManifestError::new_err(format!(
-                    "cannot read document: naive datetime at {}: use an aware datetime (e.g. \
-                     tzinfo=timezone.utc)",
-                    path.render()
-                )));
-            }
-            let text = ob.call_method0("isoformat")?;
-            return Ok(Value::String(self.text(text.cast()?, path)?));
-        }
-        if let Ok(m) = ob.cast::<PyMapping>() {
-            let mut out = serde_json::Map::new();
-            for item in m.items()?.iter() {
-                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-                self.entry(&mut out, &k, &v, path, depth)?;
-            }
-            return Ok(Value::Object(out));
-        }
-        Err(manifest_err(
-            path,
-            format_args!(
-                "a {} (expected dict, list, str, int, float, bool, None or an aware datetime)",
-                type_name(&ob.as_borrowed())
-            ),
-        ))
     }
 
     fn entry(
         &mut self,
-        out: &mut serde_json::Map<String, Value>,
+        map: &mut S::Map,
         k: &Bound<'_, PyAny>,
         v: &Bound<'_, PyAny>,
         path: &Path<'_>,
         depth: usize,
     ) -> PyResult<()> {
-        // Port keys may be Python ints ({8080: {"mode": "STRICT"}}).
-        let key = if let Ok(s) = k.cast::<PyString>() {
-            self.text(s, path)?
-        } else if k.cast::<PyInt>().is_ok() && k.cast::<PyBool>().is_err() {
-            match k.extract::<i64>() {
-                Ok(i) => i.to_string(),
-                Err(_) => return Err(manifest_err(path, "an integer key out of range")),
-            }
-        } else {
-            return Err(manifest_err(
-                path,
-                format_args!(
-                    "a key of type {} (keys must be str, or int ports)",
-                    type_name(&k.as_borrowed())
-                ),
-            ));
-        };
+        let key = key_text(k).map_err(|why| manifest_err(path, why))?;
+        if let std::borrow::Cow::Borrowed(text) = &key {
+            self.count(text)?;
+        }
         let value = self.convert(v, &path.child(Step::Key(&key)), depth + 1)?;
-        out.insert(key, value);
+        self.sink.member(map, &key, value);
         Ok(())
     }
 }
 
 /// A mapping document (or list of them) from Python to JSON; `root` names it in errors.
 pub(crate) fn to_json(ob: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
-    ToJson::new().convert(ob, &Path::root(root), 0)
+    Walk::new(JsonSink).convert(ob, &Path::root(root), 0)
+}
+
+// ---- Python objects read for the core ---------------------------------------------------------
+
+/// One document as read from Python objects, in flat buffers reused from one document to the
+/// next (no allocation per node): what `from_dicts` hands the core's reader, as a
+/// [`meshtls::manifest::Node`] ([`TapeNode`]). Mappings are stored as `serde_json::Map` holds
+/// them (members in key order, the last of equal keys kept: a str key and an int key that
+/// renders alike are one key), so the core reads exactly what it would read from the JSON
+/// value of the same objects.
+#[derive(Default)]
+struct Tape {
+    text: String,
+    nodes: Vec<Slot>,
+    /// `(key start, key end, node)`, each mapping's members together, in key order.
+    members: Vec<(usize, usize, usize)>,
+    items: Vec<usize>,
+    /// Members and items of the containers being read (their own are moved on completion).
+    open_members: Vec<(usize, usize, usize)>,
+    open_items: Vec<usize>,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    Str(usize, usize),
+    Array(usize, usize),
+    Object(usize, usize),
+}
+
+impl Tape {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.nodes.clear();
+        self.members.clear();
+        self.items.clear();
+        self.open_members.clear();
+        self.open_items.clear();
+    }
+
+    fn push(&mut self, slot: Slot) -> usize {
+        self.nodes.push(slot);
+        self.nodes.len() - 1
+    }
+
+    fn key(&self, member: &(usize, usize, usize)) -> &str {
+        self.text.get(member.0..member.1).unwrap_or("")
+    }
+}
+
+impl Sink for &mut Tape {
+    type Out = usize;
+    type Seq = usize;
+    type Map = usize;
+    fn scalar(&mut self, v: Value) -> usize {
+        let slot = match &v {
+            Value::Null => Slot::Null,
+            Value::Bool(_) => Slot::Boolean,
+            Value::Number(n) if n.is_f64() => Slot::Number,
+            Value::Number(_) => Slot::Integer,
+            Value::String(_) | Value::Array(_) | Value::Object(_) => Slot::Null,
+        };
+        self.push(slot)
+    }
+    fn text(&mut self, s: &str) -> usize {
+        let start = self.text.len();
+        self.text.push_str(s);
+        let end = self.text.len();
+        self.push(Slot::Str(start, end))
+    }
+    fn begin_seq(&mut self, _len: usize) -> usize {
+        self.open_items.len()
+    }
+    fn item(&mut self, _seq: &mut usize, v: usize) {
+        self.open_items.push(v);
+    }
+    fn end_seq(&mut self, seq: usize) -> usize {
+        let start = self.items.len();
+        let open = self.open_items.get(seq..).unwrap_or(&[]);
+        self.items.extend_from_slice(open);
+        self.open_items.truncate(seq);
+        let end = self.items.len();
+        self.push(Slot::Array(start, end))
+    }
+    fn begin_map(&mut self) -> usize {
+        self.open_members.len()
+    }
+    fn member(&mut self, _map: &mut usize, key: &str, v: usize) {
+        let start = self.text.len();
+        self.text.push_str(key);
+        self.open_members.push((start, self.text.len(), v));
+    }
+    fn end_map(&mut self, map: usize) -> usize {
+        let Tape {
+            text,
+            members,
+            open_members,
+            ..
+        } = &mut **self;
+        let key = |m: &(usize, usize, usize)| text.get(m.0..m.1).unwrap_or("");
+        let open = open_members.get_mut(map..).unwrap_or(&mut []);
+        // Stable: of equal keys, the last one read stays last.
+        if !open.is_sorted_by(|a, b| key(a) < key(b)) {
+            open.sort_by(|a, b| key(a).cmp(key(b)));
+        }
+        let start = members.len();
+        for (i, m) in open.iter().enumerate() {
+            if open.get(i + 1).is_some_and(|next| key(next) == key(m)) {
+                continue;
+            }
+            members.push(*m);
+        }
+        open_members.truncate(map);
+        let end = members.len();
+        self.push(Slot::Object(start, end))
+    }
+}
+
+/// A node of a [`Tape`].
+#[derive(Clone, Copy)]
+struct TapeNode<'t> {
+    tape: &'t Tape,
+    id: usize,
+}
+
+impl<'t> TapeNode<'t> {
+    fn slot(&self) -> Slot {
+        self.tape.nodes.get(self.id).copied().unwrap_or(Slot::Null)
+    }
+
+    fn at(&self, id: usize) -> Self {
+        TapeNode {
+            tape: self.tape,
+            id,
+        }
+    }
+
+    fn members(&self) -> &'t [(usize, usize, usize)] {
+        match self.slot() {
+            Slot::Object(a, b) => self.tape.members.get(a..b).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+impl Node for TapeNode<'_> {
+    fn kind(&self) -> NodeKind {
+        match self.slot() {
+            Slot::Null => NodeKind::Null,
+            Slot::Boolean => NodeKind::Boolean,
+            Slot::Integer => NodeKind::Integer,
+            Slot::Number => NodeKind::Number,
+            Slot::Str(..) => NodeKind::String,
+            Slot::Array(..) => NodeKind::Array,
+            Slot::Object(..) => NodeKind::Object,
+        }
+    }
+
+    fn as_str(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self.slot() {
+            Slot::Str(a, b) => self.tape.text.get(a..b).map(std::borrow::Cow::Borrowed),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Self> {
+        let members = self.members();
+        members
+            .binary_search_by(|m| self.tape.key(m).cmp(key))
+            .ok()
+            .and_then(|i| members.get(i))
+            .map(|m| self.at(m.2))
+    }
+
+    fn try_for_each_entry<E>(
+        &self,
+        mut f: impl FnMut(&str, Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for m in self.members() {
+            f(self.tape.key(m), self.at(m.2))?;
+        }
+        Ok(())
+    }
+
+    fn try_for_each_item<E>(&self, mut f: impl FnMut(Self) -> Result<(), E>) -> Result<(), E> {
+        if let Slot::Array(a, b) = self.slot() {
+            for id in self.tape.items.get(a..b).unwrap_or(&[]) {
+                f(self.at(*id))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---- workload queries -----------------------------------------------------------------------
@@ -423,24 +734,35 @@ impl Query {
 }
 
 /// The queries of one `resolve_many(..., explain=True)` call, kept once for all its
-/// decisions (each decision holds the batch and its index): one buffer for every string.
+/// decisions (each decision holds the batch and its index). It keeps the call's own Python
+/// strings (immutable, so the explanation reads the query the decision was made for) instead
+/// of copying them: the call only moves what it has already built.
 struct Batch {
     set: Arc<meshtls::PolicySet>,
-    text: String,
-    pairs: Vec<(u32, u32, u32)>,
-    /// `(text start, namespace end, first pair, end of pairs, port)`.
-    queries: Vec<(u32, u32, u32, u32, Option<u16>)>,
+    strings: Vec<Py<PyString>>,
+    /// Per query: the namespace's index in `strings`, the range of its label strings, the port.
+    spans: Vec<Span>,
 }
 
 impl Batch {
-    fn explain(&self, index: usize) -> Option<Decision> {
-        let &(start, ns_end, a, b, port) = self.queries.get(index)?;
-        let view = View {
-            text: &self.text,
-            namespace: self.text.get(start as usize..ns_end as usize).unwrap_or(""),
-            pairs: self.pairs.get(a as usize..b as usize).unwrap_or(&[]),
+    fn explain(&self, py: Python<'_>, index: usize) -> PyResult<Option<Decision>> {
+        let Some(&(ns, start, end, port)) = self.spans.get(index) else {
+            return Ok(None);
         };
-        Some(self.set.explain(view.namespace, &view, port))
+        let text = |i: usize| -> PyResult<&str> {
+            match self.strings.get(i) {
+                Some(s) => Ok(text_of(s.bind_borrowed(py))?.0),
+                None => Ok(""),
+            }
+        };
+        let namespace = text(ns)?;
+        let mut pairs = Vec::with_capacity((end - start) / 2);
+        let mut i = start;
+        while i + 1 < end {
+            pairs.push((text(i)?, text(i + 1)?));
+            i += 2;
+        }
+        Ok(Some(self.set.explain(namespace, pairs.as_slice(), port)))
     }
 }
 
@@ -544,7 +866,7 @@ impl PyDecision {
         }
     }
 
-    fn lines(&self) -> &[String] {
+    fn lines(&self, py: Python<'_>) -> &[String] {
         match (&self.lazy, &self.made) {
             (None, Made::Parts(d)) => d.explanation(),
             (None, Made::Set(..)) => &[],
@@ -558,8 +880,11 @@ impl PyDecision {
                     }
                     Made::Parts(d) => d.explanation().to_vec(),
                 },
+                // The strings were read when the decision was made: they read again.
                 Lazy::Batch { batch, index } => batch
-                    .explain(*index)
+                    .explain(py, *index)
+                    .ok()
+                    .flatten()
                     .map(|d| d.explanation().to_vec())
                     .unwrap_or_default(),
             }),
@@ -643,8 +968,8 @@ impl PyDecision {
     /// ``PolicySet.explain``), not when the decision is made; empty for decisions from
     /// ``resolve_many(..., explain=False)``.
     #[getter]
-    fn explanation(&self) -> Vec<String> {
-        self.lines().to_vec()
+    fn explanation(&self, py: Python<'_>) -> Vec<String> {
+        self.lines(py).to_vec()
     }
 
     /// ``"STRICT (workload level, shop/web-strict)"``.
@@ -681,7 +1006,7 @@ impl PyDecision {
                 d.mode().as_str().to_owned(),
                 d.level().as_str(),
                 d.policy().map(|p| p.as_str().to_owned()),
-                me.lines().to_vec(),
+                me.lines(slf.py()).to_vec(),
             ),
         ))
     }
@@ -821,13 +1146,18 @@ impl PyPolicySet {
         // anywhere in the list (ManifestError) wins over a policy error, as when the whole list
         // was converted first; then policy errors in document order, then the set's own.
         let root = Path::root("documents");
-        let mut conv = ToJson::new();
+        let mut tape = Tape::default();
+        let mut walk = Walk::new(&mut tape);
         let mut builder = PolicySetBuilder::with_capacity(documents.len().unwrap_or(0));
         let mut first_error = None;
         for (i, doc) in documents.try_iter()?.enumerate() {
-            let value = conv.convert(&doc?, &root.child(Step::Index(i)), 0)?;
+            walk.sink.clear();
+            let top = walk.convert(&doc?, &root.child(Step::Index(i)), 0)?;
             if first_error.is_none()
-                && let Err(e) = builder.push_json(value)
+                && let Err(e) = builder.push_document(TapeNode {
+                    tape: &*walk.sink,
+                    id: top,
+                })
             {
                 first_error = Some(e);
             }
@@ -967,25 +1297,12 @@ impl PyPolicySet {
                 .map(|d| PyDecision::plain(Made::Set(Arc::clone(&self.inner), d)))
                 .collect());
         }
-        // One copy of every query for the whole batch, shared by its decisions.
-        let count = |n: usize| {
-            u32::try_from(n).map_err(|_| PyTypeError::new_err("too many labels in one call"))
-        };
-        let mut text = String::with_capacity(strs.iter().map(|s| s.len()).sum());
-        let mut kept = Vec::with_capacity(pairs.len());
-        let mut items = Vec::with_capacity(queries.len());
-        for (ns, (a, b), port) in &queries {
-            let start = count(text.len())?;
-            let first = count(kept.len())?;
-            let labels = pairs.get(*a..*b).unwrap_or(&[]);
-            let ns_end = append_query(&mut text, ns, labels, |o| kept.push(o))?;
-            items.push((start, ns_end, first, count(kept.len())?, *port));
-        }
+        // The call's strings and spans, moved (not copied) into one batch for its decisions.
+        drop((strs, pairs, queries));
         let batch = Arc::new(Batch {
             set: Arc::clone(&self.inner),
-            text,
-            pairs: kept,
-            queries: items,
+            strings: hold.into_iter().map(Bound::unbind).collect(),
+            spans,
         });
         Ok(decisions
             .into_iter()

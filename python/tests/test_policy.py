@@ -298,6 +298,31 @@ def test_from_dicts_keeps_error_precedence_while_reading_one_document_at_a_time(
     assert (len(ps), ps.skipped, ps.policy_names) == (1, 1, ["shop/a"])
 
 
+def test_from_dicts_reads_mappings_in_key_order_as_json_does():
+    # from_dicts reads the dicts in place, through the core's reader: a mapping is read as a
+    # JSON object is (members in key order, the last of keys that convert alike), whatever
+    # the dict's insertion order, so the first error is the same one as for the same JSON.
+    def pa(spec):
+        return {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                "metadata": {"name": "pa", "namespace": "shop"}, "spec": spec}
+
+    with pytest.raises(PolicyError, match=r"spec\.mtls in body must be of type object"):
+        PolicySet.from_dicts([pa({"selector": 1, "mtls": 2})])
+    with pytest.raises(PolicyError, match='unknown field "spec.aa"'):
+        PolicySet.from_dicts([pa({"zz": 1, "aa": 2})])
+    with pytest.raises(PolicyError, match=r'spec\.portLevelMtls\["80"\]: port 80 appears twice'):
+        PolicySet.from_dicts([pa({"portLevelMtls": {"80": {}, "080": {}}})])
+    # An int port key and the same port as a str: one key, the later value.
+    for ports, mode in (({80: {"mode": "STRICT"}, "80": {"mode": "DISABLE"}}, "DISABLE"),
+                        ({"80": {"mode": "DISABLE"}, 80: {"mode": "STRICT"}}, "STRICT")):
+        ps = PolicySet.from_dicts([pa({"selector": {"matchLabels": {"app": "web"}},
+                                       "mtls": {"mode": "PERMISSIVE"}, "portLevelMtls": ports})])
+        assert str(ps.resolve("shop", {"app": "web"}, 80).mode) == mode
+    for ports in ({80: {"mode": 1}}, {"80": {"mode": 1}}):
+        with pytest.raises(PolicyError, match=r'spec\.portLevelMtls\["80"\]\.mode in body must be of type string'):
+            PolicySet.from_dicts([pa({"portLevelMtls": ports})])
+
+
 # ---- validation -----------------------------------------------------------------------------
 
 

@@ -32,6 +32,10 @@
 //! ([`parse_documents`], [`parse_documents_as`]): YAML's 1,024-character limit on implicit
 //! keys does not apply to keys read as JSON, and several JSON values in a row are several
 //! documents.
+//!
+//! The typed readers walk a parsed document through [`Node`], a small trait over the JSON data
+//! model (implemented here for `&serde_json::Value`, and by the Python binding for Python objects),
+//! so that each rule and message of a reader exists once whatever the document was read from.
 
 use serde::de::DeserializeOwned;
 
@@ -603,4 +607,122 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ManifestError> 
         what: "json output",
         reason: e.to_string(),
     })
+}
+
+/// The type of a [`Node`], named as Kubernetes' schema errors name it (`"integer"`,
+/// `"object"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodeKind {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Boolean,
+    /// A whole number.
+    Integer,
+    /// A number with a fraction or an exponent (a float).
+    Number,
+    /// Text.
+    String,
+    /// A sequence.
+    Array,
+    /// A mapping with text keys.
+    Object,
+}
+
+impl NodeKind {
+    /// The schema's name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Null => "null",
+            NodeKind::Boolean => "boolean",
+            NodeKind::Integer => "integer",
+            NodeKind::Number => "number",
+            NodeKind::String => "string",
+            NodeKind::Array => "array",
+            NodeKind::Object => "object",
+        }
+    }
+}
+
+/// A node of a parsed document as meshtls' typed readers walk it: what the JSON data model
+/// holds (null, boolean, numbers, text, sequences, and mappings with text keys), without
+/// saying how it is stored.
+///
+/// The readers of typed objects (e.g.
+/// [`PolicySetBuilder::push_document`](crate::policy::PolicySetBuilder::push_document)) take any
+/// `Node`, so that one reader, with its rules and error messages, serves every source:
+/// [`serde_json::Value`] (`&Value` is a `Node`) and, in the Python binding, Python objects read
+/// in place without building a value tree first. A reader looks at the parts it needs only;
+/// checking that the rest of a document is data (and within the size limits) is the source's
+/// job, done before the tree is handed over.
+///
+/// An implementation presents a mapping as `serde_json::Map` holds one: members in key order,
+/// each key once.
+pub trait Node: Sized {
+    /// The node's type.
+    fn kind(&self) -> NodeKind;
+
+    /// The text of a string node; `None` for any other.
+    fn as_str(&self) -> Option<std::borrow::Cow<'_, str>>;
+
+    /// The member `key` of a mapping; `None` when there is none or the node is no mapping.
+    fn get(&self, key: &str) -> Option<Self>;
+
+    /// Calls `f` with each member of a mapping in key order (each key once), stopping at the
+    /// first error; does nothing for any other node.
+    fn try_for_each_entry<E>(&self, f: impl FnMut(&str, Self) -> Result<(), E>) -> Result<(), E>;
+
+    /// Calls `f` with each item of a sequence in order, stopping at the first error; does
+    /// nothing for any other node.
+    fn try_for_each_item<E>(&self, f: impl FnMut(Self) -> Result<(), E>) -> Result<(), E>;
+
+    /// True for a `null` node.
+    fn is_null(&self) -> bool {
+        self.kind() == NodeKind::Null
+    }
+}
+
+impl Node for &serde_json::Value {
+    fn kind(&self) -> NodeKind {
+        use serde_json::Value;
+        match self {
+            Value::Null => NodeKind::Null,
+            Value::Bool(_) => NodeKind::Boolean,
+            Value::Number(n) if n.is_f64() => NodeKind::Number,
+            Value::Number(_) => NodeKind::Integer,
+            Value::String(_) => NodeKind::String,
+            Value::Array(_) => NodeKind::Array,
+            Value::Object(_) => NodeKind::Object,
+        }
+    }
+
+    fn as_str(&self) -> Option<std::borrow::Cow<'_, str>> {
+        serde_json::Value::as_str(self).map(std::borrow::Cow::Borrowed)
+    }
+
+    fn get(&self, key: &str) -> Option<Self> {
+        self.as_object().and_then(|o| o.get(key))
+    }
+
+    fn try_for_each_entry<E>(
+        &self,
+        mut f: impl FnMut(&str, Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let Some(o) = self.as_object() {
+            for (k, v) in o {
+                f(k, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn try_for_each_item<E>(&self, mut f: impl FnMut(Self) -> Result<(), E>) -> Result<(), E> {
+        if let Some(a) = self.as_array() {
+            for v in a {
+                f(v)?;
+            }
+        }
+        Ok(())
+    }
 }

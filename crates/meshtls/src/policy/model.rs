@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, PolicyError, Rule, Violation};
-use crate::manifest;
+use crate::manifest::{self, Node, NodeKind};
 
 /// The API group of PeerAuthentication.
 pub const GROUP: &str = "security.istio.io";
@@ -295,13 +295,37 @@ impl PeerAuthentication {
     /// policy (a `PolicySet`): the rest of `metadata` and `status` are then not copied. The
     /// checks and errors are the same.
     pub(crate) fn read(value: &Value, keep: bool) -> Result<Self, PolicyError> {
-        let obj = value.as_object().ok_or_else(|| PolicyError::Document {
-            index: "1".to_owned(),
-            reason: format!("expected a mapping, found {}", type_name(value)),
-        })?;
-        let metadata = meta_from_value(obj, keep)?;
+        let mut pa = Self::read_node(&value)?;
+        if let (true, Some(obj)) = (keep, value.as_object()) {
+            if let Some(Value::Object(meta)) = obj.get("metadata") {
+                pa.metadata.other = meta
+                    .iter()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "name" | "namespace" | "creationTimestamp")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+            }
+            pa.status = obj.get("status").filter(|v| !v.is_null()).cloned();
+        }
+        Ok(pa)
+    }
+
+    /// Reads one object from any document tree (the one reader behind every source), as
+    /// [`read`](Self::read) with `keep` false: the rest of `metadata` and `status` are not
+    /// copied.
+    pub(crate) fn read_node<N: Node>(node: &N) -> Result<Self, PolicyError> {
+        if node.kind() != NodeKind::Object {
+            return Err(PolicyError::Document {
+                index: "1".to_owned(),
+                reason: format!("expected a mapping, found {}", node.kind().as_str()),
+            });
+        }
+        let metadata = meta_from_node(node)?;
         let object = metadata.object_ref();
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind_node = node.get("kind");
+        let kind = kind_node.as_ref().and_then(N::as_str);
+        let kind = kind.as_deref().unwrap_or("");
         if kind != KIND {
             return Err(PolicyError::NotPeerAuthentication {
                 index: "1".to_owned(),
@@ -312,25 +336,26 @@ impl PeerAuthentication {
                 },
             });
         }
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let version_node = node.get("apiVersion");
+        let api_version = version_node.as_ref().and_then(N::as_str);
+        let api_version = api_version.as_deref().unwrap_or("");
         let api_version =
             ApiVersion::parse(api_version).ok_or_else(|| PolicyError::ApiVersion {
                 object: object.clone(),
                 api_version: api_version.to_owned(),
             })?;
-        for key in obj.keys() {
-            if !matches!(
-                key.as_str(),
-                "apiVersion" | "kind" | "metadata" | "spec" | "status"
-            ) {
-                return Err(PolicyError::invalid(
+        node.try_for_each_entry(|key, _| {
+            if matches!(key, "apiVersion" | "kind" | "metadata" | "spec" | "status") {
+                Ok(())
+            } else {
+                Err(PolicyError::invalid(
                     &object,
                     Violation::new("", format!("unknown field {key:?}"), Rule::FieldValidation),
-                ));
+                ))
             }
-        }
-        let spec_value = obj.get("spec").filter(|v| !v.is_null());
-        let spec = match spec_value {
+        })?;
+        let spec_node = node.get("spec").filter(|v| !v.is_null());
+        let spec = match &spec_node {
             Some(v) => spec_from_value(&object, v)?,
             None => PeerAuthenticationSpec::default(),
         };
@@ -338,12 +363,8 @@ impl PeerAuthentication {
             api_version,
             metadata,
             spec,
-            status: if keep {
-                obj.get("status").filter(|v| !v.is_null()).cloned()
-            } else {
-                None
-            },
-            spec_written: spec_value.is_some(),
+            status: None,
+            spec_written: spec_node.is_some(),
         })
     }
 
@@ -383,40 +404,36 @@ impl Serialize for PeerAuthentication {
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "number",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
+    v.kind().as_str()
 }
 
-fn wrong_type(object: &str, path: &str, want: &str, got: &Value) -> PolicyError {
-    PolicyError::invalid(object, type_violation(path, want, got))
+fn wrong_type<N: Node>(object: &str, path: &str, want: &str, got: &N) -> PolicyError {
+    PolicyError::invalid(object, kind_violation(path, want, got.kind()))
 }
 
 pub(crate) fn type_violation(path: &str, want: &str, got: &Value) -> Violation {
+    kind_violation(path, want, got.kind())
+}
+
+fn kind_violation(path: &str, want: &str, got: NodeKind) -> Violation {
+    let got = got.as_str();
     Violation::new(
         path,
-        format!(
-            "Invalid value: {:?}: {path} in body must be of type {want}: {:?}",
-            type_name(got),
-            type_name(got)
-        ),
+        format!("Invalid value: {got:?}: {path} in body must be of type {want}: {got:?}"),
         Rule::CrdSchema,
     )
 }
 
-fn meta_from_value(obj: &Map<String, Value>, keep: bool) -> Result<ObjectMeta, PolicyError> {
+fn meta_from_node<N: Node>(obj: &N) -> Result<ObjectMeta, PolicyError> {
     let meta = match obj.get("metadata") {
-        Some(Value::Object(m)) => m,
+        Some(m) if m.kind() == NodeKind::Object => m,
         Some(other) => {
             return Err(PolicyError::Document {
                 index: "1".to_owned(),
-                reason: format!("metadata must be a mapping, found {}", type_name(other)),
+                reason: format!(
+                    "metadata must be a mapping, found {}",
+                    other.kind().as_str()
+                ),
             });
         }
         None => {
@@ -427,15 +444,15 @@ fn meta_from_value(obj: &Map<String, Value>, keep: bool) -> Result<ObjectMeta, P
         }
     };
     let text = |key: &str| -> Result<Option<String>, PolicyError> {
-        match meta.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(PolicyError::Document {
+        let Some(v) = meta.get(key) else {
+            return Ok(None);
+        };
+        match (v.kind(), v.as_str()) {
+            (NodeKind::Null, _) => Ok(None),
+            (_, Some(s)) => Ok(Some(s.into_owned())),
+            (other, None) => Err(PolicyError::Document {
                 index: "1".to_owned(),
-                reason: format!(
-                    "metadata.{key} must be a string, found {}",
-                    type_name(other)
-                ),
+                reason: format!("metadata.{key} must be a string, found {}", other.as_str()),
             }),
         }
     };
@@ -445,19 +462,11 @@ fn meta_from_value(obj: &Map<String, Value>, keep: bool) -> Result<ObjectMeta, P
     })?;
     let namespace = text("namespace")?;
     let creation_timestamp = text("creationTimestamp")?;
-    let other = if keep {
-        meta.iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "name" | "namespace" | "creationTimestamp"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    } else {
-        Map::new()
-    };
     Ok(ObjectMeta {
         name,
         namespace,
         creation_timestamp,
-        other,
+        other: Map::new(),
     })
 }
 
@@ -471,41 +480,37 @@ pub(crate) fn parse_port_key(key: &str) -> Option<u32> {
 }
 
 /// Reads a `MutualTLS` block; `path` renders where it is, for an error only.
-fn mtls_from_value(
+fn mtls_from_node<N: Node>(
     object: &str,
     path: &dyn Fn() -> String,
-    v: &Value,
+    v: &N,
 ) -> Result<MutualTls, PolicyError> {
-    let obj = match v {
-        Value::Null => return Ok(MutualTls::default()),
-        Value::Object(o) => o,
-        other => return Err(wrong_type(object, &path(), "object", other)),
-    };
-    let mut out = MutualTls::default();
-    for (key, val) in obj {
-        match key.as_str() {
-            "mode" => match val {
-                Value::Null => {}
-                Value::String(s) => {
-                    out.mode = Some(MtlsMode::parse(s).ok_or_else(|| {
-                        PolicyError::invalid(
-                            object,
-                            unsupported_mode(&format!("{}.mode", path()), s),
-                        )
-                    })?);
-                }
-                other => {
-                    return Err(wrong_type(
-                        object,
-                        &format!("{}.mode", path()),
-                        "string",
-                        other,
-                    ));
-                }
-            },
-            _ => return Err(unknown_field(object, &format!("{}.{key}", path()))),
-        }
+    match v.kind() {
+        NodeKind::Null => return Ok(MutualTls::default()),
+        NodeKind::Object => {}
+        _ => return Err(wrong_type(object, &path(), "object", v)),
     }
+    let mut out = MutualTls::default();
+    v.try_for_each_entry(|key, val| {
+        if key != "mode" {
+            return Err(unknown_field(object, &format!("{}.{key}", path())));
+        }
+        if val.is_null() {
+            return Ok(());
+        }
+        let Some(s) = val.as_str() else {
+            return Err(wrong_type(
+                object,
+                &format!("{}.mode", path()),
+                "string",
+                &val,
+            ));
+        };
+        out.mode = Some(MtlsMode::parse(&s).ok_or_else(|| {
+            PolicyError::invalid(object, unsupported_mode(&format!("{}.mode", path()), &s))
+        })?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -519,73 +524,72 @@ fn unknown_field(object: &str, path: &str) -> PolicyError {
 /// Reads `spec` strictly (types, enum values, port keys, no unknown fields) but without
 /// Istio's semantic rules: those are [`validate`](crate::policy::validate_value)'s job, and
 /// resolution has defined behaviour for policies that break them.
-pub(crate) fn spec_from_value(
+pub(crate) fn spec_from_value<N: Node>(
     object: &str,
-    spec: &Value,
+    spec: &N,
 ) -> Result<PeerAuthenticationSpec, PolicyError> {
-    let obj = match spec {
-        Value::Object(o) => o,
-        other => return Err(wrong_type(object, "spec", "object", other)),
-    };
+    if spec.kind() != NodeKind::Object {
+        return Err(wrong_type(object, "spec", "object", spec));
+    }
     let mut out = PeerAuthenticationSpec::default();
-    for (key, val) in obj {
-        match key.as_str() {
-            "selector" => match val {
-                Value::Null => {}
-                Value::Object(sel) => {
+    spec.try_for_each_entry(|key, val| {
+        match key {
+            "selector" => match val.kind() {
+                NodeKind::Null => {}
+                NodeKind::Object => {
                     let mut selector = WorkloadSelector::default();
-                    for (skey, sval) in sel {
+                    val.try_for_each_entry(|skey, sval| {
                         if skey != "matchLabels" {
                             return Err(unknown_field(object, &format!("spec.selector.{skey}")));
                         }
-                        match sval {
-                            Value::Null => {}
-                            Value::Object(labels) => {
+                        match sval.kind() {
+                            NodeKind::Null => {}
+                            NodeKind::Object => {
                                 let mut map = BTreeMap::new();
-                                for (k, v) in labels {
-                                    match v {
-                                        Value::String(s) => {
-                                            map.insert(k.clone(), s.clone());
-                                        }
-                                        other => {
-                                            // The path is rendered only for the error.
-                                            let path = format!("spec.selector.matchLabels[{k:?}]");
-                                            return Err(wrong_type(object, &path, "string", other));
-                                        }
+                                sval.try_for_each_entry(|k, v| match v.as_str() {
+                                    Some(s) => {
+                                        map.insert(k.to_owned(), s.into_owned());
+                                        Ok(())
                                     }
-                                }
+                                    None => {
+                                        // The path is rendered only for the error.
+                                        let path = format!("spec.selector.matchLabels[{k:?}]");
+                                        Err(wrong_type(object, &path, "string", &v))
+                                    }
+                                })?;
                                 selector.match_labels = Some(map);
                             }
-                            other => {
+                            _ => {
                                 return Err(wrong_type(
                                     object,
                                     "spec.selector.matchLabels",
                                     "object",
-                                    other,
+                                    &sval,
                                 ));
                             }
                         }
-                    }
+                        Ok(())
+                    })?;
                     out.selector = Some(selector);
                 }
-                other => return Err(wrong_type(object, "spec.selector", "object", other)),
+                _ => return Err(wrong_type(object, "spec.selector", "object", &val)),
             },
             "mtls" => {
                 if !val.is_null() {
-                    out.mtls = Some(mtls_from_value(object, &|| "spec.mtls".to_owned(), val)?);
+                    out.mtls = Some(mtls_from_node(object, &|| "spec.mtls".to_owned(), &val)?);
                 }
             }
-            "portLevelMtls" => match val {
-                Value::Null => {}
-                Value::Object(ports) => {
+            "portLevelMtls" => match val.kind() {
+                NodeKind::Null => {}
+                NodeKind::Object => {
                     let mut map = BTreeMap::new();
-                    for (k, v) in ports {
+                    val.try_for_each_entry(|k, v| {
                         // Rendered only for an error.
                         let path = || format!("spec.portLevelMtls[{k:?}]");
                         let port = parse_port_key(k).ok_or_else(|| {
                             PolicyError::invalid(object, port_key_violation(&path(), k))
                         })?;
-                        let entry = mtls_from_value(object, &path, v)?;
+                        let entry = mtls_from_node(object, &path, &v)?;
                         if map.insert(port, entry).is_some() {
                             return Err(PolicyError::invalid(
                                 object,
@@ -596,14 +600,16 @@ pub(crate) fn spec_from_value(
                                 ),
                             ));
                         }
-                    }
+                        Ok(())
+                    })?;
                     out.port_level_mtls = Some(map);
                 }
-                other => return Err(wrong_type(object, "spec.portLevelMtls", "object", other)),
+                _ => return Err(wrong_type(object, "spec.portLevelMtls", "object", &val)),
             },
             _ => return Err(unknown_field(object, &format!("spec.{key}"))),
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -12,13 +12,13 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, PolicyError, Rule, Violation};
-use crate::manifest;
+use crate::manifest::{self, Node};
 
 use super::model::{
     ApiVersion, KIND, MtlsMode, ObjectMeta, PeerAuthentication, object_ref, parse_timestamp,
     spec_from_value,
 };
-use super::validate::{dns1123_label, flatten_one};
+use super::validate::{dns1123_label, is_list, is_peer_authentication};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = crate::mesh::DEFAULT_ROOT_NAMESPACE;
@@ -480,11 +480,12 @@ pub struct PolicySet {
     skipped: usize,
 }
 
-/// Builds a [`PolicySet`] from JSON values handed over one document at a time, exactly as
+/// Builds a [`PolicySet`] from documents handed over one at a time, exactly as
 /// [`PolicySet::from_json_values`] reads a vector of them (documents numbered from 1 in
 /// errors, `kind: List` expanded, other kinds skipped and counted): a reader can convert a
 /// document, hand it over and drop it before converting the next, instead of holding every
-/// document's value tree at once.
+/// document's value tree at once. [`push_document`](Self::push_document) takes any document
+/// tree ([`Node`]), so a source can be read in place without building JSON values at all.
 ///
 /// ```
 /// use meshtls::policy::PolicySetBuilder;
@@ -495,7 +496,7 @@ pub struct PolicySet {
 ///     "metadata": {"name": "default", "namespace": "shop"},
 ///     "spec": {"mtls": {"mode": "STRICT"}},
 /// }))?;
-/// builder.push_json(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap"}))?;
+/// builder.push_document(&serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap"}))?;
 /// let set = builder.build("istio-system")?;
 /// assert_eq!((set.len(), set.skipped_documents()), (1, 1));
 /// # Ok::<(), meshtls::policy::PolicyError>(())
@@ -505,7 +506,23 @@ pub struct PolicySetBuilder {
     policies: Vec<PeerAuthentication>,
     skipped: usize,
     documents: usize,
-    scratch: Vec<(String, Value)>,
+}
+
+/// Where a document is in the input (`3`, or `3.2` for an item of a list), rendered for an
+/// error only.
+#[derive(Clone, Copy)]
+struct DocIndex {
+    document: usize,
+    item: Option<usize>,
+}
+
+impl fmt::Display for DocIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.item {
+            None => write!(f, "{}", self.document),
+            Some(j) => write!(f, "{}.{j}", self.document),
+        }
+    }
 }
 
 impl PolicySetBuilder {
@@ -520,39 +537,65 @@ impl PolicySetBuilder {
     /// Reads the next document (an object, or a `kind: List` of them). An error names the
     /// document by its number, as [`PolicySet::from_json_values`] does.
     pub fn push_json(&mut self, doc: Value) -> Result<(), PolicyError> {
-        let i = self.documents;
+        self.push_document(&doc)
+    }
+
+    /// [`push_json`](Self::push_json) for any document tree: the same reader, rules and
+    /// errors, without a JSON value in between.
+    pub fn push_document<N: Node>(&mut self, doc: N) -> Result<(), PolicyError> {
         self.documents += 1;
-        let mut flat = std::mem::take(&mut self.scratch);
-        flatten_one(i, doc, &mut flat);
-        let mut result = Ok(());
-        for (index, doc) in flat.drain(..) {
-            if result.is_ok() {
-                result = self.push_flat(index, &doc);
+        let document = self.documents;
+        if is_list(&doc) {
+            let mut item = 0;
+            if let Some(items) = doc.get("items") {
+                items.try_for_each_item(|it| {
+                    item += 1;
+                    self.read_one(
+                        &it,
+                        &DocIndex {
+                            document,
+                            item: Some(item),
+                        },
+                    )
+                })?;
             }
+            Ok(())
+        } else {
+            self.read_one(
+                &doc,
+                &DocIndex {
+                    document,
+                    item: None,
+                },
+            )
         }
-        self.scratch = flat;
-        result
+    }
+
+    /// Reads one document, numbered `index` in errors (a [`DocIndex`], or the number a
+    /// flattened stream gave it).
+    fn read_one<N: Node>(&mut self, doc: &N, index: &dyn fmt::Display) -> Result<(), PolicyError> {
+        if !is_peer_authentication(doc, index)? {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let pa = PeerAuthentication::read_node(doc).map_err(|e| match e {
+            PolicyError::Document { reason, .. } => PolicyError::Document {
+                index: index.to_string(),
+                reason,
+            },
+            PolicyError::NotPeerAuthentication { kind, .. } => PolicyError::NotPeerAuthentication {
+                index: index.to_string(),
+                kind,
+            },
+            other => other,
+        })?;
+        self.policies.push(pa);
+        Ok(())
     }
 
     /// Reads one document of a flattened stream, numbered `index` in errors.
     fn push_flat(&mut self, index: String, doc: &Value) -> Result<(), PolicyError> {
-        if !super::validate::is_peer_authentication(doc, &index)? {
-            self.skipped += 1;
-            return Ok(());
-        }
-        match PeerAuthentication::read(doc, false) {
-            Ok(pa) => {
-                self.policies.push(pa);
-                Ok(())
-            }
-            Err(PolicyError::Document { reason, .. }) => {
-                Err(PolicyError::Document { index, reason })
-            }
-            Err(PolicyError::NotPeerAuthentication { kind, .. }) => {
-                Err(PolicyError::NotPeerAuthentication { index, kind })
-            }
-            Err(other) => Err(other),
-        }
+        self.read_one(&doc, &index)
     }
 
     /// Indexes the policies read so far (see [`PolicySet::new`] for the rules and errors).
@@ -1153,7 +1196,7 @@ fn collect_envelope(
         ));
     }
     let spec = match doc.spec.as_ref().filter(|v| !v.is_null()) {
-        Some(v) => spec_from_value(&object, v)?,
+        Some(v) => spec_from_value(&object, &v)?,
         None => Default::default(),
     };
     let mut metadata = ObjectMeta::new(meta.namespace.unwrap_or_default(), name);

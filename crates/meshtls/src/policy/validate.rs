@@ -1,10 +1,12 @@
 //! Validation as a cluster does it: the apiserver (CRD schema, CEL rules, strict field
 //! validation, object metadata), then istiod's webhook `ValidatePeerAuthentication`.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 use crate::error::{Error, PolicyError, Rule, Violation};
-use crate::manifest;
+use crate::manifest::{self, Node, NodeKind};
 
 use super::model::{
     ApiVersion, KIND, object_ref, parse_port_key, parse_timestamp, port_key_violation,
@@ -153,7 +155,7 @@ pub fn validate_documents(docs: Vec<Value>) -> Result<Vec<String>, PolicyError> 
     let mut warnings = Vec::new();
     let mut seen = 0usize;
     for (index, doc) in flatten(docs) {
-        if !is_peer_authentication(&doc, &index)? {
+        if !is_peer_authentication(&&doc, &index)? {
             continue;
         }
         seen += 1;
@@ -190,7 +192,7 @@ pub fn check_manifests(text: &str) -> Result<CheckSummary, Error> {
     let mut reports = Vec::new();
     let mut skipped = 0;
     for (index, doc) in flatten(docs) {
-        if is_peer_authentication(&doc, &index)? {
+        if is_peer_authentication(&&doc, &index)? {
             reports.push(validate_value(&doc));
         } else {
             skipped += 1;
@@ -206,14 +208,30 @@ pub(crate) const MANIFEST_WHAT: &str = "PeerAuthentication manifests";
 
 /// The one rule for documents in a stream: a PeerAuthentication is read, an object of another
 /// kind is skipped (`false`), a document without a string `kind` is not a Kubernetes object.
-pub(crate) fn is_peer_authentication(doc: &Value, index: &str) -> Result<bool, PolicyError> {
-    match doc.get("kind") {
-        Some(Value::String(k)) => Ok(k == KIND),
-        _ => Err(PolicyError::Document {
-            index: index.to_owned(),
+/// `index` names the document in the error.
+pub(crate) fn is_peer_authentication<N: Node>(
+    doc: &N,
+    index: impl fmt::Display,
+) -> Result<bool, PolicyError> {
+    match doc.get("kind").as_ref().and_then(N::as_str) {
+        Some(k) => Ok(k == KIND),
+        None => Err(PolicyError::Document {
+            index: index.to_string(),
             reason: "has no kind: not a Kubernetes object".to_owned(),
         }),
     }
+}
+
+/// The one rule for lists: a document whose `kind` ends in `List` and that has an `items`
+/// sequence stands for its items.
+pub(crate) fn is_list<N: Node>(doc: &N) -> bool {
+    doc.get("kind")
+        .as_ref()
+        .and_then(N::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && doc
+            .get("items")
+            .is_some_and(|items| items.kind() == NodeKind::Array)
 }
 
 /// Expands `kind: List` (and `*List`) documents into their items, numbering documents from 1
@@ -226,15 +244,6 @@ pub(crate) fn flatten(docs: Vec<Value>) -> Vec<(String, Value)> {
     out
 }
 
-/// Whether `doc` is a list object whose items [`flatten`] reads in its place: a `kind` ending
-/// in `List` with an `items` array.
-fn is_list(doc: &Value) -> bool {
-    doc.get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k.ends_with("List"))
-        && doc.get("items").is_some_and(Value::is_array)
-}
-
 /// [`flatten`] without taking the documents: the same documents and numbers, borrowed (a
 /// reader that needs the values again after reading them, as a cluster dump does, copies
 /// nothing).
@@ -244,7 +253,7 @@ pub(crate) fn flatten_refs<'a>(
     let mut out = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         match doc.get("items") {
-            Some(Value::Array(items)) if is_list(doc) => {
+            Some(Value::Array(items)) if is_list(&doc) => {
                 for (j, item) in items.iter().enumerate() {
                     out.push((format!("{}.{}", i + 1, j + 1), item));
                 }
@@ -257,7 +266,7 @@ pub(crate) fn flatten_refs<'a>(
 
 /// [`flatten`] for the document at position `i` (from 0).
 pub(crate) fn flatten_one(i: usize, doc: Value, out: &mut Vec<(String, Value)>) {
-    if is_list(&doc) {
+    if is_list(&&doc) {
         if let Value::Object(mut obj) = doc {
             if let Some(Value::Array(items)) = obj.remove("items") {
                 for (j, item) in items.into_iter().enumerate() {
