@@ -518,11 +518,11 @@ impl Node for TapeNode<'_> {
     }
 
     fn get(&self, key: &str) -> Option<Self> {
-        let members = self.members();
-        members
-            .binary_search_by(|m| self.tape.key(m).cmp(key))
-            .ok()
-            .and_then(|i| members.get(i))
+        // Mappings in documents are small: a scan that compares lengths first beats a binary
+        // search's string comparisons.
+        self.members()
+            .iter()
+            .find(|m| m.1 - m.0 == key.len() && self.tape.key(m) == key)
             .map(|m| self.at(m.2))
     }
 
