@@ -6,8 +6,10 @@
 #
 # Environment: FUZZ_JOBS (parallel libFuzzer workers per target, default 1), FUZZ_NICE
 # (nice level, default 0; the long runs use 19), FUZZ_MAX_LEN (default 65536), FUZZ_RUNS
-# (stop a target after this many executions, e.g. 10000000), FUZZ_LOGS (log directory,
-# default fuzz/target/logs), FUZZ_NO_BUILD=1 (use the targets already built).
+# (stop a target after this many executions, e.g. 10000000), FUZZ_TIMEOUT (seconds one input
+# may take before it counts as a finding, default 10; wall time, so long runs at nice 19 beside
+# other builds use more), FUZZ_LOGS (log directory, default fuzz/target/logs), FUZZ_NO_BUILD=1
+# (use the targets already built).
 # cargo-fuzz is installed from crates.io when it is missing. libFuzzer needs a few unstable
 # rustc flags (-Zsanitizer, -Cpasses=sancov-module): RUSTC_BOOTSTRAP=1 lets the stable
 # toolchain accept them, which is what cargo-fuzz documents for stable.
@@ -25,6 +27,7 @@ JOBS=${FUZZ_JOBS:-1}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
 RUNS=${FUZZ_RUNS:--1}
 LOGS=${FUZZ_LOGS:-target/logs}
+TIMEOUT=${FUZZ_TIMEOUT:-10}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz (crates.io)"
@@ -52,9 +55,10 @@ for t in "${targets[@]}"; do
   extra=()
   if [ "$JOBS" -gt 1 ]; then extra=(-jobs="$JOBS" -workers="$JOBS"); fi
   set +e
-  # -timeout: any single input over 10 s is a finding; -rss_limit_mb: memory blow-ups too.
+  # -timeout: any single input over TIMEOUT s (wall time) is a finding; -rss_limit_mb: memory
+  # blow-ups too.
   nice -n "$NICE" cargo fuzz run "$t" "target/corpus/$t" "corpus/$t" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time="$SECONDS_PER_TARGET" -timeout="$TIMEOUT" -rss_limit_mb=2048 \
     -max_len="$MAX_LEN" -runs="$RUNS" -print_final_stats=1 "${extra[@]}" \
     >"$log" 2>&1
   rc=$?

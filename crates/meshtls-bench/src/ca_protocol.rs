@@ -4,6 +4,14 @@
 //! against the CSR verify+sign limit of the same machine (`MeshCa::sign_csr` on every core),
 //! the two measured interleaved in the same window; the client's check of an answer on its
 //! own; and the added p50 latency of one request over in-process `sign_csr`.
+//!
+//! Per round trip the clients do what an Istio agent's persistent channel does: no TLS
+//! handshake (each client's connection is opened and warmed up before the timed loop), no key
+//! generation or CSR (one made beforehand), the token formatted into the `authorization`
+//! header, the request cloned, the answer not checked. The server does all of its work on
+//! every request. `MESHTLS_BENCH_CLIENT_THREADS` sizes the clients' runtime (0: current
+//! thread; default one worker per core), `MESHTLS_BENCH_SERVER_THREADS` serves on a runtime
+//! of that size instead of `IstioCaServer::start`'s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -138,16 +146,59 @@ fn run(h: &mut Harness) -> Result<(), String> {
     // on loopback. The requests are built once (one CSR, one token); the throughput loop does
     // not check the answers (`create_certificate` is the raw call): the client's check is
     // measured on its own below.
-    let mut running = server
-        .clone()
-        .start("127.0.0.1:0".parse().map_err(|_| "addr")?)
-        .map_err(|e| e.to_string())?;
-    let port = running.local_addr().port();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    // Runtime sizes from the environment (see the module's docs); unset: the defaults.
+    let env_threads =
+        |var: &str| -> Option<usize> { std::env::var(var).ok().and_then(|v| v.parse().ok()) };
+    let make_rt = |threads: usize| -> Result<tokio::runtime::Runtime, String> {
+        if threads == 0 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        }
+    };
+    let server_threads = env_threads("MESHTLS_BENCH_SERVER_THREADS");
+    let client_threads = env_threads("MESHTLS_BENCH_CLIENT_THREADS").unwrap_or(cores);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (port, running, server_thread) = match server_threads {
+        // The library's own server (its runtime of 2 workers).
+        None => {
+            let r = server
+                .clone()
+                .start("127.0.0.1:0".parse().map_err(|_| "addr")?)
+                .map_err(|e| e.to_string())?;
+            (r.local_addr().port(), Some(r), None)
+        }
+        Some(threads) => {
+            let std_listener =
+                std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            std_listener
+                .set_nonblocking(true)
+                .map_err(|e| e.to_string())?;
+            let port = std_listener.local_addr().map_err(|e| e.to_string())?.port();
+            let srv_rt = make_rt(threads)?;
+            let srv = server.clone();
+            let thread = std::thread::spawn(move || {
+                srv_rt.block_on(async move {
+                    if let Ok(l) = tokio::net::TcpListener::from_std(std_listener) {
+                        let _ = srv
+                            .serve(l, async move {
+                                let _ = stop_rx.await;
+                            })
+                            .await;
+                    }
+                })
+            });
+            (port, None, Some(thread))
+        }
+    };
+    let rt = make_rt(client_threads)?;
     let make_client = || -> Result<Arc<IstioCaClient>, String> {
         let mut c = ClientConfig::new(ca.root_cert_pem());
         c.address = format!("localhost:{port}");
@@ -400,6 +451,12 @@ fn run(h: &mut Harness) -> Result<(), String> {
     );
     drop(clients);
     drop(rt);
-    running.stop();
+    if let Some(mut r) = running {
+        r.stop();
+    }
+    let _ = stop_tx.send(());
+    if let Some(t) = server_thread {
+        let _ = t.join();
+    }
     Ok(())
 }

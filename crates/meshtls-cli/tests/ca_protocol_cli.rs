@@ -540,3 +540,147 @@ fn sigint_stops_gracefully() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A call open on the server when SIGTERM arrives is answered before the process exits: the
+/// client sends the request's headers and message but ends its stream only once the server
+/// has begun to stop (SIGTERM logged, the listener closed), so the server holds a request in
+/// flight for the whole shutdown. Dropping open calls on stop fails this test.
+#[test]
+fn sigterm_answers_the_call_in_flight() {
+    use meshtls::ca_protocol::messages::CREATE_CERTIFICATE_PATH;
+    use meshtls::ca_protocol::{IstioCertificateRequest, IstioCertificateResponse};
+    use rustls_pki_types::pem::PemObject as _;
+
+    let SignalFixture {
+        dir: _dir,
+        ca_dir,
+        root,
+        jwks,
+        token_a,
+        ..
+    } = SignalFixture::new("ca-inflight");
+    let (child, address, log) = start_server(&ca_dir, &jwks);
+    let mut server = Server(child);
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(&root).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let tls = std::sync::Arc::new(tls);
+    let id = meshtls::SpiffeId::new(GW).unwrap();
+    let csr = meshtls::Csr::new(
+        &id,
+        &meshtls::CsrParams::with_key(meshtls::ca::KeyKind::EcP256),
+    )
+    .unwrap();
+    let request = IstioCertificateRequest {
+        csr: csr.pem(),
+        validity_duration: 3600,
+        metadata: None,
+    };
+    let bearer = format!(
+        "Bearer {}",
+        std::fs::read_to_string(&token_a).unwrap().trim()
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let call = rt.spawn(async move {
+        let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+            let tls = tls.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+                let name = rustls_pki_types::ServerName::try_from("istiod.istio-system.svc")
+                    .map_err(std::io::Error::other)?;
+                let stream = tokio_rustls::TlsConnector::from(tls)
+                    .connect(name, tcp)
+                    .await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        });
+        let channel = tonic::transport::Endpoint::from_static("http://localhost")
+            .connect_with_connector(connector)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.map_err(|e| format!("ready: {e}"))?;
+        // The message now, the end of the stream when released.
+        let body = OnceThenWait {
+            first: Some(request),
+            end: released,
+        };
+        let mut req = tonic::Request::new(body);
+        req.metadata_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        let codec =
+            tonic_prost::ProstCodec::<IstioCertificateRequest, IstioCertificateResponse>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(CREATE_CERTIFICATE_PATH);
+        grpc.client_streaming(req, path, codec)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+    });
+    // Let the request reach the server (the h2 graceful stop also accepts what is on the
+    // wire when it begins), then stop the server.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!call.is_finished(), "the call ended before its stream did");
+    kill(&server.0, "TERM");
+    wait_log(&log, &["SIGTERM", "shutting down"]);
+    // Stopping has begun once the listener is closed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting connections 10 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server exited with a call open"
+    );
+    release.send(()).unwrap();
+    let answer = rt.block_on(call).unwrap();
+    let response = answer.unwrap_or_else(|e| panic!("the call in flight was dropped: {e}"));
+    assert_eq!(response.cert_chain.len(), 2, "{:?}", response.cert_chain);
+    let st = wait_exit(&mut server.0);
+    assert!(st.success(), "exit status after SIGTERM: {st:?}");
+    let rest: Vec<String> = log.iter().collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("OK: signed") && l.contains(GW)),
+        "{rest:?}"
+    );
+}
+
+/// A stream of one message that ends only once `end` fires (a client still sending).
+struct OnceThenWait<T> {
+    first: Option<T>,
+    end: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl<T: Unpin> tonic::codegen::tokio_stream::Stream for OnceThenWait<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        if let Some(first) = self.first.take() {
+            return std::task::Poll::Ready(Some(first));
+        }
+        std::future::Future::poll(std::pin::Pin::new(&mut self.end), cx).map(|_| None)
+    }
+}

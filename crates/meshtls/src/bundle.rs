@@ -654,12 +654,12 @@ fn parse_td(name: &str) -> Result<TrustDomain, BundleError> {
     // `spiffe://td`, so refuse anything with a scheme first.
     if name.contains(':') {
         return Err(BundleError::TrustDomain {
-            name: name.to_owned(),
+            name: crate::error::quote(name),
             reason: "a trust-domain name, not a SPIFFE ID, is expected".to_owned(),
         });
     }
     TrustDomain::new(name).map_err(|e| BundleError::TrustDomain {
-        name: name.to_owned(),
+        name: crate::error::quote(name),
         reason: e.kind().rule().to_owned(),
     })
 }

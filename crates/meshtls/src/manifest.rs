@@ -12,7 +12,9 @@
 //! | parser events | [`event_budget`]: [`MIN_EVENTS`] + one per [`BYTES_PER_EVENT`] bytes | [`ManifestError::Budget`] |
 //! | aliases, anchors | [`MAX_ALIASES`] each; 100,000 replayed events | [`ManifestError::Syntax`] |
 //!
-//! The YAML parser's cost is per event (about a microsecond each), so the event budget is
+//! The YAML reader's cost is per event (1.5–2 µs each on the shared 2-core machine: about a
+//! third in granit-parser's scanner and parser, nearly half in serde-saphyr's deserializer,
+//! the rest building the values; see the README's profile), so the event budget is
 //! what keeps any 1 MB input within a fraction of a second: text denser than one event per
 //! three bytes (`[a,a,a,…]`, `[[],[],…]`, `{a: b}` pairs, empty documents) is refused once it
 //! passes the budget, while manifests as Kubernetes, kubectl and Helm write them (one event
@@ -23,8 +25,13 @@
 //! events as the YAML reader does and gives the same [`ManifestError::Budget`], and JSON with a
 //! key twice, nesting past [`MAX_DEPTH`], a float, a `<<` key, a tab or a character YAML reads
 //! differently (C1 controls, U+2028/U+2029, a byte-order mark, `\u` surrogate escapes) goes to
-//! the YAML reader, which answers or refuses as for any YAML. One rule differs on purpose:
-//! YAML's 1,024-character limit on implicit keys does not apply to keys read as JSON.
+//! the YAML reader, which answers or refuses as for any YAML. The one-document readers
+//! ([`parse_value`]: a mesh config, one policy) take the same path for one JSON value alone
+//! in the text with keys of at most [`JSON_SINGLE_KEY_BYTES`] bytes, and give the YAML
+//! reader's answer on every input. One rule differs on purpose in the stream readers
+//! ([`parse_documents`], [`parse_documents_as`]): YAML's 1,024-character limit on implicit
+//! keys does not apply to keys read as JSON, and several JSON values in a row are several
+//! documents.
 //!
 //! The typed readers walk a parsed document through [`Node`], a small trait over the JSON data
 //! model (implemented here for `&serde_json::Value`, and by the Python binding for documents read
@@ -71,7 +78,8 @@ pub const BYTES_PER_EVENT: usize = 3;
 /// events), indented JSON fewer; denser text (`[a,a,a,…]`, `[[],[],…]`, `{a: b}` pairs, empty
 /// documents: one event per 1–2 bytes) is refused with [`ManifestError::Budget`] once past the
 /// budget, so that no 1 MB input costs the YAML parser more than a dense real one. The YAML
-/// parser's time is per event (about a microsecond each), not per byte.
+/// reader's time is per event (1.5–2 µs each, measured on a loaded 2-core machine), not per
+/// byte.
 pub const fn event_budget(size: usize) -> usize {
     MIN_EVENTS + size / BYTES_PER_EVENT
 }
@@ -173,9 +181,13 @@ fn syntax(what: &'static str, err: impl std::fmt::Display) -> ManifestError {
     ManifestError::Syntax { what, reason }
 }
 
-/// Parses one YAML (or JSON) document into a generic value.
+/// Parses one YAML (or JSON) document into a generic value. A JSON object or array is read
+/// by the JSON reader when the YAML reader would read it to the same value (see
+/// [`parse_documents`]; here keys of more than [`JSON_SINGLE_KEY_BYTES`] bytes and a second
+/// JSON value after the first go to the YAML reader too, so that the answer is the YAML
+/// reader's on every input).
 pub fn parse_value(text: &str, what: &'static str) -> Result<serde_json::Value, ManifestError> {
-    parse(text, what)
+    parse_value_within(text, what, MAX_VALUE_NODES)
 }
 
 /// [`parse_value`] with a smaller node budget (e.g. [`MAX_MESH_CONFIG_NODES`]).
@@ -186,6 +198,9 @@ pub(crate) fn parse_value_within(
 ) -> Result<serde_json::Value, ManifestError> {
     check_size(text, what)?;
     let max_nodes = max_nodes.min(MAX_VALUE_NODES);
+    if let Some(value) = json_value(text, what, max_nodes)? {
+        return Ok(value);
+    }
     serde_saphyr::from_str_with_options(text, options(max_nodes, text.len()))
         .map_err(|e| yaml_error(what, e, max_nodes, text.len()))
 }
@@ -239,7 +254,7 @@ pub fn parse_documents_as<T: DeserializeOwned>(
 /// JSON objects (what `kubectl get -o json` prints, possibly several in a row) read with the
 /// JSON parser, which is far faster than the YAML one on large lists. Only a text the YAML
 /// reader would read to the same values within the same limits is read this way (checked by
-/// [`json_agrees`] in one pass without building anything); anything else (flow-style YAML
+/// [`json_verdict`] in one pass without building anything); anything else (flow-style YAML
 /// also starts with `{`, and JSON with a duplicate key, nesting past [`MAX_DEPTH`], more nodes
 /// than the budget or a number YAML reads differently) goes to the YAML reader, which gives
 /// its answer or its error.
@@ -252,7 +267,7 @@ fn json_documents<T: DeserializeOwned>(
     if !start.starts_with('{') && !start.starts_with('[') {
         return Ok(None);
     }
-    match json_agrees(text, max_nodes) {
+    match json_verdict(text, max_nodes, Documents::Stream) {
         JsonVerdict::Unsure => return Ok(None),
         JsonVerdict::Over { counted, limit } => {
             return Err(ManifestError::Budget {
@@ -270,7 +285,45 @@ fn json_documents<T: DeserializeOwned>(
         .ok())
 }
 
-/// What [`json_agrees`] found.
+/// [`json_documents`] for a reader of one document: one JSON value alone in the text (the
+/// YAML reader refuses a second one), and only keys short enough that YAML's 1,024-character
+/// limit on implicit keys cannot apply.
+fn json_value(
+    text: &str,
+    what: &'static str,
+    max_nodes: usize,
+) -> Result<Option<serde_json::Value>, ManifestError> {
+    let start = text.trim_start();
+    if !start.starts_with('{') && !start.starts_with('[') {
+        return Ok(None);
+    }
+    match json_verdict(text, max_nodes, Documents::One) {
+        JsonVerdict::Unsure => Ok(None),
+        JsonVerdict::Over { counted, limit } => Err(ManifestError::Budget {
+            what,
+            counted,
+            limit,
+            size: text.len(),
+        }),
+        JsonVerdict::Agrees => Ok(serde_json::from_str(text).ok()),
+    }
+}
+
+/// The longest object key (in bytes, decoded) that a one-document reader reads as JSON. YAML
+/// refuses an implicit key past 1,024 characters of its text, and a JSON key's text can be six
+/// times its decoded length (`\u00e9`): keys over this go to the YAML reader.
+pub const JSON_SINGLE_KEY_BYTES: usize = 128;
+
+/// Which texts [`json_verdict`] reads as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Documents {
+    /// Any number of JSON values in a row, keys of any length (the stream readers).
+    Stream,
+    /// One JSON value, keys of at most [`JSON_SINGLE_KEY_BYTES`] (the one-document readers).
+    One,
+}
+
+/// What [`json_verdict`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JsonVerdict {
     /// The YAML reader reads the text to the same values, within its budgets.
@@ -292,7 +345,8 @@ const JSON_MARGIN: usize = 16;
 /// number the two read differently (`-0`, integers past 64 bits, floats), and only
 /// characters that YAML reads as JSON does (no tabs, no line separators other than `\n` and
 /// `\r`, no C1 controls, no `\u` escapes of surrogates).
-pub(crate) fn json_agrees(text: &str, max_nodes: usize) -> JsonVerdict {
+/// `documents` says which texts the reader takes as JSON at all.
+pub(crate) fn json_verdict(text: &str, max_nodes: usize, documents: Documents) -> JsonVerdict {
     if !json_chars_read_alike(text.as_bytes()) {
         return JsonVerdict::Unsure;
     }
@@ -302,13 +356,22 @@ pub(crate) fn json_agrees(text: &str, max_nodes: usize) -> JsonVerdict {
         events: std::cell::Cell::new(2),
         max_nodes,
         max_events: max_events(max_nodes, text.len()),
+        max_key_bytes: match documents {
+            Documents::Stream => usize::MAX,
+            Documents::One => JSON_SINGLE_KEY_BYTES,
+        },
         verdict: std::cell::Cell::new(JsonVerdict::Unsure),
     };
     let mut de = serde_json::Deserializer::from_str(text);
+    let mut read = 0usize;
     loop {
         // `end` skips whitespace and fails when more text follows: the next document.
         if de.end().is_ok() {
             break;
+        }
+        read += 1;
+        if documents == Documents::One && read > 1 {
+            return JsonVerdict::Unsure;
         }
         // The document's start and end.
         if walk.count::<serde_json::Error>(0, 2).is_err()
@@ -332,7 +395,7 @@ pub(crate) fn json_agrees(text: &str, max_nodes: usize) -> JsonVerdict {
 }
 
 /// Bytes whose reading differs between YAML and JSON, or that YAML refuses (see
-/// [`json_agrees`]); everything else in a valid JSON text is read alike.
+/// [`json_verdict`]); everything else in a valid JSON text is read alike.
 fn json_chars_read_alike(bytes: &[u8]) -> bool {
     let mut i = 0;
     while i < bytes.len() {
@@ -388,6 +451,8 @@ struct JsonWalk {
     events: std::cell::Cell<usize>,
     max_nodes: usize,
     max_events: usize,
+    /// Longer keys end the walk (the YAML reader decides).
+    max_key_bytes: usize,
     /// Why the walk stopped early.
     verdict: std::cell::Cell<JsonVerdict>,
 }
@@ -491,6 +556,9 @@ impl<'de> serde::de::Visitor<'de> for JsonNode<'_> {
             std::collections::HashSet::new();
         while let Some(key) = map.next_key_seed(JsonKey)? {
             self.walk.node()?;
+            if key.len() > self.walk.max_key_bytes {
+                return Err(serde::de::Error::custom("long key"));
+            }
             if key == "<<" || !keys.insert(key) {
                 return Err(serde::de::Error::custom("duplicate or merge key"));
             }

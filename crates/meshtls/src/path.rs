@@ -618,9 +618,11 @@ impl Mesh {
                 }
             }
         };
-        let values: Vec<Value> = flat.iter().map(|(_, d)| d.clone()).collect();
-        let peer = PolicySet::from_json_values(values.clone(), config.root_namespace())?;
-        let authz = AuthorizationPolicySet::from_json_values(values, &config)?;
+        // The policy sets number the flattened documents anew, as `from_json_values` of them
+        // would, without copying them.
+        let renumbered = crate::policy::authorization::flatten_refs(flat.iter().map(|(_, d)| d));
+        let peer = PolicySet::from_flat_refs(renumbered.iter().cloned(), config.root_namespace())?;
+        let authz = AuthorizationPolicySet::from_flat_refs(renumbered, &config)?;
         let mut destination_rules = Vec::new();
         let mut skipped = 0;
         for (index, d) in &flat {

@@ -254,3 +254,104 @@ fn json_and_yaml_readers_share_the_budgets() {
         "{err}"
     );
 }
+
+/// [`via_yaml`] for the one-document reader.
+fn one_via_yaml(text: &str) -> Result<Value, ManifestError> {
+    manifest::parse_value(&format!("# yaml\n{text}"), "t").map_err(|e| match e {
+        ManifestError::Budget {
+            what,
+            counted,
+            limit,
+            size,
+        } => ManifestError::Budget {
+            what,
+            counted,
+            limit: if counted == "events" {
+                event_budget(size - 7)
+            } else {
+                limit
+            },
+            size: size - 7,
+        },
+        other => other,
+    })
+}
+
+fn same_one_answer(text: &str) {
+    let json = manifest::parse_value(text, "t");
+    let yaml = one_via_yaml(text);
+    match (&json, &yaml) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", &text[..text.len().min(200)]),
+        (Err(ManifestError::Budget { .. }), _) | (_, Err(ManifestError::Budget { .. })) => {
+            assert_eq!(json, yaml)
+        }
+        (Err(a), Err(b)) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
+            "{a} vs {b}"
+        ),
+        _ => panic!(
+            "JSON and YAML readers disagree on {}: {json:?} vs {yaml:?}",
+            &text[..text.len().min(200)]
+        ),
+    }
+}
+
+#[test]
+fn one_document_readers_read_json_as_yaml_does() {
+    let long = "k".repeat(1100);
+    let escaped = "\\u00e9".repeat(200);
+    let cases = [
+        r#"{"kind": "PeerAuthentication", "kind": "ConfigMap"}"#.to_owned(),
+        r#"{"a": [0, -1, 18446744073709551616, 0.5, -0]}"#.to_owned(),
+        r#"{"a": "\u00e9\n", "b": "\ud83d\ude00"}"#.to_owned(),
+        r#"{"b": {"x": 1}, "c": {"<<": {"x": 2}}}"#.to_owned(),
+        r#"{"trustDomain": "a.example", "trustDomainAliases": ["b", "c"]}"#.to_owned(),
+        "[1, 2, 3]".to_owned(),
+        "{}".to_owned(),
+        // YAML refuses an implicit key past 1,024 characters: so does a one-document reader
+        // (the stream readers read JSON keys of any length).
+        format!("{{\"{long}\": 1}}"),
+        format!("{{\"{escaped}\": 1}}"),
+        // YAML refuses a second value after the first; a trailing comment is YAML.
+        r#"{"a": 1}{"b": 2}"#.to_owned(),
+        "{\"a\": 1}\n[2]".to_owned(),
+        r#"{"a": 1} # x"#.to_owned(),
+    ];
+    for t in &cases {
+        same_one_answer(t);
+    }
+    assert!(manifest::parse_value(&cases[7], "t").is_err());
+    assert!(manifest::parse_documents(&cases[7], "t").is_ok());
+    assert!(manifest::parse_value(&cases[9], "t").is_err());
+    assert!(manifest::parse_value(&cases[10], "t").is_err());
+    for n in [100_000, 400_000] {
+        same_one_answer(&format!("{{\"a\": [{}0]}}", "0,".repeat(n)));
+    }
+}
+
+#[test]
+fn a_json_mesh_config_is_refused_at_the_node_budget_as_yaml() {
+    let text = format!(
+        "{{\"trustDomainAliases\": [{}0]}}",
+        "0,".repeat(MB / 2 - 20)
+    );
+    let refused = |r: Result<MeshConfig, meshtls::Error>| match r {
+        Err(meshtls::Error::Manifest(ManifestError::Budget {
+            counted: "nodes",
+            limit,
+            ..
+        })) => assert_eq!(limit, manifest::MAX_MESH_CONFIG_NODES),
+        other => panic!("expected the node budget, got {other:?}"),
+    };
+    refused(MeshConfig::from_yaml(&text));
+    refused(MeshConfig::from_yaml(&format!("# yaml\n{text}")));
+    // Within the budget, JSON and YAML read the same config.
+    let ok = r#"{"trustDomain": "a.example", "trustDomainAliases": ["b.example"]}"#;
+    let a = MeshConfig::from_yaml(ok).unwrap();
+    let b = MeshConfig::from_yaml(&format!("# yaml\n{ok}")).unwrap();
+    assert_eq!(
+        a.trust_domains_for_validation(),
+        b.trust_domains_for_validation()
+    );
+}

@@ -289,6 +289,34 @@ fn bundle_maps_round_trip_and_reject_duplicate_trust_domains() {
     ));
 }
 
+/// Found by the `bundle_json` fuzz target: a bundle map named a 3,976-character "trust domain"
+/// with a `:` in it, and the error quoted the whole name. Names are quoted to 256 characters,
+/// whichever rule refuses them.
+#[test]
+fn long_bad_trust_domain_names_give_bounded_messages() {
+    for name in [
+        format!("example.org{}:x", "A".repeat(5_000)),
+        format!("example.org{}", "A".repeat(5_000)),
+        "a".repeat(100_000),
+    ] {
+        let json = format!(r#"{{"trust_domains": {{"{name}": {{"keys": []}}}}}}"#);
+        let err = BundleSet::from_spiffe_json(&json).unwrap_err();
+        assert!(matches!(err, BundleError::TrustDomain { .. }), "{err:?}");
+        assert!(
+            err.to_string().len() < 400,
+            "{} bytes",
+            err.to_string().len()
+        );
+        let err = BundleSet::from_pem_map([(name.as_str(), "")]).unwrap_err();
+        assert!(matches!(err, BundleError::TrustDomain { .. }), "{err:?}");
+        assert!(
+            err.to_string().len() < 400,
+            "{} bytes",
+            err.to_string().len()
+        );
+    }
+}
+
 #[test]
 fn pem_maps_and_duplicate_bundles() {
     let a = Ca::root("a.example");

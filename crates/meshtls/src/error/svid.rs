@@ -315,7 +315,7 @@ pub enum BundleError {
     /// A trust-domain name in a bundle map or PEM map is invalid.
     #[error("invalid trust domain {name:?} in a bundle map: {reason}")]
     TrustDomain {
-        /// The name.
+        /// The name (its first 256 characters and `...` when longer).
         name: String,
         /// The grammar rule.
         reason: String,

@@ -571,7 +571,11 @@ impl PolicySetBuilder {
         }
     }
 
-    fn read_one<N: Node>(&mut self, doc: &N, index: DocIndex) -> Result<(), PolicyError> {
+    fn read_one<N: Node, I: fmt::Display + Copy>(
+        &mut self,
+        doc: &N,
+        index: I,
+    ) -> Result<(), PolicyError> {
         if !is_peer_authentication(doc, index)? {
             self.skipped += 1;
             return Ok(());
@@ -589,6 +593,11 @@ impl PolicySetBuilder {
         })?;
         self.policies.push(pa);
         Ok(())
+    }
+
+    /// Reads one document of a flattened stream, numbered `index` in errors.
+    fn push_flat(&mut self, index: String, doc: &Value) -> Result<(), PolicyError> {
+        self.read_one(&doc, &index)
     }
 
     /// Indexes the policies read so far (see [`PolicySet::new`] for the rules and errors).
@@ -630,6 +639,20 @@ impl PolicySet {
         let mut builder = PolicySetBuilder::with_capacity(values.len());
         for doc in values {
             builder.push_json(doc)?;
+        }
+        builder.build(root_namespace)
+    }
+
+    /// [`PolicySet::from_json_values`] for documents already flattened (numbered, `kind: List`
+    /// expanded), borrowed: a reader that also needs the documents for other kinds (a cluster
+    /// dump) copies none of them.
+    pub(crate) fn from_flat_refs<'a>(
+        docs: impl IntoIterator<Item = (String, &'a Value)>,
+        root_namespace: &str,
+    ) -> Result<Self, PolicyError> {
+        let mut builder = PolicySetBuilder::default();
+        for (index, doc) in docs {
+            builder.push_flat(index, doc)?;
         }
         builder.build(root_namespace)
     }

@@ -244,6 +244,26 @@ pub(crate) fn flatten(docs: Vec<Value>) -> Vec<(String, Value)> {
     out
 }
 
+/// [`flatten`] without taking the documents: the same documents and numbers, borrowed (a
+/// reader that needs the values again after reading them, as a cluster dump does, copies
+/// nothing).
+pub(crate) fn flatten_refs<'a>(
+    docs: impl IntoIterator<Item = &'a Value>,
+) -> Vec<(String, &'a Value)> {
+    let mut out = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        match doc.get("items") {
+            Some(Value::Array(items)) if is_list(&doc) => {
+                for (j, item) in items.iter().enumerate() {
+                    out.push((format!("{}.{}", i + 1, j + 1), item));
+                }
+            }
+            _ => out.push(((i + 1).to_string(), doc)),
+        }
+    }
+    out
+}
+
 /// [`flatten`] for the document at position `i` (from 0).
 pub(crate) fn flatten_one(i: usize, doc: Value, out: &mut Vec<(String, Value)>) {
     if is_list(&&doc) {
@@ -623,4 +643,33 @@ pub(crate) fn dns1123_label(name: &str) -> Option<String> {
     (!ok).then(|| {
         "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', must start and end with an alphanumeric character, and be at most 63 characters".to_owned()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Borrowing and owning flatten agree on documents and numbers, lists and nested lists
+    /// included.
+    #[test]
+    fn flatten_refs_reads_as_flatten() {
+        let docs: Vec<Value> = vec![
+            serde_json::json!({"kind": "PeerAuthentication", "metadata": {"name": "a"}}),
+            serde_json::json!({"kind": "List", "items": [
+                {"kind": "AuthorizationPolicy"},
+                {"kind": "PeerAuthenticationList", "items": [{"kind": "X"}]},
+            ]}),
+            serde_json::json!({"kind": "List", "items": {"not": "an array"}}),
+            serde_json::json!({"kind": "ConfigMap", "items": []}),
+            serde_json::json!([1, 2]),
+        ];
+        let owned = flatten(docs.clone());
+        let borrowed: Vec<(String, Value)> = flatten_refs(&docs)
+            .into_iter()
+            .map(|(i, d)| (i, d.clone()))
+            .collect();
+        assert_eq!(owned, borrowed);
+        assert_eq!(owned.len(), 6);
+        assert_eq!(owned[2].0, "2.2");
+    }
 }

@@ -257,12 +257,23 @@ impl AuthorizationPolicySet {
         values: Vec<Value>,
         mesh: &MeshConfig,
     ) -> Result<Self, AuthorizationPolicyError> {
+        let flat = crate::policy::validate::flatten(values);
+        Self::from_flat_refs(flat.iter().map(|(index, doc)| (index.clone(), doc)), mesh)
+    }
+
+    /// [`AuthorizationPolicySet::from_json_values`] for documents already flattened
+    /// (numbered, `kind: List` expanded), borrowed: a reader that also needs the documents for
+    /// other kinds (a cluster dump) copies none of them.
+    pub(crate) fn from_flat_refs<'a>(
+        docs: impl IntoIterator<Item = (String, &'a Value)>,
+        mesh: &MeshConfig,
+    ) -> Result<Self, AuthorizationPolicyError> {
         let mut policies = Vec::new();
         let mut skipped = 0;
-        for (index, doc) in crate::policy::validate::flatten(values) {
+        for (index, doc) in docs {
             match doc.get("kind") {
                 Some(Value::String(k)) if k == KIND => {
-                    policies.push(AuthorizationPolicy::from_value(&doc, &index)?);
+                    policies.push(AuthorizationPolicy::from_value(doc, &index)?);
                 }
                 Some(Value::String(k)) if !k.ends_with("List") => skipped += 1,
                 Some(Value::String(k)) => {
