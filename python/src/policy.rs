@@ -518,11 +518,11 @@ impl Node for TapeNode<'_> {
     }
 
     fn get(&self, key: &str) -> Option<Self> {
-        let members = self.members();
-        members
-            .binary_search_by(|m| self.tape.key(m).cmp(key))
-            .ok()
-            .and_then(|i| members.get(i))
+        // Mappings in documents are small: a scan that compares lengths first beats a binary
+        // search's string comparisons.
+        self.members()
+            .iter()
+            .find(|m| m.1 - m.0 == key.len() && self.tape.key(m) == key)
             .map(|m| self.at(m.2))
     }
 
@@ -1140,11 +1140,11 @@ impl PyPolicySet {
                 "from_dicts takes a list of objects (use [obj] for one, from_yaml for text)",
             ));
         }
-        // Each document is converted, read by the core and dropped before the next, so no
-        // value tree of the whole list is ever held (and the allocator reuses one document's
-        // memory for the next). Errors keep their precedence: a value that is not JSON-like
-        // anywhere in the list (ManifestError) wins over a policy error, as when the whole list
-        // was converted first; then policy errors in document order, then the set's own.
+        // Each document is walked once into the tape (its buffers reused for the next) and read
+        // from it by the core, so no value tree is built. Errors keep their precedence: a value
+        // that is not JSON-like anywhere in the list (ManifestError) wins over a policy error,
+        // as when the whole list was converted first; then policy errors in document order,
+        // then the set's own.
         let root = Path::root("documents");
         let mut tape = Tape::default();
         let mut walk = Walk::new(&mut tape);

@@ -34,8 +34,9 @@
 //! documents.
 //!
 //! The typed readers walk a parsed document through [`Node`], a small trait over the JSON data
-//! model (implemented here for `&serde_json::Value`, and by the Python binding for Python objects),
-//! so that each rule and message of a reader exists once whatever the document was read from.
+//! model (implemented here for `&serde_json::Value`, and by the Python binding for documents read
+//! from Python objects), so that each rule and message of a reader exists once whatever the
+//! document was read from.
 
 use serde::de::DeserializeOwned;
 
@@ -652,8 +653,9 @@ impl NodeKind {
 /// The readers of typed objects (e.g.
 /// [`PolicySetBuilder::push_document`](crate::policy::PolicySetBuilder::push_document)) take any
 /// `Node`, so that one reader, with its rules and error messages, serves every source:
-/// [`serde_json::Value`] (`&Value` is a `Node`) and, in the Python binding, Python objects read
-/// in place without building a value tree first. A reader looks at the parts it needs only;
+/// [`serde_json::Value`] (`&Value` is a `Node`) and, in the Python binding, Python objects walked
+/// once into flat buffers reused from one document to the next (no value tree, no allocation
+/// per node). A reader looks at the parts it needs only;
 /// checking that the rest of a document is data (and within the size limits) is the source's
 /// job, done before the tree is handed over.
 ///

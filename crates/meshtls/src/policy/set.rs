@@ -571,9 +571,11 @@ impl PolicySetBuilder {
         }
     }
 
-    /// Reads one document, numbered `index` in errors (a [`DocIndex`], or the number a
-    /// flattened stream gave it).
-    fn read_one<N: Node>(&mut self, doc: &N, index: &dyn fmt::Display) -> Result<(), PolicyError> {
+    fn read_one<N: Node, I: fmt::Display + Copy>(
+        &mut self,
+        doc: &N,
+        index: I,
+    ) -> Result<(), PolicyError> {
         if !is_peer_authentication(doc, index)? {
             self.skipped += 1;
             return Ok(());
