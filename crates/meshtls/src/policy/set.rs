@@ -552,7 +552,7 @@ impl PolicySetBuilder {
                     item += 1;
                     self.read_one(
                         &it,
-                        &DocIndex {
+                        DocIndex {
                             document,
                             item: Some(item),
                         },
@@ -563,7 +563,7 @@ impl PolicySetBuilder {
         } else {
             self.read_one(
                 &doc,
-                &DocIndex {
+                DocIndex {
                     document,
                     item: None,
                 },
