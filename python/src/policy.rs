@@ -222,6 +222,30 @@ impl<S: Sink> Walk<S> {
         Ok(())
     }
 
+    /// A `str` (or a datetime's ISO text) as a text node.
+    fn text(&mut self, s: Borrowed<'_, '_, PyString>, path: &Path<'_>) -> PyResult<S::Out> {
+        let t = text_of(s)
+            .map_err(|_| manifest_err(path, "a str that is not valid Unicode (lone surrogate)"))?;
+        self.count(t.0)?;
+        Ok(self.sink.text(t.0))
+    }
+
+    /// A list or tuple as a sequence node, its items one level deeper.
+    fn seq<'py>(
+        &mut self,
+        len: usize,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+        path: &Path<'_>,
+        depth: usize,
+    ) -> PyResult<S::Out> {
+        let mut seq = self.sink.begin_seq(len);
+        for (i, item) in items.enumerate() {
+            let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
+            self.sink.item(&mut seq, v);
+        }
+        Ok(self.sink.end_seq(seq))
+    }
+
     fn convert(
         &mut self,
         ob: &Bound<'_, PyAny>,
@@ -241,13 +265,7 @@ impl<S: Sink> Walk<S> {
             )));
         }
         match py_kind(ob) {
-            PyKind::Str(s) => {
-                let t = text_of(s.as_borrowed()).map_err(|_| {
-                    manifest_err(path, "a str that is not valid Unicode (lone surrogate)")
-                })?;
-                self.count(t.0)?;
-                Ok(self.sink.text(t.0))
-            }
+            PyKind::Str(s) => self.text(s.as_borrowed(), path),
             PyKind::Dict(d) => {
                 let mut map = self.sink.begin_map();
                 for (k, v) in d.iter() {
@@ -255,14 +273,7 @@ impl<S: Sink> Walk<S> {
                 }
                 Ok(self.sink.end_map(map))
             }
-            PyKind::List(l) => {
-                let mut seq = self.sink.begin_seq(l.len());
-                for (i, item) in l.iter().enumerate() {
-                    let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
-                    self.sink.item(&mut seq, v);
-                }
-                Ok(self.sink.end_seq(seq))
-            }
+            PyKind::List(l) => self.seq(l.len(), l.iter(), path, depth),
             PyKind::Bool(b) => Ok(self.sink.scalar(Value::Bool(b))),
             PyKind::Int => {
                 if let Ok(i) = ob.extract::<i64>() {
@@ -284,14 +295,7 @@ impl<S: Sink> Walk<S> {
                     format_args!("{f} (not a finite number)"),
                 )),
             },
-            PyKind::Tuple(t) => {
-                let mut seq = self.sink.begin_seq(t.len());
-                for (i, item) in t.iter().enumerate() {
-                    let v = self.convert(&item, &path.child(Step::Index(i)), depth + 1)?;
-                    self.sink.item(&mut seq, v);
-                }
-                Ok(self.sink.end_seq(seq))
-            }
+            PyKind::Tuple(t) => self.seq(t.len(), t.iter(), path, depth),
             PyKind::DateTime => {
                 // A datetime, as the kubernetes client returns creationTimestamp: the one
                 // datetime converter decides what is accepted, isoformat() gives RFC 3339.
@@ -304,11 +308,7 @@ impl<S: Sink> Walk<S> {
                 }
                 let text = ob.call_method0("isoformat")?;
                 let text = text.cast::<PyString>()?;
-                let t = text_of(text.as_borrowed()).map_err(|_| {
-                    manifest_err(path, "a str that is not valid Unicode (lone surrogate)")
-                })?;
-                self.count(t.0)?;
-                Ok(self.sink.text(t.0))
+                self.text(text.as_borrowed(), path)
             }
             PyKind::Mapping(m) => {
                 let mut map = self.sink.begin_map();
