@@ -595,11 +595,6 @@ impl PolicySetBuilder {
         Ok(())
     }
 
-    /// Reads one document of a flattened stream, numbered `index` in errors.
-    fn push_flat(&mut self, index: String, doc: &Value) -> Result<(), PolicyError> {
-        self.read_one(&doc, &index)
-    }
-
     /// Indexes the policies read so far (see [`PolicySet::new`] for the rules and errors).
     pub fn build(self, root_namespace: &str) -> Result<PolicySet, PolicyError> {
         let mut set = PolicySet::new(self.policies, root_namespace)?;
@@ -652,7 +647,7 @@ impl PolicySet {
     ) -> Result<Self, PolicyError> {
         let mut builder = PolicySetBuilder::default();
         for (index, doc) in docs {
-            builder.push_flat(index, doc)?;
+            builder.read_one(&doc, &index)?;
         }
         builder.build(root_namespace)
     }

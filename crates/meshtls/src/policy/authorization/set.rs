@@ -257,8 +257,7 @@ impl AuthorizationPolicySet {
         values: Vec<Value>,
         mesh: &MeshConfig,
     ) -> Result<Self, AuthorizationPolicyError> {
-        let flat = crate::policy::validate::flatten(values);
-        Self::from_flat_refs(flat.iter().map(|(index, doc)| (index.clone(), doc)), mesh)
+        Self::from_flat_refs(crate::policy::validate::flatten_refs(&values), mesh)
     }
 
     /// [`AuthorizationPolicySet::from_json_values`] for documents already flattened
