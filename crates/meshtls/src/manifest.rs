@@ -42,6 +42,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ManifestError;
 
+mod direct;
+
 /// The largest input meshtls parses (16 MiB): larger than any Kubernetes object (etcd caps
 /// objects at 1.5 MiB) with room for `kubectl get -o yaml` lists.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
@@ -201,6 +203,34 @@ pub(crate) fn parse_value_within(
     if let Some(value) = json_value(text, what, max_nodes)? {
         return Ok(value);
     }
+    match direct::read(
+        text,
+        direct::Shape::One,
+        max_nodes,
+        max_events(max_nodes, text.len()),
+    ) {
+        direct::Direct::Documents(mut docs) if docs.len() == 1 => {
+            return Ok(docs.swap_remove(0));
+        }
+        direct::Direct::Over { counted, limit } => {
+            return Err(ManifestError::Budget {
+                what,
+                counted,
+                limit,
+                size: text.len(),
+            });
+        }
+        _ => {}
+    }
+    saphyr_value(text, what, max_nodes)
+}
+
+/// serde-saphyr's reading of one document.
+fn saphyr_value(
+    text: &str,
+    what: &'static str,
+    max_nodes: usize,
+) -> Result<serde_json::Value, ManifestError> {
     serde_saphyr::from_str_with_options(text, options(max_nodes, text.len()))
         .map_err(|e| yaml_error(what, e, max_nodes, text.len()))
 }
@@ -224,6 +254,33 @@ pub fn parse_documents(
     if let Some(docs) = json_documents::<serde_json::Value>(text, what, MAX_VALUE_NODES)? {
         return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
     }
+    match direct::read(
+        text,
+        direct::Shape::Stream,
+        MAX_VALUE_NODES,
+        max_events(MAX_VALUE_NODES, text.len()),
+    ) {
+        direct::Direct::Documents(docs) => {
+            return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
+        }
+        direct::Direct::Over { counted, limit } => {
+            return Err(ManifestError::Budget {
+                what,
+                counted,
+                limit,
+                size: text.len(),
+            });
+        }
+        direct::Direct::Unsure => {}
+    }
+    saphyr_documents(text, what)
+}
+
+/// serde-saphyr's reading of a stream, empty and null documents dropped.
+fn saphyr_documents(
+    text: &str,
+    what: &'static str,
+) -> Result<Vec<serde_json::Value>, ManifestError> {
     let docs: Vec<Option<serde_json::Value>> =
         serde_saphyr::from_multiple_with_options(text, options(MAX_VALUE_NODES, text.len()))
             .map_err(|e| yaml_error(what, e, MAX_VALUE_NODES, text.len()))?;
@@ -232,6 +289,80 @@ pub fn parse_documents(
         .flatten()
         .filter(|v| !v.is_null())
         .collect())
+}
+
+/// For the differential tests and the fuzz target: reads `text` with the direct reader and
+/// with serde-saphyr, as a stream and as one document, and says how they differ. Where the
+/// direct reader answers (values or a budget error), serde-saphyr must give the same.
+/// `Ok(true)` when the direct reader answered for the stream, `Ok(false)` when it left the
+/// text to serde-saphyr.
+#[doc(hidden)]
+pub fn check_direct_reader(text: &str) -> Result<bool, String> {
+    if text.len() > MAX_INPUT_BYTES {
+        return Ok(false);
+    }
+    let what = "differential check";
+    let mut answered = false;
+    let stream = direct::read(
+        text,
+        direct::Shape::Stream,
+        MAX_VALUE_NODES,
+        max_events(MAX_VALUE_NODES, text.len()),
+    );
+    let saphyr = saphyr_documents(text, what);
+    match stream {
+        direct::Direct::Documents(docs) => {
+            answered = true;
+            let docs: Vec<_> = docs.into_iter().filter(|v| !v.is_null()).collect();
+            if saphyr.as_ref() != Ok(&docs) {
+                return Err(format!("stream: direct {docs:?}, serde-saphyr {saphyr:?}"));
+            }
+        }
+        direct::Direct::Over { counted, limit } => {
+            answered = true;
+            let expected = ManifestError::Budget {
+                what,
+                counted,
+                limit,
+                size: text.len(),
+            };
+            if saphyr.as_ref() != Err(&expected) {
+                return Err(format!(
+                    "stream: direct {expected:?}, serde-saphyr {saphyr:?}"
+                ));
+            }
+        }
+        direct::Direct::Unsure => {}
+    }
+    for max_nodes in [MAX_VALUE_NODES, MAX_MESH_CONFIG_NODES] {
+        let one = direct::read(
+            text,
+            direct::Shape::One,
+            max_nodes,
+            max_events(max_nodes, text.len()),
+        );
+        let saphyr = saphyr_value(text, what, max_nodes);
+        match one {
+            direct::Direct::Documents(docs) => {
+                if docs.len() != 1 || saphyr.as_ref() != Ok(&docs[0]) {
+                    return Err(format!("one: direct {docs:?}, serde-saphyr {saphyr:?}"));
+                }
+            }
+            direct::Direct::Over { counted, limit } => {
+                let expected = ManifestError::Budget {
+                    what,
+                    counted,
+                    limit,
+                    size: text.len(),
+                };
+                if saphyr.as_ref() != Err(&expected) {
+                    return Err(format!("one: direct {expected:?}, serde-saphyr {saphyr:?}"));
+                }
+            }
+            direct::Direct::Unsure => {}
+        }
+    }
+    Ok(answered)
 }
 
 /// Parses a multi-document YAML stream into typed documents. Fields `T` does not declare are
