@@ -12,13 +12,27 @@
 //! | parser events | [`event_budget`]: [`MIN_EVENTS`] + one per [`BYTES_PER_EVENT`] bytes | [`ManifestError::Budget`] |
 //! | aliases, anchors | [`MAX_ALIASES`] each; 100,000 replayed events | [`ManifestError::Syntax`] |
 //!
-//! The YAML reader's cost is per event (1.5–2 µs each on the shared 2-core machine: about a
-//! third in granit-parser's scanner and parser, nearly half in serde-saphyr's deserializer,
-//! the rest building the values; see the README's profile), so the event budget is
-//! what keeps any 1 MB input within a fraction of a second: text denser than one event per
-//! three bytes (`[a,a,a,…]`, `[[],[],…]`, `{a: b}` pairs, empty documents) is refused once it
-//! passes the budget, while manifests as Kubernetes, kubectl and Helm write them (one event
-//! per 4–10 bytes) are read whole.
+//! The YAML reader's cost is per event, so the event budget is what keeps any 1 MB input
+//! within a fraction of a second: text denser than one event per three bytes (`[a,a,a,…]`,
+//! `[[],[],…]`, `{a: b}` pairs, empty documents) is refused once it passes the budget, while
+//! manifests as Kubernetes, kubectl and Helm write them (one event per 4–10 bytes) are read
+//! whole.
+//!
+//! Three readers share the work, and each text gets the answer serde-saphyr would give:
+//! - JSON text goes to the JSON parser when YAML would read it alike (below).
+//! - The generic readers ([`parse_value`], [`parse_documents`]) read YAML with a *direct
+//!   reader*: it walks granit-parser's events (the parser under serde-saphyr, with the options
+//!   serde-saphyr gives it) and builds the JSON values itself, with serde-saphyr's rules for a
+//!   typeless value (nulls, YAML 1.1 booleans, decimal integers, floats) and its event and
+//!   node budgets counted per event as serde-saphyr counts them. It skips serde-saphyr's
+//!   per-key recording, fingerprinting and replay, which cost more than the parser itself
+//!   (the README's profile). Anything it does not decide — an anchor or alias, a merge key, a
+//!   core-schema or `%TAG` tag, a directive, a key that is not a string or a plain decimal, a
+//!   key twice, a non-finite float, a radix integer, nesting past [`MAX_DEPTH`], any syntax
+//!   error — is read again by serde-saphyr from the start, which gives its value or its
+//!   error. Differential tests and the `yaml_direct` fuzz target hold the two to the same
+//!   answers.
+//! - serde-saphyr reads the rest, and every typed target ([`parse`], [`parse_documents_as`]).
 //!
 //! JSON text (an object or array, as `kubectl get -o json` prints) is read by the JSON parser
 //! when the YAML reader would read it to the same values: one checking pass counts nodes and
