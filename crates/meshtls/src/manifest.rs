@@ -106,6 +106,10 @@ pub const fn event_budget(size: usize) -> usize {
 pub const MAX_ALIASES: usize = 1_000;
 const MAX_REPLAYED_EVENTS: usize = 100_000;
 
+/// The most documents in one stream: a stream of 16 MiB cannot hold more than this many
+/// objects.
+pub(crate) const MAX_DOCUMENTS: usize = 1_000_000;
+
 fn max_events(max_nodes: usize, size: usize) -> usize {
     max_nodes.saturating_mul(2).min(event_budget(size))
 }
@@ -122,8 +126,7 @@ fn options(max_nodes: usize, size: usize) -> serde_saphyr::Options {
     budget.max_total_scalar_bytes = MAX_INPUT_BYTES;
     budget.max_recorded_anchor_bytes = MAX_INPUT_BYTES;
     budget.max_recorded_anchor_events = MAX_REPLAYED_EVENTS;
-    // One document per object: a stream of 16 MiB cannot hold more than this many objects.
-    budget.max_documents = 1_000_000;
+    budget.max_documents = MAX_DOCUMENTS;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = MAX_REPLAYED_EVENTS;

@@ -349,3 +349,13 @@ fn agrees_on_the_node_budget_at_its_edge() {
         assert!(check(&text));
     }
 }
+
+#[test]
+fn agrees_past_the_document_budget() {
+    // A million and one documents of one scalar, 10 bytes each: serde-saphyr refuses the
+    // stream at its document budget, before the node and event budgets, and the direct reader
+    // leaves it to serde-saphyr.
+    let text = "--- aaaaa\n".repeat(1_000_001);
+    assert!(3 * 1_000_001 + 2 < manifest::event_budget(text.len()));
+    check(&text);
+}

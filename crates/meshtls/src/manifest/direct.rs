@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use granit_parser::{Event, Parser, ScalarStyle, Tag};
 use serde_json::{Map, Number, Value};
 
-use super::MAX_DEPTH;
+use super::{MAX_DEPTH, MAX_DOCUMENTS};
 
 /// What the direct reader made of a text.
 #[derive(Debug)]
@@ -107,7 +107,11 @@ fn walk(text: &str, shape: Shape, max_nodes: usize, max_events: usize) -> Result
             Event::StreamStart | Event::StreamEnd => continue,
             Event::DocumentStart(_, version) => {
                 documents += 1;
-                if version.is_some() || (shape == Shape::One && documents > 1) {
+                // Past serde-saphyr's document budget, its error is its own.
+                if version.is_some()
+                    || documents > MAX_DOCUMENTS
+                    || (shape == Shape::One && documents > 1)
+                {
                     return Err(Stop::Unsure);
                 }
                 continue;
