@@ -220,23 +220,9 @@ pub(crate) fn parse_value_within(
     if let Some(value) = json_value(text, what, max_nodes)? {
         return Ok(value);
     }
-    match direct::read(
-        text,
-        direct::Shape::One,
-        max_nodes,
-        max_events(max_nodes, text.len()),
-    ) {
-        direct::Direct::Documents(mut docs) if docs.len() == 1 => {
-            return Ok(docs.swap_remove(0));
-        }
-        direct::Direct::Over { counted, limit } => {
-            return Err(ManifestError::Budget {
-                what,
-                counted,
-                limit,
-                size: text.len(),
-            });
-        }
+    match read_direct(text, direct::Shape::One, max_nodes, what) {
+        Some(Ok(mut docs)) if docs.len() == 1 => return Ok(docs.swap_remove(0)),
+        Some(Err(e)) => return Err(e),
         _ => {}
     }
     saphyr_value(text, what, max_nodes)
@@ -271,24 +257,8 @@ pub fn parse_documents(
     if let Some(docs) = json_documents::<serde_json::Value>(text, what, MAX_VALUE_NODES)? {
         return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
     }
-    match direct::read(
-        text,
-        direct::Shape::Stream,
-        MAX_VALUE_NODES,
-        max_events(MAX_VALUE_NODES, text.len()),
-    ) {
-        direct::Direct::Documents(docs) => {
-            return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
-        }
-        direct::Direct::Over { counted, limit } => {
-            return Err(ManifestError::Budget {
-                what,
-                counted,
-                limit,
-                size: text.len(),
-            });
-        }
-        direct::Direct::Unsure => {}
+    if let Some(docs) = read_direct(text, direct::Shape::Stream, MAX_VALUE_NODES, what) {
+        return docs.map(|docs| docs.into_iter().filter(|v| !v.is_null()).collect());
     }
     saphyr_documents(text, what)
 }
@@ -320,66 +290,49 @@ pub fn check_direct_reader(text: &str) -> Result<bool, String> {
     }
     let what = "differential check";
     let mut answered = false;
-    let stream = direct::read(
-        text,
-        direct::Shape::Stream,
-        MAX_VALUE_NODES,
-        max_events(MAX_VALUE_NODES, text.len()),
-    );
-    let saphyr = saphyr_documents(text, what);
-    match stream {
-        direct::Direct::Documents(docs) => {
-            answered = true;
-            let docs: Vec<_> = docs.into_iter().filter(|v| !v.is_null()).collect();
-            if saphyr.as_ref() != Ok(&docs) {
-                return Err(format!("stream: direct {docs:?}, serde-saphyr {saphyr:?}"));
+    for (shape, max_nodes) in [
+        (direct::Shape::Stream, MAX_VALUE_NODES),
+        (direct::Shape::One, MAX_VALUE_NODES),
+        (direct::Shape::One, MAX_MESH_CONFIG_NODES),
+    ] {
+        let Some(direct) = read_direct(text, shape, max_nodes, what) else {
+            continue;
+        };
+        let direct = direct.map(|docs| docs.into_iter().filter(|v| !v.is_null()).collect());
+        let saphyr = match shape {
+            direct::Shape::Stream => {
+                answered = true;
+                saphyr_documents(text, what)
             }
-        }
-        direct::Direct::Over { counted, limit } => {
-            answered = true;
-            let expected = ManifestError::Budget {
-                what,
-                counted,
-                limit,
-                size: text.len(),
-            };
-            if saphyr.as_ref() != Err(&expected) {
-                return Err(format!(
-                    "stream: direct {expected:?}, serde-saphyr {saphyr:?}"
-                ));
-            }
-        }
-        direct::Direct::Unsure => {}
-    }
-    for max_nodes in [MAX_VALUE_NODES, MAX_MESH_CONFIG_NODES] {
-        let one = direct::read(
-            text,
-            direct::Shape::One,
-            max_nodes,
-            max_events(max_nodes, text.len()),
-        );
-        let saphyr = saphyr_value(text, what, max_nodes);
-        match one {
-            direct::Direct::Documents(docs) => {
-                if docs.len() != 1 || saphyr.as_ref() != Ok(&docs[0]) {
-                    return Err(format!("one: direct {docs:?}, serde-saphyr {saphyr:?}"));
-                }
-            }
-            direct::Direct::Over { counted, limit } => {
-                let expected = ManifestError::Budget {
-                    what,
-                    counted,
-                    limit,
-                    size: text.len(),
-                };
-                if saphyr.as_ref() != Err(&expected) {
-                    return Err(format!("one: direct {expected:?}, serde-saphyr {saphyr:?}"));
-                }
-            }
-            direct::Direct::Unsure => {}
+            direct::Shape::One => saphyr_value(text, what, max_nodes).map(|v| vec![v]),
+        };
+        if direct != saphyr {
+            return Err(format!(
+                "{shape:?}, {max_nodes} nodes: direct {direct:?}, serde-saphyr {saphyr:?}"
+            ));
         }
     }
     Ok(answered)
+}
+
+/// The direct reader's answer as the readers give it, or `None` when it leaves the text to
+/// serde-saphyr.
+fn read_direct(
+    text: &str,
+    shape: direct::Shape,
+    max_nodes: usize,
+    what: &'static str,
+) -> Option<Result<Vec<serde_json::Value>, ManifestError>> {
+    match direct::read(text, shape, max_nodes, max_events(max_nodes, text.len())) {
+        direct::Direct::Documents(docs) => Some(Ok(docs)),
+        direct::Direct::Over { counted, limit } => Some(Err(ManifestError::Budget {
+            what,
+            counted,
+            limit,
+            size: text.len(),
+        })),
+        direct::Direct::Unsure => None,
+    }
 }
 
 /// Parses a multi-document YAML stream into typed documents. Fields `T` does not declare are
