@@ -338,7 +338,7 @@ fn run(h: &mut Harness) -> Result<(), String> {
     let per_op = |cpu: Duration, n: u64| cpu.as_nanos() as f64 / n.max(1) as f64;
     let (limit_cpu_op, wire_cpu_op) = (per_op(limit_cpu, limit_n), per_op(wire_cpu, wire_n));
     let note = format!(
-        "{} round trips/s vs limit {}/s, interleaved in {rounds} rounds (per-round ratio {:.2}..{:.2}, goal 0.7x); CPU per op {} (clients + server) vs {} (limit): {:.2}x if both had the cores to themselves; CPU used {:.2} vs {:.2} cores; in-process create_certificate with token auth {}/s ({:.2}x the limit); {failed} failed; clients and server share the {cores} cores",
+        "{} round trips/s ({wire_n} in all) vs limit {}/s, interleaved in {rounds} rounds (per-round ratio {:.2}..{:.2}, goal 0.7x); CPU per op {} (clients + server) vs {} (limit): {:.2}x if both had the cores to themselves; CPU used {:.2} vs {:.2} cores; in-process create_certificate with token auth {}/s ({:.2}x the limit); {failed} failed; clients and server share the {cores} cores",
         wire.ops_per_sec.round(),
         limit.ops_per_sec.round(),
         round_ratios.first().copied().unwrap_or(f64::NAN),

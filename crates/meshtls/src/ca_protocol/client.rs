@@ -387,7 +387,7 @@ impl IstioCaClient {
         for (k, v) in &self.headers {
             meta.insert(k.clone(), v.clone());
         }
-        let mut grpc = tonic::client::Grpc::new(channel);
+        let mut grpc = tonic::client::Grpc::new(super::transport::EndAwareChannel(channel));
         let unreachable = |reason: String| CaProtocolError::Unreachable {
             address: self.config.address.clone(),
             reason,

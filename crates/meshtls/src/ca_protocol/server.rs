@@ -20,7 +20,7 @@ use super::messages::{
     IstioCertificateResponse, SERVICE_NAME,
 };
 use super::token_cache::VerifiedTokens;
-use super::transport::{PeerChain, ServerTls};
+use super::transport::{PeerChain, ServerTls, SmallFrames};
 use crate::bundle::{BundleSet, TrustBundle};
 use crate::ca::{DEFAULT_WORKLOAD_TTL, IssueParams, MAX_WORKLOAD_TTL, MeshCa};
 use crate::error::{CaError, CaProtocolError, Error};
@@ -141,6 +141,9 @@ struct Inner {
     /// The issuer keys in use with their verified-token cache (see [`super::token_cache`]);
     /// replaced as a whole, so a cache never outlives its keys.
     jwt: std::sync::RwLock<Option<Arc<VerifiedTokens>>>,
+    /// The CA's chain after the leaf (signing certificate up to the root), DER with its PEM
+    /// entry, encoded once: every answer ends with it.
+    tail_pem: Vec<(CertificateDer<'static>, String)>,
 }
 
 /// Serves `IstioCertificateService` from a [`MeshCa`].
@@ -171,6 +174,27 @@ fn pem_entry(der: &CertificateDer<'_>) -> String {
     pem
 }
 
+/// The PEM entries of `chain` (leaf first); the entries after the leaf come from `tail` (the
+/// CA's chain encoded once) when they are the same certificates, as they always are for a
+/// chain this server's CA signed.
+fn chain_pem(
+    chain: &[CertificateDer<'_>],
+    tail: &[(CertificateDer<'static>, String)],
+) -> Vec<String> {
+    let (leaf, rest) = match chain.split_first() {
+        Some(split) => split,
+        None => return Vec::new(),
+    };
+    let mut out = Vec::with_capacity(chain.len());
+    out.push(pem_entry(leaf));
+    if rest.len() == tail.len() && rest.iter().zip(tail).all(|(a, (b, _))| a == b) {
+        out.extend(tail.iter().map(|(_, pem)| pem.clone()));
+    } else {
+        out.extend(rest.iter().map(pem_entry));
+    }
+    out
+}
+
 impl IstioCaServer {
     /// A server for `ca` with `config`. The trust domain is `config.trust_domain` or the CA's.
     pub fn new(ca: Arc<MeshCa>, config: ServerConfig) -> Result<IstioCaServer, Error> {
@@ -191,6 +215,11 @@ impl IstioCaServer {
             ca.root_certs_der().to_vec(),
         )?])?;
         let jwt = config.jwt.clone().map(|v| Arc::new(VerifiedTokens::new(v)));
+        let tail_pem = ca
+            .cert_chain_der()
+            .iter()
+            .map(|der| (der.clone(), pem_entry(der)))
+            .collect();
         Ok(IstioCaServer {
             inner: Arc::new(Inner {
                 ca,
@@ -198,6 +227,7 @@ impl IstioCaServer {
                 trust_domain,
                 bundles,
                 jwt: std::sync::RwLock::new(jwt),
+                tail_pem,
             }),
         })
     }
@@ -379,7 +409,7 @@ impl IstioCaServer {
                 };
                 Refusal::new(code, msg, format!("{identity}: {e}"))
             })?;
-        let cert_chain = issued.cert_chain_der().iter().map(pem_entry).collect();
+        let cert_chain = chain_pem(issued.cert_chain_der(), &inner.tail_pem);
         Ok((identity, ttl, IstioCertificateResponse { cert_chain }))
     }
 
@@ -511,6 +541,7 @@ impl IstioCaServer {
             .spawn(move || {
                 let rt = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    .thread_name("meshtls-ca-srv")
                     .enable_all()
                     .build()
                 {
@@ -818,7 +849,8 @@ where
                     IstioCertificateRequest,
                 >::default();
                 let mut grpc = tonic::server::Grpc::new(codec).max_decoding_message_size(64 * 1024);
-                Ok(grpc.unary(Unary(server), req).await)
+                let response = grpc.unary(Unary(server), req).await;
+                Ok(response.map(|body| tonic::body::Body::new(SmallFrames::new(body))))
             })
         } else {
             Box::pin(async move { Ok(Status::unimplemented("unknown method").into_http()) })
