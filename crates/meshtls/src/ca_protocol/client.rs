@@ -10,8 +10,8 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use zeroize::Zeroizing;
 
-use super::messages::{CREATE_CERTIFICATE_PATH, IstioCertificateRequest, IstioCertificateResponse};
-use super::transport::{Connector, dial};
+use super::messages::{IstioCertificateRequest, IstioCertificateResponse};
+use super::transport::{H2Channel, dial};
 use crate::bundle::{BundleSet, TrustBundle};
 use crate::ca::KeyKind;
 use crate::error::{CaProtocolError, Error};
@@ -212,7 +212,7 @@ pub(crate) fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-fn status_error(status: &tonic::Status) -> CaProtocolError {
+pub(crate) fn status_error(status: &tonic::Status) -> CaProtocolError {
     if status.code() == tonic::Code::Unauthenticated {
         CaProtocolError::Unauthenticated {
             message: status.message().to_owned(),
@@ -243,7 +243,7 @@ pub struct IstioCaClient {
     provider: Arc<CryptoProvider>,
     token_tls: Arc<rustls::ClientConfig>,
     headers: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
-    channel: tokio::sync::Mutex<Option<tonic::transport::Channel>>,
+    channel: tokio::sync::Mutex<Option<H2Channel>>,
     blocking: std::sync::OnceLock<BlockingRuntime>,
 }
 
@@ -323,39 +323,26 @@ impl IstioCaClient {
         &self,
         tls: Arc<rustls::ClientConfig>,
         reuse: bool,
-    ) -> Result<tonic::transport::Channel, Error> {
+    ) -> Result<H2Channel, Error> {
         let mut cached = self.channel.lock().await;
         if reuse {
             if let Some(c) = cached.as_ref() {
-                return Ok(c.clone());
+                // A connection the server closed (a restart, an idle timeout) is dialled anew.
+                if c.ready(&self.config.address).await.is_ok() {
+                    return Ok(c.clone());
+                }
+                *cached = None;
             }
         }
-        let address = self.config.address.clone();
-        let stream = dial(
-            &address,
-            &self.server_name,
-            tls.clone(),
-            self.config.timeout,
-        )
-        .await?;
-        let connector = Connector {
-            first: Arc::new(Mutex::new(Some(stream))),
-            address: address.clone(),
-            server_name: self.server_name.clone(),
-            config: tls,
-            timeout: self.config.timeout,
-        };
-        let unreachable = |reason: String| CaProtocolError::Unreachable {
-            address: address.clone(),
-            reason,
-        };
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| unreachable(e.to_string()))?
-            .timeout(self.config.timeout);
-        let channel = endpoint
-            .connect_with_connector(connector)
+        let address = &self.config.address;
+        let timeout = self.config.timeout;
+        let stream = dial(address, &self.server_name, tls, timeout).await?;
+        let channel = tokio::time::timeout(timeout, H2Channel::connect(stream, address))
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|_| CaProtocolError::Unreachable {
+                address: address.clone(),
+                reason: format!("no http/2 handshake within {timeout:?}"),
+            })??;
         if reuse {
             *cached = Some(channel.clone());
         }
@@ -372,8 +359,7 @@ impl IstioCaClient {
             None => (self.token_tls.clone(), self.config.token.read()?, true),
         };
         let channel = self.channel(tls, reuse).await?;
-        let mut req = tonic::Request::new(request);
-        let meta = req.metadata_mut();
+        let mut meta = tonic::metadata::MetadataMap::new();
         if let Some(token) = token {
             let value = AsciiMetadataValue::try_from(format!("Bearer {}", token.as_str()))
                 .map_err(|_| config_error("token", "<redacted>", "not visible ascii"))?;
@@ -387,31 +373,26 @@ impl IstioCaClient {
         for (k, v) in &self.headers {
             meta.insert(k.clone(), v.clone());
         }
-        let mut grpc = tonic::client::Grpc::new(super::transport::EndAwareChannel(channel));
-        let unreachable = |reason: String| CaProtocolError::Unreachable {
-            address: self.config.address.clone(),
-            reason,
-        };
-        if let Err(e) = grpc.ready().await {
+        let address = &self.config.address;
+        let timeout = self.config.timeout;
+        let result = tokio::time::timeout(
+            timeout,
+            channel.create_certificate(address, meta.into_headers(), &request),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(CaProtocolError::Unreachable {
+                address: address.clone(),
+                reason: format!("no answer within {timeout:?}"),
+            })
+        });
+        if let Err(CaProtocolError::Unreachable { .. }) = &result {
             if reuse {
+                // A broken cached connection must not be reused.
                 *self.channel.lock().await = None;
             }
-            return Err(unreachable(e.to_string()).into());
         }
-        let codec =
-            tonic_prost::ProstCodec::<IstioCertificateRequest, IstioCertificateResponse>::default();
-        let path = tonic::codegen::http::uri::PathAndQuery::from_static(CREATE_CERTIFICATE_PATH);
-        let result = grpc.unary(req, path, codec).await;
-        match result {
-            Ok(resp) => Ok(resp.into_inner()),
-            Err(status) => {
-                if reuse {
-                    // A broken cached connection must not be reused.
-                    *self.channel.lock().await = None;
-                }
-                Err(status_error(&status).into())
-            }
-        }
+        Ok(result?)
     }
 
     /// Sends one raw `CreateCertificate` request, authenticated with the token (the

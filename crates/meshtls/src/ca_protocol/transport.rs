@@ -1,10 +1,11 @@
-//! TLS streams for tonic: the server side carries the peer's certificate chain into each
-//! request's extensions; the client side hands tonic a connection meshtls dialled itself (so
-//! that dial and handshake failures come back as typed errors).
+//! The transport: on the server side TLS streams for tonic that carry the peer's certificate
+//! chain into each request's extensions, and answer bodies cut into small DATA frames; on the
+//! client side a connection meshtls dials itself (so that dial and handshake failures come
+//! back as typed errors) with HTTP/2 spoken by h2 directly.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http_body::{Body, Frame, SizeHint};
@@ -14,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::codegen::Bytes;
 
+use super::client::status_error;
 use crate::error::CaProtocolError;
 
 /// The client certificate chain of a server-side connection (empty without one).
@@ -102,138 +104,207 @@ pub(crate) async fn dial(
     Ok(tls)
 }
 
-/// A tonic connector that first hands out a connection dialled beforehand, then dials anew.
+/// The largest answer the client reads (tonic's default limit).
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+/// One HTTP/2 connection to the CA server, driven by h2 directly: a call queues its HEADERS
+/// and its one DATA frame (with END_STREAM) together, so they leave in one write, and no task
+/// besides the connection's own runs per call.
 #[derive(Clone)]
-pub(crate) struct Connector {
-    pub(crate) first: Arc<Mutex<Option<ClientTls>>>,
-    pub(crate) address: String,
-    pub(crate) server_name: ServerName<'static>,
-    pub(crate) config: Arc<rustls::ClientConfig>,
-    pub(crate) timeout: std::time::Duration,
+pub(crate) struct H2Channel {
+    send: h2::client::SendRequest<Bytes>,
+    uri: tonic::codegen::http::Uri,
 }
 
-impl tower::Service<tonic::codegen::http::Uri> for Connector {
-    type Response = hyper_util::rt::TokioIo<ClientTls>;
-    type Error = CaProtocolError;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: tonic::codegen::http::Uri) -> Self::Future {
-        let first = self.first.lock().ok().and_then(|mut f| f.take());
-        let this = self.clone();
-        Box::pin(async move {
-            let tls = match first {
-                Some(tls) => tls,
-                None => dial(&this.address, &this.server_name, this.config, this.timeout).await?,
-            };
-            Ok(hyper_util::rt::TokioIo::new(tls))
-        })
+impl std::fmt::Debug for H2Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Channel").field("uri", &self.uri).finish()
     }
 }
 
-/// A request body that looks one frame ahead after each DATA frame, so that
-/// [`Body::is_end_stream`] is true as soon as the last frame was handed out. hyper then sends
-/// a unary call's message as one DATA frame carrying END_STREAM instead of the message followed
-/// by an empty END_STREAM frame (one write less per call).
-pub(crate) struct EndAware<B: Body> {
-    inner: B,
-    /// A frame (or the end, `None`) polled ahead, handed out next.
-    peeked: Option<Polled<B>>,
-    ended: bool,
+fn h2_unreachable(address: &str, e: &h2::Error) -> CaProtocolError {
+    CaProtocolError::Unreachable {
+        address: address.to_owned(),
+        reason: e.to_string(),
+    }
 }
 
-/// What one `poll_frame` of `B` gave.
-type Polled<B> = Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>;
+/// An h2 failure of one call: the connection gone (unreachable) or the stream reset (the
+/// gRPC code of the reset's reason, as tonic maps it).
+fn call_error(address: &str, e: h2::Error) -> CaProtocolError {
+    if e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+        return h2_unreachable(address, &e);
+    }
+    status_error(&tonic::Status::from_error(Box::new(e)))
+}
 
-impl<B: Body> EndAware<B> {
-    pub(crate) fn new(inner: B) -> Self {
-        EndAware {
-            inner,
-            peeked: None,
-            ended: false,
+/// The gRPC code of an answer without `grpc-status` that is not HTTP 200 (gRPC's mapping of
+/// HTTP status codes).
+fn http_status_code(status: tonic::codegen::http::StatusCode) -> tonic::Code {
+    match status.as_u16() {
+        400 => tonic::Code::Internal,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::Unimplemented,
+        429 | 502..=504 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    }
+}
+
+impl H2Channel {
+    /// Starts HTTP/2 on a dialled connection; the connection runs as a task of the current
+    /// runtime until every clone of the channel is dropped or the peer closes it.
+    pub(crate) async fn connect(tls: ClientTls, address: &str) -> Result<Self, CaProtocolError> {
+        let uri = tonic::codegen::http::Uri::try_from(format!(
+            "http://{address}{}",
+            super::messages::CREATE_CERTIFICATE_PATH
+        ))
+        .map_err(|e| CaProtocolError::Unreachable {
+            address: address.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let (send, connection) = h2::client::Builder::new()
+            .initial_window_size(2 * 1024 * 1024)
+            .initial_connection_window_size(5 * 1024 * 1024)
+            .handshake::<_, Bytes>(tls)
+            .await
+            .map_err(|e| h2_unreachable(address, &e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                log::debug!("ca client: connection ended: {e}");
+            }
+        });
+        Ok(H2Channel { send, uri })
+    }
+
+    /// Whether the connection can take a new call now (waits for a stream slot).
+    pub(crate) async fn ready(&self, address: &str) -> Result<(), CaProtocolError> {
+        self.send
+            .clone()
+            .ready()
+            .await
+            .map(drop)
+            .map_err(|e| h2_unreachable(address, &e))
+    }
+
+    /// One unary gRPC call of `CreateCertificate` with `headers` (the metadata), `message`
+    /// encoded as its body.
+    pub(crate) async fn create_certificate(
+        &self,
+        address: &str,
+        headers: tonic::codegen::http::HeaderMap,
+        message: &super::messages::IstioCertificateRequest,
+    ) -> Result<super::messages::IstioCertificateResponse, CaProtocolError> {
+        use prost::Message as _;
+        use tonic::codegen::http;
+        let len = message.encoded_len();
+        let prefix = u32::try_from(len).map_err(|_| CaProtocolError::Status {
+            code: "RESOURCE_EXHAUSTED".to_owned(),
+            message: format!("request of {len} bytes"),
+        })?;
+        let mut body = Vec::with_capacity(5 + len);
+        body.push(0);
+        body.extend_from_slice(&prefix.to_be_bytes());
+        message
+            .encode(&mut body)
+            .map_err(|e| CaProtocolError::Status {
+                code: "INTERNAL".to_owned(),
+                message: e.to_string(),
+            })?;
+        let mut request = http::Request::new(());
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = headers;
+        let h = request.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        h.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+        h.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("meshtls/", env!("CARGO_PKG_VERSION"))),
+        );
+        let mut send = self
+            .send
+            .clone()
+            .ready()
+            .await
+            .map_err(|e| h2_unreachable(address, &e))?;
+        let (response, mut stream) = send
+            .send_request(request, false)
+            .map_err(|e| call_error(address, e))?;
+        stream
+            .send_data(Bytes::from(body), true)
+            .map_err(|e| call_error(address, e))?;
+        let response = response.await.map_err(|e| call_error(address, e))?;
+        let (parts, mut body) = response.into_parts();
+        // Trailers-Only (how errors come): the status is in the headers.
+        if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
+            if status.code() != tonic::Code::Ok {
+                return Err(status_error(&status));
+            }
         }
-    }
-}
-
-impl<B> Body for EndAware<B>
-where
-    B: Body + Unpin,
-    B::Data: Unpin,
-    B::Error: Unpin,
-{
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        if this.ended {
-            return Poll::Ready(None);
+        if parts.status != http::StatusCode::OK {
+            return Err(status_error(&tonic::Status::new(
+                http_status_code(parts.status),
+                format!("http status {}", parts.status),
+            )));
         }
-        let frame = match this.peeked.take() {
-            Some(frame) => frame,
-            None => match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Ready(frame) => frame,
-                Poll::Pending => return Poll::Pending,
-            },
-        };
-        match frame {
+        let mut answer: Vec<u8> = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(|e| call_error(address, e))?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            if answer.len() + chunk.len() > MAX_ANSWER + 5 {
+                return Err(status_error(&tonic::Status::new(
+                    tonic::Code::ResourceExhausted,
+                    format!("answer larger than {MAX_ANSWER} bytes"),
+                )));
+            }
+            answer.extend_from_slice(&chunk);
+        }
+        let trailers = body.trailers().await.map_err(|e| call_error(address, e))?;
+        let status = trailers
+            .as_ref()
+            .and_then(tonic::Status::from_header_map)
+            .or_else(|| tonic::Status::from_header_map(&parts.headers));
+        match status {
+            Some(s) if s.code() == tonic::Code::Ok => {}
+            Some(s) => return Err(status_error(&s)),
             None => {
-                this.ended = true;
-                Poll::Ready(None)
+                return Err(status_error(&tonic::Status::new(
+                    tonic::Code::Unknown,
+                    "answer without grpc-status",
+                )));
             }
-            Some(Ok(data)) if data.is_data() => {
-                // Without waiting: only what the body already has.
-                if let Poll::Ready(next) = Pin::new(&mut this.inner).poll_frame(cx) {
-                    match next {
-                        None => this.ended = true,
-                        next => this.peeked = Some(next),
-                    }
-                }
-                Poll::Ready(Some(Ok(data)))
-            }
-            other => Poll::Ready(other),
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended || (self.peeked.is_none() && self.inner.is_end_stream())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        if self.ended {
-            SizeHint::with_exact(0)
-        } else if self.peeked.is_some() {
-            SizeHint::default()
-        } else {
-            self.inner.size_hint()
-        }
+        decode_answer(&answer)
     }
 }
 
-/// tonic's channel with its request bodies wrapped in [`EndAware`].
-#[derive(Clone)]
-pub(crate) struct EndAwareChannel(pub(crate) tonic::transport::Channel);
-
-impl tower::Service<tonic::codegen::http::Request<tonic::body::Body>> for EndAwareChannel {
-    type Response = tonic::codegen::http::Response<tonic::body::Body>;
-    type Error = tonic::transport::Error;
-    type Future = tonic::transport::channel::ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        tower::Service::poll_ready(&mut self.0, cx)
+/// The one length-prefixed, uncompressed message of an answer's body.
+fn decode_answer(
+    body: &[u8],
+) -> Result<super::messages::IstioCertificateResponse, CaProtocolError> {
+    use prost::Message as _;
+    let bad = |why: String| status_error(&tonic::Status::new(tonic::Code::Internal, why));
+    let (head, rest) = body
+        .split_at_checked(5)
+        .ok_or_else(|| bad(format!("answer of {} bytes, no message", body.len())))?;
+    if head[0] != 0 {
+        return Err(bad(
+            "compressed answer (no compression was offered)".to_owned()
+        ));
     }
-
-    fn call(&mut self, request: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
-        self.0
-            .call(request.map(|body| tonic::body::Body::new(EndAware::new(body))))
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if rest.len() != len {
+        return Err(bad(format!(
+            "answer message of {} bytes, its prefix says {len}",
+            rest.len()
+        )));
     }
+    super::messages::IstioCertificateResponse::decode(rest)
+        .map_err(|e| bad(format!("answer message: {e}")))
 }
 
 /// The longest DATA frame payload [`SmallFrames`] hands out: below h2's threshold (256 bytes
@@ -363,50 +434,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn end_aware_tells_the_end_with_the_last_data_frame() {
-        let ready = |frames: Vec<Frame<Bytes>>| Slow {
-            frames: frames.into(),
-            slow: false,
-            pending: false,
-        };
-        // The end already known: the frame carries it.
-        let got = drain(EndAware::new(ready(vec![Frame::data(Bytes::from_static(
-            b"m",
-        ))])));
-        assert_eq!(got, vec![(Some(Bytes::from_static(b"m")), true)]);
-        // Data then trailers: the trailers come after, the end with them.
-        let got = drain(EndAware::new(ready(vec![
-            Frame::data(Bytes::from_static(b"a")),
-            trailers(),
-        ])));
-        assert_eq!(
-            got,
-            vec![(Some(Bytes::from_static(b"a")), false), (None, false)]
-        );
-        // A body that is not ready at once: nothing is lost, the order is kept.
-        let slow = Slow {
-            frames: vec![
-                Frame::data(Bytes::from_static(b"a")),
-                Frame::data(Bytes::from_static(b"b")),
-            ]
-            .into(),
-            slow: true,
-            pending: true,
-        };
-        let got: Vec<Option<Bytes>> = drain(EndAware::new(slow))
-            .into_iter()
-            .map(|(d, _)| d)
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                Some(Bytes::from_static(b"a")),
-                Some(Bytes::from_static(b"b"))
-            ]
-        );
     }
 
     #[test]
