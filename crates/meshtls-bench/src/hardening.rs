@@ -427,6 +427,57 @@ pub fn rows(h: &mut Harness) {
         PolicySet::from_yaml(&flow, "istio-system")
     });
 
+    // The direct YAML reader against serde-saphyr reading the same text into the same values
+    // (its defaults, with meshtls's document, node and event budgets), in one run: the parse
+    // alone, no validation.
+    let saphyr_options = || {
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_documents = 1_000_000;
+        budget.max_nodes = meshtls::manifest::MAX_VALUE_NODES;
+        budget.max_events = 2 * meshtls::manifest::MAX_VALUE_NODES;
+        let mut options = serde_saphyr::Options::default();
+        options.budget = Some(budget);
+        options
+    };
+    let tags = yaml_constructs()
+        .into_iter()
+        .find(|(name, _)| *name == "local tags")
+        .map(|(_, text)| text)
+        .unwrap_or_default();
+    for (what, text) in [
+        (format!("real stream of {policies} policies"), &stream),
+        ("1 MB of labels".to_owned(), &flow),
+        ("1 MB of local tags".to_owned(), &tags),
+    ] {
+        let name = format!("manifest::parse_documents, {what}");
+        if let Ok(filter) = std::env::var("MESHTLS_BENCH_ROWS") {
+            if !name.contains(filter.as_str()) {
+                continue;
+            }
+        }
+        let direct = h.measure(&name, || meshtls::manifest::parse_documents(text, "bench"));
+        let saphyr = h.measure("serde_saphyr::from_multiple into serde_json::Value", || {
+            serde_saphyr::from_multiple_with_options::<Option<serde_json::Value>>(
+                text,
+                saphyr_options(),
+            )
+        });
+        let same = meshtls::manifest::parse_documents(text, "bench").ok()
+            == serde_saphyr::from_multiple_with_options::<Option<serde_json::Value>>(
+                text,
+                saphyr_options(),
+            )
+            .ok()
+            .map(|d| d.into_iter().flatten().collect::<Vec<_>>());
+        h.pair(
+            "hardening",
+            direct,
+            saphyr,
+            None,
+            &format!("the direct reader over granit-parser's events; same values: {same}"),
+        );
+    }
+
     // The slowest constructs of `yaml_constructs` (all of them: MESHTLS_BENCH_MATRIX=1)
     // through every YAML reader.
     matrix(
