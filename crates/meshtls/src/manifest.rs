@@ -258,7 +258,7 @@ pub fn parse_documents(
         return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
     }
     if let Some(docs) = read_direct(text, direct::Shape::Stream, MAX_VALUE_NODES, what) {
-        return docs.map(|docs| docs.into_iter().filter(|v| !v.is_null()).collect());
+        return docs;
     }
     saphyr_documents(text, what)
 }
@@ -298,7 +298,6 @@ pub fn check_direct_reader(text: &str) -> Result<bool, String> {
         let Some(direct) = read_direct(text, shape, max_nodes, what) else {
             continue;
         };
-        let direct = direct.map(|docs| docs.into_iter().filter(|v| !v.is_null()).collect());
         let saphyr = match shape {
             direct::Shape::Stream => {
                 answered = true;
@@ -315,8 +314,8 @@ pub fn check_direct_reader(text: &str) -> Result<bool, String> {
     Ok(answered)
 }
 
-/// The direct reader's answer as the readers give it, or `None` when it leaves the text to
-/// serde-saphyr.
+/// The direct reader's answer as the readers give it (documents, empty and null ones
+/// dropped, or the budget error), or `None` when it leaves the text to serde-saphyr.
 fn read_direct(
     text: &str,
     shape: direct::Shape,
@@ -324,14 +323,14 @@ fn read_direct(
     what: &'static str,
 ) -> Option<Result<Vec<serde_json::Value>, ManifestError>> {
     match direct::read(text, shape, max_nodes, max_events(max_nodes, text.len())) {
-        direct::Direct::Documents(docs) => Some(Ok(docs)),
-        direct::Direct::Over { counted, limit } => Some(Err(ManifestError::Budget {
+        Ok(docs) => Some(Ok(docs)),
+        Err(direct::Stop::Over { counted, limit }) => Some(Err(ManifestError::Budget {
             what,
             counted,
             limit,
             size: text.len(),
         })),
-        direct::Direct::Unsure => None,
+        Err(direct::Stop::Unsure) => None,
     }
 }
 

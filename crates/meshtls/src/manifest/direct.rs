@@ -14,7 +14,7 @@
 //! them), and anything else — an anchor or alias, a merge key, a core or `%TAG` tag, a
 //! directive, a non-scalar key, a key that is null, boolean or a number other than a plain
 //! decimal, a key twice in one mapping, a float that is not finite, nesting past the depth
-//! limit, a syntax error — ends the walk with [`Direct::Unsure`], and the caller reads the
+//! limit, a syntax error — ends the walk with [`Stop::Unsure`], and the caller reads the
 //! whole text with serde-saphyr, which gives its own value or error. The differential tests
 //! (`tests/manifest_direct.rs`) hold the two to the same answers.
 
@@ -25,11 +25,9 @@ use serde_json::{Map, Number, Value};
 
 use super::{MAX_DEPTH, MAX_DOCUMENTS};
 
-/// What the direct reader made of a text.
+/// Why the direct reader gives no values.
 #[derive(Debug)]
-pub(super) enum Direct {
-    /// The documents' values, each as serde-saphyr reads it (null documents included).
-    Documents(Vec<Value>),
+pub(super) enum Stop {
     /// serde-saphyr refuses the text with this budget error.
     Over { counted: &'static str, limit: usize },
     /// Outside what this reader decides: serde-saphyr must read the text.
@@ -63,23 +61,19 @@ enum Frame {
 }
 
 /// Reads `text` as serde-saphyr would with budgets of `max_events` parser events and
-/// `max_nodes` nodes, or says it cannot.
-pub(super) fn read(text: &str, shape: Shape, max_nodes: usize, max_events: usize) -> Direct {
-    match walk(text, shape, max_nodes, max_events) {
-        Ok(docs) => {
-            if shape == Shape::One && (docs.len() != 1 || docs[0].is_null()) {
-                return Direct::Unsure;
-            }
-            Direct::Documents(docs)
-        }
-        Err(Stop::Over { counted, limit }) => Direct::Over { counted, limit },
-        Err(Stop::Unsure) => Direct::Unsure,
+/// `max_nodes` nodes: the documents' values, empty and null documents dropped (for
+/// [`Shape::One`], exactly one), or why not.
+pub(super) fn read(
+    text: &str,
+    shape: Shape,
+    max_nodes: usize,
+    max_events: usize,
+) -> Result<Vec<Value>, Stop> {
+    let docs = walk(text, shape, max_nodes, max_events)?;
+    if shape == Shape::One && docs.len() != 1 {
+        return Err(Stop::Unsure);
     }
-}
-
-enum Stop {
-    Over { counted: &'static str, limit: usize },
-    Unsure,
+    Ok(docs)
 }
 
 fn walk(text: &str, shape: Shape, max_nodes: usize, max_events: usize) -> Result<Vec<Value>, Stop> {
@@ -117,7 +111,9 @@ fn walk(text: &str, shape: Shape, max_nodes: usize, max_events: usize) -> Result
                 continue;
             }
             Event::DocumentEnd => {
-                docs.push(root.take().unwrap_or(Value::Null));
+                if let Some(value) = root.take().filter(|v| !v.is_null()) {
+                    docs.push(value);
+                }
                 continue;
             }
             Event::Scalar(value, style, anchor, tag) => {
