@@ -81,18 +81,20 @@ fn verdict<T, E: std::fmt::Display>(r: &Result<T, E>) -> String {
     }
 }
 
+/// `MESHTLS_BENCH_ROWS=text` times only the rows whose name contains `text` (for profiling
+/// one case; the set-up of the others still runs).
+fn wanted(name: &str) -> bool {
+    std::env::var("MESHTLS_BENCH_ROWS").map_or(true, |filter| name.contains(filter.as_str()))
+}
+
 fn row<T, E: std::fmt::Display>(
     h: &mut Harness,
     name: &str,
     limit: Duration,
     f: impl FnMut() -> Result<T, E>,
 ) {
-    // `MESHTLS_BENCH_ROWS=text` times only the rows whose name contains `text` (for profiling
-    // one case; the set-up of the others still runs).
-    if let Ok(filter) = std::env::var("MESHTLS_BENCH_ROWS") {
-        if !name.contains(filter.as_str()) {
-            return;
-        }
+    if !wanted(name) {
+        return;
     }
     let (stat, r) = timed(name, f);
     let ok = stat.median_ns <= limit.as_nanos() as f64;
@@ -432,7 +434,7 @@ pub fn rows(h: &mut Harness) {
     // alone, no validation.
     let saphyr_options = || {
         let mut budget = serde_saphyr::Budget::default();
-        budget.max_documents = 1_000_000;
+        budget.max_documents = meshtls::manifest::MAX_DOCUMENTS;
         budget.max_nodes = meshtls::manifest::MAX_VALUE_NODES;
         budget.max_events = 2 * meshtls::manifest::MAX_VALUE_NODES;
         let mut options = serde_saphyr::Options::default();
@@ -450,10 +452,8 @@ pub fn rows(h: &mut Harness) {
         ("1 MB of local tags".to_owned(), &tags),
     ] {
         let name = format!("manifest::parse_documents, {what}");
-        if let Ok(filter) = std::env::var("MESHTLS_BENCH_ROWS") {
-            if !name.contains(filter.as_str()) {
-                continue;
-            }
+        if !wanted(&name) {
+            continue;
         }
         let direct = h.measure(&name, || meshtls::manifest::parse_documents(text, "bench"));
         let saphyr = h.measure("serde_saphyr::from_multiple into serde_json::Value", || {
@@ -468,7 +468,12 @@ pub fn rows(h: &mut Harness) {
                 saphyr_options(),
             )
             .ok()
-            .map(|d| d.into_iter().flatten().collect::<Vec<_>>());
+            .map(|d| {
+                d.into_iter()
+                    .flatten()
+                    .filter(|v| !v.is_null())
+                    .collect::<Vec<_>>()
+            });
         h.pair(
             "hardening",
             direct,

@@ -108,7 +108,7 @@ const MAX_REPLAYED_EVENTS: usize = 100_000;
 
 /// The most documents in one stream: a stream of 16 MiB cannot hold more than this many
 /// objects.
-pub(crate) const MAX_DOCUMENTS: usize = 1_000_000;
+pub const MAX_DOCUMENTS: usize = 1_000_000;
 
 fn max_events(max_nodes: usize, size: usize) -> usize {
     max_nodes.saturating_mul(2).min(event_budget(size))
