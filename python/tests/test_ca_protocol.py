@@ -335,6 +335,126 @@ def test_garbage_frames_never_stop_the_server(pb, ca, server, issuer):
     assert_serving(pb, ca, server, issuer)
 
 
+# ---- raw HTTP/2 from an independent implementation (the `h2` package) -------------------------
+
+METHOD = "/istio.v1.auth.IstioCertificateService/CreateCertificate"
+
+
+def grpc_frame(message: bytes, *, flag: int = 0, length: int | None = None) -> bytes:
+    n = len(message) if length is None else length
+    return bytes([flag]) + n.to_bytes(4, "big") + message
+
+
+def raw_call(ca, server, *, method: str = "POST", path: str = METHOD,
+             content_type: str = "application/grpc", chunks: tuple[bytes, ...] = (),
+             headers: tuple[tuple[str, str], ...] = (), reset_after: int | None = None):
+    """One stream over TLS with the `h2` package: the response headers, body and trailers
+    (as dicts of str), or None when the stream was reset (`reset_after`: send that many
+    chunks, then RST_STREAM)."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    ctx = ssl.create_default_context(cadata=ca.root_cert_pem)
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=SERVER_NAME) as s:
+            assert s.selected_alpn_protocol() == "h2"
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            s.sendall(conn.data_to_send())
+            # The server's SETTINGS (a 1 MiB stream window) before the first DATA frame.
+            while not any(isinstance(ev, h2.events.RemoteSettingsChanged)
+                          for ev in conn.receive_data(s.recv(65536))):
+                pass
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, [(":method", method), (":scheme", "https"),
+                                    (":authority", SERVER_NAME), (":path", path),
+                                    ("content-type", content_type), ("te", "trailers"),
+                                    *headers])
+            for i, chunk in enumerate(chunks):
+                if reset_after is not None and i == reset_after:
+                    conn.reset_stream(sid)
+                    s.sendall(conn.data_to_send())
+                    return None
+                # Wait for the server's WINDOW_UPDATEs when the window is too small.
+                while conn.local_flow_control_window(sid) < len(chunk):
+                    s.sendall(conn.data_to_send())
+                    for ev in conn.receive_data(s.recv(65536)):
+                        if isinstance(ev, (h2.events.StreamReset, h2.events.ResponseReceived)):
+                            return None
+                conn.send_data(sid, chunk)
+            conn.end_stream(sid)
+            s.sendall(conn.data_to_send())
+            head: dict[str, str] = {}
+            trailers: dict[str, str] = {}
+            body = b""
+            while True:
+                data = s.recv(65536)
+                assert data, "the server closed the connection without answering"
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        head = {k.decode(): v.decode() for k, v in ev.headers}
+                    elif isinstance(ev, h2.events.DataReceived):
+                        body += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                    elif isinstance(ev, h2.events.TrailersReceived):
+                        trailers = {k.decode(): v.decode() for k, v in ev.headers}
+                    elif isinstance(ev, h2.events.StreamReset):
+                        return None
+                    if isinstance(ev, h2.events.StreamEnded):
+                        return head, body, trailers
+                s.sendall(conn.data_to_send())
+
+
+def grpc_status(answer) -> int:
+    head, _, trailers = answer
+    return int(trailers.get("grpc-status", head.get("grpc-status", "-1")))
+
+
+def test_raw_http2_peer_gets_grpc_answers(pb, ca, server, issuer):
+    ca_pb2, _ = pb
+    csr, _ = make_csr()
+    message = ca_pb2.IstioCertificateRequest(csr=csr, validity_duration=3600).SerializeToString()
+    auth = (("authorization", f"Bearer {issuer.token()}"),)
+    # The message cut into 7-byte DATA frames is one message: answered.
+    framed = grpc_frame(message)
+    ok = raw_call(ca, server, headers=auth,
+                  chunks=tuple(framed[i:i + 7] for i in range(0, len(framed), 7)))
+    assert ok is not None and grpc_status(ok) == 0, ok
+    head, body, _ = ok
+    assert head[":status"] == "200" and head["content-type"] == "application/grpc"
+    answer = ca_pb2.IstioCertificateResponse.FromString(body[5:])
+    assert int.from_bytes(body[1:5], "big") == len(body) - 5 and len(answer.cert_chain) == 2
+    # gRPC's codes for what a unary call may not be (Trailers-Only answers, HTTP 200).
+    cases = {
+        "compressed": (dict(chunks=(grpc_frame(message, flag=1),)), 12),  # UNIMPLEMENTED
+        "bad flag": (dict(chunks=(grpc_frame(message, flag=9),)), 13),  # INTERNAL
+        "two messages": (dict(chunks=(framed + framed,)), 13),
+        "no message": (dict(chunks=()), 13),
+        "cut short": (dict(chunks=(framed[:-3],)), 13),
+        "over 64 KiB": (dict(chunks=(grpc_frame(b"", length=70_000),)), 8),  # RESOURCE_EXHAUSTED
+        "body over 64 KiB": (dict(chunks=(b"\0" * 16_000,) * 5), 8),
+        "GET": (dict(method="GET", chunks=(framed,)), 12),
+        "unknown path": (dict(path="/istio.v1.auth.IstioCertificateService/Other",
+                              chunks=(framed,)), 12),
+        "no token": (dict(chunks=(framed,), headers=()), 16),  # UNAUTHENTICATED
+    }
+    for name, (kw, code) in cases.items():
+        kw.setdefault("headers", auth)
+        answer = raw_call(ca, server, **kw)
+        assert answer is not None, name
+        assert grpc_status(answer) == code, (name, answer)
+        assert answer[0][":status"] == "200", name
+    # Not gRPC at all: HTTP 415, as gRPC's HTTP/2 protocol says.
+    answer = raw_call(ca, server, content_type="application/json", chunks=(framed,))
+    assert answer is not None and answer[0][":status"] == "415"
+    # A stream reset halfway through its body: nothing to answer, the server goes on.
+    assert raw_call(ca, server, headers=auth, chunks=(framed[:10], framed[10:]),
+                    reset_after=1) is None
+    assert_serving(pb, ca, server, issuer)
+
+
 def test_strict_csr_mode(pb, ca, issuer):
     with meshtls.IstioCaServer(ca, jwks=issuer.jwks(), issuer=ISSUER, strict_csr=True) as strict:
         good, _ = make_csr("spiffe://cluster.local/ns/default/sa/app")

@@ -48,6 +48,7 @@
 //! ```
 
 mod client;
+mod h2_server;
 pub mod jwt;
 pub mod messages;
 mod server;

@@ -1,26 +1,20 @@
 //! The server side of Istio's CA protocol, with istiod's and istio-csr's rules.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::net::TcpListener;
-use tonic::codegen::http;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use super::client::code_name;
+use super::h2_server::serve_connection;
 use super::jwt::JwtVerifier;
-use super::messages::{
-    CREATE_CERTIFICATE_PATH, IMPERSONATED_IDENTITY, IstioCertificateRequest,
-    IstioCertificateResponse, SERVICE_NAME,
-};
+use super::messages::{IMPERSONATED_IDENTITY, IstioCertificateRequest, IstioCertificateResponse};
 use super::token_cache::VerifiedTokens;
-use super::transport::{PeerChain, ServerTls, SmallFrames};
 use crate::bundle::{BundleSet, TrustBundle};
 use crate::ca::{DEFAULT_WORKLOAD_TTL, IssueParams, MAX_WORKLOAD_TTL, MeshCa};
 use crate::error::{CaError, CaProtocolError, Error};
@@ -130,6 +124,9 @@ impl Refusal {
     }
     fn unauthenticated(reason: impl Into<String>) -> Self {
         Refusal::new(Code::Unauthenticated, AUTH_FAILURE, reason)
+    }
+    pub(crate) fn grpc_code(&self) -> Code {
+        self.grpc
     }
 }
 
@@ -333,7 +330,7 @@ impl IstioCaServer {
     }
 
     /// [`IstioCaServer::create_certificate`], also returning the identity signed and the TTL.
-    fn answer(
+    pub(crate) fn answer(
         &self,
         ctx: &CallContext<'_>,
         request: &IstioCertificateRequest,
@@ -447,72 +444,55 @@ impl IstioCaServer {
     }
 
     /// Serves on `listener` until `shutdown` completes. TLS handshakes run concurrently with a
-    /// 10 s limit; a failed handshake or a bad request never stops the server.
+    /// 10 s limit; a failed handshake or a bad request never stops the server. On shutdown the
+    /// listener is closed at once, every connection gets HTTP/2's GOAWAY, and the calls in
+    /// flight have one second to finish.
     pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<(), Error>
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let tls = self.rustls_config()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<ServerTls, std::io::Error>>(1024);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let accept_stop = stopped(stop_rx.clone());
-        let accept_loop = tokio::spawn(async move {
-            tokio::pin!(accept_stop);
-            loop {
-                let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = &mut accept_stop => break,
-                };
-                let (tcp, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        log::warn!("ca server: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(ServerTls(stream))).await;
-                        }
-                        Ok(Err(e)) => {
-                            log::info!("ca server: tls handshake with {peer} failed: {e}")
-                        }
-                        Err(_) => log::info!("ca server: tls handshake with {peer} timed out"),
-                    }
-                });
-            }
-        });
-        let incoming = tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(rx);
-        let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(
-            GrpcService(self),
-            incoming,
-            stopped(stop_rx.clone()),
-        );
-        // Graceful shutdown waits for open connections; give them SHUTDOWN_GRACE, then stop.
-        let hard_stop = stopped(stop_rx);
-        let result = tokio::select! {
-            r = server => r.map_err(|e| Error::from(CaProtocolError::Unreachable {
-                address: "listener".to_owned(),
-                reason: e.to_string(),
-            })),
-            _ = async { hard_stop.await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
-        };
-        accept_loop.abort();
-        result
+        let mut connections = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                _ = &mut shutdown => break,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    log::warn!("ca server: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let server = self.clone();
+            let stop = stop_rx.clone();
+            connections.spawn(async move {
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_connection(server, stream, stop).await,
+                    Ok(Err(e)) => log::info!("ca server: tls handshake with {peer} failed: {e}"),
+                    Err(_) => log::info!("ca server: tls handshake with {peer} timed out"),
+                }
+            });
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+            log::info!(
+                "ca server: {} connections still open after {SHUTDOWN_GRACE:?}, closed",
+                connections.len()
+            );
+        }
+        connections.abort_all();
+        Ok(())
     }
 
     /// Binds `listen` and serves on a background thread with its own runtime (for code
@@ -772,88 +752,4 @@ fn check_strict_csr(pem: &str, identity: &SpiffeId) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The tonic service: routes the one method, answers everything else `UNIMPLEMENTED`.
-#[derive(Clone)]
-struct GrpcService(IstioCaServer);
-
-impl tonic::server::NamedService for GrpcService {
-    const NAME: &'static str = SERVICE_NAME;
-}
-
-struct Unary(IstioCaServer);
-
-impl tonic::server::UnaryService<IstioCertificateRequest> for Unary {
-    type Response = IstioCertificateResponse;
-    type Future = tonic::codegen::BoxFuture<tonic::Response<Self::Response>, Status>;
-
-    fn call(&mut self, request: tonic::Request<IstioCertificateRequest>) -> Self::Future {
-        let server = self.0.clone();
-        Box::pin(async move {
-            let chain = request
-                .extensions()
-                .get::<PeerChain>()
-                .cloned()
-                .unwrap_or_default();
-            let meta = request.metadata();
-            let authorization = meta.get("authorization").and_then(|v| v.to_str().ok());
-            let cluster_id = meta.get("clusterid").and_then(|v| v.to_str().ok());
-            let ctx = CallContext {
-                peer_chain: &chain.0,
-                authorization,
-                cluster_id,
-            };
-            match server.answer(&ctx, request.get_ref()) {
-                Ok((identity, ttl, resp)) => {
-                    log::info!(
-                        "ca server: OK: signed a certificate chain of {} entries for {identity}, ttl {}s",
-                        resp.cert_chain.len(),
-                        ttl.as_secs()
-                    );
-                    Ok(tonic::Response::new(resp))
-                }
-                Err(refusal) => {
-                    log::warn!(
-                        "ca server: {} ({}): {}",
-                        refusal.code,
-                        refusal.message,
-                        refusal.reason
-                    );
-                    Err(Status::new(refusal.grpc, refusal.message))
-                }
-            }
-        })
-    }
-}
-
-impl<B> tonic::codegen::Service<http::Request<B>> for GrpcService
-where
-    B: tonic::codegen::Body + Send + 'static,
-    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() == CREATE_CERTIFICATE_PATH {
-            let server = self.0.clone();
-            Box::pin(async move {
-                let codec = tonic_prost::ProstCodec::<
-                    IstioCertificateResponse,
-                    IstioCertificateRequest,
-                >::default();
-                let mut grpc = tonic::server::Grpc::new(codec).max_decoding_message_size(64 * 1024);
-                let response = grpc.unary(Unary(server), req).await;
-                Ok(response.map(|body| tonic::body::Body::new(SmallFrames::new(body))))
-            })
-        } else {
-            Box::pin(async move { Ok(Status::unimplemented("unknown method").into_http()) })
-        }
-    }
 }
