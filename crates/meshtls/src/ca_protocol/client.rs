@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+
+use super::grpc::{Code, Status, is_metadata_key, is_metadata_value};
 use zeroize::Zeroizing;
 
 use super::messages::{IstioCertificateRequest, IstioCertificateResponse};
@@ -189,38 +191,15 @@ pub fn server_name_for_address(
     })
 }
 
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-pub(crate) fn status_error(status: &tonic::Status) -> CaProtocolError {
-    if status.code() == tonic::Code::Unauthenticated {
+pub(crate) fn status_error(status: &Status) -> CaProtocolError {
+    if status.code == Code::Unauthenticated {
         CaProtocolError::Unauthenticated {
-            message: status.message().to_owned(),
+            message: status.message.clone(),
         }
     } else {
         CaProtocolError::Status {
-            code: code_name(status.code()).to_owned(),
-            message: status.message().to_owned(),
+            code: status.code.name().to_owned(),
+            message: status.message.clone(),
         }
     }
 }
@@ -242,7 +221,7 @@ pub struct IstioCaClient {
     server_name: ServerName<'static>,
     provider: Arc<CryptoProvider>,
     token_tls: Arc<rustls::ClientConfig>,
-    headers: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
     channel: tokio::sync::Mutex<Option<H2Channel>>,
     blocking: std::sync::OnceLock<BlockingRuntime>,
 }
@@ -282,15 +261,27 @@ impl IstioCaClient {
             .unwrap_or_else(crate::tls::params::istio_provider);
         let mut headers = Vec::new();
         for (k, v) in &config.headers {
-            let key = AsciiMetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-                .map_err(|_| config_error("header name", k, "not a valid metadata key"))?;
-            let value = AsciiMetadataValue::try_from(v.as_str())
-                .map_err(|_| config_error("header value", v, "not visible ascii"))?;
+            let lower = k.to_ascii_lowercase();
+            let key = Some(lower.as_str())
+                .filter(|k| is_metadata_key(k))
+                .and_then(|k| HeaderName::from_bytes(k.as_bytes()).ok())
+                .ok_or_else(|| {
+                    config_error(
+                        "header name",
+                        k,
+                        "not a metadata key (0-9 a-z _ - ., not ending in -bin, not grpc-)",
+                    )
+                })?;
+            let value = Some(v.as_str())
+                .filter(|v| is_metadata_value(v))
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .ok_or_else(|| config_error("header value", v, "not visible ascii"))?;
             headers.push((key, value));
         }
         if let Some(id) = &config.cluster_id {
-            AsciiMetadataValue::try_from(id.as_str())
-                .map_err(|_| config_error("cluster id", id, "not visible ascii"))?;
+            if !is_metadata_value(id) || HeaderValue::from_str(id).is_err() {
+                return Err(config_error("cluster id", id, "not visible ascii"));
+            }
         }
         let token_tls = build_tls(&roots, &provider, None)?;
         Ok(IstioCaClient {
@@ -359,14 +350,17 @@ impl IstioCaClient {
             None => (self.token_tls.clone(), self.config.token.read()?, true),
         };
         let channel = self.channel(tls, reuse).await?;
-        let mut meta = tonic::metadata::MetadataMap::new();
+        let mut meta = HeaderMap::new();
         if let Some(token) = token {
-            let value = AsciiMetadataValue::try_from(format!("Bearer {}", token.as_str()))
-                .map_err(|_| config_error("token", "<redacted>", "not visible ascii"))?;
-            meta.insert("authorization", value);
+            let bearer = format!("Bearer {}", token.as_str());
+            let value = Some(bearer.as_str())
+                .filter(|v| is_metadata_value(v))
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .ok_or_else(|| config_error("token", "<redacted>", "not visible ascii"))?;
+            meta.insert(http::header::AUTHORIZATION, value);
         }
         if let Some(id) = &self.config.cluster_id {
-            if let Ok(v) = AsciiMetadataValue::try_from(id.as_str()) {
+            if let Ok(v) = HeaderValue::from_str(id) {
                 meta.insert("clusterid", v);
             }
         }
@@ -375,17 +369,15 @@ impl IstioCaClient {
         }
         let address = &self.config.address;
         let timeout = self.config.timeout;
-        let result = tokio::time::timeout(
-            timeout,
-            channel.create_certificate(address, meta.into_headers(), &request),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(CaProtocolError::Unreachable {
-                address: address.clone(),
-                reason: format!("no answer within {timeout:?}"),
-            })
-        });
+        let result =
+            tokio::time::timeout(timeout, channel.create_certificate(address, meta, &request))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CaProtocolError::Unreachable {
+                        address: address.clone(),
+                        reason: format!("no answer within {timeout:?}"),
+                    })
+                });
         if let Err(CaProtocolError::Unreachable { .. }) = &result {
             if reuse {
                 // A broken cached connection must not be reused.

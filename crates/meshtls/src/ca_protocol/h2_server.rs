@@ -14,8 +14,8 @@ use rustls_pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tonic::Code;
 
+use super::grpc::{Code, percent_encode};
 use super::messages::{CREATE_CERTIFICATE_PATH, IstioCertificateRequest};
 use super::server::{CallContext, IstioCaServer};
 
@@ -94,24 +94,11 @@ fn refuse(mut respond: h2::server::SendResponse<Bytes>, code: Code, message: &st
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
     );
-    h.insert("grpc-status", HeaderValue::from(code as i32));
+    h.insert("grpc-status", HeaderValue::from(code as u16));
     if let Ok(v) = HeaderValue::from_str(&percent_encode(message)) {
         h.insert("grpc-message", v);
     }
     let _ = respond.send_response(response, true);
-}
-
-/// gRPC's encoding of `grpc-message`: printable ASCII but `%` as is, the rest `%XX`.
-fn percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for b in message.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Why a request could not be read, with its gRPC code (the reason is for the log).
@@ -249,10 +236,7 @@ async fn call(
     let message = match read_request(&mut body).await {
         Ok(m) => m,
         Err(BadRequest(code, message, reason)) => {
-            log::warn!(
-                "ca server: {} ({message}): {reason}",
-                super::client::code_name(code)
-            );
+            log::warn!("ca server: {} ({message}): {reason}", code.name());
             refuse(respond, code, message);
             return;
         }
@@ -373,8 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn grpc_message_and_content_type() {
-        assert_eq!(percent_encode("a b%c\né"), "a b%25c%0A%C3%A9");
+    fn grpc_content_type() {
         assert!(is_grpc_content_type("application/grpc"));
         assert!(is_grpc_content_type("application/grpc+proto"));
         assert!(is_grpc_content_type("application/grpc;charset=utf-8"));

@@ -11,7 +11,9 @@
 //!   offline against a JWKS, see [`jwt`]) and signing with Istio's rules (or istio-csr's
 //!   stricter CSR checks).
 //!
-//! gRPC is tonic with prost messages written by hand ([`messages`]): no protoc, no build script.
+//! gRPC is spoken over h2 directly on both sides (the unary call's framing, status and
+//! metadata rules from gRPC's HTTP/2 protocol document), with prost messages written by hand
+//! ([`messages`]): no protoc, no build script.
 //! TLS is rustls with the crate's aws-lc-rs provider on both sides (TLS 1.2 and 1.3, ALPN `h2`).
 //!
 //! # Scaling the server
@@ -48,6 +50,7 @@
 //! ```
 
 mod client;
+mod grpc;
 mod h2_server;
 pub mod jwt;
 pub mod messages;

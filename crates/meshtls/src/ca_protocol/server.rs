@@ -8,9 +8,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::net::TcpListener;
-use tonic::Code;
 
-use super::client::code_name;
+use super::grpc::Code;
 use super::h2_server::serve_connection;
 use super::jwt::JwtVerifier;
 use super::messages::{IMPERSONATED_IDENTITY, IstioCertificateRequest, IstioCertificateResponse};
@@ -116,7 +115,7 @@ pub struct Refusal {
 impl Refusal {
     fn new(grpc: Code, message: &'static str, reason: impl Into<String>) -> Self {
         Refusal {
-            code: code_name(grpc),
+            code: grpc.name(),
             message,
             reason: reason.into(),
             grpc,

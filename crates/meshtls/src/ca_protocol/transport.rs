@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::client::status_error;
+use super::grpc::{Code, Status};
 use crate::error::CaProtocolError;
 
 pub(crate) type ClientTls = tokio_rustls::client::TlsStream<TcpStream>;
@@ -42,7 +43,7 @@ pub(crate) async fn dial(
     Ok(tls)
 }
 
-/// The largest answer the client reads (tonic's default limit).
+/// The largest answer the client reads (4 MiB, gRPC's usual default).
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 /// One HTTP/2 connection to the CA server, driven by h2 directly: a call queues its HEADERS
@@ -68,24 +69,24 @@ fn h2_unreachable(address: &str, e: &h2::Error) -> CaProtocolError {
 }
 
 /// An h2 failure of one call: the connection gone (unreachable) or the stream reset (the
-/// gRPC code of the reset's reason, as tonic maps it).
+/// gRPC code of the reset's reason, see [`Status::from_h2`]).
 fn call_error(address: &str, e: h2::Error) -> CaProtocolError {
     if e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::REFUSED_STREAM) {
         return h2_unreachable(address, &e);
     }
-    status_error(&tonic::Status::from_error(Box::new(e)))
+    status_error(&Status::from_h2(&e))
 }
 
 /// The gRPC code of an answer without `grpc-status` that is not HTTP 200 (gRPC's mapping of
 /// HTTP status codes).
-fn http_status_code(status: http::StatusCode) -> tonic::Code {
+fn http_status_code(status: http::StatusCode) -> Code {
     match status.as_u16() {
-        400 => tonic::Code::Internal,
-        401 => tonic::Code::Unauthenticated,
-        403 => tonic::Code::PermissionDenied,
-        404 => tonic::Code::Unimplemented,
-        429 | 502..=504 => tonic::Code::Unavailable,
-        _ => tonic::Code::Unknown,
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502..=504 => Code::Unavailable,
+        _ => Code::Unknown,
     }
 }
 
@@ -177,13 +178,13 @@ impl H2Channel {
         let response = response.await.map_err(|e| call_error(address, e))?;
         let (parts, mut body) = response.into_parts();
         // Trailers-Only (how errors come): the status is in the headers.
-        if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
-            if status.code() != tonic::Code::Ok {
+        if let Some(status) = Status::from_headers(&parts.headers) {
+            if status.code != Code::Ok {
                 return Err(status_error(&status));
             }
         }
         if parts.status != http::StatusCode::OK {
-            return Err(status_error(&tonic::Status::new(
+            return Err(status_error(&Status::new(
                 http_status_code(parts.status),
                 format!("http status {}", parts.status),
             )));
@@ -193,8 +194,8 @@ impl H2Channel {
             let chunk = chunk.map_err(|e| call_error(address, e))?;
             let _ = body.flow_control().release_capacity(chunk.len());
             if answer.len() + chunk.len() > MAX_ANSWER + 5 {
-                return Err(status_error(&tonic::Status::new(
-                    tonic::Code::ResourceExhausted,
+                return Err(status_error(&Status::new(
+                    Code::ResourceExhausted,
                     format!("answer larger than {MAX_ANSWER} bytes"),
                 )));
             }
@@ -203,14 +204,14 @@ impl H2Channel {
         let trailers = body.trailers().await.map_err(|e| call_error(address, e))?;
         let status = trailers
             .as_ref()
-            .and_then(tonic::Status::from_header_map)
-            .or_else(|| tonic::Status::from_header_map(&parts.headers));
+            .and_then(Status::from_headers)
+            .or_else(|| Status::from_headers(&parts.headers));
         match status {
-            Some(s) if s.code() == tonic::Code::Ok => {}
+            Some(s) if s.code == Code::Ok => {}
             Some(s) => return Err(status_error(&s)),
             None => {
-                return Err(status_error(&tonic::Status::new(
-                    tonic::Code::Unknown,
+                return Err(status_error(&Status::new(
+                    Code::Unknown,
                     "answer without grpc-status",
                 )));
             }
@@ -224,7 +225,7 @@ fn decode_answer(
     body: &[u8],
 ) -> Result<super::messages::IstioCertificateResponse, CaProtocolError> {
     use prost::Message as _;
-    let bad = |why: String| status_error(&tonic::Status::new(tonic::Code::Internal, why));
+    let bad = |why: String| status_error(&Status::new(Code::Internal, why));
     let (head, rest) = body
         .split_at_checked(5)
         .ok_or_else(|| bad(format!("answer of {} bytes, no message", body.len())))?;
