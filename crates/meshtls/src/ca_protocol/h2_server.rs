@@ -5,6 +5,8 @@
 //! one out: the answer's HEADERS, DATA and trailers are queued together and leave in one TLS
 //! record, one write; a refusal is a Trailers-Only answer (HEADERS with `grpc-status`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,13 +65,27 @@ pub(crate) async fn serve_connection(
             return;
         }
     };
+    // The first call in flight runs inside this task (no task to spawn, no wake-up across
+    // tasks for its answer); calls that arrive while it runs get tasks of their own, so a
+    // connection that carries many calls at once still signs them in parallel.
+    let mut inline: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
     let mut calls = JoinSet::new();
     let mut stopping = false;
     loop {
         tokio::select! {
+            () = async {
+                if let Some(f) = inline.as_mut() {
+                    f.await;
+                }
+            }, if inline.is_some() => inline = None,
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    calls.spawn(call(server.clone(), chain.clone(), request, respond));
+                    let call = call(server.clone(), chain.clone(), request, respond);
+                    if inline.is_none() {
+                        inline = Some(Box::pin(call));
+                    } else {
+                        calls.spawn(call);
+                    }
                 }
                 Some(Err(e)) => {
                     log::debug!("ca server: connection ended: {e}");
