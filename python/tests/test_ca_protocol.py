@@ -4,6 +4,8 @@
   ca.proto, with CSRs made by pyca/cryptography and tokens signed by PyJWT (or by hand where
   PyJWT refuses to make the attack): good requests, every bad token, bad CSRs, garbage frames,
   renewal by client certificate; the server keeps serving after each.
+- meshtls.IstioCaServer against raw HTTP/2 from the `h2` package (an independent HTTP/2
+  implementation): gRPC's framing rules for a unary call, each refusal's code.
 - meshtls.IstioCaClient against a small fake istiod written here with grpcio + cryptography.
 """
 

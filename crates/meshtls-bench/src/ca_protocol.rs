@@ -2,8 +2,11 @@
 //! concurrent clients (each its own TLS connection, kept; an ES256 service-account token
 //! authenticates every request as istiod does, through the server's verified-token cache)
 //! against the CSR verify+sign limit of the same machine (`MeshCa::sign_csr` on every core),
-//! the two measured interleaved in the same window; the client's check of an answer on its
-//! own; and the added p50 latency of one request over in-process `sign_csr`.
+//! the two measured interleaved in the same window, for two key profiles (Istio's defaults,
+//! RSA-2048 CA and CSRs; P-256 everywhere, the hardest case for the ratio), with the CPU time
+//! of the server's own threads per round trip (the ratio with the clients elsewhere); the
+//! client's check of an answer on its own; and the added p50 latency of one request over
+//! in-process `sign_csr`.
 //!
 //! Per round trip the clients do what an Istio agent's persistent channel does: no TLS
 //! handshake (each client's connection is opened and warmed up before the timed loop), no key
