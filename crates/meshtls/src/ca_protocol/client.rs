@@ -8,10 +8,9 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-
-use super::grpc::{Code, Status, is_metadata_key, is_metadata_value};
 use zeroize::Zeroizing;
 
+use super::grpc::{Code, Status, metadata_key, metadata_value};
 use super::messages::{IstioCertificateRequest, IstioCertificateResponse};
 use super::transport::{H2Channel, dial};
 use crate::bundle::{BundleSet, TrustBundle};
@@ -259,29 +258,25 @@ impl IstioCaClient {
             .provider
             .clone()
             .unwrap_or_else(crate::tls::params::istio_provider);
+        // The metadata of every call besides the token: `clusterid` first, then the extra
+        // headers (which may replace it).
         let mut headers = Vec::new();
+        if let Some(id) = &config.cluster_id {
+            let value = metadata_value(id)
+                .ok_or_else(|| config_error("cluster id", id, "not visible ascii"))?;
+            headers.push((HeaderName::from_static("clusterid"), value));
+        }
         for (k, v) in &config.headers {
-            let lower = k.to_ascii_lowercase();
-            let key = Some(lower.as_str())
-                .filter(|k| is_metadata_key(k))
-                .and_then(|k| HeaderName::from_bytes(k.as_bytes()).ok())
-                .ok_or_else(|| {
-                    config_error(
-                        "header name",
-                        k,
-                        "not a metadata key (0-9 a-z _ - ., not ending in -bin, not grpc-)",
-                    )
-                })?;
-            let value = Some(v.as_str())
-                .filter(|v| is_metadata_value(v))
-                .and_then(|v| HeaderValue::from_str(v).ok())
+            let key = metadata_key(&k.to_ascii_lowercase()).ok_or_else(|| {
+                config_error(
+                    "header name",
+                    k,
+                    "not a metadata key (0-9 a-z _ - ., not ending in -bin, not grpc-)",
+                )
+            })?;
+            let value = metadata_value(v)
                 .ok_or_else(|| config_error("header value", v, "not visible ascii"))?;
             headers.push((key, value));
-        }
-        if let Some(id) = &config.cluster_id {
-            if !is_metadata_value(id) || HeaderValue::from_str(id).is_err() {
-                return Err(config_error("cluster id", id, "not visible ascii"));
-            }
         }
         let token_tls = build_tls(&roots, &provider, None)?;
         Ok(IstioCaClient {
@@ -352,17 +347,9 @@ impl IstioCaClient {
         let channel = self.channel(tls, reuse).await?;
         let mut meta = HeaderMap::new();
         if let Some(token) = token {
-            let bearer = format!("Bearer {}", token.as_str());
-            let value = Some(bearer.as_str())
-                .filter(|v| is_metadata_value(v))
-                .and_then(|v| HeaderValue::from_str(v).ok())
+            let value = metadata_value(&format!("Bearer {}", token.as_str()))
                 .ok_or_else(|| config_error("token", "<redacted>", "not visible ascii"))?;
             meta.insert(http::header::AUTHORIZATION, value);
-        }
-        if let Some(id) = &self.config.cluster_id {
-            if let Ok(v) = HeaderValue::from_str(id) {
-                meta.insert("clusterid", v);
-            }
         }
         for (k, v) in &self.headers {
             meta.insert(k.clone(), v.clone());

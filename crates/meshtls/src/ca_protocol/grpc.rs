@@ -1,8 +1,83 @@
 //! gRPC's vocabulary shared by the client and the server, from gRPC's "gRPC over HTTP2"
-//! protocol document: the status codes, `grpc-status` and `grpc-message` (percent-encoded),
-//! the mapping of HTTP/2 stream resets to codes, and the rules for custom metadata.
+//! protocol document: the length-prefixed message of a unary call's body, the status codes,
+//! `grpc-status` and `grpc-message` (percent-encoded), the mapping of HTTP/2 stream resets to
+//! codes, and the rules for custom metadata.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// A unary call's body: `message` behind its 5-byte prefix (not compressed, big-endian
+/// length); `None` when it does not fit the prefix's 4 GiB or does not encode.
+pub(crate) fn frame(message: &impl prost::Message) -> Option<Vec<u8>> {
+    let len = message.encoded_len();
+    let prefix = u32::try_from(len).ok()?;
+    let mut body = Vec::with_capacity(5 + len);
+    body.push(0);
+    body.extend_from_slice(&prefix.to_be_bytes());
+    message.encode(&mut body).ok()?;
+    Some(body)
+}
+
+/// What is wrong with a unary call's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Fewer than the prefix's 5 bytes.
+    NoMessage { len: usize },
+    /// The compressed flag is set (this side offers no compression).
+    Compressed,
+    /// A flag other than 0 and 1.
+    BadFlag(u8),
+    /// The prefix announces more than the limit.
+    TooLarge { len: usize, limit: usize },
+    /// Fewer bytes than the prefix announces.
+    Short { have: usize, says: usize },
+    /// Bytes after the one message.
+    Trailing { extra: usize },
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Framing::NoMessage { len } => write!(f, "body of {len} bytes, no message"),
+            Framing::Compressed => f.write_str("message compressed (no compression was offered)"),
+            Framing::BadFlag(flag) => write!(f, "compression flag {flag} (0 or 1 allowed)"),
+            Framing::TooLarge { len, limit } => {
+                write!(f, "message of {len} bytes (limit {limit})")
+            }
+            Framing::Short { have, says } => {
+                write!(f, "message of {have} bytes, its prefix says {says}")
+            }
+            Framing::Trailing { extra } => {
+                write!(f, "{extra} bytes after the one message of a unary call")
+            }
+        }
+    }
+}
+
+/// The one message of a unary call's body (at most `limit` bytes), as [`frame`] writes it.
+pub(crate) fn unframe(body: &[u8], limit: usize) -> Result<&[u8], Framing> {
+    let Some((head, rest)) = body.split_at_checked(5) else {
+        return Err(Framing::NoMessage { len: body.len() });
+    };
+    match head[0] {
+        0 => {}
+        1 => return Err(Framing::Compressed),
+        flag => return Err(Framing::BadFlag(flag)),
+    }
+    let says = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if says > limit {
+        return Err(Framing::TooLarge { len: says, limit });
+    }
+    match rest.len().cmp(&says) {
+        std::cmp::Ordering::Less => Err(Framing::Short {
+            have: rest.len(),
+            says,
+        }),
+        std::cmp::Ordering::Greater => Err(Framing::Trailing {
+            extra: rest.len() - says,
+        }),
+        std::cmp::Ordering::Equal => Ok(rest),
+    }
+}
 
 /// A gRPC status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +245,23 @@ fn percent_decode(value: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `key` as the name of an ASCII custom metadata entry, if it may be one.
+pub(crate) fn metadata_key(key: &str) -> Option<HeaderName> {
+    Some(key)
+        .filter(|k| is_metadata_key(k))
+        .and_then(|k| HeaderName::from_bytes(k.as_bytes()).ok())
+}
+
+/// `value` as an ASCII metadata value, if it may be one.
+pub(crate) fn metadata_value(value: &str) -> Option<HeaderValue> {
+    Some(value)
+        .filter(|v| is_metadata_value(v))
+        .and_then(|v| HeaderValue::from_str(v).ok())
+}
+
 /// Whether `key` may name an ASCII custom metadata entry: 1 or more of `0-9 a-z _ - .`, not
 /// ending in `-bin` (binary entries) and not starting with `grpc-` (reserved).
-pub(crate) fn is_metadata_key(key: &str) -> bool {
+fn is_metadata_key(key: &str) -> bool {
     !key.is_empty()
         && key
             .bytes()
@@ -182,14 +271,54 @@ pub(crate) fn is_metadata_key(key: &str) -> bool {
 }
 
 /// Whether `value` may be an ASCII metadata value: printable ASCII and space only.
-pub(crate) fn is_metadata_value(value: &str) -> bool {
+fn is_metadata_value(value: &str) -> bool {
     value.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use http::HeaderValue;
+
+    /// A body with any flag and a prefix that tells the truth (for the rules' tests).
+    pub(crate) fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
+        let mut out = vec![flag];
+        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[test]
+    fn framing_rules() {
+        let message = prost_types::Value {
+            kind: Some(prost_types::value::Kind::StringValue("x".to_owned())),
+        };
+        let good = frame(&message).unwrap_or_default();
+        assert_eq!(good, framed(0, &prost::Message::encode_to_vec(&message)));
+        assert_eq!(unframe(&good, 64), Ok(&good[5..]));
+        assert_eq!(unframe(&[], 64), Err(Framing::NoMessage { len: 0 }));
+        assert_eq!(unframe(&good[..4], 64), Err(Framing::NoMessage { len: 4 }));
+        let n = good.len() - 5;
+        assert_eq!(
+            unframe(&good[..good.len() - 1], 64),
+            Err(Framing::Short {
+                have: n - 1,
+                says: n
+            })
+        );
+        let mut two = good.clone();
+        two.extend_from_slice(&good);
+        assert_eq!(
+            unframe(&two, 64),
+            Err(Framing::Trailing { extra: good.len() })
+        );
+        assert_eq!(unframe(&framed(1, b"ab"), 64), Err(Framing::Compressed));
+        assert_eq!(unframe(&framed(7, b""), 64), Err(Framing::BadFlag(7)));
+        assert_eq!(
+            unframe(&framed(0, &[0; 65]), 64),
+            Err(Framing::TooLarge { len: 65, limit: 64 })
+        );
+        assert_eq!(unframe(&framed(0, &[0; 64]), 64), Ok(&[0u8; 64][..]));
+    }
 
     #[test]
     fn codes_by_number_and_name() {
@@ -270,5 +399,12 @@ mod tests {
         assert!(is_metadata_value(""));
         assert!(!is_metadata_value("a\nb"));
         assert!(!is_metadata_value("é"));
+        assert_eq!(
+            metadata_key("x-extra"),
+            Some(HeaderName::from_static("x-extra"))
+        );
+        assert_eq!(metadata_key("x-bin"), None);
+        assert_eq!(metadata_value("a b"), Some(HeaderValue::from_static("a b")));
+        assert_eq!(metadata_value("a\tb"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! The server's transport: gRPC over HTTP/2 spoken by h2 directly on each TLS connection.
 //!
-//! One task per connection drives h2 and runs each call as a task of its own (so the calls
-//! of one connection are signed in parallel). A unary call is one length-prefixed message in,
+//! One task per connection drives h2 and runs the first call in flight itself; calls that
+//! arrive meanwhile get tasks of their own (so the calls of one connection are signed in
+//! parallel). A unary call is one length-prefixed message in,
 //! one out: the answer's HEADERS, DATA and trailers are queued together and leave in one TLS
 //! record, one write; a refusal is a Trailers-Only answer (HEADERS with `grpc-status`).
 
@@ -17,12 +18,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::grpc::{Code, percent_encode};
+use super::grpc::{Code, Framing, frame, percent_encode, unframe};
 use super::messages::{CREATE_CERTIFICATE_PATH, IstioCertificateRequest};
 use super::server::{CallContext, IstioCaServer};
 
 /// The largest request message accepted (64 KiB: a CSR is about 1 KiB).
-pub(crate) const MAX_REQUEST_MESSAGE: usize = 64 * 1024;
+const MAX_REQUEST_MESSAGE: usize = 64 * 1024;
 /// How long a new connection may take to send HTTP/2's preface and settings.
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one call may take to send its request (a client that stops sending loses the
@@ -158,59 +159,17 @@ async fn read_request(body: &mut h2::RecvStream) -> Result<IstioCertificateReque
 /// The one length-prefixed, uncompressed message of a request body.
 fn decode_request(data: &[u8]) -> Result<IstioCertificateRequest, BadRequest> {
     use prost::Message as _;
-    let Some((head, rest)) = data.split_at_checked(5) else {
-        return Err(BadRequest(
-            Code::Internal,
-            "missing request message",
-            format!("request body of {} bytes, no message", data.len()),
-        ));
-    };
-    match head[0] {
-        0 => {}
-        1 => {
-            return Err(BadRequest(
-                Code::Unimplemented,
-                "compressed messages are not supported",
-                "request message compressed".to_owned(),
-            ));
-        }
-        flag => {
-            return Err(BadRequest(
-                Code::Internal,
-                "bad message framing",
-                format!("compression flag {flag} (0 or 1 allowed)"),
-            ));
-        }
-    }
-    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if len > MAX_REQUEST_MESSAGE {
-        return Err(BadRequest(
-            Code::ResourceExhausted,
-            "request message too large",
-            format!("request message of {len} bytes (limit {MAX_REQUEST_MESSAGE})"),
-        ));
-    }
-    if rest.len() < len {
-        return Err(BadRequest(
-            Code::Internal,
-            "bad message framing",
-            format!(
-                "request message of {} bytes, its prefix says {len}",
-                rest.len()
-            ),
-        ));
-    }
-    if rest.len() > len {
-        return Err(BadRequest(
-            Code::Internal,
-            "more than one request message",
-            format!(
-                "{} bytes after the first request message of a unary call",
-                rest.len() - len
-            ),
-        ));
-    }
-    IstioCertificateRequest::decode(rest).map_err(|e| {
+    let message = unframe(data, MAX_REQUEST_MESSAGE).map_err(|e| {
+        let (code, message) = match e {
+            Framing::NoMessage { .. } => (Code::Internal, "missing request message"),
+            Framing::Compressed => (Code::Unimplemented, "compressed messages are not supported"),
+            Framing::BadFlag(_) | Framing::Short { .. } => (Code::Internal, "bad message framing"),
+            Framing::TooLarge { .. } => (Code::ResourceExhausted, "request message too large"),
+            Framing::Trailing { .. } => (Code::Internal, "more than one request message"),
+        };
+        BadRequest(code, message, format!("request {e}"))
+    })?;
+    IstioCertificateRequest::decode(message).map_err(|e| {
         BadRequest(
             Code::Internal,
             "cannot decode the request message",
@@ -297,19 +256,10 @@ fn send_answer(
     mut respond: h2::server::SendResponse<Bytes>,
     answer: &super::messages::IstioCertificateResponse,
 ) {
-    use prost::Message as _;
-    let len = answer.encoded_len();
-    let Ok(prefix) = u32::try_from(len) else {
+    let Some(body) = frame(answer) else {
         refuse(respond, Code::Internal, "certificate signing failed");
         return;
     };
-    let mut body = Vec::with_capacity(5 + len);
-    body.push(0);
-    body.extend_from_slice(&prefix.to_be_bytes());
-    if answer.encode(&mut body).is_err() {
-        refuse(respond, Code::Internal, "certificate signing failed");
-        return;
-    }
     let mut response = Response::new(());
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -332,15 +282,9 @@ fn send_answer(
 
 #[cfg(test)]
 mod tests {
+    use super::super::grpc::tests::framed;
     use super::*;
     use prost::Message as _;
-
-    fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
-        let mut out = vec![flag];
-        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        out.extend_from_slice(message);
-        out
-    }
 
     fn code_of(data: &[u8]) -> Option<Code> {
         decode_request(data).err().map(|BadRequest(c, _, _)| c)

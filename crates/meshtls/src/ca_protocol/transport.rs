@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::client::status_error;
-use super::grpc::{Code, Status};
+use super::grpc::{Code, Status, frame, unframe};
 use crate::error::CaProtocolError;
 
 pub(crate) type ClientTls = tokio_rustls::client::TlsStream<TcpStream>;
@@ -134,21 +134,10 @@ impl H2Channel {
         headers: http::HeaderMap,
         message: &super::messages::IstioCertificateRequest,
     ) -> Result<super::messages::IstioCertificateResponse, CaProtocolError> {
-        use prost::Message as _;
-        let len = message.encoded_len();
-        let prefix = u32::try_from(len).map_err(|_| CaProtocolError::Status {
+        let body = frame(message).ok_or_else(|| CaProtocolError::Status {
             code: "RESOURCE_EXHAUSTED".to_owned(),
-            message: format!("request of {len} bytes"),
+            message: format!("request of {} bytes", prost::Message::encoded_len(message)),
         })?;
-        let mut body = Vec::with_capacity(5 + len);
-        body.push(0);
-        body.extend_from_slice(&prefix.to_be_bytes());
-        message
-            .encode(&mut body)
-            .map_err(|e| CaProtocolError::Status {
-                code: "INTERNAL".to_owned(),
-                message: e.to_string(),
-            })?;
         let mut request = http::Request::new(());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = self.uri.clone();
@@ -226,21 +215,7 @@ fn decode_answer(
 ) -> Result<super::messages::IstioCertificateResponse, CaProtocolError> {
     use prost::Message as _;
     let bad = |why: String| status_error(&Status::new(Code::Internal, why));
-    let (head, rest) = body
-        .split_at_checked(5)
-        .ok_or_else(|| bad(format!("answer of {} bytes, no message", body.len())))?;
-    if head[0] != 0 {
-        return Err(bad(
-            "compressed answer (no compression was offered)".to_owned()
-        ));
-    }
-    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if rest.len() != len {
-        return Err(bad(format!(
-            "answer message of {} bytes, its prefix says {len}",
-            rest.len()
-        )));
-    }
-    super::messages::IstioCertificateResponse::decode(rest)
+    let message = unframe(body, MAX_ANSWER).map_err(|e| bad(format!("answer {e}")))?;
+    super::messages::IstioCertificateResponse::decode(message)
         .map_err(|e| bad(format!("answer message: {e}")))
 }
