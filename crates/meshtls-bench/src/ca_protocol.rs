@@ -56,16 +56,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// CPU time used so far by this process (all threads, user + system), from /proc/self/stat
-/// (Linux; `None` elsewhere). Clock ticks are 1/100 s on Linux.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// User + system clock ticks (1/100 s on Linux) of a `/proc/.../stat` line.
+fn stat_ticks(stat: &str) -> Option<u64> {
     // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let f: Vec<&str> = rest.split(' ').collect();
     let utime: u64 = f.get(11)?.parse().ok()?;
     let stime: u64 = f.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    Some(utime + stime)
+}
+
+/// CPU time used so far by this process (all threads, user + system), from /proc/self/stat
+/// (Linux; `None` elsewhere).
+fn process_cpu() -> Option<Duration> {
+    let ticks = stat_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// CPU time used so far by this process's threads whose name starts with `prefix` (the
@@ -74,22 +79,14 @@ fn threads_cpu(prefix: &str) -> Option<Duration> {
     let mut ticks = 0u64;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let path = task.path();
-        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
-            continue;
-        };
-        if !comm.starts_with(prefix) {
+        let named = std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.starts_with(prefix));
+        if !named {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let f: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let utime: u64 = f.get(11)?.parse().ok()?;
-        let stime: u64 = f.get(12)?.parse().ok()?;
-        ticks += utime + stime;
+        // A thread that ended meanwhile has no stat any more: it adds nothing.
+        if let Ok(stat) = std::fs::read_to_string(path.join("stat")) {
+            ticks += stat_ticks(&stat)?;
+        }
     }
     Some(Duration::from_millis(ticks * 10))
 }
