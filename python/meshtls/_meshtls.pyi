@@ -1376,6 +1376,7 @@ class AuthorizationPolicySet:
         principal: _Principal = None,
         source_ip: str | None = None,
         remote_ip: str | None = None,
+        destination_ip: str | None = None,
         method: str | None = None,
         path: str | None = None,
         host: str | None = None,
@@ -1383,17 +1384,20 @@ class AuthorizationPolicySet:
         request_principal: str | None = None,
         claims: Mapping[str, Union[str, Sequence[str]]] | None = None,
         sni: str | None = None,
+        data_plane: Literal["sidecar", "ambient"] = "sidecar",
         explain: bool = True,
     ) -> AuthorizationDecision:
         """The decision for one request to a workload (`namespace`, pod `labels`) on `port`.
         `principal` is the mTLS peer's SPIFFE ID (None: plaintext); `method`/`path`/`host`/
-        `headers` make it an HTTP request (TCP without them).
+        `headers` make it an HTTP request (TCP without them); `data_plane` is who enforces:
+        `"sidecar"` or `"ambient"` (ztunnel, L4 attributes only).
         """
     def check_many(
         self, requests: Iterable[Mapping[str, Any]], *, explain: bool = False
     ) -> list[AuthorizationDecision]:
         """Many requests at once, evaluated with the GIL released: each item is a mapping with
-        `check`'s argument names (`namespace`, `labels`, `port`, `principal`, ...).
+        `check`'s argument names (`namespace`, `labels`, `port`, `principal`, ...,
+        `data_plane`).
         """
     @property
     def root_namespace(self) -> str:
@@ -1427,22 +1431,28 @@ class PathResult:
         mode_policy: str | None = None,
         authorization: AuthorizationDecision | None = None,
         explanation: Sequence[str] | None = None,
+        data_plane: str = "sidecar",
     ) -> PathResult:
         """Rebuilds a result from its parts (what pickling stores)."""
+    @property
+    def data_plane(self) -> str:
+        """Who decided at the pod: `"sidecar"`, or `"ambient"` (ztunnel)."""
     @property
     def allowed(self) -> bool:
         """True when the call gets through to the app."""
     @property
     def step(self) -> str:
-        """The deciding step: `"mode"`, `"client-tls"`, `"trust-domain"`, or an authorization step
-        (`"allowed"`, `"denied"`, `"external"`, `"no-allow-policy"`, `"no-allow-matched"`).
+        """The deciding step: `"mode"`, `"client-tls"`, `"trust-domain"`, an ambient refusal
+        (`"hbone-identity"`, `"hbone-trust-domain"`, `"not-tunnelled"`, `"not-ambient"`), or an
+        authorization step (`"allowed"`, `"denied"`, `"external"`, `"no-allow-policy"`,
+        `"no-allow-matched"`).
         """
     @property
     def reason(self) -> str:
         """One sentence naming the deciding step."""
     @property
     def transport(self) -> str:
-        """What the caller sends: `"mtls"`, `"tls"` or `"plaintext"`."""
+        """What the caller sends: `"mtls"`, `"tls"`, `"plaintext"` or `"hbone"`."""
     @property
     def mode(self) -> MtlsMode:
         """The destination port's mTLS mode (`MtlsMode`)."""
@@ -1470,9 +1480,11 @@ class Mesh:
 
     @classmethod
     def from_dump(cls, text: str, *, mesh_config: MeshConfig | str | None = None) -> Mesh:
-        """Reads `kubectl get peerauthentications,authorizationpolicies,destinationrules -A -o
-        json` (YAML or JSON). `mesh_config` is the `istio` ConfigMap (or its `mesh` document)
-        as text or a `MeshConfig`; without it an `istio` ConfigMap in the dump is used.
+        """Reads `kubectl get namespaces,peerauthentications,authorizationpolicies,destinationrules
+        -A -o json` (YAML or JSON). `mesh_config` is the `istio` ConfigMap (or its `mesh`
+        document) as text or a `MeshConfig`; without it an `istio` ConfigMap in the dump is
+        used. Namespaces labelled `istio.io/dataplane-mode: ambient` put their pods in ambient
+        mode.
         """
     def check(
         self,
@@ -1482,16 +1494,25 @@ class Mesh:
         *,
         caller: _Principal,
         workload: bool = False,
+        hbone: bool = False,
         service: str | None = None,
+        source_ip: str | None = None,
+        remote_ip: str | None = None,
+        destination_ip: str | None = None,
         method: str | None = None,
         path: str | None = None,
+        host: str | None = None,
         headers: Mapping[str, str] | None = None,
+        request_principal: str | None = None,
+        claims: Mapping[str, Union[str, Sequence[str]]] | None = None,
+        sni: str | None = None,
     ) -> PathResult:
         """Will `caller` get through to port `port` of a pod (`namespace`, `labels`)?
         `caller` is a SPIFFE ID (an outside caller with a certificate, such as a gateway; with
-        `workload=True` a mesh workload whose sidecar decides what it sends), or None for a
-        plaintext client. `service` names the Service for DestinationRule lookup;
-        `method`/`path`/`headers` make it an HTTP request.
+        `workload=True` a mesh workload whose sidecar decides what it sends; with
+        `hbone=True` an outside caller speaking HBONE to an ambient pod), or None for a
+        plaintext client. `service` names the Service for DestinationRule lookup; the other
+        keywords are the request's attributes, named as in `AuthorizationPolicySet.check`.
         """
     @property
     def authorization_policies(self) -> list[str]:

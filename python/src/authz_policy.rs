@@ -9,9 +9,9 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use meshtls::path::{Caller, Destination, Mesh};
 use meshtls::policy::PolicyName;
-use meshtls::policy::authorization::{AuthorizationPolicySet, Request, Step, Verdict};
+use meshtls::policy::authorization::{AuthorizationPolicySet, DataPlane, Request, Step, Verdict};
 
-use crate::errors::py_err;
+use crate::errors::{InvalidArgumentError, py_err};
 use crate::identity::{PyMeshConfig, SpiffeIdArg};
 
 /// A workload's labels: a mapping of str to str, or None.
@@ -45,14 +45,15 @@ fn labels_arg(ob: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
 
 fn port_arg(port: i64) -> PyResult<u16> {
     u16::try_from(port).map_err(|_| {
-        PyValueError::new_err(format!("invalid port {port}: must be between 0 and 65535"))
+        InvalidArgumentError::new_err(format!("invalid port {port}: must be between 0 and 65535"))
     })
 }
 
 fn ip_arg(what: &str, ip: Option<&str>) -> PyResult<Option<IpAddr>> {
     ip.map(|s| {
-        s.parse::<IpAddr>()
-            .map_err(|_| PyValueError::new_err(format!("invalid {what} {s:?}: not an IP address")))
+        s.parse::<IpAddr>().map_err(|_| {
+            InvalidArgumentError::new_err(format!("invalid {what} {s:?}: not an IP address"))
+        })
     })
     .transpose()
 }
@@ -66,8 +67,8 @@ fn pairs_arg(what: &str, ob: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String,
     }
 }
 
-/// One request of `check_many`: namespace, labels, request.
-type Query = (String, Vec<(String, String)>, Request);
+/// One request of `check_many`: namespace, labels, request, data plane.
+type Query = (String, Vec<(String, String)>, Request, DataPlane);
 
 /// Everything `check` reads, as the keyword arguments (and `check_many`'s mapping keys) name it.
 #[derive(Default)]
@@ -75,6 +76,7 @@ struct RequestArgs<'py> {
     principal: Option<Bound<'py, PyAny>>,
     source_ip: Option<String>,
     remote_ip: Option<String>,
+    destination_ip: Option<String>,
     method: Option<String>,
     path: Option<String>,
     host: Option<String>,
@@ -82,6 +84,31 @@ struct RequestArgs<'py> {
     request_principal: Option<String>,
     claims: Option<Bound<'py, PyAny>>,
     sni: Option<String>,
+}
+
+/// The request attribute names, as `check`'s keywords and `check_many`'s mapping keys.
+const ATTRIBUTES: &[&str] = &[
+    "principal",
+    "source_ip",
+    "remote_ip",
+    "destination_ip",
+    "method",
+    "path",
+    "host",
+    "headers",
+    "request_principal",
+    "claims",
+    "sni",
+];
+
+fn plane_arg(data_plane: &str) -> PyResult<DataPlane> {
+    match data_plane {
+        "sidecar" => Ok(DataPlane::Sidecar),
+        "ambient" => Ok(DataPlane::Ambient),
+        other => Err(InvalidArgumentError::new_err(format!(
+            "invalid data_plane {other:?}: must be \"sidecar\" or \"ambient\""
+        ))),
+    }
 }
 
 fn build_request(port: i64, a: RequestArgs<'_>) -> PyResult<Request> {
@@ -92,19 +119,14 @@ fn build_request(port: i64, a: RequestArgs<'_>) -> PyResult<Request> {
     }
     r.source_ip = ip_arg("source_ip", a.source_ip.as_deref())?;
     r.remote_ip = ip_arg("remote_ip", a.remote_ip.as_deref())?;
+    r.destination_ip = ip_arg("destination_ip", a.destination_ip.as_deref())?;
     let headers = pairs_arg("headers", a.headers.as_ref())?;
-    if a.method.is_some() || a.path.is_some() || a.host.is_some() || !headers.is_empty() {
-        r = r.with_http(
-            a.method.as_deref().unwrap_or("GET"),
-            a.path.as_deref().unwrap_or("/"),
-        );
-        if let Some(h) = &a.host {
-            r = r.with_host(h);
-        }
-        for (k, v) in headers {
-            r = r.with_header(&k, &v);
-        }
-    }
+    r = r.with_http_parts(
+        a.method.as_deref(),
+        a.path.as_deref(),
+        a.host.as_deref(),
+        headers,
+    );
     r.request_principal = a.request_principal;
     r.sni = a.sni;
     if let Some(c) = a.claims.filter(|c| !c.is_none()) {
@@ -377,8 +399,9 @@ impl PyAuthorizationPolicySet {
 
     /// The decision for one request to a workload (`namespace`, pod `labels`) on `port`.
     /// `principal` is the mTLS peer's SPIFFE ID (None: plaintext); `method`/`path`/`host`/
-    /// `headers` make it an HTTP request (TCP without them).
-    #[pyo3(signature = (namespace, labels, *, port, principal=None, source_ip=None, remote_ip=None, method=None, path=None, host=None, headers=None, request_principal=None, claims=None, sni=None, explain=true))]
+    /// `headers` make it an HTTP request (TCP without them); `data_plane` is who enforces:
+    /// `"sidecar"` or `"ambient"` (ztunnel, L4 attributes only).
+    #[pyo3(signature = (namespace, labels, *, port, principal=None, source_ip=None, remote_ip=None, destination_ip=None, method=None, path=None, host=None, headers=None, request_principal=None, claims=None, sni=None, data_plane="sidecar", explain=true))]
     #[allow(clippy::too_many_arguments)]
     fn check<'py>(
         &self,
@@ -389,6 +412,7 @@ impl PyAuthorizationPolicySet {
         principal: Option<Bound<'py, PyAny>>,
         source_ip: Option<String>,
         remote_ip: Option<String>,
+        destination_ip: Option<String>,
         method: Option<String>,
         path: Option<String>,
         host: Option<String>,
@@ -396,15 +420,18 @@ impl PyAuthorizationPolicySet {
         request_principal: Option<String>,
         claims: Option<Bound<'py, PyAny>>,
         sni: Option<String>,
+        data_plane: &str,
         explain: bool,
     ) -> PyResult<PyAuthorizationDecision> {
         let labels = labels_arg(labels)?;
+        let plane = plane_arg(data_plane)?;
         let req = build_request(
             port,
             RequestArgs {
                 principal,
                 source_ip,
                 remote_ip,
+                destination_ip,
                 method,
                 path,
                 host,
@@ -417,16 +444,17 @@ impl PyAuthorizationPolicySet {
         let set = &self.inner;
         let inner = py.detach(|| {
             if explain {
-                set.explain(namespace, &labels, &req)
+                set.explain_in(plane, namespace, &labels, &req)
             } else {
-                set.check(namespace, &labels, &req)
+                set.check_in(plane, namespace, &labels, &req)
             }
         });
         Ok(PyAuthorizationDecision { inner })
     }
 
     /// Many requests at once, evaluated with the GIL released: each item is a mapping with
-    /// `check`'s argument names (`namespace`, `labels`, `port`, `principal`, ...).
+    /// `check`'s argument names (`namespace`, `labels`, `port`, `principal`, ...,
+    /// `data_plane`).
     #[pyo3(signature = (requests, *, explain=false))]
     fn check_many(
         &self,
@@ -434,21 +462,7 @@ impl PyAuthorizationPolicySet {
         requests: &Bound<'_, PyAny>,
         explain: bool,
     ) -> PyResult<Vec<PyAuthorizationDecision>> {
-        const KEYS: &[&str] = &[
-            "namespace",
-            "labels",
-            "port",
-            "principal",
-            "source_ip",
-            "remote_ip",
-            "method",
-            "path",
-            "host",
-            "headers",
-            "request_principal",
-            "claims",
-            "sni",
-        ];
+        const OTHER_KEYS: &[&str] = &["namespace", "labels", "port", "data_plane"];
         let mut queries: Vec<Query> = Vec::new();
         for (i, item) in requests.try_iter()?.enumerate() {
             let item = item?;
@@ -459,7 +473,7 @@ impl PyAuthorizationPolicySet {
             })?;
             for k in d.keys() {
                 let k: String = k.extract()?;
-                if !KEYS.contains(&k.as_str()) {
+                if !OTHER_KEYS.contains(&k.as_str()) && !ATTRIBUTES.contains(&k.as_str()) {
                     return Err(PyTypeError::new_err(format!(
                         "requests[{i}]: unknown key {k:?}"
                     )));
@@ -484,6 +498,7 @@ impl PyAuthorizationPolicySet {
                     principal: get("principal"),
                     source_ip: s("source_ip")?,
                     remote_ip: s("remote_ip")?,
+                    destination_ip: s("destination_ip")?,
                     method: s("method")?,
                     path: s("path")?,
                     host: s("host")?,
@@ -493,17 +508,21 @@ impl PyAuthorizationPolicySet {
                     sni: s("sni")?,
                 },
             )?;
-            queries.push((namespace, labels, req));
+            let plane = match s("data_plane")? {
+                Some(p) => plane_arg(&p)?,
+                None => DataPlane::default(),
+            };
+            queries.push((namespace, labels, req, plane));
         }
         let set = &self.inner;
         let out = py.detach(|| {
             queries
                 .iter()
-                .map(|(ns, labels, req)| {
+                .map(|(ns, labels, req, plane)| {
                     if explain {
-                        set.explain(ns, labels, req)
+                        set.explain_in(*plane, ns, labels, req)
                     } else {
-                        set.check(ns, labels, req)
+                        set.check_in(*plane, ns, labels, req)
                     }
                 })
                 .collect::<Vec<_>>()
@@ -581,13 +600,14 @@ pub(crate) struct PyPathResult {
     mode_policy: Option<String>,
     authorization: Option<PyAuthorizationDecision>,
     explanation: Vec<String>,
+    data_plane: String,
 }
 
 #[pymethods]
 impl PyPathResult {
     /// Rebuilds a result from its parts (what pickling stores).
     #[new]
-    #[pyo3(signature = (allowed, step, reason, transport, mode, mode_policy=None, authorization=None, explanation=None))]
+    #[pyo3(signature = (allowed, step, reason, transport, mode, mode_policy=None, authorization=None, explanation=None, data_plane="sidecar"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         allowed: bool,
@@ -598,6 +618,7 @@ impl PyPathResult {
         mode_policy: Option<String>,
         authorization: Option<Bound<'_, PyAuthorizationDecision>>,
         explanation: Option<Vec<String>>,
+        data_plane: &str,
     ) -> Self {
         let explanation = explanation.unwrap_or_default();
         let authorization = authorization.map(|a| a.get().clone());
@@ -610,7 +631,14 @@ impl PyPathResult {
             mode_policy,
             authorization,
             explanation,
+            data_plane: data_plane.to_owned(),
         }
+    }
+
+    /// Who decided at the pod: `"sidecar"`, or `"ambient"` (ztunnel).
+    #[getter]
+    fn data_plane(&self) -> &str {
+        &self.data_plane
     }
 
     /// True when the call gets through to the app.
@@ -619,8 +647,10 @@ impl PyPathResult {
         self.allowed
     }
 
-    /// The deciding step: `"mode"`, `"client-tls"`, `"trust-domain"`, or an authorization step
-    /// (`"allowed"`, `"denied"`, `"external"`, `"no-allow-policy"`, `"no-allow-matched"`).
+    /// The deciding step: `"mode"`, `"client-tls"`, `"trust-domain"`, an ambient refusal
+    /// (`"hbone-identity"`, `"hbone-trust-domain"`, `"not-tunnelled"`, `"not-ambient"`), or an
+    /// authorization step (`"allowed"`, `"denied"`, `"external"`, `"no-allow-policy"`,
+    /// `"no-allow-matched"`).
     #[getter]
     fn step(&self) -> &str {
         &self.step
@@ -632,7 +662,7 @@ impl PyPathResult {
         &self.reason
     }
 
-    /// What the caller sends: `"mtls"`, `"tls"` or `"plaintext"`.
+    /// What the caller sends: `"mtls"`, `"tls"`, `"plaintext"` or `"hbone"`.
     #[getter]
     fn transport(&self) -> &str {
         &self.transport
@@ -672,9 +702,10 @@ impl PyPathResult {
 
     fn __repr__(&self) -> String {
         format!(
-            "<PathResult allowed={} step={:?} transport={:?} mode={}>",
+            "<PathResult allowed={} step={:?} data_plane={:?} transport={:?} mode={}>",
             if self.allowed { "True" } else { "False" },
             self.step,
+            self.data_plane,
             self.transport,
             self.mode
         )
@@ -696,6 +727,7 @@ impl PyPathResult {
             r.mode_policy.clone(),
             r.authorization.clone(),
             r.explanation.clone(),
+            r.data_plane.clone(),
         )
             .into_pyobject(py)?;
         Ok((slf.get_type(), args))
@@ -711,9 +743,11 @@ pub(crate) struct PyMesh {
 
 #[pymethods]
 impl PyMesh {
-    /// Reads `kubectl get peerauthentications,authorizationpolicies,destinationrules -A -o
-    /// json` (YAML or JSON). `mesh_config` is the `istio` ConfigMap (or its `mesh` document)
-    /// as text or a `MeshConfig`; without it an `istio` ConfigMap in the dump is used.
+    /// Reads `kubectl get namespaces,peerauthentications,authorizationpolicies,destinationrules
+    /// -A -o json` (YAML or JSON). `mesh_config` is the `istio` ConfigMap (or its `mesh`
+    /// document) as text or a `MeshConfig`; without it an `istio` ConfigMap in the dump is
+    /// used. Namespaces labelled `istio.io/dataplane-mode: ambient` put their pods in ambient
+    /// mode.
     #[classmethod]
     #[pyo3(signature = (text, *, mesh_config=None))]
     fn from_dump(
@@ -725,13 +759,8 @@ impl PyMesh {
         let inner = match mesh_config.filter(|m| !m.is_none()) {
             Some(m) if m.cast::<PyMeshConfig>().is_ok() => {
                 let cfg = mesh_arg(Some(m))?;
-                let base = py.detach(|| Mesh::from_dump(&text, None)).map_err(py_err)?;
-                Mesh::new(
-                    cfg.clone(),
-                    base.peer_authentications().clone(),
-                    meshtls::AuthorizationPolicySet::from_yaml(&text, &cfg).map_err(py_err)?,
-                    base.destination_rules().to_vec(),
-                )
+                py.detach(|| Mesh::from_dump_with(&text, Some(cfg)))
+                    .map_err(py_err)?
             }
             Some(m) => {
                 let cfg_text: String = m.extract().map_err(|_| {
@@ -747,51 +776,74 @@ impl PyMesh {
 
     /// Will `caller` get through to port `port` of a pod (`namespace`, `labels`)?
     /// `caller` is a SPIFFE ID (an outside caller with a certificate, such as a gateway; with
-    /// `workload=True` a mesh workload whose sidecar decides what it sends), or None for a
-    /// plaintext client. `service` names the Service for DestinationRule lookup;
-    /// `method`/`path`/`headers` make it an HTTP request.
-    #[pyo3(signature = (namespace, labels, port, *, caller, workload=false, service=None, method=None, path=None, headers=None))]
+    /// `workload=True` a mesh workload whose sidecar decides what it sends; with
+    /// `hbone=True` an outside caller speaking HBONE to an ambient pod), or None for a
+    /// plaintext client. `service` names the Service for DestinationRule lookup; the other
+    /// keywords are the request's attributes, named as in `AuthorizationPolicySet.check`.
+    #[pyo3(signature = (namespace, labels, port, *, caller, workload=false, hbone=false, service=None, source_ip=None, remote_ip=None, destination_ip=None, method=None, path=None, host=None, headers=None, request_principal=None, claims=None, sni=None))]
     #[allow(clippy::too_many_arguments)]
-    fn check(
+    fn check<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         namespace: &str,
-        labels: &Bound<'_, PyAny>,
+        labels: &Bound<'py, PyAny>,
         port: i64,
         caller: Option<SpiffeIdArg>,
         workload: bool,
+        hbone: bool,
         service: Option<String>,
+        source_ip: Option<String>,
+        remote_ip: Option<String>,
+        destination_ip: Option<String>,
         method: Option<String>,
         path: Option<String>,
-        headers: Option<Bound<'_, PyAny>>,
+        host: Option<String>,
+        headers: Option<Bound<'py, PyAny>>,
+        request_principal: Option<String>,
+        claims: Option<Bound<'py, PyAny>>,
+        sni: Option<String>,
     ) -> PyResult<PyPathResult> {
-        let caller = match (caller, workload) {
-            (None, false) => Caller::Plaintext,
-            (None, true) => {
-                return Err(PyValueError::new_err(
-                    "workload=True needs the caller's SPIFFE ID",
+        let caller = match (caller, workload, hbone) {
+            (None, false, false) => Caller::Plaintext,
+            (None, _, _) => {
+                return Err(InvalidArgumentError::new_err(
+                    "workload=True and hbone=True need the caller's SPIFFE ID",
                 ));
             }
-            (Some(id), false) => Caller::External(id.0),
-            (Some(id), true) => Caller::workload(id.0.as_str()).map_err(py_err)?,
+            (Some(_), true, true) => {
+                return Err(InvalidArgumentError::new_err(
+                    "workload=True and hbone=True exclude each other (a workload's sidecar decides what it sends)",
+                ));
+            }
+            (Some(id), false, false) => Caller::External(id.0),
+            (Some(id), false, true) => Caller::Hbone(id.0),
+            (Some(id), true, false) => Caller::workload(id.0.as_str()).map_err(py_err)?,
         };
-        let mut to = Destination::new(namespace, labels_arg(labels)?, port_arg(port)?);
+        let port = port_arg(port)?;
+        let request = build_request(
+            i64::from(port),
+            RequestArgs {
+                principal: None,
+                source_ip,
+                remote_ip,
+                destination_ip,
+                method,
+                path,
+                host,
+                headers,
+                request_principal,
+                claims,
+                sni,
+            },
+        )?;
+        let mut to = Destination::new(namespace, labels_arg(labels)?, port).with_request(request);
         if let Some(s) = &service {
             to = to.with_service(s);
-        }
-        let hs = pairs_arg("headers", headers.as_ref())?;
-        if method.is_some() || path.is_some() || !hs.is_empty() {
-            to = to.with_http(
-                method.as_deref().unwrap_or("GET"),
-                path.as_deref().unwrap_or("/"),
-            );
-            if let Some(h) = to.http.as_mut() {
-                h.headers = hs;
-            }
         }
         let mesh = &self.inner;
         let r = py.detach(|| mesh.check(&caller, &to));
         Ok(PyPathResult {
+            data_plane: r.data_plane().as_str().to_owned(),
             allowed: r.allowed(),
             step: r.step().kind().to_owned(),
             reason: r.reason(),

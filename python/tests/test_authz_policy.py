@@ -1,6 +1,7 @@
 """AuthorizationPolicy and the path check from Python: the same vectors as the Rust suite
-(tests/data/authz-*.json), Istio's documented examples, the webhook's refusals, the seed
-case, and the values' Python behaviour (frozen, ==, hash, repr, pickle)."""
+(tests/data/authz-*.json, the upstream cases of authz-upstream.json among them), Istio's
+documented examples, the webhook's refusals, the seed case, ambient pods, and the values'
+Python behaviour (frozen, ==, hash, repr, pickle)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def kwargs(req: dict) -> dict:
     out: dict = {"port": req["port"]}
     if "principal" in req:
         out["principal"] = "spiffe://" + req["principal"]
-    for k in ("source_ip", "remote_ip", "sni", "request_principal", "claims"):
+    for k in ("source_ip", "remote_ip", "destination_ip", "sni", "request_principal", "claims"):
         if k in req:
             out[k] = req[k]
     if "http" in req:
@@ -232,3 +233,132 @@ def test_everything_has_a_docstring(cls):
         attr = getattr(cls, name)
         assert getattr(attr, "__doc__", None), f"{cls.__name__}.{name} has no docstring"
     assert meshtls.validate_authorization_policy.__doc__
+
+
+UPSTREAM = load_vectors("authz-upstream.json")
+
+
+@pytest.mark.parametrize("case", UPSTREAM["expand"], ids=[c["name"] for c in UPSTREAM["expand"]])
+def test_upstream_alias_expansion(case):
+    got = meshtls.expand_principals(case["principals"], case["trust_domains"])
+    assert got == case["expect"], case["source"]
+
+
+@pytest.mark.parametrize("case", UPSTREAM["eval"], ids=[c["name"] for c in UPSTREAM["eval"]])
+def test_upstream_evaluation(case):
+    mesh = mesh_yaml(case.get("mesh"))
+    s = meshtls.AuthorizationPolicySet.from_dicts(case["policies"], mesh_config=mesh)
+    w = case["workload"]
+    args = kwargs(case["request"])
+    d = s.check(w["namespace"], w["labels"], data_plane=case["data_plane"], **args)
+    e = case["expected"]
+    assert (d.allowed, d.step, d.policy, d.rule) == (
+        e["allowed"],
+        e["step"],
+        e.get("policy"),
+        e.get("rule"),
+    ), case["source"] + "\n" + "\n".join(d.explanation)
+    many = s.check_many(
+        [dict(args, namespace=w["namespace"], labels=w["labels"], data_plane=case["data_plane"])],
+        explain=True,
+    )
+    assert many == [d]
+
+
+def path_kwargs(case: dict) -> dict:
+    d = case["destination"]
+    caller = case["caller"]
+    out: dict = {
+        "caller": caller.get("id"),
+        "workload": caller["kind"] == "workload",
+        "hbone": caller["kind"] == "hbone",
+    }
+    for k in ("method", "path", "destination_ip", "source_ip"):
+        if k in d:
+            out[k] = d[k]
+    return out
+
+
+@pytest.mark.parametrize("case", UPSTREAM["path"], ids=[c["name"] for c in UPSTREAM["path"]])
+def test_upstream_path_checks(case):
+    dump = json.dumps({"apiVersion": "v1", "kind": "List", "items": case["dump"]})
+    mesh = meshtls.Mesh.from_dump(dump, mesh_config=mesh_yaml(case.get("mesh")) or "{}\n")
+    d = case["destination"]
+    r = mesh.check(d["namespace"], d["labels"], d["port"], **path_kwargs(case))
+    e = case["expected"]
+    assert (r.allowed, r.step, r.data_plane, r.transport) == (
+        e["allowed"],
+        e["step"],
+        e["data_plane"],
+        e["transport"],
+    ), case["source"] + "\n" + "\n".join(r.explanation)
+    assert r.explanation[1].startswith("data plane: ")
+    assert pickle.loads(pickle.dumps(r)) == r
+
+
+def test_every_attribute_reaches_the_evaluator():
+    """Each request attribute, given by its keyword, decides a policy that reads only it."""
+    def one(when_key: str, value: str) -> meshtls.AuthorizationPolicySet:
+        return meshtls.AuthorizationPolicySet.from_dicts(
+            [
+                {
+                    "apiVersion": "security.istio.io/v1",
+                    "kind": "AuthorizationPolicy",
+                    "metadata": {"name": "deny", "namespace": "demo"},
+                    "spec": {"action": "DENY", "rules": [{"when": [{"key": when_key, "values": [value]}]}]},
+                }
+            ]
+        )
+
+    cases = [
+        ("source.ip", "10.0.0.0/8", {"source_ip": "10.1.1.1"}, {"source_ip": "192.168.0.1"}),
+        ("remote.ip", "1.2.3.4", {"remote_ip": "1.2.3.4"}, {"remote_ip": "1.2.3.5"}),
+        ("destination.ip", "10.0.0.0/8", {"destination_ip": "10.9.9.9"}, {"destination_ip": "172.16.0.1"}),
+        # HTTP-only attributes: on TCP a DENY drops them (denies more), so these are HTTP requests.
+        ("request.auth.principal", "iss/sub", {"request_principal": "iss/sub", "method": "GET"}, {"request_principal": "iss/other", "method": "GET"}),
+        ("request.auth.claims[group]", "admin", {"claims": {"group": ["x", "admin"]}, "path": "/"}, {"claims": {"group": "x"}, "path": "/"}),
+        ("connection.sni", "api.example", {"sni": "api.example"}, {"sni": "web.example"}),
+        ("request.headers[x-user]", "bad", {"headers": {"x-user": "bad"}}, {"headers": {"x-user": "good"}}),
+        ("source.principal", "cluster.local/ns/a/sa/b", {"principal": "spiffe://cluster.local/ns/a/sa/b"}, {"principal": "spiffe://cluster.local/ns/a/sa/c"}),
+    ]
+    for key, value, hit, miss in cases:
+        s = one(key, value)
+        assert s.check("demo", {}, port=80, **hit).step == "denied", key
+        assert s.check("demo", {}, port=80, **miss).step == "no-allow-policy", key
+        assert [d.step for d in s.check_many([dict(hit, namespace="demo", port=80), dict(miss, namespace="demo", port=80)])] == [
+            "denied",
+            "no-allow-policy",
+        ], key
+    # The HTTP ones (`host`, `method`, `path`) in operations.
+    s = meshtls.AuthorizationPolicySet.from_dicts(
+        [
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "AuthorizationPolicy",
+                "metadata": {"name": "deny", "namespace": "demo"},
+                "spec": {
+                    "action": "DENY",
+                    "rules": [{"to": [{"operation": {"hosts": ["api.example"], "methods": ["POST"], "paths": ["/admin"]}}]}],
+                },
+            }
+        ]
+    )
+    assert s.check("demo", {}, port=80, host="api.example", method="POST", path="/admin").step == "denied"
+    assert s.check("demo", {}, port=80, host="api.example", method="GET", path="/admin").step == "no-allow-policy"
+    # Any HTTP attribute makes the request HTTP with the core's defaults (GET /).
+    assert s.check("demo", {}, port=80, host="api.example").step == "no-allow-policy"
+
+
+def test_ambient_arguments_are_checked():
+    s = meshtls.AuthorizationPolicySet.from_dicts([])
+    with pytest.raises(meshtls.InvalidArgumentError, match='invalid data_plane "waypoint"'):
+        s.check("demo", {}, port=80, data_plane="waypoint")
+    with pytest.raises(meshtls.InvalidArgumentError, match="invalid data_plane"):
+        s.check_many([{"namespace": "demo", "port": 80, "data_plane": "x"}])
+    with pytest.raises(meshtls.InvalidArgumentError, match="invalid destination_ip"):
+        s.check("demo", {}, port=80, destination_ip="10.0.0.300")
+    mesh = meshtls.Mesh.from_dump('{"apiVersion": "v1", "kind": "List", "items": []}')
+    with pytest.raises(meshtls.InvalidArgumentError, match="exclude each other"):
+        mesh.check("demo", {}, 80, caller=GW, workload=True, hbone=True)
+    with pytest.raises(meshtls.InvalidArgumentError, match="need the caller"):
+        mesh.check("demo", {}, 80, caller=None, hbone=True)

@@ -565,7 +565,7 @@ fn mesh_rows(h: &mut Harness, policies: &[AuthorizationPolicy], qs: &[Query]) {
             };
             let mut to = Destination::new(nsn, labels.iter().map(|(k, v)| (k, v)), r.port)
                 .with_service("api");
-            to.http = r.http.clone();
+            to.request.http = r.http.clone();
             Some((caller, to))
         })
         .collect();
@@ -591,7 +591,7 @@ fn mesh_rows(h: &mut Harness, policies: &[AuthorizationPolicy], qs: &[Query]) {
                 if let Some(id) = id {
                     req = req.with_peer(id);
                 }
-                req.http = to.http.clone();
+                req.http = to.request.http.clone();
                 black_box(mode);
                 black_box(
                     mesh.authorization_policies()

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use crate::policy::report_json;
 use meshtls::MeshConfig;
-use meshtls::policy::authorization::{AuthorizationPolicySet, Request, Verdict, check_manifests};
+use meshtls::policy::authorization::{
+    AuthorizationPolicySet, DataPlane, Request, Verdict, check_manifests,
+};
 use serde_json::{Value, json};
 
 use crate::{Failure, Outcome};
@@ -38,7 +40,41 @@ pub(crate) struct RequestArgs {
     /// The destination (workload) port.
     #[arg(long)]
     pub(crate) port: Option<u16>,
-    /// HTTP method (makes it an HTTP request; TCP without --method/--path).
+    /// Who enforces the policies: the pod's sidecar, or ztunnel for a pod in ambient mode
+    /// (L4 attributes only).
+    #[arg(long, value_enum, default_value_t = Plane::Sidecar)]
+    pub(crate) data_plane: Plane,
+    #[command(flatten)]
+    pub(crate) attributes: AttributeArgs,
+    /// The `istio` ConfigMap (or its `mesh` document): root namespace, trust domain, aliases.
+    #[arg(long)]
+    pub(crate) mesh_config: Option<PathBuf>,
+}
+
+/// `--data-plane`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plane {
+    /// The pod's Istio sidecar.
+    Sidecar,
+    /// ztunnel (ambient mode).
+    Ambient,
+}
+
+impl From<Plane> for DataPlane {
+    fn from(p: Plane) -> Self {
+        match p {
+            Plane::Sidecar => DataPlane::Sidecar,
+            Plane::Ambient => DataPlane::Ambient,
+        }
+    }
+}
+
+/// Every request attribute AuthorizationPolicy evaluates besides the peer and the port, with
+/// the names of the core's `Request` (and of Python's `check`).
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct AttributeArgs {
+    /// HTTP method (any HTTP option makes it an HTTP request: method GET and path / unless
+    /// given; TCP without them).
     #[arg(long)]
     pub(crate) method: Option<String>,
     /// HTTP path.
@@ -50,12 +86,73 @@ pub(crate) struct RequestArgs {
     /// An HTTP header `name=value` (repeat).
     #[arg(long = "header")]
     pub(crate) headers: Vec<String>,
-    /// The caller's IP address.
+    /// The direct peer's IP (`source.ip`, `ipBlocks`).
     #[arg(long)]
     pub(crate) source_ip: Option<std::net::IpAddr>,
-    /// The `istio` ConfigMap (or its `mesh` document): root namespace, trust domain, aliases.
+    /// The original client's IP (`remote.ip`, `remoteIpBlocks`); the source IP when absent.
     #[arg(long)]
-    pub(crate) mesh_config: Option<PathBuf>,
+    pub(crate) remote_ip: Option<std::net::IpAddr>,
+    /// The destination (pod) IP (`destination.ip`).
+    #[arg(long)]
+    pub(crate) destination_ip: Option<std::net::IpAddr>,
+    /// The TLS SNI (`connection.sni`).
+    #[arg(long)]
+    pub(crate) sni: Option<String>,
+    /// A validated JWT's `iss/sub` (`requestPrincipals`, `request.auth.principal`).
+    #[arg(long)]
+    pub(crate) request_principal: Option<String>,
+    /// A validated JWT's claim `name=value` (repeat; repeat a name for a list claim).
+    #[arg(long = "claim")]
+    pub(crate) claims: Vec<String>,
+}
+
+impl AttributeArgs {
+    /// Whether any attribute was given.
+    pub(crate) fn any(&self) -> bool {
+        self.method.is_some()
+            || self.path.is_some()
+            || self.host.is_some()
+            || !self.headers.is_empty()
+            || self.source_ip.is_some()
+            || self.remote_ip.is_some()
+            || self.destination_ip.is_some()
+            || self.sni.is_some()
+            || self.request_principal.is_some()
+            || !self.claims.is_empty()
+    }
+
+    /// The attributes on `req`, by the core's rules.
+    pub(crate) fn apply(&self, mut req: Request) -> Result<Request, Failure> {
+        req = req.with_http_parts(
+            self.method.as_deref(),
+            self.path.as_deref(),
+            self.host.as_deref(),
+            headers(&self.headers)?,
+        );
+        if let Some(ip) = self.source_ip {
+            req = req.with_source_ip(ip);
+        }
+        if let Some(ip) = self.remote_ip {
+            req = req.with_remote_ip(ip);
+        }
+        if let Some(ip) = self.destination_ip {
+            req = req.with_destination_ip(ip);
+        }
+        if let Some(sni) = &self.sni {
+            req = req.with_sni(sni);
+        }
+        if let Some(p) = &self.request_principal {
+            req = req.with_request_principal(p);
+        }
+        for c in &self.claims {
+            let (k, v) = c
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| Failure::new("usage", format!("--claim {c:?} is not name=value")))?;
+            req = req.with_claim(k, v);
+        }
+        Ok(req)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,11 +177,15 @@ pub(crate) fn run(args: AuthzArgs) -> Result<Outcome, Failure> {
 
 fn validate(a: CheckArgs) -> Result<Outcome, Failure> {
     let r = &a.request;
-    if r.from.is_some() || r.plaintext || r.port.is_some() || r.method.is_some() || r.path.is_some()
+    if r.from.is_some()
+        || r.plaintext
+        || r.port.is_some()
+        || r.attributes.any()
+        || r.data_plane != Plane::Sidecar
     {
         return Err(Failure::new(
             "usage",
-            "request options (--from, --plaintext, --port, --method, --path) need --to",
+            "request options (--from, --plaintext, --port, --data-plane and the attributes) need --to",
         ));
     }
     let text = crate::read_input(&a.file)?;
@@ -215,24 +316,14 @@ fn evaluate(a: CheckArgs) -> Result<Outcome, Failure> {
         let id = meshtls::SpiffeId::new(id).map_err(|e| format!("--from: {e}"))?;
         req = req.with_peer(&id);
     }
-    if r.method.is_some() || r.path.is_some() || r.host.is_some() || !r.headers.is_empty() {
-        req = req.with_http(
-            r.method.as_deref().unwrap_or("GET"),
-            r.path.as_deref().unwrap_or("/"),
-        );
-        if let Some(h) = &r.host {
-            req = req.with_host(h);
-        }
-        for (k, v) in headers(&r.headers)? {
-            req = req.with_header(&k, &v);
-        }
-    }
-    req.source_ip = r.source_ip;
+    let req = r.attributes.apply(req)?;
     let mesh = mesh_config(&r.mesh_config)?.unwrap_or_default();
     let text = crate::read_input(&a.file)?;
     let set = AuthorizationPolicySet::from_yaml(&text, &mesh)?;
-    let v = set.explain(&ns, &labels, &req);
+    let plane = DataPlane::from(r.data_plane);
+    let v = set.explain_in(plane, &ns, &labels, &req);
     let mut value = verdict_json(&v);
+    value["data_plane"] = plane.as_str().into();
     value["policies"] = set.len().into();
     value["skipped"] = set.skipped_documents().into();
     let mut text = format!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use meshtls::path::{Caller, Destination, Mesh};
 use serde_json::json;
 
-use crate::authz::{headers, parse_to};
+use crate::authz::{AttributeArgs, parse_to};
 use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
@@ -37,6 +37,9 @@ struct CheckArgs {
     /// The caller sends plaintext.
     #[arg(long)]
     plaintext: bool,
+    /// The outside caller (--from) speaks HBONE (to an ambient pod through ztunnel).
+    #[arg(long, requires = "from", conflicts_with = "workload")]
+    hbone: bool,
     /// The destination: `namespace` or `namespace/key=value,key=value` (pod labels).
     #[arg(long)]
     to: String,
@@ -46,15 +49,8 @@ struct CheckArgs {
     /// The Service name in front of the pod (DestinationRules name services).
     #[arg(long)]
     service: Option<String>,
-    /// HTTP method (makes it an HTTP request).
-    #[arg(long)]
-    method: Option<String>,
-    /// HTTP path.
-    #[arg(long)]
-    path: Option<String>,
-    /// An HTTP header `name=value` (repeat).
-    #[arg(long = "header")]
-    headers: Vec<String>,
+    #[command(flatten)]
+    attributes: AttributeArgs,
     /// The `istio` ConfigMap (or its `mesh` document).
     #[arg(long)]
     mesh_config: Option<PathBuf>,
@@ -63,6 +59,9 @@ struct CheckArgs {
 pub(crate) fn run(args: PathArgs) -> Result<Outcome, Failure> {
     let PathCommand::Check(a) = args.command;
     let caller = match (&a.from, a.plaintext, a.workload) {
+        (Some(id), false, false) if a.hbone => {
+            Caller::hbone(id).map_err(|e| format!("--from: {e}"))?
+        }
         (Some(id), false, false) => Caller::external(id).map_err(|e| format!("--from: {e}"))?,
         (Some(id), false, true) => Caller::workload(id).map_err(|e| format!("--from: {e}"))?,
         (None, true, _) => Caller::Plaintext,
@@ -78,16 +77,8 @@ pub(crate) fn run(args: PathArgs) -> Result<Outcome, Failure> {
     if let Some(s) = &a.service {
         to = to.with_service(s);
     }
-    let hs = headers(&a.headers)?;
-    if a.method.is_some() || a.path.is_some() || !hs.is_empty() {
-        to = to.with_http(
-            a.method.as_deref().unwrap_or("GET"),
-            a.path.as_deref().unwrap_or("/"),
-        );
-        if let Some(http) = to.http.as_mut() {
-            http.headers = hs;
-        }
-    }
+    let request = a.attributes.apply(to.request.clone())?;
+    to = to.with_request(request);
     let mesh_text = match &a.mesh_config {
         Some(p) => Some(crate::read_input(p)?),
         None => None,
@@ -99,6 +90,7 @@ pub(crate) fn run(args: PathArgs) -> Result<Outcome, Failure> {
         "allowed": r.allowed(),
         "step": r.step().kind(),
         "reason": r.reason(),
+        "data_plane": r.data_plane().as_str(),
         "transport": r.transport().as_str(),
         "mode": r.mode().mode().as_str(),
         "mode_policy": r.mode().policy().map(|p| p.as_str()),

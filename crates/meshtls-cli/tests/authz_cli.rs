@@ -272,3 +272,190 @@ fn authz_check_validates_and_evaluates() {
     );
     assert_eq!(code, 2, "{err}");
 }
+
+fn upstream() -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/authz-upstream.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `--key value` for each request attribute of a vector, with the CLI's flag names.
+fn attribute_flags(r: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, flag) in [
+        ("source_ip", "--source-ip"),
+        ("remote_ip", "--remote-ip"),
+        ("destination_ip", "--destination-ip"),
+        ("sni", "--sni"),
+        ("request_principal", "--request-principal"),
+        ("method", "--method"),
+        ("path", "--path"),
+    ] {
+        if let Some(v) = r[key].as_str() {
+            out.extend([flag.to_owned(), v.to_owned()]);
+        }
+    }
+    if let Some(h) = r["http"].as_object() {
+        for (key, flag) in [
+            ("method", "--method"),
+            ("path", "--path"),
+            ("host", "--host"),
+        ] {
+            if let Some(v) = h.get(key).and_then(|v| v.as_str()) {
+                out.extend([flag.to_owned(), v.to_owned()]);
+            }
+        }
+        for (k, v) in h
+            .get("headers")
+            .and_then(|v| v.as_object())
+            .into_iter()
+            .flatten()
+        {
+            out.extend([
+                "--header".to_owned(),
+                format!("{k}={}", v.as_str().unwrap()),
+            ]);
+        }
+    }
+    for (k, vals) in r["claims"].as_object().into_iter().flatten() {
+        for v in vals.as_array().unwrap() {
+            out.extend(["--claim".to_owned(), format!("{k}={}", v.as_str().unwrap())]);
+        }
+    }
+    out
+}
+
+fn mesh_config_file(dir: &std::path::Path, m: &serde_json::Value) -> Option<String> {
+    let td = m["trust_domain"].as_str()?;
+    let aliases = m["trust_domain_aliases"].clone();
+    let text = format!(
+        "trustDomain: {td}\ntrustDomainAliases: {}\n",
+        if aliases.is_null() {
+            serde_json::json!([])
+        } else {
+            aliases
+        }
+    );
+    let path = dir.join("mesh.yaml");
+    std::fs::write(&path, text).unwrap();
+    Some(path.to_str().unwrap().to_owned())
+}
+
+/// The upstream evaluation vectors through `authz check`, sidecar and ambient
+/// (`--data-plane`), every attribute by its flag.
+#[test]
+fn authz_check_upstream_vectors() {
+    let doc = upstream();
+    let dir = std::env::temp_dir().join(format!("meshtls-authz-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for c in doc["eval"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let w = &c["workload"];
+        let labels: Vec<String> = w["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+            .collect();
+        let to = format!("{}/{}", w["namespace"].as_str().unwrap(), labels.join(","));
+        let r = &c["request"];
+        let port = r["port"].to_string();
+        let mut args: Vec<String> = [
+            "authz", "check", "-", "--json", "--to", &to, "--port", &port,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match r["principal"].as_str() {
+            Some(p) => args.extend(["--from".to_owned(), format!("spiffe://{p}")]),
+            None => args.push("--plaintext".to_owned()),
+        }
+        args.extend([
+            "--data-plane".to_owned(),
+            c["data_plane"].as_str().unwrap().to_owned(),
+        ]);
+        args.extend(attribute_flags(r));
+        if let Some(m) = mesh_config_file(&dir, &c["mesh"]) {
+            args.extend(["--mesh-config".to_owned(), m]);
+        }
+        let stdin = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": c["policies"]});
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&argv, &stdin.to_string());
+        let e = &c["expected"];
+        let allowed = e["allowed"].as_bool().unwrap();
+        assert_eq!(code, if allowed { 0 } else { 1 }, "{name}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["step"], e["step"], "{name}: {out}");
+        assert_eq!(v["data_plane"], c["data_plane"], "{name}");
+        assert_eq!(v["policy"], e["policy"], "{name}: {out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The upstream path vectors (ambient pods among them) through `path check`.
+#[test]
+fn path_check_upstream_vectors() {
+    let doc = upstream();
+    let dir = std::env::temp_dir().join(format!("meshtls-path-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for c in doc["path"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let d = &c["destination"];
+        let labels: Vec<String> = d["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+            .collect();
+        let to = format!("{}/{}", d["namespace"].as_str().unwrap(), labels.join(","));
+        let port = d["port"].to_string();
+        let mut args: Vec<String> = ["path", "check", "-", "--json", "--to", &to, "--port", &port]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let id = c["caller"]["id"].as_str().map(str::to_owned);
+        match c["caller"]["kind"].as_str().unwrap() {
+            "plaintext" => args.push("--plaintext".to_owned()),
+            "external" => args.extend(["--from".to_owned(), id.unwrap()]),
+            "hbone" => args.extend(["--from".to_owned(), id.unwrap(), "--hbone".to_owned()]),
+            "workload" => args.extend(["--from".to_owned(), id.unwrap(), "--workload".to_owned()]),
+            other => panic!("{other}"),
+        }
+        args.extend(attribute_flags(d));
+        if let Some(m) = mesh_config_file(&dir, &c["mesh"]) {
+            args.extend(["--mesh-config".to_owned(), m]);
+        }
+        let stdin = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": c["dump"]});
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = run(&argv, &stdin.to_string());
+        let e = &c["expected"];
+        let allowed = e["allowed"].as_bool().unwrap();
+        assert_eq!(code, if allowed { 0 } else { 1 }, "{name}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["step"], e["step"], "{name}: {out}");
+        assert_eq!(v["data_plane"], e["data_plane"], "{name}");
+        assert_eq!(v["transport"], e["transport"], "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // --hbone is for an outside caller only.
+    let (code, _, err) = run(
+        &[
+            "path",
+            "check",
+            DUMP,
+            "--from",
+            GW,
+            "--hbone",
+            "--workload",
+            "--to",
+            "demo",
+            "--port",
+            "80",
+        ],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+}

@@ -75,7 +75,7 @@ use serde_json::Value;
 use crate::error::{AuthorizationPolicyError, Error};
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::mesh::MeshConfig;
-use crate::policy::authorization::{AuthorizationPolicySet, HttpRequest, Request, Step, Verdict};
+use crate::policy::authorization::{AuthorizationPolicySet, DataPlane, Request, Step, Verdict};
 use crate::policy::{Decision, MtlsMode, PolicyName, PolicySet};
 
 /// The kind of a DestinationRule.
@@ -85,6 +85,10 @@ const NETWORKING_GROUP: &str = "networking.istio.io";
 /// The label a sidecar-injected pod carries (`security.istio.io/tlsMode: istio`), which auto
 /// mTLS uses to pick mesh mTLS.
 pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
+
+/// The label that puts a namespace or a pod in ambient mode (`ambient`) or, on a pod, takes
+/// it out (`none`).
+pub const DATAPLANE_MODE_LABEL: &str = "istio.io/dataplane-mode";
 
 /// `trafficPolicy.tls.mode` of a DestinationRule (`ClientTLSSettings.TLSmode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -330,12 +334,22 @@ pub enum Caller {
     },
     /// A client without TLS.
     Plaintext,
+    /// An identity outside the mesh that speaks HBONE (TLS 1.3, HTTP/2 `CONNECT` to port
+    /// 15008), as ztunnel does: how an ambient pod is reached with an identity. To a pod with
+    /// a sidecar it is the same as [`Caller::External`] would be on port 15008, which
+    /// sidecars do not serve: the path check answers for it only towards ambient pods.
+    Hbone(SpiffeId),
 }
 
 impl Caller {
     /// An outside caller with a certificate for `spiffe_id`.
     pub fn external(spiffe_id: &str) -> Result<Self, Error> {
         Ok(Caller::External(SpiffeId::new(spiffe_id)?))
+    }
+
+    /// An outside caller speaking HBONE with a certificate for `spiffe_id`.
+    pub fn hbone(spiffe_id: &str) -> Result<Self, Error> {
+        Ok(Caller::Hbone(SpiffeId::new(spiffe_id)?))
     }
 
     /// A mesh workload; its namespace is read from an Istio-form ID (`ns/<ns>/sa/<sa>`).
@@ -355,12 +369,14 @@ impl fmt::Display for Caller {
             Caller::External(id) => write!(f, "outside caller {id} (presents a certificate)"),
             Caller::Workload { id, .. } => write!(f, "mesh workload {id}"),
             Caller::Plaintext => f.write_str("plaintext client"),
+            Caller::Hbone(id) => write!(f, "outside caller {id} speaking HBONE"),
         }
     }
 }
 
 /// Where the call goes: a workload (namespace, pod labels), its port, optionally the Service
-/// name (for DestinationRule lookup) and the HTTP request.
+/// name (for DestinationRule lookup), and what else the request carries for authorization
+/// (IPs, SNI, the HTTP request, a JWT's principal and claims).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
     /// The workload's namespace.
@@ -371,8 +387,9 @@ pub struct Destination {
     pub port: u16,
     /// The Service name, which DestinationRules name by `host`.
     pub service: Option<String>,
-    /// The HTTP request, when the port speaks HTTP; `None` for TCP.
-    pub http: Option<HttpRequest>,
+    /// The request's attributes for authorization. Its `port` and `principal` are not read:
+    /// the path check sets them from [`Destination::port`] and from what the caller sends.
+    pub request: Request,
 }
 
 impl Destination {
@@ -390,7 +407,7 @@ impl Destination {
                 .collect(),
             port,
             service: None,
-            http: None,
+            request: Request::tcp(port),
         }
     }
 
@@ -402,9 +419,14 @@ impl Destination {
 
     /// An HTTP request (method and path) instead of a TCP connection.
     pub fn with_http(mut self, method: &str, path: &str) -> Self {
-        let http = self.http.get_or_insert_with(HttpRequest::default);
-        http.method = method.to_owned();
-        http.path = path.to_owned();
+        self.request = self.request.with_http(method, path);
+        self
+    }
+
+    /// The request's other attributes (IPs, SNI, HTTP, JWT), built on
+    /// [`Request`]'s methods; its port and principal are left to the path check.
+    pub fn with_request(mut self, request: Request) -> Self {
+        self.request = request;
         self
     }
 }
@@ -418,15 +440,75 @@ pub enum Transport {
     Tls,
     /// No TLS.
     Plaintext,
+    /// HBONE: mTLS 1.3 to port 15008 and an HTTP/2 `CONNECT` to the pod's port, as ztunnel
+    /// speaks to ambient pods.
+    Hbone,
 }
 
 impl Transport {
-    /// `mtls`, `tls` or `plaintext`.
+    /// `mtls`, `tls`, `plaintext` or `hbone`.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Mtls => "mtls",
             Transport::Tls => "tls",
             Transport::Plaintext => "plaintext",
+            Transport::Hbone => "hbone",
+        }
+    }
+}
+
+/// Why ztunnel refuses a caller before authorization (ambient pods).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AmbientRefusal {
+    /// The HBONE client's certificate carries no Istio identity
+    /// (`spiffe://<td>/ns/<ns>/sa/<sa>`): ztunnel's handshake refuses it.
+    NotIstioIdentity {
+        /// The caller's SPIFFE ID.
+        id: String,
+    },
+    /// The HBONE client's trust domain is not the destination's own: ztunnel accepts only
+    /// that one (no trust-domain aliases).
+    TrustDomain {
+        /// The caller's trust domain.
+        trust_domain: String,
+        /// The destination's (the mesh's) trust domain.
+        expected: String,
+    },
+    /// HBONE to a pod that is not in ambient mode: its sidecar does not serve HBONE on
+    /// port 15008 (that takes the sidecar's opt-in HBONE support, which the path check does
+    /// not assume).
+    NotAmbient,
+    /// TLS sent straight to the pod's port: ztunnel terminates mTLS only inside HBONE, so
+    /// the TLS bytes reach the app, which speaks none, as plain TCP.
+    NotTunnelled {
+        /// What the caller sent.
+        transport: Transport,
+    },
+}
+
+impl fmt::Display for AmbientRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AmbientRefusal::NotIstioIdentity { id } => write!(
+                f,
+                "refused by ztunnel's handshake: {id} is not an Istio identity spiffe://<td>/ns/<ns>/sa/<sa>"
+            ),
+            AmbientRefusal::TrustDomain {
+                trust_domain,
+                expected,
+            } => write!(
+                f,
+                "refused by ztunnel's handshake: trust domain {trust_domain} is not the destination's own ({expected}); ztunnel applies no trust-domain aliases"
+            ),
+            AmbientRefusal::NotAmbient => f.write_str(
+                "refused: the pod is not in ambient mode (no istio.io/dataplane-mode=ambient on it or its namespace, or it has a sidecar): nothing takes HBONE on port 15008 for it",
+            ),
+            AmbientRefusal::NotTunnelled { transport } => write!(
+                f,
+                "refused: the pod is in ambient mode and ztunnel terminates mTLS only inside HBONE (port 15008); a {} connection to the app's port reaches the app as plain TCP",
+                transport.as_str()
+            ),
         }
     }
 }
@@ -443,6 +525,9 @@ pub enum PathStep {
         policy: Option<PolicyName>,
         /// What the caller sent.
         transport: Transport,
+        /// Who enforced it: the sidecar (no filter chain) or ztunnel (istiod's
+        /// `istio_converted_static_strict` DENY of unauthenticated traffic).
+        data_plane: DataPlane,
     },
     /// The client originates TLS of its own (DestinationRule SIMPLE/MUTUAL), which the sidecar
     /// does not terminate as mesh mTLS.
@@ -459,6 +544,8 @@ pub enum PathStep {
     },
     /// Authorization decided (allowed or not).
     Authorization(Step),
+    /// ztunnel refused the caller before authorization (ambient pods).
+    Ambient(AmbientRefusal),
 }
 
 impl PathStep {
@@ -469,6 +556,10 @@ impl PathStep {
             PathStep::ClientTls { .. } => "client-tls",
             PathStep::TrustDomain { .. } => "trust-domain",
             PathStep::Authorization(s) => s.kind(),
+            PathStep::Ambient(AmbientRefusal::NotIstioIdentity { .. }) => "hbone-identity",
+            PathStep::Ambient(AmbientRefusal::TrustDomain { .. }) => "hbone-trust-domain",
+            PathStep::Ambient(AmbientRefusal::NotTunnelled { .. }) => "not-tunnelled",
+            PathStep::Ambient(AmbientRefusal::NotAmbient) => "not-ambient",
         }
     }
 }
@@ -480,10 +571,18 @@ impl fmt::Display for PathStep {
                 mode,
                 policy,
                 transport,
+                data_plane,
             } => {
                 let by = policy.as_ref().map_or("Istio's default".to_owned(), |p| {
                     format!("PeerAuthentication {p}")
                 });
+                if *data_plane == DataPlane::Ambient {
+                    return write!(
+                        f,
+                        "refused by mTLS mode {mode} ({by}): ztunnel denies traffic without a peer identity (istio_converted_static_strict); a {} connection outside HBONE carries none",
+                        transport.as_str()
+                    );
+                }
                 match (mode, transport) {
                     (MtlsMode::Strict, _) => write!(
                         f,
@@ -505,6 +604,7 @@ impl fmt::Display for PathStep {
                 "refused: trust domain {trust_domain} is not accepted (not the mesh trust domain, an alias or a caCertificates trust domain)"
             ),
             PathStep::Authorization(s) => s.fmt(f),
+            PathStep::Ambient(r) => r.fmt(f),
         }
     }
 }
@@ -514,6 +614,7 @@ impl fmt::Display for PathStep {
 pub struct PathCheck {
     allowed: bool,
     step: PathStep,
+    data_plane: DataPlane,
     transport: Transport,
     mode: Decision,
     verdict: Option<Verdict>,
@@ -536,6 +637,10 @@ impl PathCheck {
     /// What the caller sends.
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+    /// Who decided at the pod: its sidecar, or ztunnel (ambient mode).
+    pub fn data_plane(&self) -> DataPlane {
+        self.data_plane
     }
     /// The destination port's mTLS mode, with its policy.
     pub fn mode(&self) -> &Decision {
@@ -563,6 +668,8 @@ pub struct Mesh {
     destination_rules: Vec<DestinationRule>,
     /// `destination_rules` indices by namespace.
     rules_by_namespace: HashMap<String, Vec<usize>>,
+    /// The `istio.io/dataplane-mode` label of each Namespace object in the dump.
+    dataplane_modes: HashMap<String, String>,
     skipped: usize,
 }
 
@@ -591,19 +698,83 @@ impl Mesh {
             authz,
             rules_by_namespace: index_rules(&destination_rules),
             destination_rules,
+            dataplane_modes: HashMap::new(),
             skipped: 0,
         }
     }
 
+    /// Records a namespace's labels (what a `Namespace` object in a dump gives): its
+    /// `istio.io/dataplane-mode` decides whether its pods are in ambient mode.
+    pub fn with_namespace_labels<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        namespace: &str,
+        labels: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        match labels
+            .into_iter()
+            .find(|(k, _)| k.as_ref() == DATAPLANE_MODE_LABEL)
+        {
+            Some((_, v)) => {
+                self.dataplane_modes
+                    .insert(namespace.to_owned(), v.as_ref().to_owned());
+            }
+            None => {
+                self.dataplane_modes.remove(namespace);
+            }
+        }
+        self
+    }
+
+    /// Who enforces policy at `to`'s pod. Ambient (ztunnel) when the pod is labelled
+    /// `istio.io/dataplane-mode: ambient`, or its namespace is and the pod is not labelled
+    /// `none`, unless the pod has a sidecar (`security.istio.io/tlsMode: istio`: Istio's CNI
+    /// leaves such pods out of ambient); the sidecar otherwise.
+    pub fn data_plane(&self, to: &Destination) -> DataPlane {
+        let label = |k: &str| {
+            to.labels
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        if label(TLS_MODE_LABEL) == Some("istio") {
+            return DataPlane::Sidecar;
+        }
+        let ambient = match label(DATAPLANE_MODE_LABEL) {
+            Some("ambient") => true,
+            Some("none") => false,
+            _ => self
+                .dataplane_modes
+                .get(&to.namespace)
+                .is_some_and(|m| m == "ambient"),
+        };
+        if ambient {
+            DataPlane::Ambient
+        } else {
+            DataPlane::Sidecar
+        }
+    }
+
     /// Reads a cluster dump (YAML or JSON; a `kind: List` as `kubectl get
-    /// peerauthentications,authorizationpolicies,destinationrules -A -o json` prints, or a
-    /// stream). `mesh_config` is the `istio` ConfigMap (or its `mesh` document); without it, an
-    /// `istio` ConfigMap in the dump is used, else Istio's defaults. Other kinds are skipped.
+    /// namespaces,peerauthentications,authorizationpolicies,destinationrules -A -o json`
+    /// prints, or a stream). `mesh_config` is the `istio` ConfigMap (or its `mesh` document);
+    /// without it, an `istio` ConfigMap in the dump is used, else Istio's defaults. Namespace
+    /// objects give their `istio.io/dataplane-mode` label ([`Mesh::data_plane`]); other kinds
+    /// are skipped.
     pub fn from_dump(dump: &str, mesh_config: Option<&str>) -> Result<Self, Error> {
+        let config = match mesh_config {
+            Some(text) => Some(MeshConfig::from_yaml(text)?),
+            None => None,
+        };
+        Self::from_dump_with(dump, config)
+    }
+
+    /// [`Mesh::from_dump`] with the mesh config already read (`None`: an `istio` ConfigMap in
+    /// the dump, else Istio's defaults).
+    pub fn from_dump_with(dump: &str, mesh_config: Option<MeshConfig>) -> Result<Self, Error> {
         let docs = crate::policy::authorization::read_documents(dump, "cluster dump")?;
         let flat = crate::policy::authorization::flatten(docs);
         let config = match mesh_config {
-            Some(text) => MeshConfig::from_yaml(text)?,
+            Some(config) => config,
             None => {
                 let cm = flat.iter().find(|(_, d)| {
                     d.get("kind").and_then(Value::as_str) == Some("ConfigMap")
@@ -624,11 +795,33 @@ impl Mesh {
         let peer = PolicySet::from_flat_refs(renumbered.iter().cloned(), config.root_namespace())?;
         let authz = AuthorizationPolicySet::from_flat_refs(renumbered, &config)?;
         let mut destination_rules = Vec::new();
+        let mut dataplane_modes = HashMap::new();
         let mut skipped = 0;
         for (index, d) in &flat {
             match d.get("kind").and_then(Value::as_str) {
                 Some(DESTINATION_RULE_KIND) => {
                     destination_rules.push(DestinationRule::from_value(d, index)?)
+                }
+                Some("Namespace") => {
+                    let meta = d.get("metadata");
+                    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+                    let mode = meta
+                        .and_then(|m| m.get("labels"))
+                        .and_then(|l| l.get(DATAPLANE_MODE_LABEL))
+                        .and_then(Value::as_str);
+                    match (name, mode) {
+                        (Some(n), Some(m)) => {
+                            dataplane_modes.insert(n.to_owned(), m.to_owned());
+                        }
+                        (Some(_), None) => {}
+                        (None, _) => {
+                            return Err(AuthorizationPolicyError::Document {
+                                index: index.clone(),
+                                reason: "is a Namespace without metadata.name".to_owned(),
+                            }
+                            .into());
+                        }
+                    }
                 }
                 Some("PeerAuthentication" | "AuthorizationPolicy") => {}
                 _ => skipped += 1,
@@ -641,6 +834,7 @@ impl Mesh {
             authz,
             rules_by_namespace: index_rules(&destination_rules),
             destination_rules,
+            dataplane_modes,
             skipped,
         })
     }
@@ -701,13 +895,22 @@ impl Mesh {
         None
     }
 
-    /// Walks the path for `caller` to `to`: transport, mTLS mode, trust domain, authorization.
+    /// Walks the path for `caller` to `to`: transport, mTLS mode, trust domain, authorization,
+    /// as the pod's data plane ([`Mesh::data_plane`]) enforces them: its sidecar, or ztunnel
+    /// for a pod in ambient mode (HBONE, L4 authorization; see [`DataPlane::Ambient`]).
     pub fn check(&self, caller: &Caller, to: &Destination) -> PathCheck {
-        let labels = &to.labels;
-        let mut lines = vec![format!(
+        match self.data_plane(to) {
+            DataPlane::Sidecar => self.check_sidecar(caller, to),
+            DataPlane::Ambient => self.check_ambient(caller, to),
+        }
+    }
+
+    /// The first explanation line: who calls what.
+    fn headline(caller: &Caller, to: &Destination) -> String {
+        format!(
             "caller: {caller}; destination: namespace {} labels {{{}}} port {}{}",
             to.namespace,
-            labels
+            to.labels
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
@@ -717,7 +920,26 @@ impl Mesh {
                 .as_deref()
                 .map(|s| format!(" service {s}"))
                 .unwrap_or_default()
-        )];
+        )
+    }
+
+    /// The authorization request: `to`'s attributes, its port, the peer's identity.
+    fn request(to: &Destination, id: Option<&SpiffeId>) -> Request {
+        let mut req = to.request.clone();
+        req.port = to.port;
+        req.principal = None;
+        match id {
+            Some(id) => req.with_peer(id),
+            None => req,
+        }
+    }
+
+    fn check_sidecar(&self, caller: &Caller, to: &Destination) -> PathCheck {
+        let labels = &to.labels;
+        let mut lines = vec![
+            Self::headline(caller, to),
+            "data plane: the pod's sidecar".to_owned(),
+        ];
         let mode = self.peer.explain(&to.namespace, labels, Some(to.port));
         let decided_by = match mode.policy() {
             Some(p) => format!("{} level, {p}", mode.level()),
@@ -735,6 +957,21 @@ impl Mesh {
             Caller::Plaintext => {
                 lines.push("1. transport: plaintext".to_owned());
                 (Transport::Plaintext, None)
+            }
+            Caller::Hbone(id) => {
+                lines.push(format!(
+                    "1. transport: HBONE with {id} to port 15008 of the pod"
+                ));
+                lines.push(format!("result: refused — {}", AmbientRefusal::NotAmbient));
+                return PathCheck {
+                    allowed: false,
+                    step: PathStep::Ambient(AmbientRefusal::NotAmbient),
+                    data_plane: DataPlane::Sidecar,
+                    transport: Transport::Hbone,
+                    mode,
+                    verdict: None,
+                    explanation: lines,
+                };
             }
             Caller::Workload { id, namespace } => {
                 let dr = to.service.as_deref().and_then(|svc| {
@@ -819,6 +1056,7 @@ impl Mesh {
                 PathCheck {
                     allowed,
                     step,
+                    data_plane: DataPlane::Sidecar,
                     transport,
                     mode: mode.clone(),
                     verdict,
@@ -830,6 +1068,7 @@ impl Mesh {
                 mode: mode.mode(),
                 policy: mode.policy().cloned(),
                 transport,
+                data_plane: DataPlane::Sidecar,
             };
             return finish(false, step, None, lines);
         }
@@ -878,13 +1117,187 @@ impl Mesh {
             );
         }
         // 4. authorization
-        let mut req = Request::tcp(to.port);
-        if let Some(id) = id {
-            req = req.with_peer(id);
-        }
-        req.http = to.http.clone();
+        let req = Self::request(to, id);
         let verdict = self.authz.explain(&to.namespace, labels, &req);
         lines.push(format!("4. authorization: {}", verdict.step()));
+        for l in verdict.explanation() {
+            lines.push(format!("   {l}"));
+        }
+        let allowed = verdict.allowed();
+        let step = PathStep::Authorization(verdict.step().clone());
+        finish(allowed, step, Some(verdict), lines)
+    }
+
+    /// The path to a pod in ambient mode, as ztunnel decides it: only HBONE carries an
+    /// identity; a STRICT port denies traffic without one; ztunnel's handshake takes only
+    /// Istio identities of the destination's own trust domain; authorization at L4
+    /// ([`DataPlane::Ambient`]).
+    fn check_ambient(&self, caller: &Caller, to: &Destination) -> PathCheck {
+        let labels = &to.labels;
+        let why_ambient = if labels
+            .iter()
+            .any(|(k, v)| k == DATAPLANE_MODE_LABEL && v == "ambient")
+        {
+            format!("the pod is labelled {DATAPLANE_MODE_LABEL}=ambient")
+        } else {
+            format!(
+                "namespace {} is labelled {DATAPLANE_MODE_LABEL}=ambient",
+                to.namespace
+            )
+        };
+        let mut lines = vec![
+            Self::headline(caller, to),
+            format!("data plane: ztunnel (ambient mode: {why_ambient})"),
+        ];
+        let mode = self.peer.explain(&to.namespace, labels, Some(to.port));
+        // 1. transport
+        let (transport, id) = match caller {
+            Caller::Hbone(id) => {
+                lines.push(format!(
+                    "1. transport: HBONE with {id} (mTLS 1.3 to port 15008, CONNECT to port {})",
+                    to.port
+                ));
+                (Transport::Hbone, Some(id))
+            }
+            Caller::External(id) => {
+                lines.push(format!(
+                    "1. transport: mTLS with {id} straight to port {} (not HBONE)",
+                    to.port
+                ));
+                (Transport::Mtls, None)
+            }
+            Caller::Plaintext => {
+                lines.push("1. transport: plaintext".to_owned());
+                (Transport::Plaintext, None)
+            }
+            Caller::Workload { id, namespace } => {
+                let dr = to.service.as_deref().and_then(|svc| {
+                    let fqdn = format!("{svc}.{}.svc.cluster.local", to.namespace);
+                    self.destination_rule(namespace, &fqdn, &to.namespace)
+                });
+                match dr.and_then(|d| d.mode_for(to.port).map(|m| (d, m))) {
+                    Some((d, ClientTlsMode::Disable)) => {
+                        lines.push(format!(
+                            "1. transport: plaintext (DestinationRule {} sets tls.mode DISABLE)",
+                            d.name
+                        ));
+                        (Transport::Plaintext, None)
+                    }
+                    Some((d, m @ (ClientTlsMode::Simple | ClientTlsMode::Mutual))) => {
+                        lines.push(format!(
+                            "1. transport: TLS of the client's own (DestinationRule {} sets tls.mode {m})",
+                            d.name
+                        ));
+                        (Transport::Tls, None)
+                    }
+                    Some((d, ClientTlsMode::IstioMutual)) => {
+                        lines.push(format!(
+                            "1. transport: HBONE with {id} (DestinationRule {} sets ISTIO_MUTUAL; the caller's sidecar tunnels to ambient endpoints)",
+                            d.name
+                        ));
+                        (Transport::Hbone, Some(id))
+                    }
+                    None if !self.config.enable_auto_mtls() => {
+                        lines.push("1. transport: plaintext (no DestinationRule TLS and enableAutoMtls is off)".to_owned());
+                        (Transport::Plaintext, None)
+                    }
+                    None => {
+                        lines.push(format!(
+                            "1. transport: HBONE with {id} (auto mTLS: the caller's sidecar tunnels to ambient endpoints)"
+                        ));
+                        (Transport::Hbone, Some(id))
+                    }
+                }
+            }
+        };
+        // 2. mode
+        let effective = match mode.mode() {
+            MtlsMode::Strict => MtlsMode::Strict,
+            _ => MtlsMode::Permissive,
+        };
+        lines.push(format!(
+            "2. mTLS mode of port {}: {}{} ({})",
+            to.port,
+            mode.mode(),
+            if mode.mode() == MtlsMode::Disable {
+                ", which ambient mode does not support: PERMISSIVE"
+            } else {
+                ""
+            },
+            match mode.policy() {
+                Some(p) => format!("{} level, {p}", mode.level()),
+                None => "Istio's default: no PeerAuthentication sets a mode".to_owned(),
+            }
+        ));
+        for l in mode.explanation() {
+            lines.push(format!("   PeerAuthentication: {l}"));
+        }
+        let finish =
+            |allowed: bool, step: PathStep, verdict: Option<Verdict>, mut lines: Vec<String>| {
+                lines.push(format!(
+                    "result: {} — {step}",
+                    if allowed { "allowed" } else { "refused" }
+                ));
+                PathCheck {
+                    allowed,
+                    step,
+                    data_plane: DataPlane::Ambient,
+                    transport,
+                    mode: mode.clone(),
+                    verdict,
+                    explanation: lines,
+                }
+            };
+        if transport != Transport::Hbone {
+            if effective == MtlsMode::Strict {
+                let step = PathStep::Mode {
+                    mode: MtlsMode::Strict,
+                    policy: mode.policy().cloned(),
+                    transport,
+                    data_plane: DataPlane::Ambient,
+                };
+                return finish(false, step, None, lines);
+            }
+            if matches!(transport, Transport::Mtls | Transport::Tls) {
+                let step = PathStep::Ambient(AmbientRefusal::NotTunnelled { transport });
+                return finish(false, step, None, lines);
+            }
+        }
+        // 3. identity in ztunnel's handshake
+        if let Some(id) = id {
+            let own = self.config.trust_domain();
+            if crate::IstioIdentity::from_spiffe_id(id).is_err() {
+                lines.push(format!("3. identity {id}: not an Istio identity"));
+                let step =
+                    PathStep::Ambient(AmbientRefusal::NotIstioIdentity { id: id.to_string() });
+                return finish(false, step, None, lines);
+            }
+            let td = id.trust_domain();
+            if td != *own {
+                lines.push(format!(
+                    "3. trust domain {td}: not the destination's own ({own}; ztunnel applies no aliases)"
+                ));
+                let step = PathStep::Ambient(AmbientRefusal::TrustDomain {
+                    trust_domain: td.to_string(),
+                    expected: own.to_string(),
+                });
+                return finish(false, step, None, lines);
+            }
+            lines.push(format!(
+                "3. identity {id}: an Istio identity in the destination's trust domain {own}"
+            ));
+        } else {
+            lines.push(
+                "3. identity: none (plaintext accepted under PERMISSIVE; ztunnel sees no peer)"
+                    .to_owned(),
+            );
+        }
+        // 4. authorization at ztunnel
+        let req = Self::request(to, id);
+        let verdict = self
+            .authz
+            .explain_in(DataPlane::Ambient, &to.namespace, labels, &req);
+        lines.push(format!("4. authorization (ztunnel): {}", verdict.step()));
         for l in verdict.explanation() {
             lines.push(format!("   {l}"));
         }

@@ -1,6 +1,8 @@
 //! The AuthorizationPolicy vectors: one or more per rule of spec/istio-authz.md
-//! (tests/data/authz-eval.json), Istio's documented examples (authz-istio-examples.json)
-//! and the webhook's refusals (authz-validation.json).
+//! (tests/data/authz-eval.json), Istio's documented examples (authz-istio-examples.json),
+//! the webhook's refusals (authz-validation.json) and the upstream cases of
+//! authz-upstream.json (Istio's alias-expansion tests, the sidecar and ztunnel evaluation
+//! rules, the path check to ambient pods), each with its source.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,8 +10,10 @@ mod authz_support;
 
 use authz_support::{data, labels, mesh, request};
 use meshtls::MeshConfig;
+use meshtls::identity::{TrustDomain, expand_principals};
+use meshtls::path::{Caller, Destination, Mesh};
 use meshtls::policy::authorization::{
-    AuthorizationPolicySet, Step, check_manifests, validate_value,
+    AuthorizationPolicySet, DataPlane, Step, check_manifests, validate_value,
 };
 use serde_json::Value;
 
@@ -261,4 +265,156 @@ spec: {action: AUDIT, rules: [{}]}
         v.reason(),
         "denied: ALLOW policies apply to the workload and none matched"
     );
+}
+
+fn plane(v: &Value) -> DataPlane {
+    match v.as_str() {
+        Some("ambient") => DataPlane::Ambient,
+        Some("sidecar") | None => DataPlane::Sidecar,
+        Some(other) => panic!("data_plane {other:?}"),
+    }
+}
+
+#[test]
+fn upstream_alias_expansion() {
+    let doc = data("authz-upstream.json");
+    let cases = doc["expand"].as_array().unwrap();
+    assert!(cases.len() >= 17);
+    for c in cases {
+        let tds: Vec<TrustDomain> = c["trust_domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| TrustDomain::new(t.as_str().unwrap()).unwrap())
+            .collect();
+        let principals: Vec<&str> = c["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = c["expect"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            expand_principals(&principals, &tds).unwrap(),
+            want,
+            "{} ({})",
+            c["name"],
+            c["source"]
+        );
+    }
+}
+
+#[test]
+fn upstream_evaluation() {
+    let doc = data("authz-upstream.json");
+    let cases = doc["eval"].as_array().unwrap();
+    assert!(cases.len() >= 40);
+    let mut failures = Vec::new();
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let s = set(&c["policies"], &mesh(&c["mesh"]));
+        let ns = c["workload"]["namespace"].as_str().unwrap();
+        let l = labels(&c["workload"]["labels"]);
+        let r = request(&c["request"]);
+        let p = plane(&c["data_plane"]);
+        let fast = s.check_in(p, ns, &l, &r);
+        let slow = s.explain_in(p, ns, &l, &r);
+        assert_eq!(fast, slow, "{name}: check and explain disagree");
+        let e = &c["expected"];
+        let got = (
+            fast.allowed(),
+            fast.step().kind(),
+            fast.step().policy().map(|p| p.to_string()),
+            fast.step().rule(),
+        );
+        let want = (
+            e["allowed"].as_bool().unwrap(),
+            e["step"].as_str().unwrap(),
+            e["policy"].as_str().map(str::to_owned),
+            e["rule"].as_u64().map(|r| r as usize),
+        );
+        if got != want {
+            failures.push(format!(
+                "{name} ({}): got {got:?}, want {want:?}\n  {}",
+                c["source"],
+                slow.explanation().join("\n  ")
+            ));
+        }
+        if p == DataPlane::Ambient {
+            assert!(
+                slow.explanation().iter().any(|l| l.contains("ztunnel")),
+                "{name}: the explanation names ztunnel"
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A path case's caller and destination.
+pub fn path_call(c: &Value) -> (Caller, Destination) {
+    let id = c["caller"]["id"].as_str();
+    let caller = match c["caller"]["kind"].as_str().unwrap() {
+        "external" => Caller::external(id.unwrap()).unwrap(),
+        "hbone" => Caller::hbone(id.unwrap()).unwrap(),
+        "workload" => Caller::workload(id.unwrap()).unwrap(),
+        "plaintext" => Caller::Plaintext,
+        other => panic!("caller kind {other:?}"),
+    };
+    let d = &c["destination"];
+    let port = d["port"].as_u64().unwrap() as u16;
+    let mut req = request(d);
+    if let Some(m) = d["method"].as_str() {
+        req = req.with_http(m, d["path"].as_str().unwrap_or("/"));
+    }
+    let to = Destination::new(d["namespace"].as_str().unwrap(), labels(&d["labels"]), port)
+        .with_request(req);
+    (caller, to)
+}
+
+#[test]
+fn upstream_path_checks() {
+    let doc = data("authz-upstream.json");
+    let cases = doc["path"].as_array().unwrap();
+    assert!(cases.len() >= 15);
+    let mut failures = Vec::new();
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let dump = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": c["dump"]});
+        let m = Mesh::from_dump_with(&dump.to_string(), Some(mesh(&c["mesh"]))).unwrap();
+        let (caller, to) = path_call(c);
+        let r = m.check(&caller, &to);
+        let e = &c["expected"];
+        let got = (
+            r.allowed(),
+            r.step().kind(),
+            r.data_plane().as_str(),
+            r.transport().as_str(),
+        );
+        let want = (
+            e["allowed"].as_bool().unwrap(),
+            e["step"].as_str().unwrap(),
+            e["data_plane"].as_str().unwrap(),
+            e["transport"].as_str().unwrap(),
+        );
+        if got != want {
+            failures.push(format!(
+                "{name} ({}): got {got:?}, want {want:?}\n  {}",
+                c["source"],
+                r.explanation().join("\n  ")
+            ));
+        }
+        assert!(
+            r.explanation()
+                .get(1)
+                .is_some_and(|l| l.starts_with("data plane: ")),
+            "{name}: the explanation names the data plane: {:?}",
+            r.explanation()
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -93,8 +93,13 @@ impl std::fmt::Display for PrincipalPattern {
 ///
 /// - a principal that does not split into exactly five `/`-parts, or whose trust domain is
 ///   `*`, is kept as it is;
-/// - a principal whose trust domain is one of `trust_domains`, or is literally
-///   `cluster.local`, becomes one principal per trust domain (in order, without duplicates);
+/// - a principal whose trust domain is one of `trust_domains`, is literally
+///   `cluster.local`, or is a pattern matching one of them (`*suffix` or `prefix*`, Istio's
+///   `stringMatch`), becomes one principal per trust domain, in order and without
+///   duplicates: the trust domain replaced, except that a `*suffix` pattern stays as written
+///   for the trust domains it covers (so `*bar/ns/foo/sa/p1` with `[td1, foobar]` gives
+///   `td1/ns/foo/sa/p1` and `*bar/ns/foo/sa/p1`, and a `td*/…` pattern becomes one exact
+///   principal per trust domain);
 /// - any other principal is kept as it is.
 ///
 /// ```
@@ -131,7 +136,8 @@ pub fn expand_principals<S: AsRef<str>>(
             continue;
         }
         let td = parts[0];
-        let in_bundle = names.contains(td);
+        let in_bundle =
+            names.contains(td) || trust_domains.iter().any(|t| pattern_covers(td, t.as_str()));
         if !(in_bundle || td == CLUSTER_LOCAL) {
             push(principal.to_owned(), &mut out);
             continue;
@@ -151,6 +157,16 @@ pub fn expand_principals<S: AsRef<str>>(
         }
     }
     Ok(out)
+}
+
+/// Istio's `prefixMatch`/`suffixMatch` of a principal's trust domain against a trust domain:
+/// `prefix*` or `*suffix` (trust domains themselves never hold `*`).
+fn pattern_covers(pattern: &str, trust_domain: &str) -> bool {
+    match (pattern.strip_suffix('*'), pattern.strip_prefix('*')) {
+        (Some(prefix), _) if trust_domain.starts_with(prefix) => true,
+        (_, Some(suffix)) => trust_domain.ends_with(suffix),
+        _ => false,
+    }
 }
 
 /// The most entries an alias expansion ([`expand_principals`], [`expand_spiffe_ids`]) may

@@ -19,6 +19,14 @@ use crate::mesh::TrustDomains;
 use super::model::{Action, AuthorizationPolicy, Condition, Operation, Rule, Source};
 use super::request::Request;
 
+/// What compiling a policy needs besides the policy: the mesh's trust domains (principals
+/// are expanded with them) and the policy's namespace (short `serviceAccounts` name one
+/// there).
+struct Scope<'a> {
+    tds: &'a TrustDomains,
+    ns: &'a str,
+}
+
 /// A range of one of [`Program`]'s arrays (or of its string arena).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
@@ -125,6 +133,7 @@ impl Attr {
             "remote.ip" => Attr::RemoteIp,
             "source.namespace" => Attr::Namespace,
             "source.principal" => Attr::Principal,
+            "source.serviceAccount" => Attr::ServiceAccount,
             "request.auth.principal" => Attr::RequestPrincipal,
             "request.auth.audiences" => Attr::Audiences,
             "request.auth.presenter" => Attr::Presenter,
@@ -177,6 +186,15 @@ pub(crate) struct Check {
     pub(crate) key: Span,
     /// Into `pats`, `cidrs` or `ports`, by attribute.
     pub(crate) values: Span,
+    /// The values as written, before alias expansion, as string patterns (`principals`,
+    /// `namespaces`): what ztunnel compares (it expands no alias and matches a namespace as
+    /// a string). Equal to `values` for every other attribute.
+    pub(crate) raw: Span,
+    /// ztunnel evaluates it (istiod's ambient conversion keeps it): `principals`,
+    /// `namespaces`, `serviceAccounts`, `ipBlocks`, `ports` and the `when` keys
+    /// `source.ip`, `source.namespace`, `source.principal`, `destination.ip`,
+    /// `destination.port`.
+    pub(crate) l4: bool,
 }
 
 /// One compiled rule: `from` and `to` are spans of `items` (each item a span of checks),
@@ -189,6 +207,8 @@ pub(crate) struct RuleCode {
     pub(crate) checks: Span,
     /// The rule uses HTTP-only fields (the TCP rules).
     pub(crate) http: bool,
+    /// The rule uses fields ztunnel does not evaluate ([`Check::l4`] false).
+    pub(crate) l7: bool,
 }
 
 /// A `matchLabels` pair: the label's slot in its group's key list, and the key and the
@@ -259,7 +279,11 @@ const MAX_LEN: usize = u32::MAX as usize - 1;
 pub(crate) struct Ctx<'r> {
     pub(crate) req: &'r Request,
     pub(crate) tcp: bool,
+    /// Evaluated as ztunnel does (ambient mode, L4 only).
+    pub(crate) ambient: bool,
     principal: Option<&'r str>,
+    /// The principal's namespace when it is an Istio identity `<td>/ns/<ns>/sa/<sa>`.
+    namespace: Option<&'r str>,
     principal_hash: Cell<Option<u64>>,
 }
 
@@ -269,7 +293,37 @@ impl<'r> Ctx<'r> {
         Ctx {
             req,
             tcp: req.http.is_none(),
+            ambient: false,
             principal: req.principal.as_deref(),
+            namespace: None,
+            principal_hash: Cell::new(None),
+        }
+    }
+
+    /// A request as ztunnel sees it: L4 only, the peer's namespace read from its Istio
+    /// identity.
+    pub(crate) fn ambient(req: &'r Request) -> Self {
+        let principal = req.principal.as_deref();
+        let namespace = principal.and_then(|p| {
+            let mut parts = p.split('/');
+            match (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) {
+                (Some(_), Some("ns"), Some(ns), Some("sa"), Some(_), None) => Some(ns),
+                _ => None,
+            }
+        });
+        Ctx {
+            req,
+            tcp: true,
+            ambient: true,
+            principal,
+            namespace,
             principal_hash: Cell::new(None),
         }
     }
@@ -397,9 +451,25 @@ impl Program {
         let req = ctx.req;
         let http = req.http.as_ref();
         match c.attr {
+            // ztunnel: the values as written (no alias expansion), one by one.
+            Attr::Principal if ctx.ambient => ctx.principal.is_some_and(|p| {
+                self.pats
+                    .get(c.raw.range())
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|pat| self.pat_matches(pat, p))
+            }),
             Attr::Principal => ctx
                 .principal
                 .is_some_and(|p| self.any_str(ci, c, p, Some(ctx))),
+            // ztunnel: the values as string patterns on the identity's namespace.
+            Attr::Namespace if ctx.ambient => ctx.namespace.is_some_and(|ns| {
+                self.pats
+                    .get(c.raw.range())
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|pat| self.pat_matches(pat, ns))
+            }),
             Attr::RequestPrincipal => req
                 .request_principal
                 .as_deref()
@@ -537,12 +607,58 @@ impl Program {
 
     /// Envoy's RBAC match of one rule. On TCP traffic an ALLOW rule with HTTP-only fields
     /// never matches; in a DENY, AUDIT or CUSTOM rule those fields are dropped (they match).
+    /// With `ctx.ambient`, ztunnel's match instead ([`Program::rule_matches_l4`]).
     #[inline]
     pub(crate) fn rule_matches(&self, r: &RuleCode, ctx: &Ctx<'_>, action: Action) -> bool {
+        if ctx.ambient {
+            return self.rule_matches_l4(r, ctx, action);
+        }
         if ctx.tcp && r.http && action == Action::Allow {
             return false;
         }
         self.group_ok(r.from, ctx) && self.group_ok(r.to, ctx) && self.all_ok(r.when, ctx)
+    }
+
+    /// A `from`/`to` entry as istiod converts it for ztunnel: its L4 fields only; an entry
+    /// left with none is an empty match, which ztunnel never matches.
+    #[inline]
+    fn entry_ok_l4(&self, checks: Span, ctx: &Ctx<'_>) -> bool {
+        let mut any = false;
+        for ci in checks.range() {
+            let ci = ci as u32;
+            if self.checks.get(ci as usize).is_some_and(|c| c.l4) {
+                any = true;
+                if !self.passes(ci, ctx) {
+                    return false;
+                }
+            }
+        }
+        any
+    }
+
+    /// ztunnel's match of one rule (istiod's `handleRule`): an ALLOW rule with a field ztunnel
+    /// does not evaluate never matches; in a DENY rule such fields are dropped, an entry left
+    /// empty never matches, and a `when` condition on such a key never holds.
+    fn rule_matches_l4(&self, r: &RuleCode, ctx: &Ctx<'_>, action: Action) -> bool {
+        if r.l7 && action == Action::Allow {
+            return false;
+        }
+        let group = |items: Option<Span>| match items {
+            None => true,
+            Some(items) => self
+                .items
+                .get(items.range())
+                .unwrap_or(&[])
+                .iter()
+                .any(|checks| self.entry_ok_l4(*checks, ctx)),
+        };
+        group(r.from)
+            && group(r.to)
+            && r.when.range().all(|ci| {
+                self.checks
+                    .get(ci)
+                    .is_some_and(|c| c.l4 && self.passes(ci as u32, ctx))
+            })
     }
 
     /// The policy's first matching rule.
@@ -696,8 +812,18 @@ impl Program {
 
     /// Why this check failed, for explanations.
     fn why_not(&self, ci: u32, req: &Request) -> String {
-        let Some(c) = self.checks.get(ci as usize) else {
+        self.why_not_in(ci, req, false)
+    }
+
+    /// [`Program::why_not`]; `ambient`: with the values ztunnel compares.
+    fn why_not_in(&self, ci: u32, req: &Request, ambient: bool) -> String {
+        let Some(&c) = self.checks.get(ci as usize) else {
             return String::new();
+        };
+        let c = &if ambient {
+            Check { values: c.raw, ..c }
+        } else {
+            c
         };
         let list = self.shown(c);
         let what = if c.not {
@@ -714,8 +840,18 @@ impl Program {
 
     /// Why this check held, for explanations.
     fn why(&self, ci: u32, req: &Request) -> String {
-        let Some(c) = self.checks.get(ci as usize) else {
+        self.why_in(ci, req, false)
+    }
+
+    /// [`Program::why`]; `ambient`: with the values ztunnel compares.
+    fn why_in(&self, ci: u32, req: &Request, ambient: bool) -> String {
+        let Some(&c) = self.checks.get(ci as usize) else {
             return String::new();
+        };
+        let c = &if ambient {
+            Check { values: c.raw, ..c }
+        } else {
+            c
         };
         let list = self.shown(c);
         let what = if c.not { "matches none of" } else { "matches" };
@@ -732,13 +868,114 @@ impl Program {
             .is_some_and(|c| c.attr.http_only())
     }
 
-    /// The same decision as [`Program::rule_matches`], with the reason.
+    /// The fields of a rule that ztunnel does not evaluate, in order, each once.
+    fn l7_fields(&self, r: &RuleCode) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for ci in r.checks.range() {
+            let (Some(c), Some(f)) = (self.checks.get(ci), self.fields.get(ci)) else {
+                continue;
+            };
+            if !c.l4 && !out.contains(&f.as_ref()) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// [`Program::rule_matches_l4`] with the reason.
+    fn explain_rule_l4(&self, r: &RuleCode, req: &Request, action: Action) -> (bool, String) {
+        let ctx = Ctx::ambient(req);
+        if r.l7 && action == Action::Allow {
+            return (
+                false,
+                format!(
+                    "uses fields ztunnel does not evaluate ({}): istiod leaves an ALLOW rule with them out of ztunnel's policy (a waypoint enforces HTTP rules)",
+                    self.l7_fields(r).join(", ")
+                ),
+            );
+        }
+        let mut notes: Vec<String> = Vec::new();
+        if r.l7 {
+            notes.push(format!(
+                "fields ztunnel does not evaluate ({}) are dropped from this {action} rule",
+                self.l7_fields(r).join(", ")
+            ));
+        }
+        for (name, group) in [("from", r.from), ("to", r.to)] {
+            let Some(items) = group else {
+                continue;
+            };
+            let items = self.items.get(items.range()).unwrap_or(&[]);
+            let mut misses = Vec::new();
+            let mut hit = None;
+            for (i, checks) in items.iter().enumerate() {
+                let l4: Vec<u32> = checks
+                    .range()
+                    .map(|c| c as u32)
+                    .filter(|c| self.checks.get(*c as usize).is_some_and(|c| c.l4))
+                    .collect();
+                if l4.is_empty() {
+                    misses.push(format!(
+                        "{name}[{i}]: no field ztunnel evaluates is left: an empty match, which ztunnel never matches"
+                    ));
+                    continue;
+                }
+                match l4.iter().find(|c| !self.passes(**c, &ctx)) {
+                    None => {
+                        let why: Vec<String> =
+                            l4.iter().map(|c| self.why_in(*c, req, true)).collect();
+                        hit = Some(format!("{name}[{i}] matches ({})", why.join("; ")));
+                        break;
+                    }
+                    Some(c) => {
+                        misses.push(format!("{name}[{i}]: {}", self.why_not_in(*c, req, true)))
+                    }
+                }
+            }
+            match hit {
+                Some(line) => notes.push(line),
+                None => {
+                    return (
+                        false,
+                        format!("no {name} entry matches: {}", misses.join("; ")),
+                    );
+                }
+            }
+        }
+        for c in r.when.range().map(|c| c as u32) {
+            let l4 = self.checks.get(c as usize).is_some_and(|c| c.l4);
+            if !l4 {
+                return (
+                    false,
+                    format!(
+                        "{}: ztunnel does not evaluate this key: an empty match, which never holds",
+                        self.field_name(c)
+                    ),
+                );
+            }
+            if !self.passes(c, &ctx) {
+                return (false, self.why_not_in(c, req, true));
+            }
+            notes.push(self.why_in(c, req, true));
+        }
+        if notes.is_empty() {
+            notes.push("an empty rule matches every request".to_owned());
+        }
+        (true, notes.join("; "))
+    }
+
+    /// The same decision as [`Program::rule_matches`], with the reason; `ambient`: as
+    /// ztunnel decides.
     pub(crate) fn explain_rule(
         &self,
         r: &RuleCode,
         req: &Request,
         action: Action,
+        ambient: bool,
     ) -> (bool, String) {
+        if ambient {
+            return self.explain_rule_l4(r, req, action);
+        }
         let ctx = Ctx::new(req);
         let tcp = ctx.tcp;
         if tcp && r.http && action == Action::Allow {
@@ -906,13 +1143,22 @@ impl Program {
     /// Compiles one field (or condition side) into a check.
     fn push_check(
         &mut self,
-        tds: &TrustDomains,
+        sc: &Scope<'_>,
         attr: Attr,
         field: Cow<'static, str>,
         key: Option<&str>,
         not: bool,
         values: &[String],
     ) -> Result<(), String> {
+        let tds = sc.tds;
+        // A `when` condition carries its key; a field does not.
+        let when = field.starts_with("when[");
+        let l4 = match attr {
+            Attr::Principal | Attr::Namespace | Attr::SourceIp | Attr::Port => true,
+            Attr::DestinationIp => true,
+            Attr::ServiceAccount => !when,
+            _ => false,
+        };
         if self.checks.len() >= MAX_LEN {
             return Err(Self::limit("checks"));
         }
@@ -975,7 +1221,12 @@ impl Program {
                         }
                     }
                     Attr::ServiceAccount => {
-                        for (n, s) in values.iter().filter_map(|v| v.split_once('/')) {
+                        // `<sa>` alone names a service account of the policy's namespace
+                        // (istiod's `serviceAccountRegex`).
+                        for (n, s) in values
+                            .iter()
+                            .map(|v| v.split_once('/').unwrap_or((sc.ns, v)))
+                        {
                             let p = self.pat(
                                 PatKind::ServiceAccount,
                                 &format!("/ns/{n}/"),
@@ -1001,15 +1252,33 @@ impl Program {
                 (start, self.pats.len())
             }
         };
-        if end > MAX_LEN {
+        let raw_end = match attr {
+            Attr::Principal | Attr::Namespace => {
+                for v in values {
+                    let p = self.string_pat(v)?;
+                    self.pats.push(p);
+                }
+                self.pats.len()
+            }
+            _ => end,
+        };
+        if raw_end > MAX_LEN {
             return Err(Self::limit("values"));
         }
+        let values = Self::span_of(start, end);
+        let raw = if raw_end == end {
+            values
+        } else {
+            Self::span_of(end, raw_end)
+        };
         self.checks.push(Check {
             attr,
             not,
             hashed,
             key,
-            values: Self::span_of(start, end),
+            values,
+            raw,
+            l4,
         });
         self.fields.push(field);
         Ok(())
@@ -1017,59 +1286,59 @@ impl Program {
 
     fn field(
         &mut self,
-        tds: &TrustDomains,
+        sc: &Scope<'_>,
         attr: Attr,
         names: (&'static str, &'static str),
         pos: Option<&Vec<String>>,
         neg: Option<&Vec<String>>,
     ) -> Result<(), String> {
         if let Some(pos) = pos {
-            self.push_check(tds, attr, names.0.into(), None, false, pos)?;
+            self.push_check(sc, attr, names.0.into(), None, false, pos)?;
         }
         if let Some(neg) = neg {
-            self.push_check(tds, attr, names.1.into(), None, true, neg)?;
+            self.push_check(sc, attr, names.1.into(), None, true, neg)?;
         }
         Ok(())
     }
 
-    fn source(&mut self, tds: &TrustDomains, s: &Source) -> Result<(), String> {
+    fn source(&mut self, sc: &Scope<'_>, s: &Source) -> Result<(), String> {
         self.field(
-            tds,
+            sc,
             Attr::Principal,
             ("principals", "notPrincipals"),
             s.principals.as_ref(),
             s.not_principals.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::RequestPrincipal,
             ("requestPrincipals", "notRequestPrincipals"),
             s.request_principals.as_ref(),
             s.not_request_principals.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::Namespace,
             ("namespaces", "notNamespaces"),
             s.namespaces.as_ref(),
             s.not_namespaces.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::ServiceAccount,
             ("serviceAccounts", "notServiceAccounts"),
             s.service_accounts.as_ref(),
             s.not_service_accounts.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::SourceIp,
             ("ipBlocks", "notIpBlocks"),
             s.ip_blocks.as_ref(),
             s.not_ip_blocks.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::RemoteIp,
             ("remoteIpBlocks", "notRemoteIpBlocks"),
             s.remote_ip_blocks.as_ref(),
@@ -1077,30 +1346,30 @@ impl Program {
         )
     }
 
-    fn operation(&mut self, tds: &TrustDomains, o: &Operation) -> Result<(), String> {
+    fn operation(&mut self, sc: &Scope<'_>, o: &Operation) -> Result<(), String> {
         self.field(
-            tds,
+            sc,
             Attr::Host,
             ("hosts", "notHosts"),
             o.hosts.as_ref(),
             o.not_hosts.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::Port,
             ("ports", "notPorts"),
             o.ports.as_ref(),
             o.not_ports.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::Method,
             ("methods", "notMethods"),
             o.methods.as_ref(),
             o.not_methods.as_ref(),
         )?;
         self.field(
-            tds,
+            sc,
             Attr::Path,
             ("paths", "notPaths"),
             o.paths.as_ref(),
@@ -1108,15 +1377,15 @@ impl Program {
         )
     }
 
-    fn condition(&mut self, tds: &TrustDomains, i: usize, c: &Condition) -> Result<(), String> {
+    fn condition(&mut self, sc: &Scope<'_>, i: usize, c: &Condition) -> Result<(), String> {
         let (attr, key) = Attr::of_key(&c.key);
         if let Some(v) = &c.values {
             let field = format!("when[{i}] {} values", c.key);
-            self.push_check(tds, attr, field.into(), key, false, v)?;
+            self.push_check(sc, attr, field.into(), key, false, v)?;
         }
         if let Some(v) = &c.not_values {
             let field = format!("when[{i}] {} notValues", c.key);
-            self.push_check(tds, attr, field.into(), key, true, v)?;
+            self.push_check(sc, attr, field.into(), key, true, v)?;
         }
         Ok(())
     }
@@ -1141,40 +1410,38 @@ impl Program {
         Ok(Self::span_of(start, self.items.len()))
     }
 
-    fn rule(&mut self, tds: &TrustDomains, r: &Rule) -> Result<RuleCode, String> {
+    fn rule(&mut self, sc: &Scope<'_>, r: &Rule) -> Result<RuleCode, String> {
         let first = self.checks.len();
         let from = match &r.from {
             None => None,
             Some(items) => Some(self.entries(items, |p, f| match &f.source {
-                Some(s) => p.source(tds, s),
+                Some(s) => p.source(sc, s),
                 None => Ok(()),
             })?),
         };
         let to = match &r.to {
             None => None,
             Some(items) => Some(self.entries(items, |p, t| match &t.operation {
-                Some(o) => p.operation(tds, o),
+                Some(o) => p.operation(sc, o),
                 None => Ok(()),
             })?),
         };
         let when_start = self.checks.len();
         for (i, c) in r.when.iter().flatten().enumerate() {
-            self.condition(tds, i, c)?;
+            self.condition(sc, i, c)?;
         }
         let end = self.checks.len();
         let checks = Self::span_of(first, end);
-        let http = self
-            .checks
-            .get(checks.range())
-            .unwrap_or(&[])
-            .iter()
-            .any(|c| c.attr.http_only());
+        let own = self.checks.get(checks.range()).unwrap_or(&[]);
+        let http = own.iter().any(|c| c.attr.http_only());
+        let l7 = own.iter().any(|c| !c.l4);
         Ok(RuleCode {
             from,
             to,
             when: Self::span_of(when_start, end),
             checks,
             http,
+            l7,
         })
     }
 
@@ -1192,6 +1459,7 @@ impl Program {
             reason,
         };
         let spec = &p.spec;
+        let sc = Scope { tds, ns: namespace };
         let sel_start = self.sel.len();
         // BTreeMap: keys sorted.
         for (k, v) in spec.selector_labels().into_iter().flatten() {
@@ -1215,7 +1483,7 @@ impl Program {
             Some(rs) => {
                 let mut codes = Vec::with_capacity(rs.len());
                 for r in rs {
-                    codes.push(self.rule(tds, r).map_err(limit)?);
+                    codes.push(self.rule(&sc, r).map_err(limit)?);
                 }
                 let start = self.rules.len();
                 if start + codes.len() > MAX_LEN || self.policies.len() >= MAX_LEN {

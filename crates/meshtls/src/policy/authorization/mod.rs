@@ -109,7 +109,7 @@ pub use model::{
     TargetRef, To,
 };
 pub use request::{HttpRequest, Request, principal_of};
-pub use set::{AuthorizationPolicySet, Step, Verdict};
+pub use set::{AuthorizationPolicySet, DataPlane, Step, Verdict};
 pub use validate::{
     AuthorizationCheckSummary, MAX_RULES, MAX_SERVICE_ACCOUNT_LEN, MAX_SERVICE_ACCOUNTS,
     MAX_TARGET_REFS, check_manifests, validate_authorization_policy, validate_value,

@@ -122,6 +122,47 @@ impl Request {
         self
     }
 
+    /// The destination (workload) IP (`destination.ip`).
+    pub fn with_destination_ip(mut self, ip: IpAddr) -> Self {
+        self.destination_ip = Some(ip);
+        self
+    }
+
+    /// The HTTP attributes as a front end takes them, each optional: any of them makes the
+    /// request HTTP, and what is missing takes Envoy's view of a bare request (method `GET`,
+    /// path `/`); none of them leaves the request as it is (TCP unless already HTTP).
+    pub fn with_http_parts<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        method: Option<&str>,
+        path: Option<&str>,
+        host: Option<&str>,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        if method.is_none() && path.is_none() && host.is_none() && headers.is_empty() {
+            return self;
+        }
+        let http = self.http.get_or_insert_with(|| HttpRequest {
+            method: "GET".into(),
+            path: "/".into(),
+            ..HttpRequest::default()
+        });
+        if let Some(m) = method {
+            http.method = m.to_owned();
+        }
+        if let Some(p) = path {
+            http.path = p.to_owned();
+        }
+        if let Some(h) = host {
+            http.host = Some(h.to_owned());
+        }
+        http.headers.extend(headers);
+        self
+    }
+
     /// A JWT's `iss/sub` principal.
     pub fn with_request_principal(mut self, principal: &str) -> Self {
         self.request_principal = Some(principal.to_owned());
@@ -156,7 +197,16 @@ impl Request {
         if let Some(ip) = self.source_ip {
             out.push_str(&format!(" from {ip}"));
         }
-        out.push_str(&format!(", port {}", self.port));
+        if let Some(ip) = self.remote_ip {
+            out.push_str(&format!(" (remote {ip})"));
+        }
+        match self.destination_ip {
+            Some(ip) => out.push_str(&format!(", to {ip} port {}", self.port)),
+            None => out.push_str(&format!(", port {}", self.port)),
+        }
+        if let Some(sni) = &self.sni {
+            out.push_str(&format!(", SNI {sni}"));
+        }
         match &self.http {
             Some(h) => {
                 out.push_str(&format!(", HTTP {} {}", h.method, h.path));

@@ -218,6 +218,42 @@ fn class(p: &AuthorizationPolicy) -> u8 {
     }
 }
 
+/// Who enforces AuthorizationPolicy for a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DataPlane {
+    /// The pod's Istio sidecar (Envoy's RBAC filter): every attribute; on TCP traffic an
+    /// ALLOW rule with HTTP-only fields never matches and a DENY rule drops them (denies
+    /// more).
+    #[default]
+    Sidecar,
+    /// ztunnel, for a pod in ambient mode, as istiod converts policies for it
+    /// (`pilot/pkg/serviceregistry/ambient/authorization.go`): only `principals`,
+    /// `namespaces`, `serviceAccounts`, `ipBlocks`, `ports` and the `when` keys `source.ip`,
+    /// `source.namespace`, `source.principal`, `destination.ip`, `destination.port` are
+    /// evaluated; an ALLOW rule with any other field never matches; in a DENY rule the other
+    /// fields are dropped, an entry left empty and a `when` on another key never match (the
+    /// opposite of the sidecar). Principals are compared as written (no trust-domain alias
+    /// expansion), namespaces as strings on the peer's Istio identity. CUSTOM and AUDIT
+    /// policies and policies with `targetRefs` (waypoints) are not ztunnel's.
+    Ambient,
+}
+
+impl DataPlane {
+    /// `sidecar` or `ambient`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataPlane::Sidecar => "sidecar",
+            DataPlane::Ambient => "ambient",
+        }
+    }
+}
+
+impl fmt::Display for DataPlane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A set of AuthorizationPolicies, compiled once (string patterns pre-split, principals
 /// expanded with the mesh's trust domain and aliases, CIDRs and ports parsed) into flat
 /// arrays and indexed by namespace and action, so that a request looks only at the enforced
@@ -554,8 +590,25 @@ impl AuthorizationPolicySet {
         labels: &L,
         request: &Request,
     ) -> Verdict {
+        self.check_in(DataPlane::Sidecar, namespace, labels, request)
+    }
+
+    /// [`AuthorizationPolicySet::check`] as `plane` enforces it: a sidecar (Envoy's RBAC
+    /// filter), or ztunnel for a pod in ambient mode (L4 only; see [`DataPlane::Ambient`]).
+    pub fn check_in<L: Labels + ?Sized>(
+        &self,
+        plane: DataPlane,
+        namespace: &str,
+        labels: &L,
+        request: &Request,
+    ) -> Verdict {
+        let ambient = plane == DataPlane::Ambient;
         let groups = self.groups_for(namespace);
-        let ctx = Ctx::new(request);
+        let ctx = if ambient {
+            Ctx::ambient(request)
+        } else {
+            Ctx::new(request)
+        };
         let mut caches = [LabelCache::new(), LabelCache::new()];
         let mut ignored = false;
         let step = if let Some((p, rule)) = self.first(
@@ -589,7 +642,8 @@ impl AuthorizationPolicySet {
             }
         };
         let step = match step {
-            Step::Allowed { .. } | Step::NoAllowPolicy => {
+            // ztunnel has no CUSTOM action (istiod does not send those policies to it).
+            Step::Allowed { .. } | Step::NoAllowPolicy if !ambient => {
                 match self.first(
                     &groups,
                     &mut caches,
@@ -630,8 +684,26 @@ impl AuthorizationPolicySet {
         labels: &L,
         request: &Request,
     ) -> Verdict {
+        self.explain_in(DataPlane::Sidecar, namespace, labels, request)
+    }
+
+    /// [`AuthorizationPolicySet::explain`] as `plane` enforces it.
+    pub fn explain_in<L: Labels + ?Sized>(
+        &self,
+        plane: DataPlane,
+        namespace: &str,
+        labels: &L,
+        request: &Request,
+    ) -> Verdict {
+        let ambient = plane == DataPlane::Ambient;
         let prog = &self.prog;
         let mut lines = vec![format!("request: {}", request.describe())];
+        if ambient {
+            lines.push(
+                "enforced by ztunnel (ambient mode): L4 attributes only, principals as written (no trust-domain aliases)"
+                    .to_owned(),
+            );
+        }
         let groups = self.groups_for(namespace);
         if groups.iter().all(Option::is_none) {
             lines.push(format!(
@@ -666,8 +738,21 @@ impl AuthorizationPolicySet {
                     Action::Audit => 3,
                 };
                 if cold.target_refs {
+                    let line = if ambient {
+                        format!(
+                            "{head}: decided at the waypoint: targetRef/targetRefs bind it to a waypoint (or gateway), which enforces it before ztunnel delivers; ztunnel does not evaluate it"
+                        )
+                    } else {
+                        format!(
+                            "{head}: does not apply: targetRef/targetRefs bind it to gateways, waypoints or services, not to sidecars"
+                        )
+                    };
+                    per_action.push((order, line));
+                    continue;
+                }
+                if ambient && matches!(p.action, Action::Custom | Action::Audit) {
                     per_action.push((order, format!(
-                        "{head}: does not apply: targetRef/targetRefs bind it to gateways, waypoints or services, not to sidecars")));
+                        "{head}: not enforced by ztunnel: istiod does not send {} policies to ztunnel (a waypoint enforces them)", p.action)));
                     continue;
                 }
                 if !self.selects(p, labels, &mut cache) {
@@ -709,7 +794,7 @@ impl AuthorizationPolicySet {
                 let mut outcomes = Vec::new();
                 let mut matched = None;
                 for (ri, r) in rules.iter().enumerate() {
-                    let (ok, why) = prog.explain_rule(r, request, p.action);
+                    let (ok, why) = prog.explain_rule(r, request, p.action, ambient);
                     if ok {
                         matched = Some(ri);
                         outcomes.push(format!("rule {ri} matches: {why}"));
@@ -781,6 +866,8 @@ impl AuthorizationPolicySet {
                     "1. CUSTOM: {name} rule {r} matched: the external authorizer `{provider}` is asked, but the request is denied whatever it says"
                 ));
             }
+        } else if ambient {
+            lines.push("1. CUSTOM: not evaluated by ztunnel".to_owned());
         } else {
             lines.push("1. CUSTOM: no CUSTOM policy matches".to_owned());
         }

@@ -531,6 +531,46 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
     }
 }
 
+/// istiod's `CheckServiceAccount`, for `serviceAccounts`, `notServiceAccounts` and the `when`
+/// key `source.serviceAccount`: at most 16 values, each `<sa>` (a service account of the
+/// policy's namespace) or `<namespace>/<sa>`, neither part empty, no `*`, at most 320 bytes.
+/// The first violation, in istiod's words.
+fn service_accounts(key: &str, values: &[String]) -> Result<(), String> {
+    if values.len() > MAX_SERVICE_ACCOUNTS {
+        return Err(format!(
+            "may not have more than {MAX_SERVICE_ACCOUNTS} values"
+        ));
+    }
+    let form = "expected format 'serviceAccount' or 'namespace/serviceAccount'";
+    for value in values {
+        if value.is_empty() {
+            return Err(format!("empty value not allowed, found in {key}"));
+        }
+        if value.contains('*') {
+            return Err(format!("wildcard not allowed, found in {key}"));
+        }
+        if value.matches('/').count() > 1 {
+            return Err(format!("{form}, found {value:?} in {key}"));
+        }
+        if value.len() > MAX_SERVICE_ACCOUNT_LEN {
+            return Err(format!(
+                "value cannot exceed {MAX_SERVICE_ACCOUNT_LEN} characters, found {value:?} in {key}"
+            ));
+        }
+        if let Some((ns, sa)) = value.split_once('/') {
+            if ns.is_empty() {
+                return Err(format!("{form}, found empty namespace {value:?} in {key}"));
+            }
+            if sa.is_empty() {
+                return Err(format!(
+                    "{form}, found empty serviceAccount {value:?} in {key}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_values(v: &mut V, path: &str, field: &str, values: &[String]) {
     let go_name = {
         let mut c = field.chars();
@@ -540,18 +580,8 @@ fn check_values(v: &mut V, path: &str, field: &str, values: &[String]) {
         }
     };
     if field.ends_with("erviceAccounts") {
-        for (j, s) in values.iter().enumerate() {
-            let ok = s
-                .split_once('/')
-                .is_some_and(|(n, a)| !n.is_empty() && !a.is_empty() && !a.contains('/'));
-            if !ok {
-                v.webhook(
-                    format!("{path}.{field}[{j}]"),
-                    format!(
-                        "{go_name} entry {s:?} must be of the form <namespace>/<serviceaccount>"
-                    ),
-                );
-            }
+        if let Err(e) = service_accounts(&go_name, values) {
+            v.webhook(format!("{path}.{field}"), e);
         }
     } else if values.iter().any(String::is_empty) {
         v.webhook(
@@ -658,6 +688,7 @@ fn attribute(key: &str) -> Result<(), String> {
         | "destination.ip"
         | "source.namespace"
         | "source.principal"
+        | "source.serviceAccount"
         | "request.auth.principal"
         | "request.auth.audiences"
         | "request.auth.presenter"
@@ -702,6 +733,7 @@ fn when_values(key: &str, values: &[String]) -> Result<(), String> {
                 }
             }
         }
+        "source.serviceAccount" => service_accounts(key, values)?,
         _ => {}
     }
     Ok(())
