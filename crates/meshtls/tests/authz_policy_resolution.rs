@@ -1,6 +1,8 @@
 //! Evaluation rules checked three ways on random policy sets: the indexed `check`, the
 //! walk of `explain`, and a reference written here straight from spec/istio-authz.md §a-c
-//! (candidates, the CUSTOM/DENY/ALLOW order, rule matching, the TCP rules).
+//! (candidates, the CUSTOM/DENY/ALLOW order, rule matching, the TCP rules), istiod's
+//! `serviceAccountRegex` (short names in the policy's namespace), `ReplaceTrustDomainAliases`
+//! (pattern trust domains) and `destination.ip`/`ipBlocks` CIDRs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,6 +22,9 @@ struct S {
     principals: Option<Vec<String>>,
     not_principals: Option<Vec<String>>,
     namespaces: Option<Vec<String>>,
+    service_accounts: Option<Vec<String>>,
+    not_service_accounts: Option<Vec<String>>,
+    ip_blocks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +39,8 @@ struct R {
     from: Option<Vec<S>>,
     to: Option<Vec<O>>,
     when_token: Option<Vec<String>>,
+    /// `when destination.ip`: `(notValues?, values)`.
+    when_dest: Option<(bool, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +78,9 @@ impl P {
                                         principals: s.principals.clone(),
                                         not_principals: s.not_principals.clone(),
                                         namespaces: s.namespaces.clone(),
+                                        service_accounts: s.service_accounts.clone(),
+                                        not_service_accounts: s.not_service_accounts.clone(),
+                                        ip_blocks: s.ip_blocks.clone(),
                                         ..Source::default()
                                     }),
                                 })
@@ -88,13 +98,24 @@ impl P {
                                 })
                                 .collect()
                         }),
-                        when: r.when_token.as_ref().map(|v| {
-                            vec![Condition {
-                                key: "request.headers[x-token]".into(),
-                                values: Some(v.clone()),
-                                not_values: None,
-                            }]
-                        }),
+                        when: {
+                            let mut when = Vec::new();
+                            if let Some(v) = &r.when_token {
+                                when.push(Condition {
+                                    key: "request.headers[x-token]".into(),
+                                    values: Some(v.clone()),
+                                    not_values: None,
+                                });
+                            }
+                            if let Some((not, v)) = &r.when_dest {
+                                when.push(Condition {
+                                    key: "destination.ip".into(),
+                                    values: (!not).then(|| v.clone()),
+                                    not_values: not.then(|| v.clone()),
+                                });
+                            }
+                            (!when.is_empty()).then_some(when)
+                        },
                     })
                     .collect()
             }),
@@ -109,6 +130,56 @@ struct Q {
     principal: Option<String>,
     port: u16,
     http: Option<(String, String, Option<String>)>,
+    source_ip: Option<&'static str>,
+    destination_ip: Option<&'static str>,
+}
+
+/// The mesh's trust domains (trust domain first, then aliases).
+type Tds = &'static [&'static str];
+
+/// istiod's `ReplaceTrustDomainAliases` for one principal, from bundle.go and util.go.
+fn expand(p: &str, tds: Tds) -> Vec<String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.len() != 5 || parts[0] == "*" {
+        return vec![p.to_owned()];
+    }
+    let td = parts[0];
+    let covers = |t: &str| {
+        td == t
+            || td.strip_suffix('*').is_some_and(|x| t.starts_with(x))
+            || td.strip_prefix('*').is_some_and(|x| t.ends_with(x))
+    };
+    if !(td == "cluster.local" || tds.iter().any(|t| covers(t))) {
+        return vec![p.to_owned()];
+    }
+    let rest = &p[td.len()..];
+    let mut out: Vec<String> = Vec::new();
+    for t in tds {
+        let n = match td.strip_prefix('*') {
+            Some(x) if t.ends_with(x) => p.to_owned(),
+            _ => format!("{t}{rest}"),
+        };
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` for the Istio-form principals used here; a value
+/// without `/` names a service account of the policy's namespace.
+fn sa_match(policy_ns: &str, v: &str, principal: &str) -> bool {
+    let (ns, sa) = v.split_once('/').unwrap_or((policy_ns, v));
+    let parts: Vec<&str> = principal.split('/').collect();
+    parts.len() == 5 && parts[1] == "ns" && parts[2] == ns && parts[3] == "sa" && parts[4] == sa
+}
+
+/// The CIDRs used here.
+fn ip_match(v: &str, ip: &str) -> bool {
+    match v.strip_suffix("/8") {
+        Some(net) => net.split('.').next() == ip.split('.').next(),
+        None => v == ip,
+    }
 }
 
 fn pattern(p: &str, s: &str) -> bool {
@@ -150,7 +221,7 @@ fn field(
     }
 }
 
-fn rule_matches(r: &R, q: &Q, action: Action) -> bool {
+fn rule_matches(r: &R, q: &Q, action: Action, policy_ns: &str, tds: Tds) -> bool {
     let tcp = q.http.is_none();
     let uses_http =
         r.to.iter()
@@ -161,11 +232,22 @@ fn rule_matches(r: &R, q: &Q, action: Action) -> bool {
         return false;
     }
     let p = q.principal.as_deref();
+    let expanded = |vs: &Option<Vec<String>>| {
+        vs.as_ref()
+            .map(|vs| vs.iter().flat_map(|v| expand(v, tds)).collect::<Vec<_>>())
+    };
+    let sas = |vs: &Option<Vec<String>>, not: bool| match vs {
+        None => true,
+        Some(vs) => p.is_some_and(|p| vs.iter().any(|v| sa_match(policy_ns, v, p))) != not,
+    };
     let from_ok = r.from.as_ref().is_none_or(|f| {
         f.iter().any(|s| {
-            field(&s.principals, p, false, pattern)
-                && field(&s.not_principals, p, true, pattern)
+            field(&expanded(&s.principals), p, false, pattern)
+                && field(&expanded(&s.not_principals), p, true, pattern)
                 && field(&s.namespaces, p, false, ns_match)
+                && sas(&s.service_accounts, false)
+                && sas(&s.not_service_accounts, true)
+                && field(&s.ip_blocks, q.source_ip, false, ip_match)
         })
     });
     let method = q.http.as_ref().map(|h| h.0.as_str());
@@ -180,7 +262,11 @@ fn rule_matches(r: &R, q: &Q, action: Action) -> bool {
     });
     let token = q.http.as_ref().and_then(|h| h.2.as_deref());
     let when_ok = tcp || field(&r.when_token, token, false, pattern);
-    from_ok && to_ok && when_ok
+    let dest_ok = match &r.when_dest {
+        None => true,
+        Some((not, v)) => field(&Some(v.clone()), q.destination_ip, *not, ip_match),
+    };
+    from_ok && to_ok && when_ok && dest_ok
 }
 
 fn reference(
@@ -188,6 +274,7 @@ fn reference(
     ns: &str,
     labels: &BTreeMap<String, String>,
     q: &Q,
+    tds: Tds,
 ) -> (String, Option<String>, Option<usize>) {
     let mut cands: Vec<&P> = ps
         .iter()
@@ -204,7 +291,7 @@ fn reference(
             p.rules
                 .as_ref()?
                 .iter()
-                .position(|r| rule_matches(r, q, a))
+                .position(|r| rule_matches(r, q, a, &p.ns, tds))
                 .map(|i| (format!("{}/{}", p.ns, p.name), i))
         })
     };
@@ -239,15 +326,41 @@ fn source() -> impl Strategy<Value = S> {
             "cluster.local/ns/b/*",
             "*/sa/x",
             "*",
+            "*.local/ns/a/sa/x",
+            "clu*/ns/a/sa/x",
+            "old*/ns/b/sa/y",
         ]),
-        opt_list(&["cluster.local/ns/a/sa/x", "*"]),
+        opt_list(&["cluster.local/ns/a/sa/x", "*", "*.td/ns/ab/sa/z"]),
         opt_list(&["a", "b", "a*"]),
+        // serviceAccounts exclude principals and namespaces (the CRD's rule): one or the other.
+        proptest::bool::ANY,
+        opt_list(&["x", "a/x", "b/y", "y"]),
+        opt_list(&["x", "other/z"]),
+        opt_list(&["10.0.0.0/8", "192.168.1.1"]),
     )
-        .prop_map(|(principals, not_principals, namespaces)| S {
-            principals,
-            not_principals,
-            namespaces,
-        })
+        .prop_map(
+            |(principals, not_principals, namespaces, by_sa, sas, not_sas, ip_blocks)| {
+                if by_sa {
+                    S {
+                        principals: None,
+                        not_principals: None,
+                        namespaces: None,
+                        service_accounts: sas,
+                        not_service_accounts: not_sas,
+                        ip_blocks,
+                    }
+                } else {
+                    S {
+                        principals,
+                        not_principals,
+                        namespaces,
+                        service_accounts: None,
+                        not_service_accounts: None,
+                        ip_blocks,
+                    }
+                }
+            },
+        )
 }
 
 fn operation() -> impl Strategy<Value = O> {
@@ -268,11 +381,19 @@ fn rule() -> impl Strategy<Value = R> {
         proptest::option::of(proptest::collection::vec(source(), 1..3)),
         proptest::option::of(proptest::collection::vec(operation(), 1..3)),
         opt_list(&["t1", "t*"]),
+        proptest::option::weighted(
+            0.2,
+            (
+                proptest::bool::ANY,
+                proptest::sample::subsequence(&["10.0.0.0/8", "172.16.0.1"][..], 1..=2),
+            ),
+        ),
     )
-        .prop_map(|(from, to, when_token)| R {
+        .prop_map(|(from, to, when_token, when_dest)| R {
             from,
             to,
             when_token,
+            when_dest: when_dest.map(|(not, v)| (not, v.into_iter().map(str::to_owned).collect())),
         })
 }
 
@@ -305,7 +426,11 @@ fn query() -> impl Strategy<Value = Q> {
             Just(None),
             Just(Some("cluster.local/ns/a/sa/x")),
             Just(Some("cluster.local/ns/b/sa/y")),
-            Just(Some("other.td/ns/ab/sa/z"))
+            Just(Some("other.td/ns/ab/sa/z")),
+            Just(Some("old.local/ns/b/sa/y")),
+            Just(Some("clutter.io/ns/a/sa/x")),
+            Just(Some("cluster.local/ns/demo/sa/x")),
+            Just(Some("cluster.local/ns/istio-system/sa/y")),
         ],
         prop_oneof![Just(80u16), Just(8080u16)],
         proptest::option::of((
@@ -313,11 +438,15 @@ fn query() -> impl Strategy<Value = Q> {
             prop_oneof![Just("/"), Just("/admin/x"), Just("/x")],
             proptest::option::of(prop_oneof![Just("t1"), Just("t2")]),
         )),
+        proptest::option::of(prop_oneof![Just("10.1.2.3"), Just("192.168.1.1")]),
+        proptest::option::of(prop_oneof![Just("10.9.9.9"), Just("172.16.0.1")]),
     )
-        .prop_map(|(p, port, http)| Q {
+        .prop_map(|(p, port, http, source_ip, destination_ip)| Q {
             principal: p.map(str::to_owned),
             port,
             http: http.map(|(m, p, t)| (m.to_owned(), p.to_owned(), t.map(str::to_owned))),
+            source_ip,
+            destination_ip,
         })
 }
 
@@ -328,11 +457,20 @@ proptest! {
         mut ps in proptest::collection::vec(policy(), 0..8),
         q in query(),
         app in prop_oneof![Just("api"), Just("db"), Just("web")],
+        aliases in proptest::bool::ANY,
     ) {
         // One object per namespace/name, as a cluster holds.
         let mut seen = std::collections::HashSet::new();
         ps.retain(|p| seen.insert((p.ns.clone(), p.name.clone())));
-        let set = AuthorizationPolicySet::new(&ps.iter().map(P::to_ap).collect::<Vec<_>>(), &MeshConfig::default()).unwrap();
+        let (mesh, tds): (MeshConfig, Tds) = if aliases {
+            (
+                MeshConfig::from_yaml("trustDomain: cluster.local\ntrustDomainAliases: [old.local]\n").unwrap(),
+                &["cluster.local", "old.local"],
+            )
+        } else {
+            (MeshConfig::default(), &["cluster.local"])
+        };
+        let set = AuthorizationPolicySet::new(&ps.iter().map(P::to_ap).collect::<Vec<_>>(), &mesh).unwrap();
         let labels = BTreeMap::from([("app".to_owned(), app.to_owned())]);
         let mut req = Request::tcp(q.port);
         if let Some(p) = &q.principal {
@@ -344,11 +482,17 @@ proptest! {
                 req = req.with_header("x-token", t);
             }
         }
+        if let Some(ip) = q.source_ip {
+            req = req.with_source_ip(ip.parse().unwrap());
+        }
+        if let Some(ip) = q.destination_ip {
+            req = req.with_destination_ip(ip.parse().unwrap());
+        }
         for ns in ["demo", ROOT] {
             let fast = set.check(ns, &labels, &req);
             let slow = set.explain(ns, &labels, &req);
             prop_assert_eq!(&fast, &slow);
-            let want = reference(&ps, ns, &labels, &q);
+            let want = reference(&ps, ns, &labels, &q, tds);
             let got = (
                 fast.step().kind().to_owned(),
                 fast.step().policy().map(|p| p.to_string()),
