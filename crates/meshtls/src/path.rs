@@ -34,6 +34,25 @@
 //!    a `caCertificates` trust domain (`TrustDomainsForValidation`).
 //! 4. **Authorization**: the AuthorizationPolicies ([`crate::policy::authorization`]).
 //!
+//! # Ambient pods
+//!
+//! A pod in ambient mode (labelled `istio.io/dataplane-mode: ambient`, or in a namespace so
+//! labelled and not itself labelled `none`, and without a sidecar; see [`Mesh::data_plane`])
+//! is reached through ztunnel, and the walk follows ztunnel's rules instead
+//! ([`PathCheck::data_plane`] says which applied):
+//!
+//! 1. **Transport.** Only HBONE (TLS 1.3 to port 15008, HTTP/2 `CONNECT` to the pod's port)
+//!    carries an identity: a [`Caller::Hbone`], or a mesh workload whose sidecar tunnels to
+//!    ambient endpoints. TLS sent straight to the pod's port reaches ztunnel as plain TCP.
+//! 2. **Mode.** STRICT is istiod's `istio_converted_static_strict` DENY of traffic without a
+//!    peer identity; DISABLE is not supported in ambient mode and acts as PERMISSIVE. Under
+//!    PERMISSIVE, plaintext passes and TLS to the app's port reaches an app that speaks none
+//!    ([`AmbientRefusal::NotTunnelled`]).
+//! 3. **Identity.** ztunnel's handshake takes only an Istio identity
+//!    `spiffe://<td>/ns/<ns>/sa/<sa>` in the destination's own trust domain: no aliases, no
+//!    `caCertificates` trust domains.
+//! 4. **Authorization** at L4, as [`DataPlane::Ambient`] describes.
+//!
 //! The seed case: the Application Gateway for Containers identity to a STRICT namespace.
 //!
 //! ```
@@ -64,6 +83,15 @@
 //! // A plaintext client never reaches authorization: STRICT refuses it.
 //! let r = mesh.check(&Caller::Plaintext, &to_api);
 //! assert!(matches!(r.step(), PathStep::Mode { .. }));
+//!
+//! // The same namespace in ambient mode: the gateway must speak HBONE, and ztunnel
+//! // evaluates the policy at L4.
+//! let ambient = mesh.with_namespace_labels("demo", [("istio.io/dataplane-mode", "ambient")]);
+//! let r = ambient.check(&gateway, &to_api);
+//! assert_eq!(r.data_plane(), meshtls::policy::authorization::DataPlane::Ambient);
+//! assert_eq!(r.step().kind(), "mode"); // mTLS outside HBONE carries no identity to ztunnel
+//! let hbone = Caller::hbone("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")?;
+//! assert_eq!(ambient.check(&hbone, &to_api).step().kind(), "no-allow-matched");
 //! # Ok::<(), meshtls::Error>(())
 //! ```
 

@@ -34,15 +34,40 @@
 //! fields are ANDed, the values of a field ORed, and `not*` fields exclude. Strings match
 //! exactly, by prefix `abc*`, by suffix `*abc` or by presence `*`; hosts ignore case.
 //! `principals` compare with the peer's SPIFFE ID without `spiffe://` and are expanded with
-//! the mesh's trust domain and aliases (a principal in `cluster.local` or any of them stands
-//! for all of them); `namespaces` match `.*/ns/<ns>/.*` and `serviceAccounts`
-//! `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` on the peer's identity, so plaintext callers
-//! match none of them (and pass every `not*` of them).
+//! the mesh's trust domain and aliases as istiod's `ReplaceTrustDomainAliases` does (a
+//! principal in `cluster.local`, in any of them, or in a `*suffix`/`prefix*` pattern of one
+//! of them stands for all of them; see [`crate::identity::expand_principals`]); `namespaces`
+//! match `.*/ns/<ns>/.*` and `serviceAccounts` (and the `when` key `source.serviceAccount`)
+//! `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?` on the peer's identity, a value without `/`
+//! naming a service account of the policy's own namespace; so plaintext callers match none
+//! of them (and pass every `not*` of them).
 //!
 //! On TCP traffic (a [`Request`] without HTTP attributes) the HTTP-only fields (`hosts`,
 //! `methods`, `paths`, `requestPrincipals`, `request.headers`, `request.auth.*`) cannot be
 //! evaluated: an ALLOW rule using them never matches (allow less); in a DENY, AUDIT or
 //! CUSTOM rule they are dropped and the rest of the rule decides (deny more).
+//!
+//! # Ambient pods (ztunnel)
+//!
+//! A pod in ambient mode has no sidecar: ztunnel enforces the policies istiod converts for it
+//! (`pilot/pkg/serviceregistry/ambient/authorization.go`), and
+//! [`AuthorizationPolicySet::check_in`] / [`AuthorizationPolicySet::explain_in`] with
+//! [`DataPlane::Ambient`] evaluate them as ztunnel does:
+//!
+//! - only `principals`, `namespaces`, `serviceAccounts`, `ipBlocks`, `ports` (and their
+//!   `not*` forms) and the `when` keys `source.ip`, `source.namespace`, `source.principal`,
+//!   `destination.ip`, `destination.port` are evaluated, whatever the traffic;
+//! - an ALLOW rule with any other field never matches; in a DENY rule the other fields are
+//!   dropped, but a `from`/`to` entry left with nothing is an empty match, which ztunnel never
+//!   matches, and a `when` on another key never holds — so where a sidecar denies more, ztunnel
+//!   denies less (a waypoint enforces HTTP rules);
+//! - principals are compared as written (istiod expands no trust-domain alias for ztunnel),
+//!   namespaces as strings on the peer's Istio identity;
+//! - CUSTOM and AUDIT policies and policies bound by `targetRefs` (to a waypoint) are not
+//!   ztunnel's: the explanation says where they are decided.
+//!
+//! [`crate::path`] picks the data plane from the pod's and its namespace's
+//! `istio.io/dataplane-mode` label.
 //!
 //! # Cost
 //!
