@@ -17,7 +17,7 @@ The targets (issue 12) are for a quiet machine. On a loaded one every figure, th
 included, is several times slower, so each target is also shown scaled by how much slower
 the core's own reference work ran in this run than on a quiet machine: the core's
 ``resolve`` of the row's query against the issue's 0.25 µs (per-call rows), and the core's
-``PolicySet::new`` from typed policies against the README's 13.5 ms (build rows). The factor
+``PolicySet::new`` from typed policies against 13.5 ms (build rows; crates/meshtls-bench/README.md). The factor
 is at least 1, so on a quiet machine the scaled target is the target itself.
 """
 
@@ -32,7 +32,7 @@ import time
 import meshtls
 from meshtls import _meshtls as core
 
-# Quiet-machine figures of the core's reference work (issue 12 / README, the same 2-core VM).
+# Quiet-machine figures of the core's reference work (issue 12 / crates/meshtls-bench/README.md, the same 2-core VM).
 QUIET_CORE_RESOLVE = 0.25e-6
 QUIET_CORE_BUILD = 13.5e-3
 

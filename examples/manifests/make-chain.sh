@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes the files the README's snippets read: a mesh CA, a workload chain and its key, and a
+# Makes the files docs/identity.md's snippets read: a mesh CA, a workload chain and its key, and a
 # SPIFFE bundle map, all under ${1:-/tmp/meshtls-demo}. Needs the `meshtls` binary on PATH
 # (`cargo install --path crates/meshtls-cli`) or MESHTLS=path/to/meshtls.
 set -euo pipefail

@@ -1,6 +1,6 @@
 """A gateway written in Python calls an app behind a STRICT sidecar over mesh mTLS.
 
-Start the demo's pieces (see the README), then:
+Start the demo's pieces (see docs/tls.md), then:
 
     python examples/python/gateway_client.py --ca-dir /tmp/mesh-ca --connect 127.0.0.1:15006
 

@@ -140,19 +140,19 @@ def test_merged_store_limit_is_closed_by_check_peer(ca: meshtls.MeshCa, foreign:
     both = bundles_of(ca, foreign)
     server = serve_once(mtls.server_context(ca.issue(SIDECAR), both), both)
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    tls = mtls.client_context(impostor, both).wrap_socket(raw)  # OpenSSL: handshake fine
-    mtls.check_peer(tls, both, expected=[SIDECAR])
-    tls.sendall(b"ping")
-    server.join()
+    with mtls.client_context(impostor, both).wrap_socket(raw) as tls:  # OpenSSL: handshake fine
+        mtls.check_peer(tls, both, expected=[SIDECAR])
+        tls.sendall(b"ping")
+        server.join()
     assert isinstance(server.error, meshtls.SvidError), server.error
 
     # A genuine foreign.example workload passes SVID verification but not the trust domains.
     server = serve_once(mtls.server_context(ca.issue(SIDECAR), both), both, trust_domains=["cluster.local"])
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    tls = mtls.client_context(foreign.issue("spiffe://foreign.example/ns/x/sa/y"), both).wrap_socket(raw)
-    mtls.check_peer(tls, both, expected=[SIDECAR])
-    tls.sendall(b"ping")
-    server.join()
+    with mtls.client_context(foreign.issue("spiffe://foreign.example/ns/x/sa/y"), both).wrap_socket(raw) as tls:
+        mtls.check_peer(tls, both, expected=[SIDECAR])
+        tls.sendall(b"ping")
+        server.join()
     assert isinstance(server.error, meshtls.AuthorizationError), server.error
 
 

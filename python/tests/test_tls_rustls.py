@@ -184,8 +184,7 @@ def test_server_side_authorizer_refuses_client_before_its_data_reaches_the_app(c
     with config.listen(("127.0.0.1", 0)) as listener:
         server = echo_once(listener)
         ctx = mtls.client_context(ca.issue(OTHER), bundles, min_version="1.3")
-        with socket.create_connection(listener.address, timeout=10) as raw:
-            tls = ctx.wrap_socket(raw)
+        with socket.create_connection(listener.address, timeout=10) as raw, ctx.wrap_socket(raw) as tls:
             tls.sendall(b"secret for the app")
             with pytest.raises((ssl.SSLError, ConnectionError)):
                 tls.recv(100)
@@ -524,8 +523,7 @@ def test_python_ssl_client_to_listener(ca: meshtls.MeshCa, version: str) -> None
     with mtls.serve(("127.0.0.1", 0), ca.issue(SIDECAR), bundles) as listener:
         server = echo_once(listener)
         ctx = mtls.client_context(ca.issue(GATEWAY), bundles, min_version=version, max_version=version)
-        with socket.create_connection(listener.address, timeout=10) as raw:
-            tls = ctx.wrap_socket(raw)
+        with socket.create_connection(listener.address, timeout=10) as raw, ctx.wrap_socket(raw) as tls:
             assert mtls.check_peer(tls, bundles, expected=[SIDECAR]) == meshtls.SpiffeId(SIDECAR)
             tls.sendall(b"ping")
             assert tls.recv(100) == f"hello {GATEWAY}".encode()
@@ -755,11 +753,15 @@ class Demo:
         for p in self.procs:
             p.kill()
             p.wait()
+        self.reader.join()  # the sidecar's output ends with it
+        if self.sidecar.stdout:
+            self.sidecar.stdout.close()
 
 
 def http_get(conn: Any) -> bytes:
     conn.sendall(b"GET /api/headers HTTP/1.1\r\nHost: api.demo.svc.cluster.local:8080\r\nConnection: close\r\n\r\n")
-    return bytes(conn.makefile("rb").read())
+    with conn.makefile("rb") as f:
+        return bytes(f.read())
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
@@ -846,11 +848,11 @@ def test_python_gateway_example_against_the_demo_sidecar(tmp_path: pathlib.Path,
         demo.close()
 
 
-def test_readme_python_tls_snippet_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("### Python TLS"):]
+def test_guide_python_tls_snippet_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (REPO / "docs" / "python.md").read_text()
+    section = text[text.index("## mTLS from Python: the rustls path"):]
     snippet = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python\n") + 10)]
-    exec(compile(snippet, "README.md#python-tls", "exec"), {})
+    exec(compile(snippet, "docs/python.md#mtls-from-python-the-rustls-path", "exec"), {})
     out = capsys.readouterr().out
     assert f"hello {GATEWAY}" in out
     assert f"peer {SIDECAR} is not authorized: expected {OTHER}" in out

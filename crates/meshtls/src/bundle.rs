@@ -16,6 +16,12 @@
 //! - SPIFFE bundle map (`{"trust_domains": {"<td>": <bundle>, ...}}`, as gRPC A87 reads):
 //!   duplicate trust domains are rejected, per-bundle refresh hints are ignored.
 //!
+//! Limits on hostile input: a PEM or JSON bundle text, or a PEM chain, is at most
+//! [`MAX_BUNDLE_BYTES`] (16 MiB, [`BundleError::TooLarge`]
+//! before any parsing), and a bundle map names at most [`MAX_BUNDLE_MAP_TRUST_DOMAINS`] (4,096)
+//! trust domains. Roots are deduplicated and looked up by hash, and a bad value is quoted in a
+//! message to at most 256 characters.
+//!
 //! ```
 //! use meshtls::bundle::{BundleSet, TrustBundle};
 //! use meshtls::TrustDomain;

@@ -26,12 +26,12 @@
 //!   typeless value (nulls, YAML 1.1 booleans, decimal integers, floats) and its event and
 //!   node budgets counted per event as serde-saphyr counts them. It skips serde-saphyr's
 //!   per-key recording, fingerprinting and replay, which cost more than the parser itself
-//!   (the README's profile). Anything it does not decide — an anchor or alias, a merge key, a
-//!   core-schema or `%TAG` tag, a directive, a key that is not a string or a plain decimal, a
-//!   key twice, a non-finite float, a radix integer, nesting past [`MAX_DEPTH`], any syntax
-//!   error — is read again by serde-saphyr from the start, which gives its value or its
-//!   error. Differential tests and the `yaml_direct` fuzz target hold the two to the same
-//!   answers.
+//!   (see the hostile-input section of `crates/meshtls-bench/README.md`). Anything it does not
+//!   decide — an anchor or alias, a merge key, a core-schema or `%TAG` tag, a directive, a key
+//!   that is not a string or a plain decimal, a key twice, a non-finite float, a radix
+//!   integer, nesting past [`MAX_DEPTH`], any syntax error — is read again by serde-saphyr from
+//!   the start, which gives its value or its error. Differential tests and the `yaml_direct`
+//!   fuzz target hold the two to the same answers.
 //! - serde-saphyr reads the rest, and every typed target ([`parse`], [`parse_documents_as`]).
 //!
 //! JSON text (an object or array, as `kubectl get -o json` prints) is read by the JSON parser

@@ -7,6 +7,11 @@
 //! - [`IstioIdentity`] is the `spiffe://<td>/ns/<ns>/sa/<sa>` form Istio issues.
 //! - [`PrincipalPattern`], [`expand_principals`] and [`expand_spiffe_ids`] follow Istio's
 //!   AuthorizationPolicy matching and trust-domain alias rules.
+//!
+//! Limits on hostile input: an alias expansion ([`expand_principals`], [`expand_spiffe_ids`])
+//! that would produce more than [`MAX_EXPANSION`] entries is refused before any work with
+//! [`IdentityError::TooLarge`](crate::error::IdentityError::TooLarge); sets of trust domains,
+//! principals and IDs are deduplicated and looked up by hash.
 
 mod grammar;
 mod istio;

@@ -46,11 +46,6 @@
 //!   non-critical BasicConstraints: `openssl verify -x509_strict` and pyca/cryptography's
 //!   verifier refuse those; webpki, Go, BoringSSL (Envoy), GnuTLS and default OpenSSL accept
 //!   them.
-//!
-//! Verdict changes against earlier meshtls releases (no `svid-cases.md` verdict changed): a
-//! root without KeyUsage and an intermediate without KeyUsage used to be refused; both now
-//! verify, as with every peer listed above. A19 (a KeyUsage without `keyCertSign`) stays
-//! rejected.
 
 mod cache;
 mod inspect;
