@@ -186,10 +186,6 @@ pub(crate) struct Check {
     pub(crate) key: Span,
     /// Into `pats`, `cidrs` or `ports`, by attribute.
     pub(crate) values: Span,
-    /// The values as written, before alias expansion, as string patterns (`principals`,
-    /// `namespaces`): what ztunnel compares (it expands no alias and matches a namespace as
-    /// a string). Equal to `values` for every other attribute.
-    pub(crate) raw: Span,
     /// ztunnel evaluates it (istiod's ambient conversion keeps it): `principals`,
     /// `namespaces`, `serviceAccounts`, `ipBlocks`, `ports` and the `when` keys
     /// `source.ip`, `source.namespace`, `source.principal`, `destination.ip`,
@@ -264,6 +260,11 @@ pub(crate) struct Program {
     /// The field's name per check, for explanations: `principals`, `notPorts`,
     /// `when[0] request.headers[x] values`.
     pub(crate) fields: Vec<Cow<'static, str>>,
+    /// Per check, its values as written, before alias expansion, as string patterns
+    /// (`principals`, `namespaces`): what ztunnel compares (it expands no alias and matches a
+    /// namespace as a string); the check's `values` for every other attribute. Apart from
+    /// [`Check`] so that the sidecar's evaluation walks smaller checks.
+    pub(crate) raw: Vec<Span>,
     pub(crate) items: Vec<Span>,
     pub(crate) rules: Vec<RuleCode>,
     pub(crate) sel: Vec<SelPair>,
@@ -443,6 +444,14 @@ impl Program {
         }
     }
 
+    /// A check's values as written (see [`Program::raw`]).
+    fn raw_pats(&self, ci: u32) -> &[Pat] {
+        self.raw
+            .get(ci as usize)
+            .and_then(|r| self.pats.get(r.range()))
+            .unwrap_or(&[])
+    }
+
     /// True when the attribute is present and one of the values matches it.
     pub(crate) fn hit(&self, ci: u32, ctx: &Ctx<'_>) -> bool {
         let Some(c) = self.checks.get(ci as usize) else {
@@ -452,21 +461,15 @@ impl Program {
         let http = req.http.as_ref();
         match c.attr {
             // ztunnel: the values as written (no alias expansion), one by one.
-            Attr::Principal if ctx.ambient => ctx.principal.is_some_and(|p| {
-                self.pats
-                    .get(c.raw.range())
-                    .unwrap_or(&[])
-                    .iter()
-                    .any(|pat| self.pat_matches(pat, p))
-            }),
+            Attr::Principal if ctx.ambient => ctx
+                .principal
+                .is_some_and(|p| self.raw_pats(ci).iter().any(|pat| self.pat_matches(pat, p))),
             Attr::Principal => ctx
                 .principal
                 .is_some_and(|p| self.any_str(ci, c, p, Some(ctx))),
             // ztunnel: the values as string patterns on the identity's namespace.
             Attr::Namespace if ctx.ambient => ctx.namespace.is_some_and(|ns| {
-                self.pats
-                    .get(c.raw.range())
-                    .unwrap_or(&[])
+                self.raw_pats(ci)
                     .iter()
                     .any(|pat| self.pat_matches(pat, ns))
             }),
@@ -821,7 +824,10 @@ impl Program {
             return String::new();
         };
         let c = &if ambient {
-            Check { values: c.raw, ..c }
+            Check {
+                values: self.raw.get(ci as usize).copied().unwrap_or(c.values),
+                ..c
+            }
         } else {
             c
         };
@@ -849,7 +855,10 @@ impl Program {
             return String::new();
         };
         let c = &if ambient {
-            Check { values: c.raw, ..c }
+            Check {
+                values: self.raw.get(ci as usize).copied().unwrap_or(c.values),
+                ..c
+            }
         } else {
             c
         };
@@ -1277,10 +1286,10 @@ impl Program {
             hashed,
             key,
             values,
-            raw,
             l4,
         });
         self.fields.push(field);
+        self.raw.push(raw);
         Ok(())
     }
 
