@@ -344,6 +344,43 @@ fn mesh_config_file(dir: &std::path::Path, m: &serde_json::Value) -> Option<Stri
     Some(path.to_str().unwrap().to_owned())
 }
 
+/// `COMMAND - --json --to ns/k=v,... --port N` for a vector's workload.
+fn base_args(
+    command: &[&str],
+    workload: &serde_json::Value,
+    port: &serde_json::Value,
+) -> Vec<String> {
+    let labels: Vec<String> = workload["labels"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect();
+    let to = format!(
+        "{}/{}",
+        workload["namespace"].as_str().unwrap(),
+        labels.join(",")
+    );
+    let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    args.extend(["-", "--json", "--to", &to, "--port", &port.to_string()].map(str::to_owned));
+    args
+}
+
+/// Runs `args` with the vector's objects as a List on stdin; the exit code must say
+/// `allowed`; the JSON answer is returned.
+fn run_vector(
+    name: &str,
+    args: &[String],
+    items: &serde_json::Value,
+    allowed: bool,
+) -> serde_json::Value {
+    let stdin = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run(&argv, &stdin.to_string());
+    assert_eq!(code, if allowed { 0 } else { 1 }, "{name}: {out}{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 /// The upstream evaluation vectors through `authz check`, sidecar and ambient
 /// (`--data-plane`), every attribute by its flag.
 #[test]
@@ -353,22 +390,8 @@ fn authz_check_upstream_vectors() {
     std::fs::create_dir_all(&dir).unwrap();
     for c in doc["eval"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
-        let w = &c["workload"];
-        let labels: Vec<String> = w["labels"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
-            .collect();
-        let to = format!("{}/{}", w["namespace"].as_str().unwrap(), labels.join(","));
         let r = &c["request"];
-        let port = r["port"].to_string();
-        let mut args: Vec<String> = [
-            "authz", "check", "-", "--json", "--to", &to, "--port", &port,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = base_args(&["authz", "check"], &c["workload"], &r["port"]);
         match r["principal"].as_str() {
             Some(p) => args.extend(["--from".to_owned(), format!("spiffe://{p}")]),
             None => args.push("--plaintext".to_owned()),
@@ -381,16 +404,11 @@ fn authz_check_upstream_vectors() {
         if let Some(m) = mesh_config_file(&dir, &c["mesh"]) {
             args.extend(["--mesh-config".to_owned(), m]);
         }
-        let stdin = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": c["policies"]});
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = run(&argv, &stdin.to_string());
         let e = &c["expected"];
-        let allowed = e["allowed"].as_bool().unwrap();
-        assert_eq!(code, if allowed { 0 } else { 1 }, "{name}: {out}{err}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["step"], e["step"], "{name}: {out}");
+        let v = run_vector(name, &args, &c["policies"], e["allowed"].as_bool().unwrap());
+        assert_eq!(v["step"], e["step"], "{name}: {v}");
         assert_eq!(v["data_plane"], c["data_plane"], "{name}");
-        assert_eq!(v["policy"], e["policy"], "{name}: {out}");
+        assert_eq!(v["policy"], e["policy"], "{name}: {v}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -404,18 +422,7 @@ fn path_check_upstream_vectors() {
     for c in doc["path"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let d = &c["destination"];
-        let labels: Vec<String> = d["labels"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
-            .collect();
-        let to = format!("{}/{}", d["namespace"].as_str().unwrap(), labels.join(","));
-        let port = d["port"].to_string();
-        let mut args: Vec<String> = ["path", "check", "-", "--json", "--to", &to, "--port", &port]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args = base_args(&["path", "check"], d, &d["port"]);
         let id = c["caller"]["id"].as_str().map(str::to_owned);
         match c["caller"]["kind"].as_str().unwrap() {
             "plaintext" => args.push("--plaintext".to_owned()),
@@ -428,14 +435,9 @@ fn path_check_upstream_vectors() {
         if let Some(m) = mesh_config_file(&dir, &c["mesh"]) {
             args.extend(["--mesh-config".to_owned(), m]);
         }
-        let stdin = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": c["dump"]});
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, err) = run(&argv, &stdin.to_string());
         let e = &c["expected"];
-        let allowed = e["allowed"].as_bool().unwrap();
-        assert_eq!(code, if allowed { 0 } else { 1 }, "{name}: {out}{err}");
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["step"], e["step"], "{name}: {out}");
+        let v = run_vector(name, &args, &c["dump"], e["allowed"].as_bool().unwrap());
+        assert_eq!(v["step"], e["step"], "{name}: {v}");
         assert_eq!(v["data_plane"], e["data_plane"], "{name}");
         assert_eq!(v["transport"], e["transport"], "{name}");
     }

@@ -650,6 +650,31 @@ pub struct PathCheck {
 }
 
 impl PathCheck {
+    /// The answer, with the result line closing the explanation.
+    fn finish(
+        allowed: bool,
+        step: PathStep,
+        data_plane: DataPlane,
+        transport: Transport,
+        mode: &Decision,
+        verdict: Option<Verdict>,
+        mut explanation: Vec<String>,
+    ) -> Self {
+        explanation.push(format!(
+            "result: {} — {step}",
+            if allowed { "allowed" } else { "refused" }
+        ));
+        PathCheck {
+            allowed,
+            step,
+            data_plane,
+            transport,
+            mode: mode.clone(),
+            verdict,
+            explanation,
+        }
+    }
+
     /// True when the call gets through to the app.
     pub fn allowed(&self) -> bool {
         self.allowed
@@ -990,16 +1015,15 @@ impl Mesh {
                 lines.push(format!(
                     "1. transport: HBONE with {id} to port 15008 of the pod"
                 ));
-                lines.push(format!("result: refused — {}", AmbientRefusal::NotAmbient));
-                return PathCheck {
-                    allowed: false,
-                    step: PathStep::Ambient(AmbientRefusal::NotAmbient),
-                    data_plane: DataPlane::Sidecar,
-                    transport: Transport::Hbone,
-                    mode,
-                    verdict: None,
-                    explanation: lines,
-                };
+                return PathCheck::finish(
+                    false,
+                    PathStep::Ambient(AmbientRefusal::NotAmbient),
+                    DataPlane::Sidecar,
+                    Transport::Hbone,
+                    &mode,
+                    None,
+                    lines,
+                );
             }
             Caller::Workload { id, namespace } => {
                 let dr = to.service.as_deref().and_then(|svc| {
@@ -1075,22 +1099,17 @@ impl Mesh {
             (mode.mode(), transport),
             (MtlsMode::Strict, Transport::Plaintext) | (MtlsMode::Disable, Transport::Mtls)
         );
-        let finish =
-            |allowed: bool, step: PathStep, verdict: Option<Verdict>, mut lines: Vec<String>| {
-                lines.push(format!(
-                    "result: {} — {step}",
-                    if allowed { "allowed" } else { "refused" }
-                ));
-                PathCheck {
-                    allowed,
-                    step,
-                    data_plane: DataPlane::Sidecar,
-                    transport,
-                    mode: mode.clone(),
-                    verdict,
-                    explanation: lines,
-                }
-            };
+        let finish = |allowed: bool, step: PathStep, verdict: Option<Verdict>, lines| {
+            PathCheck::finish(
+                allowed,
+                step,
+                DataPlane::Sidecar,
+                transport,
+                &mode,
+                verdict,
+                lines,
+            )
+        };
         if refuse_mode {
             let step = PathStep::Mode {
                 mode: mode.mode(),
@@ -1260,22 +1279,17 @@ impl Mesh {
         for l in mode.explanation() {
             lines.push(format!("   PeerAuthentication: {l}"));
         }
-        let finish =
-            |allowed: bool, step: PathStep, verdict: Option<Verdict>, mut lines: Vec<String>| {
-                lines.push(format!(
-                    "result: {} — {step}",
-                    if allowed { "allowed" } else { "refused" }
-                ));
-                PathCheck {
-                    allowed,
-                    step,
-                    data_plane: DataPlane::Ambient,
-                    transport,
-                    mode: mode.clone(),
-                    verdict,
-                    explanation: lines,
-                }
-            };
+        let finish = |allowed: bool, step: PathStep, verdict: Option<Verdict>, lines| {
+            PathCheck::finish(
+                allowed,
+                step,
+                DataPlane::Ambient,
+                transport,
+                &mode,
+                verdict,
+                lines,
+            )
+        };
         if transport != Transport::Hbone {
             if effective == MtlsMode::Strict {
                 let step = PathStep::Mode {

@@ -13,12 +13,35 @@ use meshtls::MeshConfig;
 use meshtls::identity::{TrustDomain, expand_principals};
 use meshtls::path::{Caller, Destination, Mesh};
 use meshtls::policy::authorization::{
-    AuthorizationPolicySet, DataPlane, Step, check_manifests, validate_value,
+    AuthorizationPolicySet, DataPlane, Step, Verdict, check_manifests, validate_value,
 };
 use serde_json::Value;
 
 fn set(policies: &Value, mesh: &MeshConfig) -> AuthorizationPolicySet {
     AuthorizationPolicySet::from_json_values(policies.as_array().unwrap().clone(), mesh).unwrap()
+}
+
+/// The verdict against a vector's `expected` (allowed, step, policy, rule); the explanation
+/// when they differ.
+fn mismatch(name: &str, fast: &Verdict, slow: &Verdict, e: &Value) -> Option<String> {
+    let got = (
+        fast.allowed(),
+        fast.step().kind(),
+        fast.step().policy().map(|p| p.to_string()),
+        fast.step().rule(),
+    );
+    let want = (
+        e["allowed"].as_bool().unwrap(),
+        e["step"].as_str().unwrap(),
+        e["policy"].as_str().map(str::to_owned),
+        e["rule"].as_u64().map(|r| r as usize),
+    );
+    (got != want).then(|| {
+        format!(
+            "{name}: got {got:?}, want {want:?}\n  {}",
+            slow.explanation().join("\n  ")
+        )
+    })
 }
 
 #[test]
@@ -39,25 +62,7 @@ fn evaluation_vectors() {
         assert_eq!(fast, slow, "{name}: check and explain disagree");
         assert!(fast.explanation().is_empty());
         assert!(slow.explanation().last().unwrap().starts_with("decision: "));
-        let e = &c["expected"];
-        let got = (
-            fast.allowed(),
-            fast.step().kind(),
-            fast.step().policy().map(|p| p.to_string()),
-            fast.step().rule(),
-        );
-        let want = (
-            e["allowed"].as_bool().unwrap(),
-            e["step"].as_str().unwrap(),
-            e["policy"].as_str().map(str::to_owned),
-            e["rule"].as_u64().map(|r| r as usize),
-        );
-        if got != want {
-            failures.push(format!(
-                "{name}: got {got:?}, want {want:?}\n  {}",
-                slow.explanation().join("\n  ")
-            ));
-        }
+        failures.extend(mismatch(name, &fast, &slow, &c["expected"]));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -325,26 +330,12 @@ fn upstream_evaluation() {
         let fast = s.check_in(p, ns, &l, &r);
         let slow = s.explain_in(p, ns, &l, &r);
         assert_eq!(fast, slow, "{name}: check and explain disagree");
-        let e = &c["expected"];
-        let got = (
-            fast.allowed(),
-            fast.step().kind(),
-            fast.step().policy().map(|p| p.to_string()),
-            fast.step().rule(),
-        );
-        let want = (
-            e["allowed"].as_bool().unwrap(),
-            e["step"].as_str().unwrap(),
-            e["policy"].as_str().map(str::to_owned),
-            e["rule"].as_u64().map(|r| r as usize),
-        );
-        if got != want {
-            failures.push(format!(
-                "{name} ({}): got {got:?}, want {want:?}\n  {}",
-                c["source"],
-                slow.explanation().join("\n  ")
-            ));
-        }
+        failures.extend(mismatch(
+            &format!("{name} ({})", c["source"]),
+            &fast,
+            &slow,
+            &c["expected"],
+        ));
         if p == DataPlane::Ambient {
             assert!(
                 slow.explanation().iter().any(|l| l.contains("ztunnel")),

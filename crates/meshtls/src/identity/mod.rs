@@ -26,5 +26,4 @@ pub use principal::{
 pub use spiffe_id::SpiffeId;
 pub use trust_domain::TrustDomain;
 
-#[allow(unused_imports)]
 pub(crate) use istio::split_ns_sa;

@@ -306,18 +306,8 @@ impl<'r> Ctx<'r> {
     pub(crate) fn ambient(req: &'r Request) -> Self {
         let principal = req.principal.as_deref();
         let namespace = principal.and_then(|p| {
-            let mut parts = p.split('/');
-            match (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            ) {
-                (Some(_), Some("ns"), Some(ns), Some("sa"), Some(_), None) => Some(ns),
-                _ => None,
-            }
+            let path = p.find('/').and_then(|i| p.get(i..))?;
+            crate::identity::split_ns_sa(path).map(|(ns, _)| ns)
         });
         Ctx {
             req,
@@ -677,12 +667,17 @@ impl Program {
 
     /// The HTTP-only fields a rule uses, in order, each once.
     fn http_fields(&self, r: &RuleCode) -> Vec<&str> {
+        self.rule_fields(r, |c| c.attr.http_only())
+    }
+
+    /// The names of a rule's fields whose checks `keep` selects, in order, each once.
+    fn rule_fields(&self, r: &RuleCode, keep: impl Fn(&Check) -> bool) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for ci in r.checks.range() {
             let (Some(c), Some(f)) = (self.checks.get(ci), self.fields.get(ci)) else {
                 continue;
             };
-            if c.attr.http_only() && !out.contains(&f.as_ref()) {
+            if keep(c) && !out.contains(&f.as_ref()) {
                 out.push(f);
             }
         }
@@ -879,16 +874,7 @@ impl Program {
 
     /// The fields of a rule that ztunnel does not evaluate, in order, each once.
     fn l7_fields(&self, r: &RuleCode) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for ci in r.checks.range() {
-            let (Some(c), Some(f)) = (self.checks.get(ci), self.fields.get(ci)) else {
-                continue;
-            };
-            if !c.l4 && !out.contains(&f.as_ref()) {
-                out.push(f);
-            }
-        }
-        out
+        self.rule_fields(r, |c| !c.l4)
     }
 
     /// [`Program::rule_matches_l4`] with the reason.
