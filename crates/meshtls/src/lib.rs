@@ -18,7 +18,9 @@
 //! - [`tls`]: rustls configs for the gateway side and the sidecar side;
 //! - [`k8s`]: the Kubernetes objects that carry all of this;
 //! - `ca_protocol` (cargo feature `grpc`): Istio's CA protocol, a client of istiod and a
-//!   server of its own.
+//!   server of its own;
+//! - `hbone` (cargo feature `hbone`): Istio ambient's HBONE tunnel, a client through ztunnel
+//!   and an acceptor.
 //!
 //! Every fallible function returns [`Error`], a `#[non_exhaustive]` enum built from one small
 //! typed enum per area.
@@ -66,6 +68,8 @@ pub mod ca;
 #[cfg(feature = "grpc")]
 pub mod ca_protocol;
 pub mod error;
+#[cfg(feature = "hbone")]
+pub mod hbone;
 pub mod identity;
 pub mod k8s;
 pub mod manifest;
