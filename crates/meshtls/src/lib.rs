@@ -28,7 +28,7 @@
 //! Modules depend on each other in one direction only: `identity` ← `mesh`, `policy`;
 //! a crate-private `x509` layer (the one DER/PEM reader and writer, the strict certificate view,
 //! keys, the time codec, atomic key files) ← [`bundle`] ← [`svid`] ← [`ca`]; [`svid`],
-//! [`bundle`] ← [`authz`] ← [`tls`]. No module imports one that imports it back.
+//! [`bundle`] ← [`authz`] ← [`tls`] ← `hbone`. No module imports one that imports it back.
 //!
 //! ## Identities
 //!

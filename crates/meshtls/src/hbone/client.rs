@@ -396,7 +396,7 @@ impl HboneClient {
                     reason: format!("no stream slot within {timeout:?}"),
                 })
             })?
-            .map_err(closed)?;
+            .map_err(|e| gone(&shared, via, e, fresh))?;
         let mut request = Request::new(());
         *request.method_mut() = Method::CONNECT;
         *request.uri_mut() = http::Uri::try_from(target.to_string()).map_err(|e| {
@@ -409,7 +409,9 @@ impl HboneClient {
         for (name, value) in &self.inner.config.headers {
             request.headers_mut().append(name.clone(), value.clone());
         }
-        let (response, send_stream) = ready.send_request(request, false).map_err(closed)?;
+        let (response, send_stream) = ready
+            .send_request(request, false)
+            .map_err(|e| gone(&shared, via, e, fresh))?;
         let response = tokio::time::timeout(timeout, response)
             .await
             .map_err(|_| {
@@ -441,6 +443,25 @@ impl HboneClient {
             guard.take(),
         ))
     }
+}
+
+/// A connection that cannot start a stream (closed, its driving task gone with its runtime):
+/// taken out of use; a pooled one is retried on another connection.
+fn gone(shared: &Shared, via: SocketAddr, e: h2::Error, fresh: bool) -> Attempt {
+    shared.closed.store(true, Ordering::Release);
+    let text = e.to_string();
+    if fresh {
+        return Attempt::Fail(HboneError::Tls {
+            via: via.to_string(),
+            reason: format!(
+                "the server closed the new connection before the first CONNECT ({text}): it refused our certificate or protocol"
+            ),
+        });
+    }
+    Attempt::Retry(HboneError::Closed {
+        via: via.to_string(),
+        reason: text,
+    })
 }
 
 /// Releases a stream slot unless a stream took it over.
@@ -517,8 +538,10 @@ async fn drive(
                 let Some(inner) = inner.upgrade() else { break };
                 // Decided under the pool's lock, so no stream is checked out meanwhile.
                 let mut pool = lock(&inner.pool);
+                // Idle long enough, or taken out of use and without streams.
                 let idle = shared.active.load(Ordering::Acquire) == 0
-                    && lock(&shared.idle_since).elapsed() >= idle_timeout;
+                    && (shared.closed.load(Ordering::Acquire)
+                        || lock(&shared.idle_since).elapsed() >= idle_timeout);
                 if idle {
                     shared.closed.store(true, Ordering::Release);
                     remove(&mut pool, &key, shared.id);
