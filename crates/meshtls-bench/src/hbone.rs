@@ -30,6 +30,15 @@ const SERVER: &str = "spiffe://cluster.local/ns/shop/sa/api";
 const CLIENT: &str = "spiffe://cluster.local/ns/gateway/sa/agc";
 const STREAM_BYTES: usize = 64 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
+
+/// The application's write size: `CHUNK`, or `MESHTLS_BENCH_HBONE_CHUNK` bytes.
+fn chunk() -> usize {
+    std::env::var("MESHTLS_BENCH_HBONE_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(CHUNK)
+}
 const CONCURRENT: usize = 1000;
 const PER_STREAM: usize = 64 * 1024;
 /// Set in the child processes of the 1,000-stream rows: `tunnels` or `plain`.
@@ -91,10 +100,10 @@ async fn run_app<S: AsyncRead + AsyncWrite + Unpin>(app: App, s: S) {
     let _ = w.shutdown().await;
 }
 
-/// Writes `bytes` in `CHUNK` writes, ends the write side, reads to the end; returns what came
+/// Writes `bytes` in [`chunk`] writes, ends the write side, reads to the end; returns what came
 /// back.
 async fn push<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, bytes: usize) -> Res<usize> {
-    let chunk = vec![7u8; CHUNK.min(bytes)];
+    let chunk = vec![7u8; chunk().min(bytes)];
     let mut left = bytes;
     while left > 0 {
         let n = left.min(chunk.len());
@@ -275,23 +284,43 @@ fn try_rows(h: &mut Harness, rt: &tokio::runtime::Runtime) -> Res<()> {
         .parse()
         .map_err(e)?;
     let rounds = h.samples.clamp(3, 7);
-    let (tunnel_t, plain_t) = rt.block_on(async {
+    let cpu0 = crate::ca_protocol::process_cpu();
+    let (tunnel_t, plain_t, tunnel_cpu, plain_cpu) = rt.block_on(async {
         let (mut tunnel_t, mut plain_t) = (Vec::new(), Vec::new());
+        let (mut tunnel_cpu, mut plain_cpu) = (Duration::ZERO, Duration::ZERO);
+        let cpu = || crate::ca_protocol::process_cpu().unwrap_or_default();
         for _ in 0..rounds {
             let s = client
                 .connect(hbone_sink, target, &client_material, &server_id)
                 .await
                 .map_err(e)?;
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu());
             push(s, STREAM_BYTES).await?;
             tunnel_t.push(t.elapsed());
+            tunnel_cpu += cpu().saturating_sub(c);
             let s = plain_connect(plain_sink).await?;
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu());
             push(s, STREAM_BYTES).await?;
             plain_t.push(t.elapsed());
+            plain_cpu += cpu().saturating_sub(c);
         }
-        Ok::<_, String>((tunnel_t, plain_t))
+        Ok::<_, String>((tunnel_t, plain_t, tunnel_cpu, plain_cpu))
     })?;
+    // CPU per MiB of both sides (this process runs client and server), when /proc tells.
+    let cpu_note = match cpu0 {
+        Some(_) => {
+            let per = |d: Duration| {
+                d.as_secs_f64() * 1e3
+                    / (f64::from(rounds as u32) * (STREAM_BYTES / (1024 * 1024)) as f64)
+            };
+            format!(
+                "; CPU {:.2} vs {:.2} ms per MiB",
+                per(tunnel_cpu),
+                per(plain_cpu)
+            )
+        }
+        None => String::new(),
+    };
     let mib = (STREAM_BYTES / (1024 * 1024)) as u32;
     let (tun, pl) = (median(tunnel_t), median(plain_t));
     let rate = |d: Duration| STREAM_BYTES as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
@@ -301,9 +330,10 @@ fn try_rows(h: &mut Harness, rt: &tokio::runtime::Runtime) -> Res<()> {
         stat("plain mTLS stream (tokio-rustls), per MiB", pl / mib),
         Some(0.9),
         &format!(
-            "{:.0} MiB/s vs {:.0} MiB/s, {STREAM_BYTES} bytes, median of {rounds}",
+            "{:.0} MiB/s vs {:.0} MiB/s, {STREAM_BYTES} bytes in {} KiB writes, median of {rounds}{cpu_note}",
             rate(tun),
-            rate(pl)
+            rate(pl),
+            chunk() / 1024
         ),
     );
 

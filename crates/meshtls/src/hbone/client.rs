@@ -314,6 +314,7 @@ impl HboneClient {
                 .initial_window_size(STREAM_WINDOW)
                 .initial_connection_window_size(CONNECTION_WINDOW)
                 .max_frame_size(super::MAX_FRAME_SIZE)
+                .max_send_buffer_size(super::MAX_SEND_BUFFER)
                 .handshake::<_, Bytes>(tls),
         )
         .await

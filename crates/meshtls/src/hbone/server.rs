@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use super::stream::HboneStream;
 use super::{
     ALPN_H2, CONNECT_TIMEOUT, CONNECTION_WINDOW, DEFAULT_MAX_CONCURRENT_STREAMS,
-    DEFAULT_MAX_HEADER_LIST_SIZE, MAX_FRAME_SIZE, STREAM_WINDOW,
+    DEFAULT_MAX_HEADER_LIST_SIZE, MAX_FRAME_SIZE, MAX_SEND_BUFFER, STREAM_WINDOW,
 };
 use crate::authz::{self, Authorizer};
 use crate::error::{Error, HboneError};
@@ -369,6 +369,7 @@ async fn serve_connection(
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_frame_size(MAX_FRAME_SIZE)
+        .max_send_buffer_size(MAX_SEND_BUFFER)
         .max_concurrent_streams(server.max_concurrent_streams)
         .max_header_list_size(server.max_header_list_size)
         .handshake::<_, Bytes>(tls);
