@@ -1779,6 +1779,11 @@ def _hbone_connect(
         InvalidArgumentError: ``via`` or ``target`` is not ``ip:port``.
     """
 
+def _hbone_connection_count() -> int:
+    """The number of open HBONE connections in the pools behind :mod:`meshtls.hbone` (tunnels to
+    the same server identity and address share one, up to 100 streams each).
+    """
+
 # ---- Istio's CA protocol ---------------------------------------------------------------------
 
 @final

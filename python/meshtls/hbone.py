@@ -37,10 +37,18 @@ from typing import Any, Optional
 from . import _meshtls as _native
 from .tls import DEFAULT_TIMEOUT, _material, _Stream
 
-__all__ = ["HBONE_PORT", "HboneSocket", "connect", "open_connection"]
+__all__ = ["HBONE_PORT", "HboneSocket", "connect", "connection_count", "open_connection"]
 
 HBONE_PORT = 15008
 """The HBONE port inside every ambient pod (ztunnel's inbound listener)."""
+
+
+def connection_count() -> int:
+    """The number of open HBONE connections in the pools behind :func:`connect` and
+    :func:`open_connection`. Tunnels opened with the same ``timeout`` and ``headers`` to the
+    same server identity and address share a connection (up to 100 streams each, closed after
+    5 idle minutes)."""
+    return int(_native._hbone_connection_count())
 
 
 def _headers(headers: Optional[Mapping[str, str]]) -> list[tuple[str, str]]:

@@ -3,8 +3,9 @@
 //! runtime copies to and from the tunnel, so that the blocking and the asyncio streams of
 //! `meshtls/hbone.py` are ordinary sockets.
 
+use std::collections::HashMap;
 use std::os::fd::IntoRawFd;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use meshtls::hbone::{self, HboneClient, HboneClientConfig};
@@ -30,25 +31,57 @@ fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
         .map_err(|e| MeshTlsError::new_err(format!("cannot start the hbone runtime: {e}")))
 }
 
-/// Clients by settings: streams opened with the same settings share a pool.
+/// The most distinct client settings kept; past it the cache starts over (the dropped
+/// clients' connections close when idle, as any others).
+const MAX_CLIENTS: usize = 64;
+
+type ClientKey = (Option<u64>, Vec<(String, String)>);
+
+fn clients() -> &'static Mutex<HashMap<ClientKey, HboneClient>> {
+    static CLIENTS: OnceLock<Mutex<HashMap<ClientKey, HboneClient>>> = OnceLock::new();
+    CLIENTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Clients by settings (timeout, headers): tunnels opened with the same settings share one
+/// pool, so repeated `connect` calls reuse connections.
 fn client(timeout: Option<f64>, headers: &[(String, String)]) -> PyResult<HboneClient> {
-    static DEFAULT: OnceLock<HboneClient> = OnceLock::new();
-    if timeout.is_none() && headers.is_empty() {
-        return Ok(DEFAULT.get_or_init(HboneClient::default).clone());
+    if let Some(t) = timeout.filter(|t| !(t.is_finite() && *t > 0.0)) {
+        return Err(InvalidArgumentError::new_err(format!(
+            "timeout {t}: must be a positive number of seconds"
+        )));
+    }
+    let key: ClientKey = (timeout.map(f64::to_bits), headers.to_vec());
+    let mut clients = clients()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(c) = clients.get(&key) {
+        return Ok(c.clone());
     }
     let mut config = HboneClientConfig::default();
     if let Some(t) = timeout {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(InvalidArgumentError::new_err(format!(
-                "timeout {t}: must be a positive number of seconds"
-            )));
-        }
         config.connect_timeout = Duration::from_secs_f64(t);
     }
     for (name, value) in headers {
         config = config.with_header(name, value).map_err(py_err)?;
     }
-    Ok(HboneClient::new(config))
+    let client = HboneClient::new(config);
+    if clients.len() >= MAX_CLIENTS {
+        clients.clear();
+    }
+    clients.insert(key, client.clone());
+    Ok(client)
+}
+
+/// The number of open HBONE connections in the pools behind :mod:`meshtls.hbone` (tunnels to
+/// the same server identity and address share one, up to 100 streams each).
+#[pyfunction]
+fn _hbone_connection_count() -> usize {
+    clients()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .map(HboneClient::connection_count)
+        .sum()
 }
 
 /// Opens an HBONE tunnel (GIL released) and returns the file descriptor of the Python end
@@ -99,5 +132,6 @@ fn _hbone_connect(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_hbone_connect, m)?)?;
+    m.add_function(wrap_pyfunction!(_hbone_connection_count, m)?)?;
     Ok(())
 }

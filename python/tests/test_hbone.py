@@ -135,7 +135,9 @@ def test_blocking_tunnel_through_meshtls_acceptor(mesh: Mesh, echo: Echo, serve:
         assert roundtrip(t, message) == message
     # A TlsMaterial works too, and streams share the pooled connection.
     material = meshtls.tls.TlsMaterial(mesh.client, meshtls.BundleSet.from_pem_map(mesh.bundles))
+    before = meshtls.hbone.connection_count()
     tunnels = [meshtls.hbone.connect(via, f"127.0.0.1:{echo.port}", material, expected=SERVER_ID) for _ in range(5)]
+    assert meshtls.hbone.connection_count() == before, "the five tunnels ride the pooled connection"
     for i, t in enumerate(tunnels):
         assert roundtrip(t, b"tunnel %d" % i) == b"tunnel %d" % i
         t.close()
@@ -184,6 +186,11 @@ def test_refusals_raise_typed_errors(mesh: Mesh, echo: Echo, serve: Any) -> None
     assert issubclass(meshtls.HboneError, ConnectionError)
     with pytest.raises(meshtls.InvalidArgumentError, match="ip:port"):
         meshtls.hbone.connect("api.shop:15008", target, mesh.client, mesh.bundles, expected=SERVER_ID)
+    with pytest.raises(meshtls.InvalidArgumentError, match="timeout -1"):
+        meshtls.hbone.connect(via, target, mesh.client, mesh.bundles, expected=SERVER_ID, timeout=-1)
+    with pytest.raises(meshtls.InvalidArgumentError, match="header"):
+        meshtls.hbone.connect(via, target, mesh.client, mesh.bundles, expected=SERVER_ID,
+                              headers={"bad name": "x"})
 
     async def refused() -> None:
         await meshtls.hbone.open_connection(via, "127.0.0.9:80", mesh.client, mesh.bundles, expected=SERVER_ID)
