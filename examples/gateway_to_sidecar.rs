@@ -4,6 +4,8 @@
 //! cargo run --example gateway_to_sidecar            # the whole demo, no set-up
 //! # the gateway gets its certificate over Istio's CA protocol (a CA server, as istiod):
 //! cargo run --example gateway_to_sidecar --features grpc -- --ca-protocol
+//! # Istio ambient: the gateway reaches the app through HBONE (an acceptor standing in for ztunnel):
+//! cargo run --example gateway_to_sidecar -- --ambient
 //! ```
 //!
 //! The pieces also run as separate processes, so other tools (openssl, curl, Python) can be
@@ -19,6 +21,8 @@
 //!     --connect 127.0.0.1:15006 --expect-peer spiffe://cluster.local/ns/demo/sa/api --tls 1.3
 //! ```
 
+#[path = "support/ambient.rs"]
+mod ambient;
 #[path = "support/ca.rs"]
 mod ca;
 #[cfg(feature = "grpc")]
@@ -69,6 +73,10 @@ struct Cli {
     /// protocol instead of from the CA files (build with `--features grpc`).
     #[arg(long)]
     ca_protocol: bool,
+    /// The whole demo in Istio ambient mode: the gateway reaches the app through HBONE (TLS 1.3,
+    /// HTTP/2 CONNECT) to an acceptor standing in for the pod's ztunnel.
+    #[arg(long, conflicts_with = "ca_protocol")]
+    ambient: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -223,6 +231,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
+            None if cli.ambient => ambient_demo().await,
             None => demo(cli.ca_protocol).await,
             Some(Command::Ca { dir, trust_domain }) => {
                 let ca = ca::Ca::create(&trust_domain)?;
@@ -367,6 +376,27 @@ async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -
         Ok(Some(e)) => e,
         _ => "(no event)".into(),
     }
+}
+
+async fn ambient_demo() -> Res<bool> {
+    let mut checks = Checks(true);
+    println!(
+        "meshtls demo, ambient mode: a gateway outside the mesh reaches an app in an ambient pod\n"
+    );
+    let ca = ca::Ca::create(MeshConfig::default().trust_domain().as_str())?;
+    println!("1. mesh CA for trust domain {}", ca.trust_domain);
+    let bundles = ca.bundles()?;
+    ambient::demo(
+        |id| ca.material(id, bundles.clone()),
+        &SpiffeId::new(SIDECAR_ID)?,
+        &SpiffeId::new(GATEWAY_ID)?,
+        |ok, what| checks.expect(ok, what),
+    )
+    .await?;
+    if checks.0 {
+        println!("\nevery step behaved as expected");
+    }
+    Ok(checks.0)
 }
 
 async fn demo(ca_protocol: bool) -> Res<bool> {

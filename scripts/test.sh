@@ -26,6 +26,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}"
 fi
 
+step "Go test peers (Istio's pkg/hbone; built once into ~/.cache/meshtls-peers)"
+./scripts/build-peers.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

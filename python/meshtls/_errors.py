@@ -22,6 +22,12 @@ __all__ = [
     "PeerAuthorizationError",
     "InvalidArgumentError",
     "FileError",
+    "HboneError",
+    "HboneTlsError",
+    "HbonePeerIdentityError",
+    "HboneDeniedError",
+    "HboneNoUpstreamError",
+    "HboneBadRequestError",
 ]
 
 
@@ -106,3 +112,32 @@ class CaProtocolError(MeshTlsError):
     """Istio's CA protocol failed: the server was unreachable, the TLS handshake or server
     name check failed, the server refused the request (the message carries its gRPC code and
     message), or it returned a certificate chain that does not check out."""
+
+
+class HboneError(MeshTlsError, ConnectionError):
+    """An HBONE tunnel (Istio ambient's HTTP/2 CONNECT over mTLS) failed: the endpoint was
+    unreachable, the connection closed, the stream was reset, or the CONNECT got an answer
+    other than 200 (the message names the status). The subclasses are the refusals a caller
+    branches on."""
+
+
+class HboneTlsError(HboneError):
+    """The TLS handshake with the HBONE endpoint failed, or the endpoint closed the new
+    connection at once (it refused the client certificate, TLS 1.2, or ALPN)."""
+
+
+class HbonePeerIdentityError(HboneError):
+    """The HBONE endpoint's certificate verified but is not the expected SPIFFE ID."""
+
+
+class HboneDeniedError(HboneError):
+    """The CONNECT was answered 401: an authorization policy denied the caller."""
+
+
+class HboneNoUpstreamError(HboneError):
+    """The CONNECT was answered 503: nothing listens on the target port."""
+
+
+class HboneBadRequestError(HboneError):
+    """The CONNECT was answered 400: a malformed request, or a target whose IP is not the
+    address dialled."""

@@ -1780,6 +1780,31 @@ def _handshake_loop(client: NativeClientConfig, server: NativeServerConfig, n: i
         TlsConnectionError: a handshake failed (the configs do not accept each other).
     """
 
+# ---- HBONE -------------------------------------------------------------------------------------
+
+def _hbone_connect(
+    via: str,
+    target: str,
+    material: TlsMaterial,
+    expected: _SpiffeIdLike,
+    *,
+    timeout: float | None = None,
+    headers: Sequence[tuple[str, str]] = ...,
+) -> int:
+    """Opens an HBONE tunnel (GIL released) and returns the file descriptor of the Python end
+    of a Unix socket pair that the native runtime copies to and from the tunnel; used by
+    :mod:`meshtls.hbone`.
+
+    Raises:
+        HboneError: the tunnel was refused (a subclass says which refusal).
+        InvalidArgumentError: ``via`` or ``target`` is not ``ip:port``.
+    """
+
+def _hbone_connection_count() -> int:
+    """The number of open HBONE connections in the pools behind :mod:`meshtls.hbone` (tunnels to
+    the same server identity and address share one, up to 100 streams each).
+    """
+
 # ---- Istio's CA protocol ---------------------------------------------------------------------
 
 @final

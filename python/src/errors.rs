@@ -18,6 +18,12 @@ import_exception!(meshtls._errors, TlsError);
 import_exception!(meshtls._errors, CaProtocolError);
 import_exception!(meshtls._errors, InvalidArgumentError);
 import_exception!(meshtls._errors, FileError);
+import_exception!(meshtls._errors, HboneError);
+import_exception!(meshtls._errors, HboneTlsError);
+import_exception!(meshtls._errors, HbonePeerIdentityError);
+import_exception!(meshtls._errors, HboneDeniedError);
+import_exception!(meshtls._errors, HboneNoUpstreamError);
+import_exception!(meshtls._errors, HboneBadRequestError);
 
 /// Maps a meshtls error to its Python exception, keeping the message.
 pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
@@ -36,11 +42,26 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Tls(_) => TlsError::new_err(msg),
         meshtls::Error::CaProtocol(_) => CaProtocolError::new_err(msg),
         meshtls::Error::Io { .. } => FileError::new_err(msg),
+        meshtls::Error::Hbone(e) => hbone_error(&e, msg),
         _ => MeshTlsError::new_err(msg),
     }
 }
 
 /// Shorthand for converting any error that becomes a `meshtls::Error`.
+/// One exception per HBONE refusal a caller branches on.
+fn hbone_error(e: &meshtls::error::HboneError, msg: String) -> PyErr {
+    use meshtls::error::HboneError as H;
+    match e {
+        H::Invalid { .. } => InvalidArgumentError::new_err(msg),
+        H::Tls { .. } => HboneTlsError::new_err(msg),
+        H::PeerIdentity { .. } => HbonePeerIdentityError::new_err(msg),
+        H::Denied { .. } => HboneDeniedError::new_err(msg),
+        H::NoUpstream { .. } => HboneNoUpstreamError::new_err(msg),
+        H::BadRequest { .. } => HboneBadRequestError::new_err(msg),
+        _ => HboneError::new_err(msg),
+    }
+}
+
 pub(crate) fn py_err<E: Into<meshtls::Error>>(err: E) -> PyErr {
     to_py(err.into())
 }

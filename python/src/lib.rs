@@ -9,6 +9,7 @@ mod bench;
 mod ca;
 mod ca_protocol;
 mod errors;
+mod hbone;
 mod identity;
 mod policy;
 mod svid;
@@ -24,6 +25,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     svid::register(m)?;
     authz_policy::register(m)?;
     tls::register(m)?;
+    hbone::register(m)?;
     bench::register(m)?;
     Ok(())
 }

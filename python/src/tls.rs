@@ -123,7 +123,7 @@ fn text_tuple<'py>(py: Python<'py>, items: &[&[u8]]) -> PyResult<Bound<'py, PyTu
 ///     material.set_svid(ca.issue(GATEWAY_ID))   # rotation: the next handshake presents it
 #[pyclass(frozen, module = "meshtls.tls", name = "TlsMaterial")]
 pub(crate) struct PyTlsMaterial {
-    inner: TlsMaterial,
+    pub(crate) inner: TlsMaterial,
 }
 
 #[pymethods]

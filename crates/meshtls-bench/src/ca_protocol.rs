@@ -68,7 +68,7 @@ fn stat_ticks(stat: &str) -> Option<u64> {
 
 /// CPU time used so far by this process (all threads, user + system), from /proc/self/stat
 /// (Linux; `None` elsewhere).
-fn process_cpu() -> Option<Duration> {
+pub(crate) fn process_cpu() -> Option<Duration> {
     let ticks = stat_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
     Some(Duration::from_millis(ticks * 10))
 }

@@ -3,7 +3,7 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,hardening,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,hardening,hbone,...]
 //! ```
 
 use std::time::Duration;
@@ -13,6 +13,7 @@ mod ca;
 mod ca_protocol;
 mod hardening;
 mod harness;
+mod hbone;
 mod identity;
 mod policy;
 mod svid;
@@ -57,6 +58,9 @@ fn main() {
     }
     if h.wants("tls") {
         tls::rows(&mut h);
+    }
+    if h.wants("hbone") {
+        hbone::rows(&mut h);
     }
     if h.wants("grpc") {
         ca_protocol::rows(&mut h);

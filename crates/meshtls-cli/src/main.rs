@@ -15,6 +15,8 @@ mod authz;
 mod ca;
 #[cfg(feature = "grpc")]
 mod ca_serve;
+#[cfg(feature = "hbone")]
+mod hbone;
 mod identity;
 #[cfg(feature = "grpc")]
 mod istio_ca;
@@ -63,6 +65,10 @@ enum Command {
     /// Istio's CA protocol as a client: get an SVID from istiod (or `meshtls ca serve`).
     #[cfg(feature = "grpc")]
     IstioCa(istio_ca::IstioCaArgs),
+    /// Istio ambient's HBONE tunnel: `connect` (stdin/stdout through a tunnel) and `serve`
+    /// (an acceptor forwarding to a local port).
+    #[cfg(feature = "hbone")]
+    Hbone(hbone::HboneArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -111,6 +117,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Authz(_) => "authorization",
         meshtls::Error::Tls(_) => "tls",
         meshtls::Error::CaProtocol(_) => "ca_protocol",
+        meshtls::Error::Hbone(_) => "hbone",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -137,6 +144,9 @@ pub(crate) enum Outcome {
     Yes(serde_json::Value, String),
     /// A verdict of "no"; print this.
     No(serde_json::Value, String),
+    /// Standard output carried data (`hbone connect`): print nothing there; exit 0, or 1 with
+    /// the error on standard error (as JSON on standard error with --json).
+    Piped(Option<serde_json::Value>, String),
 }
 
 fn main() -> ExitCode {
@@ -179,11 +189,22 @@ fn main() -> ExitCode {
         Command::Inspect(args) => svid::inspect(args),
         #[cfg(feature = "grpc")]
         Command::IstioCa(args) => istio_ca::run(args),
+        #[cfg(feature = "hbone")]
+        Command::Hbone(args) => hbone::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {
             print_out(cli.json, &json, &text);
             ExitCode::SUCCESS
+        }
+        Ok(Outcome::Piped(None, _)) => ExitCode::SUCCESS,
+        Ok(Outcome::Piped(Some(json), text)) => {
+            if cli.json {
+                eprintln!("{json}");
+            } else {
+                eprintln!("{text}");
+            }
+            ExitCode::from(1)
         }
         Ok(Outcome::No(mut json, text)) => {
             // A verdict's error always says which kind of check refused.
@@ -228,7 +249,7 @@ fn print_out(json: bool, value: &serde_json::Value, text: &str) {
 /// Writes one line to standard output. A reader that closed the pipe early (`| head`) ends
 /// the output quietly, as Unix tools do; any other write error is reported on standard error
 /// (`println!` would panic in both cases).
-fn emit(line: &str) {
+pub(crate) fn emit(line: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {

@@ -9,6 +9,7 @@
 //! | [`ca`] | the mesh CA: issuing gateway certificates, CAs of your own, istiod's layout |
 //! | `ca_protocol` | Istio's CA protocol, client and server (cargo feature `grpc`) |
 //! | [`tls`] | mesh mTLS with rustls: a gateway reaching a STRICT sidecar, the sidecar side |
+//! | `hbone` | Istio ambient's HBONE: reaching ambient pods through ztunnel, accepting HBONE (cargo feature `hbone`) |
 //! | [`python`] | the Python module: install, mTLS from Python, how the binding behaves (its examples run under pytest) |
 //!
 //! These modules hold no items.
@@ -31,6 +32,10 @@ pub mod ca_protocol {}
 
 #[doc = include_str!("../../../docs/tls.md")]
 pub mod tls {}
+
+#[cfg(feature = "hbone")]
+#[doc = include_str!("../../../docs/hbone.md")]
+pub mod hbone {}
 
 #[doc = include_str!("../../../docs/python.md")]
 pub mod python {}

@@ -92,6 +92,7 @@
 //! | rustls configs for the gateway side and the sidecar side; port modes | [`tls`] | [`guide::tls`] |
 //! | Secrets and ConfigMaps that carry all of this | [`k8s`] | [`guide::ca`] |
 //! | reading YAML and JSON manifests, and the limits on hostile input | [`manifest`] | |
+//! | reach ambient pods through ztunnel's HBONE tunnel, and accept HBONE (cargo feature `hbone`) | `hbone` | `guide::hbone` |
 //!
 //! Every fallible function returns [`Error`], a `#[non_exhaustive]` enum built from one small
 //! typed enum per area; messages are lower-case and name the value and the rule.
@@ -130,6 +131,8 @@
 //!   runtime-free.
 //! - `grpc` (implies `tokio`): Istio's CA protocol (`ca_protocol`): `IstioCaClient` to get
 //!   certificates from istiod, `IstioCaServer` to serve them; gRPC over h2, no protoc.
+//! - `hbone` (implies `tokio`): Istio ambient's HBONE tunnel (`hbone`): a pooled client that
+//!   reaches ambient pods through ztunnel, and an acceptor.
 //!
 //! No feature is on by default. The crypto backend is aws-lc-rs throughout (rustls, webpki,
 //! rcgen). The minimum Rust version is 1.89.
@@ -143,6 +146,8 @@ pub mod ca;
 pub mod ca_protocol;
 pub mod error;
 pub mod guide;
+#[cfg(feature = "hbone")]
+pub mod hbone;
 pub mod identity;
 pub mod k8s;
 pub mod manifest;

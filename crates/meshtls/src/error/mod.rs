@@ -9,6 +9,7 @@
 mod authz_policy;
 mod ca;
 mod ca_protocol;
+mod hbone;
 mod identity;
 mod manifest;
 mod mesh;
@@ -19,6 +20,7 @@ mod tls;
 pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
 pub use ca_protocol::CaProtocolError;
+pub use hbone::HboneError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
@@ -70,6 +72,9 @@ pub enum Error {
     /// Istio's CA protocol failed (client or server side).
     #[error(transparent)]
     CaProtocol(#[from] CaProtocolError),
+    /// An HBONE tunnel (Istio ambient) failed or was refused.
+    #[error(transparent)]
+    Hbone(#[from] HboneError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {
