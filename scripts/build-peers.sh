@@ -12,7 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${MESHTLS_PEERS_CACHE:-$HOME/.cache/meshtls-peers}"
 if ! command -v go >/dev/null 2>&1; then
-  echo "build-peers: go not found (install Go >= 1.26 from https://go.dev/dl); the Go peer tests will skip"
+  if [ "${CI:-}" = true ]; then
+    echo "build-peers: go not found, and CI runs the Go peer tests: failing" >&2
+    exit 1
+  fi
+  echo "build-peers: go not found (install Go >= 1.26); the Go peer tests will skip"
   exit 0
 fi
 mkdir -p "$CACHE"
