@@ -99,6 +99,14 @@ def start(cmd: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line.removeprefix("listening ")
 
 
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Kills a server started by `start` and closes its pipe (warnings are errors here)."""
+    proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 @pytest.fixture
 def serve(mesh: Mesh) -> Iterator[Any]:
     procs: list[subprocess.Popen[str]] = []
@@ -111,8 +119,7 @@ def serve(mesh: Mesh) -> Iterator[Any]:
 
     yield run
     for p in procs:
-        p.kill()
-        p.wait()
+        stop(p)
 
 
 def closed_port() -> int:
@@ -211,5 +218,4 @@ def test_reaches_istio_go_hbone_server(mesh: Mesh, echo: Echo, tmp_path: pathlib
             meshtls.hbone.connect(via, f"127.0.0.1:{echo.port}", mesh.client, mesh.bundles,
                                   expected="spiffe://cluster.local/ns/shop/sa/other")
     finally:
-        proc.kill()
-        proc.wait()
+        stop(proc)
