@@ -36,7 +36,8 @@ def cli_binary() -> pathlib.Path:
 
 
 def go_peer() -> pathlib.Path | None:
-    path = pathlib.Path(os.environ.get("MESHTLS_HBONE_PEER", pathlib.Path.home() / ".cache/meshtls-peers/hbone-peer"))
+    cache = pathlib.Path(os.environ.get("MESHTLS_PEERS_CACHE", pathlib.Path.home() / ".cache/meshtls-peers"))
+    path = pathlib.Path(os.environ.get("MESHTLS_HBONE_PEER", cache / "hbone-peer"))
     return path if path.is_file() else None
 
 

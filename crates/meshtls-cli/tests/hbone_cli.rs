@@ -226,8 +226,12 @@ fn go_peer() -> Option<PathBuf> {
     let p = std::env::var_os("MESHTLS_HBONE_PEER")
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/meshtls-peers/hbone-peer"))
+            std::env::var_os("MESHTLS_PEERS_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/meshtls-peers"))
+                })
+                .map(|dir| dir.join("hbone-peer"))
         })?;
     if p.is_file() {
         Some(p)
