@@ -18,7 +18,9 @@
 //! - [`tls`]: rustls configs for the gateway side and the sidecar side;
 //! - [`k8s`]: the Kubernetes objects that carry all of this;
 //! - `ca_protocol` (cargo feature `grpc`): Istio's CA protocol, a client of istiod and a
-//!   server of its own.
+//!   server of its own;
+//! - [`controller`]: what a gateway's certificate Secret must become (a pure decision), and
+//!   (cargo feature `kube`) the controller that keeps it so in a cluster.
 //!
 //! Every fallible function returns [`Error`], a `#[non_exhaustive]` enum built from one small
 //! typed enum per area.
@@ -65,6 +67,7 @@ pub mod bundle;
 pub mod ca;
 #[cfg(feature = "grpc")]
 pub mod ca_protocol;
+pub mod controller;
 pub mod error;
 pub mod identity;
 pub mod k8s;

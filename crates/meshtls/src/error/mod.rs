@@ -9,6 +9,7 @@
 mod authz_policy;
 mod ca;
 mod ca_protocol;
+mod controller;
 mod identity;
 mod manifest;
 mod mesh;
@@ -19,6 +20,7 @@ mod tls;
 pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
 pub use ca_protocol::CaProtocolError;
+pub use controller::ControllerError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
@@ -70,6 +72,9 @@ pub enum Error {
     /// Istio's CA protocol failed (client or server side).
     #[error(transparent)]
     CaProtocol(#[from] CaProtocolError),
+    /// The gateway-certificate controller could not decide or act.
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {
