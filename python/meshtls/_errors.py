@@ -17,6 +17,7 @@ __all__ = [
     "AuthorizationError",
     "TlsError",
     "CaProtocolError",
+    "ControllerError",
     "TlsConnectionError",
     "PeerVerificationError",
     "PeerAuthorizationError",
@@ -106,3 +107,10 @@ class CaProtocolError(MeshTlsError):
     """Istio's CA protocol failed: the server was unreachable, the TLS handshake or server
     name check failed, the server refused the request (the message carries its gRPC code and
     message), or it returned a certificate chain that does not check out."""
+
+
+class ControllerError(MeshTlsError):
+    """The gateway-certificate controller could not decide or act: a bad setting, a
+    certificate from the source that does not fit the Secret (wrong identity, expired, not
+    signed by the mesh roots), an unreadable ``caCertificates`` entry, or the Kubernetes API
+    or the certificate source failing."""
