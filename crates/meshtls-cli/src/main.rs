@@ -15,6 +15,8 @@ mod authz;
 mod ca;
 #[cfg(feature = "grpc")]
 mod ca_serve;
+#[cfg(feature = "kube")]
+mod controller;
 mod identity;
 #[cfg(feature = "grpc")]
 mod istio_ca;
@@ -63,6 +65,9 @@ enum Command {
     /// Istio's CA protocol as a client: get an SVID from istiod (or `meshtls ca serve`).
     #[cfg(feature = "grpc")]
     IstioCa(istio_ca::IstioCaArgs),
+    /// The gateway-certificate controller: keep a gateway's mesh certificate in a Secret.
+    #[cfg(feature = "kube")]
+    Controller(controller::ControllerArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -111,6 +116,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Authz(_) => "authorization",
         meshtls::Error::Tls(_) => "tls",
         meshtls::Error::CaProtocol(_) => "ca_protocol",
+        meshtls::Error::Controller(_) => "controller",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -179,6 +185,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => svid::inspect(args),
         #[cfg(feature = "grpc")]
         Command::IstioCa(args) => istio_ca::run(args),
+        #[cfg(feature = "kube")]
+        Command::Controller(args) => controller::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

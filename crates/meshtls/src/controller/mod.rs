@@ -59,3 +59,12 @@ pub use decide::{
     LABEL_MANAGED_BY, MANAGED_BY, MAX_TTL, ObservedSecret, Reason, SecretSpec, after_failure,
     backoff, complete, decide, holds_valid_certificate, rotation_point,
 };
+
+#[cfg(feature = "kube")]
+mod run;
+
+#[cfg(feature = "kube")]
+pub use run::{
+    CaToken, CertSource, Controller, ControllerConfig, FIELD_MANAGER, LeaseConfig, Outcome, Status,
+    is_transient, owned_labels,
+};
