@@ -61,6 +61,9 @@ struct RunArgs {
     /// Certificate lifetime.
     #[arg(long, default_value = "24h")]
     ttl: String,
+    /// The share of the lifetime left when renewing (Istio's SECRET_GRACE_PERIOD_RATIO).
+    #[arg(long, default_value_t = meshtls::svid::ISTIO_GRACE_PERIOD_RATIO)]
+    grace_ratio: f64,
     /// A kubeconfig file (default: in-cluster config, then $KUBECONFIG / ~/.kube/config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
