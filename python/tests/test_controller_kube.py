@@ -520,3 +520,54 @@ def test_python_sync_once_and_watch_loop(kube):
     finally:
         stop.set()
         t.join(timeout=40)
+
+
+def test_the_demo_gateway_reaches_a_strict_sidecar_with_the_certificate_from_the_secret(kube, tmp_path):
+    demo = TARGET / "debug" / "examples" / "gateway_to_sidecar"
+    if not demo.exists():
+        pytest.skip(f"skipped: the demo is not built at {demo} (cargo build --example gateway_to_sidecar)")
+    mesh_ns, gw_ns, ca = setup(kube, "seed")
+    ca.save(tmp_path / "ca")
+    r = cli(kube, *base_args(mesh_ns, gw_ns, "--once"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    app_port, sidecar_port = free_port(), free_port()
+    procs = [
+        subprocess.Popen([str(demo), "app", "--listen", f"127.0.0.1:{app_port}"], stdout=subprocess.DEVNULL),
+        subprocess.Popen(
+            [str(demo), "sidecar", "--ca-dir", str(tmp_path / "ca"), "--mode", "STRICT",
+             "--listen", f"127.0.0.1:{sidecar_port}", "--upstream", f"127.0.0.1:{app_port}"],
+            stdout=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", sidecar_port)) == 0
+
+        wait_for("the sidecar", listening)
+        # The gateway mounts the Secret the controller wrote.
+        secret = get_secret(kube, gw_ns)
+        mount = tmp_path / "secret"
+        mount.mkdir()
+        for key in ("tls.crt", "tls.key", "ca.crt"):
+            (mount / key).write_bytes(base64.b64decode(secret.data[key]))
+        out = subprocess.run(
+            [str(demo), "gateway", "--secret-dir", str(mount), "--connect", f"127.0.0.1:{sidecar_port}"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"gateway ID    spiffe://cluster.local/ns/{gw_ns}/sa/alb-gateway" in out.stdout
+        assert "response      HTTP/1.1 200" in out.stdout, out.stdout
+        # Plaintext to the STRICT sidecar is refused.
+        with socket.create_connection(("127.0.0.1", sidecar_port), timeout=5) as s:
+            s.sendall(b"GET /api/headers HTTP/1.1\r\nHost: api\r\n\r\n")
+            s.settimeout(5)
+            try:
+                answer = s.recv(100)
+            except (ConnectionResetError, TimeoutError):
+                answer = b""
+        assert not answer.startswith(b"HTTP/1.1 200")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
