@@ -131,6 +131,9 @@ pub struct ControllerConfig {
     pub resync: Duration,
     /// Where `/healthz`, `/readyz` and `/metrics` are served (`None`: not served).
     pub health_addr: Option<SocketAddr>,
+    /// How long events settle before a reconcile (default 25 ms): a burst of ConfigMap
+    /// updates gives a few reconciles, not one per update.
+    pub settle: Duration,
 }
 
 impl ControllerConfig {
@@ -148,6 +151,7 @@ impl ControllerConfig {
             backoff_cap: Duration::from_secs(60),
             resync: Duration::from_secs(300),
             health_addr: None,
+            settle: Duration::from_millis(25),
         }
     }
 
@@ -668,7 +672,12 @@ impl Controller {
             }
             tokio::select! {
                 () = &mut shutdown => break,
-                () = wake.notified() => { next = Instant::now(); }
+                () = wake.notified() => {
+                    // Let a burst settle, then take the events that came meanwhile with it.
+                    tokio::time::sleep(self.config.settle).await;
+                    let _ = tokio::time::timeout(Duration::ZERO, wake.notified()).await;
+                    next = Instant::now();
+                }
                 () = tokio::time::sleep_until(sleep_until.into()) => {}
             }
             if Instant::now() < next {
