@@ -571,3 +571,15 @@ def test_the_demo_gateway_reaches_a_strict_sidecar_with_the_certificate_from_the
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_revision_reads_istio_rev_and_logs_are_json_on_request(kube):
+    mesh_ns, gw_ns, _ = setup(kube, "rev", mesh_yaml="trustDomain: cluster.local\n")
+    put_mesh(kube, mesh_ns, "trustDomain: canary.example\n", name="istio-canary")
+    r = cli(kube, *base_args(mesh_ns, gw_ns, "--once", "--revision", "canary", "--log-json"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = get_secret(kube, gw_ns)
+    assert uri_of(leaf_of(s)) == f"spiffe://canary.example/ns/{gw_ns}/sa/alb-gateway"
+    lines = [json.loads(line) for line in r.stderr.splitlines() if line.strip()]
+    assert lines and all({"ts", "level", "target", "msg"} <= set(line) for line in lines)
+    assert any(line["level"] == "info" and "wrote secret" in line["msg"] for line in lines)
