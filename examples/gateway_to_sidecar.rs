@@ -138,8 +138,13 @@ enum Command {
     Gateway {
         #[arg(long, default_value = "127.0.0.1:15006")]
         connect: SocketAddr,
-        #[arg(long)]
-        ca_dir: PathBuf,
+        /// Mesh CA directory; the gateway issues its own SVID from it.
+        #[arg(long, required_unless_present = "secret_dir")]
+        ca_dir: Option<PathBuf>,
+        /// Instead of --ca-dir: the files of the kubernetes.io/tls Secret that
+        /// `meshtls controller run` keeps (tls.crt, tls.key, ca.crt), as a gateway mounts it.
+        #[arg(long, conflicts_with = "ca_dir")]
+        secret_dir: Option<PathBuf>,
         /// The trust domain the CA serves.
         #[arg(long, default_value = "cluster.local")]
         trust_domain: String,
@@ -302,6 +307,7 @@ fn main() -> ExitCode {
             Some(Command::Gateway {
                 connect,
                 ca_dir,
+                secret_dir,
                 trust_domain,
                 id,
                 expect_peer,
@@ -310,14 +316,35 @@ fn main() -> ExitCode {
                 sni,
                 path,
             }) => {
-                let ca = ca::Ca::load(&ca_dir, &trust_domain)?;
+                let material = match (secret_dir, ca_dir) {
+                    (Some(dir), _) => {
+                        let read = |name: &str| {
+                            std::fs::read_to_string(dir.join(name))
+                                .map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
+                        };
+                        let roots = meshtls::TrustBundle::from_pem(
+                            meshtls::TrustDomain::new(&trust_domain)?,
+                            &read("ca.crt")?,
+                        )?;
+                        meshtls::tls::TlsMaterial::from_pem(
+                            &read("tls.crt")?,
+                            &read("tls.key")?,
+                            meshtls::BundleSet::from_bundles([roots])?,
+                        )?
+                    }
+                    (None, Some(dir)) => {
+                        let ca = ca::Ca::load(&dir, &trust_domain)?;
+                        ca.material(&SpiffeId::new(&id)?, ca.bundles()?)?
+                    }
+                    (None, None) => return Err("give --ca-dir or --secret-dir".into()),
+                };
                 let (min, max) = parse_tls(tls.as_deref())?;
                 let ids = expect_peer
                     .iter()
                     .map(|p| SpiffeId::new(p))
                     .collect::<Result<Vec<_>, _>>()?;
                 let client =
-                    ClientConfigBuilder::new(ca.material(&SpiffeId::new(&id)?, ca.bundles()?)?)
+                    ClientConfigBuilder::new(material)
                         .expect_server_ids(ids)
                         .versions(min, max)?
                         .alpn_protocols(alpn.iter().map(String::as_bytes))

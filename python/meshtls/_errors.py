@@ -17,6 +17,7 @@ __all__ = [
     "AuthorizationError",
     "TlsError",
     "CaProtocolError",
+    "ControllerError",
     "TlsConnectionError",
     "PeerVerificationError",
     "PeerAuthorizationError",
@@ -141,3 +142,10 @@ class HboneNoUpstreamError(HboneError):
 class HboneBadRequestError(HboneError):
     """The CONNECT was answered 400: a malformed request, or a target whose IP is not the
     address dialled."""
+
+
+class ControllerError(MeshTlsError):
+    """The gateway-certificate controller could not decide or act: a bad setting, a
+    certificate from the source that does not fit the Secret (wrong identity, expired, not
+    signed by the mesh roots), an unreadable ``caCertificates`` entry, or the Kubernetes API
+    or the certificate source failing."""

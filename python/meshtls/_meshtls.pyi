@@ -1959,3 +1959,147 @@ class IstioCaServer:
         """The trust domain of issued identities."""
     def __enter__(self) -> IstioCaServer: ...
     def __exit__(self, *args: object) -> bool: ...
+
+# ---- the gateway-certificate controller's decision ---------------------------------------------
+
+@final
+class SecretSpec:
+    """What the gateway-certificate controller keeps: Secret ``namespace/name`` (a
+    ``kubernetes.io/tls`` Secret) holding the certificate of service account
+    ``identity_namespace/service_account`` in the mesh's trust domain.
+
+    Args:
+        name: the Secret's name.
+        namespace: the Secret's namespace.
+        identity_namespace: the namespace of the identity.
+        service_account: the service account of the identity.
+        source: where certificates come from, recorded in the ``meshtls.io/source``
+            annotation (e.g. ``"cacerts:istio-system/cacerts"``).
+        ttl: the certificate lifetime to ask for (default 24 h; more than a minute, at most
+            90 days).
+        grace_ratio: the share of the lifetime left when renewing (Istio: 0.5).
+        jitter: the largest random deviation of that ratio (Istio: 0.01), drawn from the
+            certificate's serial so every replica agrees.
+
+    Raises:
+        CaError: a bad Secret name or namespace.
+        InvalidSpiffeIdError: a bad identity namespace or service account.
+        ControllerError: a bad source or ttl.
+    """
+
+    def __new__(
+        cls,
+        name: str,
+        namespace: str,
+        *,
+        identity_namespace: str,
+        service_account: str,
+        source: str,
+        ttl: _dt.timedelta | None = None,
+        grace_ratio: float = 0.5,
+        jitter: float = 0.01,
+    ) -> SecretSpec: ...
+    @property
+    def name(self) -> str:
+        """The Secret's name."""
+    @property
+    def namespace(self) -> str:
+        """The Secret's namespace."""
+    @property
+    def identity_namespace(self) -> str:
+        """The namespace of the identity."""
+    @property
+    def service_account(self) -> str:
+        """The service account of the identity."""
+    @property
+    def source(self) -> str:
+        """The source name."""
+    @property
+    def ttl(self) -> _dt.timedelta:
+        """The certificate lifetime asked for, a ``timedelta``."""
+    def identity(self, mesh: MeshConfig) -> SpiffeId:
+        """The identity in ``mesh``'s trust domain."""
+
+@final
+class SecretAction:
+    """What the Secret must become: ``kind`` is ``"nothing"``, ``"issue"`` or ``"write"``.
+
+    - ``"issue"``: get a certificate for :attr:`identity` (``MeshCa.issue``,
+      ``IstioCaClient.fetch_svid``, ...) and pass it to :meth:`complete`;
+    - ``"write"``: write :attr:`secret` (:meth:`manifest` gives the object for the API); when
+      :attr:`replace` is true, delete the Secret first (its type is immutable);
+    - ``"nothing"``: look again at :attr:`recheck_at`.
+    """
+
+    @property
+    def kind(self) -> Literal["nothing", "issue", "write"]:
+        """``"nothing"``, ``"issue"`` or ``"write"``."""
+    @property
+    def reason(self) -> str | None:
+        """Why (``"missing"``, ``"wrong-type"``, ``"unreadable"``, ``"identity-changed"``,
+        ``"expired"``, ``"not-signed-by-mesh-roots"``, ``"rotation-due"``,
+        ``"metadata-changed"``), or ``None`` for ``"nothing"``.
+        """
+    @property
+    def message(self) -> str | None:
+        """The reason as a sentence, or ``None``."""
+    @property
+    def identity(self) -> SpiffeId | None:
+        """The identity to issue for (``"issue"`` only), else ``None``."""
+    @property
+    def replace(self) -> bool:
+        """Whether the Secret must be deleted before it is written (its type is wrong)."""
+    @property
+    def recheck_at(self) -> _dt.datetime | None:
+        """When to look again (an aware UTC ``datetime``), or ``None`` for ``"issue"``."""
+    @property
+    def secret(self) -> dict[str, Any] | None:
+        """The Secret to write (``"write"`` only), as a dict: ``name``, ``namespace``, ``type``,
+        ``data`` (``bytes`` values), ``annotations``, ``labels``; else ``None``.
+        """
+    def manifest(self) -> str | None:
+        """The Secret as the API takes it (``"write"`` only): ``apiVersion``, ``kind``,
+        ``metadata``, ``type`` and base64 ``data``, as JSON text for a server-side apply.
+        """
+    def complete(self, svid: Svid) -> SecretAction:
+        """Turns the certificate issued for an ``"issue"`` action into the ``"write"``.
+
+        Raises:
+            ControllerError: the certificate is for another identity, already expired, or does
+                not chain to the source's roots (the Secret must then stay as it is).
+            InvalidArgumentError: this action is not ``"issue"``.
+        """
+    def after_failure(self, attempt: int, *, cap: _dt.timedelta | None = None) -> SecretAction:
+        """What to do after the source or the API server failed on attempt ``attempt`` (0
+        first): always ``"nothing"`` (a valid certificate is never replaced by nothing), with
+        :attr:`recheck_at` after a capped exponential backoff, never past the current
+        certificate's rotation point.
+        """
+
+def decide_secret(
+    mesh: MeshConfig,
+    spec: SecretSpec,
+    current: Mapping[str, Any] | None,
+    *,
+    source_roots: _Chain | None = None,
+    now: _dt.datetime | None = None,
+) -> SecretAction:
+    """Decides what the gateway's certificate Secret must become (``meshtls.controller.decide``
+    in Rust: the same rules).
+
+    Args:
+        mesh: the :class:`MeshConfig` from the ``istio`` ConfigMap.
+        spec: the :class:`SecretSpec`.
+        current: the Secret as it is (a dict with ``type``, ``data``, ``annotations`` or
+            ``metadata.annotations``; ``data`` values ``bytes`` or base64 ``str``), or
+            ``None`` when it does not exist.
+        source_roots: the certificate source's roots (PEM text or a list of DER ``bytes``);
+            ``None`` when not known yet.
+        now: an aware ``datetime``; ``None`` for now.
+
+    Returns:
+        a :class:`SecretAction`.
+
+    Raises:
+        ControllerError: a ``caCertificates`` entry of the mesh config is not PEM.
+    """

@@ -8,6 +8,7 @@ mod authz_policy;
 mod bench;
 mod ca;
 mod ca_protocol;
+mod controller;
 mod errors;
 mod hbone;
 mod identity;
@@ -21,6 +22,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     identity::register(m)?;
     ca::register(m)?;
     ca_protocol::register(m)?;
+    controller::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
     authz_policy::register(m)?;

@@ -712,8 +712,8 @@ def test_openssl_s_client_to_listener(ca: meshtls.MeshCa, tmp_path: pathlib.Path
 
 
 def demo_binary() -> pathlib.Path:
-    # cargo's target directory: CARGO_TARGET_DIR when set (cargo builds there), else target/.
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    # cargo builds into $CARGO_TARGET_DIR when it is set.
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     path = target / "debug" / "examples" / "gateway_to_sidecar"
     if not path.exists():
         if shutil.which("cargo") is None:

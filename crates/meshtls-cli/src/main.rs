@@ -15,6 +15,8 @@ mod authz;
 mod ca;
 #[cfg(feature = "grpc")]
 mod ca_serve;
+#[cfg(feature = "kube")]
+mod controller;
 #[cfg(feature = "hbone")]
 mod hbone;
 mod identity;
@@ -69,6 +71,9 @@ enum Command {
     /// (an acceptor forwarding to a local port).
     #[cfg(feature = "hbone")]
     Hbone(hbone::HboneArgs),
+    /// The gateway-certificate controller: keep a gateway's mesh certificate in a Secret.
+    #[cfg(feature = "kube")]
+    Controller(controller::ControllerArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -118,6 +123,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Tls(_) => "tls",
         meshtls::Error::CaProtocol(_) => "ca_protocol",
         meshtls::Error::Hbone(_) => "hbone",
+        meshtls::Error::Controller(_) => "controller",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -191,6 +197,8 @@ fn main() -> ExitCode {
         Command::IstioCa(args) => istio_ca::run(args),
         #[cfg(feature = "hbone")]
         Command::Hbone(args) => hbone::run(args),
+        #[cfg(feature = "kube")]
+        Command::Controller(args) => controller::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

@@ -10,6 +10,7 @@
 //! | `ca_protocol` | Istio's CA protocol, client and server (cargo feature `grpc`) |
 //! | [`tls`] | mesh mTLS with rustls: a gateway reaching a STRICT sidecar, the sidecar side |
 //! | `hbone` | Istio ambient's HBONE: reaching ambient pods through ztunnel, accepting HBONE (cargo feature `hbone`) |
+//! | [`controller`] | the gateway-certificate controller: keeping a gateway's mesh certificate in a Secret |
 //! | [`python`] | the Python module: install, mTLS from Python, how the binding behaves (its examples run under pytest) |
 //!
 //! These modules hold no items.
@@ -36,6 +37,9 @@ pub mod tls {}
 #[cfg(feature = "hbone")]
 #[doc = include_str!("../../../docs/hbone.md")]
 pub mod hbone {}
+
+#[doc = include_str!("../../../docs/controller.md")]
+pub mod controller {}
 
 #[doc = include_str!("../../../docs/python.md")]
 pub mod python {}

@@ -93,6 +93,7 @@
 //! | Secrets and ConfigMaps that carry all of this | [`k8s`] | [`guide::ca`] |
 //! | reading YAML and JSON manifests, and the limits on hostile input | [`manifest`] | |
 //! | reach ambient pods through ztunnel's HBONE tunnel, and accept HBONE (cargo feature `hbone`) | `hbone` | `guide::hbone` |
+//! | what a gateway's certificate Secret must become, and (cargo feature `kube`) the controller that keeps it so | [`controller`] | `guide::controller` |
 //!
 //! Every fallible function returns [`Error`], a `#[non_exhaustive]` enum built from one small
 //! typed enum per area; messages are lower-case and name the value and the rule.
@@ -133,6 +134,9 @@
 //!   certificates from istiod, `IstioCaServer` to serve them; gRPC over h2, no protoc.
 //! - `hbone` (implies `tokio`): Istio ambient's HBONE tunnel (`hbone`): a pooled client that
 //!   reaches ambient pods through ztunnel, and an acceptor.
+//! - `kube` (implies `grpc`): the gateway-certificate controller on kube-rs
+//!   (`controller::Controller`): watches, server-side apply, Lease leader election, health and
+//!   metrics. The decision itself ([`controller::decide`]) needs no feature.
 //!
 //! No feature is on by default. The crypto backend is aws-lc-rs throughout (rustls, webpki,
 //! rcgen). The minimum Rust version is 1.89.
@@ -144,6 +148,7 @@ pub mod bundle;
 pub mod ca;
 #[cfg(feature = "grpc")]
 pub mod ca_protocol;
+pub mod controller;
 pub mod error;
 pub mod guide;
 #[cfg(feature = "hbone")]

@@ -147,6 +147,7 @@ pub struct MeshConfig {
     min_protocol_version: TlsProtocolVersion,
     cipher_suites: Vec<String>,
     ca_certificate_trust_domains: Vec<Vec<TrustDomain>>,
+    ca_certificate_pems: Vec<String>,
     enable_auto_mtls: bool,
 }
 
@@ -159,6 +160,7 @@ impl Default for MeshConfig {
             min_protocol_version: TlsProtocolVersion::Auto,
             cipher_suites: Vec::new(),
             ca_certificate_trust_domains: Vec::new(),
+            ca_certificate_pems: Vec::new(),
             enable_auto_mtls: true,
         }
     }
@@ -188,6 +190,7 @@ struct RawMeshMtls {
 #[serde(rename_all = "camelCase")]
 struct RawCaCertificate {
     trust_domains: Option<Vec<Option<String>>>,
+    pem: Option<String>,
 }
 
 fn field_err(field: impl Into<String>, reason: impl Into<String>) -> MeshConfigError {
@@ -317,13 +320,20 @@ impl MeshConfig {
         }
         if let Some(cas) = raw.ca_certificates {
             let mut all = Vec::with_capacity(cas.len());
+            let mut pems = Vec::new();
             for (i, ca) in cas.into_iter().enumerate() {
                 all.push(parse_td_list(
                     &format!("caCertificates[{i}].trustDomains"),
                     ca.trust_domains.unwrap_or_default(),
                 )?);
+                // Kept as text: only the controller reads it (and names this entry when it
+                // cannot); a path check never needs it.
+                if let Some(pem) = ca.pem.filter(|p| !p.trim().is_empty()) {
+                    pems.push(pem);
+                }
             }
             self.ca_certificate_trust_domains = all;
+            self.ca_certificate_pems = pems;
         }
         if let Some(auto) = raw.enable_auto_mtls {
             self.enable_auto_mtls = auto;
@@ -367,6 +377,13 @@ impl MeshConfig {
     /// `caCertificates[].trustDomains`, one list per entry.
     pub fn ca_certificate_trust_domains(&self) -> &[Vec<TrustDomain>] {
         &self.ca_certificate_trust_domains
+    }
+
+    /// `caCertificates[].pem`: the extra root certificates the mesh trusts (each entry's PEM
+    /// text, entries without one left out), e.g. the roots of trust-domain aliases during a
+    /// migration. The controller puts them into a gateway's `ca.crt`.
+    pub fn ca_certificate_pems(&self) -> &[String] {
+        &self.ca_certificate_pems
     }
 
     /// `enableAutoMtls` (default true).

@@ -9,6 +9,7 @@
 mod authz_policy;
 mod ca;
 mod ca_protocol;
+mod controller;
 mod hbone;
 mod identity;
 mod manifest;
@@ -20,6 +21,7 @@ mod tls;
 pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
 pub use ca_protocol::CaProtocolError;
+pub use controller::ControllerError;
 pub use hbone::HboneError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
 pub use manifest::ManifestError;
@@ -75,6 +77,9 @@ pub enum Error {
     /// An HBONE tunnel (Istio ambient) failed or was refused.
     #[error(transparent)]
     Hbone(#[from] HboneError),
+    /// The gateway-certificate controller could not decide or act.
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {

@@ -51,6 +51,10 @@ fn parser_options() -> granit_parser::Options {
     options.simple_key_max_lookahead = budget.simple_key_max_lookahead;
     options.flow_nesting_limit = budget.flow_nesting_limit;
     options.block_nesting_limit = options.block_nesting_limit.max(MAX_DEPTH + 1);
+    // Comments are never data. granit-parser emits them as events when its `comments` feature
+    // is on, which another crate of the build can turn on (kube-client does, through
+    // serde-saphyr's defaults); the reader must read the same either way.
+    options.emit_comments = false;
     options
 }
 
