@@ -144,6 +144,7 @@ pub mod ca_protocol;
 pub mod error;
 pub mod guide;
 pub mod identity;
+pub mod jwt;
 pub mod k8s;
 pub mod manifest;
 pub mod mesh;

@@ -10,6 +10,7 @@ mod authz_policy;
 mod ca;
 mod ca_protocol;
 mod identity;
+mod jwt;
 mod manifest;
 mod mesh;
 mod policy;
@@ -20,6 +21,7 @@ pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
 pub use ca_protocol::CaProtocolError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
+pub use jwt::JwtError;
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
 pub use policy::{PolicyError, Rule, Violation};
@@ -70,6 +72,9 @@ pub enum Error {
     /// Istio's CA protocol failed (client or server side).
     #[error(transparent)]
     CaProtocol(#[from] CaProtocolError),
+    /// A JWT-SVID could not be minted or was rejected.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {
