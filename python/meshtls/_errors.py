@@ -17,6 +17,7 @@ __all__ = [
     "AuthorizationError",
     "TlsError",
     "CaProtocolError",
+    "JwtError",
     "TlsConnectionError",
     "PeerVerificationError",
     "PeerAuthorizationError",
@@ -106,3 +107,9 @@ class CaProtocolError(MeshTlsError):
     """Istio's CA protocol failed: the server was unreachable, the TLS handshake or server
     name check failed, the server refused the request (the message carries its gRPC code and
     message), or it returned a certificate chain that does not check out."""
+
+
+class JwtError(MeshTlsError, ValueError):
+    """A JWT-SVID was rejected (the message names the rule: algorithm, typ, header, kid,
+    subject, bundle, key, signature, audience, expiry), could not be minted, or a JWKS or
+    expected audience was unusable."""

@@ -16,6 +16,7 @@ import_exception!(meshtls._errors, BundleError);
 import_exception!(meshtls._errors, AuthorizationError);
 import_exception!(meshtls._errors, TlsError);
 import_exception!(meshtls._errors, CaProtocolError);
+import_exception!(meshtls._errors, JwtError);
 import_exception!(meshtls._errors, InvalidArgumentError);
 import_exception!(meshtls._errors, FileError);
 
@@ -35,6 +36,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Authz(_) => AuthorizationError::new_err(msg),
         meshtls::Error::Tls(_) => TlsError::new_err(msg),
         meshtls::Error::CaProtocol(_) => CaProtocolError::new_err(msg),
+        meshtls::Error::Jwt(_) => JwtError::new_err(msg),
         meshtls::Error::Io { .. } => FileError::new_err(msg),
         _ => MeshTlsError::new_err(msg),
     }

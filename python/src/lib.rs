@@ -10,6 +10,7 @@ mod ca;
 mod ca_protocol;
 mod errors;
 mod identity;
+mod jwt;
 mod policy;
 mod svid;
 mod tls;
@@ -20,6 +21,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     identity::register(m)?;
     ca::register(m)?;
     ca_protocol::register(m)?;
+    jwt::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
     authz_policy::register(m)?;

@@ -18,6 +18,7 @@ mod ca_serve;
 mod identity;
 #[cfg(feature = "grpc")]
 mod istio_ca;
+mod jwt;
 mod path;
 mod policy;
 mod svid;
@@ -63,6 +64,8 @@ enum Command {
     /// Istio's CA protocol as a client: get an SVID from istiod (or `meshtls ca serve`).
     #[cfg(feature = "grpc")]
     IstioCa(istio_ca::IstioCaArgs),
+    /// JWT-SVIDs: a CA's JWT key, mint, bundle (JWKS), verify.
+    Jwt(jwt::JwtArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -111,6 +114,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Authz(_) => "authorization",
         meshtls::Error::Tls(_) => "tls",
         meshtls::Error::CaProtocol(_) => "ca_protocol",
+        meshtls::Error::Jwt(_) => "jwt",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -179,6 +183,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => svid::inspect(args),
         #[cfg(feature = "grpc")]
         Command::IstioCa(args) => istio_ca::run(args),
+        Command::Jwt(args) => jwt::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::digest;
@@ -18,7 +19,7 @@ use crate::error::{Error, JwtError, quote};
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::svid::own::unix_seconds;
 use crate::x509::key::{SigningKey, pkcs8_private_key};
-use crate::x509::pem;
+use crate::x509::{fs, pem};
 
 /// The two shapes of a JWKS that carries JWT-SVID keys.
 ///
@@ -279,6 +280,9 @@ impl fmt::Debug for JwtSigner {
     }
 }
 
+/// The file name of a CA's JWT signing key in its directory.
+pub const JWT_KEY_FILE: &str = "jwt-key.pem";
+
 /// The longest TTL [`JwtSigner::mint`] accepts (SPIRE's default JWT-SVID TTL is 5 minutes).
 pub const MAX_JWT_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -352,6 +356,23 @@ impl JwtSigner {
             pkcs8: Zeroizing::new(key.pkcs8().to_vec()),
             issuer: None,
         })
+    }
+
+    /// Writes the private key to `<dir>/`[`JWT_KEY_FILE`] (PKCS#8 PEM, mode 0600, atomically),
+    /// beside a CA's `ca-key.pem`.
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        fs::ensure_dir(dir)?;
+        fs::write_atomic(
+            &dir.join(JWT_KEY_FILE),
+            self.private_key_pem().as_bytes(),
+            fs::KEY_MODE,
+        )
+    }
+
+    /// Reads `<dir>/`[`JWT_KEY_FILE`] as the JWT key of `trust_domain`.
+    pub fn load(dir: &Path, trust_domain: TrustDomain) -> Result<JwtSigner, Error> {
+        let text = fs::read_text(&dir.join(JWT_KEY_FILE))?;
+        JwtSigner::from_pem(trust_domain, &text, None)
     }
 
     /// Sets the `iss` claim written into minted tokens (none by default).

@@ -60,7 +60,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-pub use self::keys::{JwksShape, JwtBundle, JwtBundleSet, JwtKey, JwtSigner, MAX_JWT_TTL};
+pub use self::keys::{
+    JWT_KEY_FILE, JwksShape, JwtBundle, JwtBundleSet, JwtKey, JwtSigner, MAX_JWT_TTL,
+};
 use crate::error::{JwtError, quote};
 use crate::identity::SpiffeId;
 use crate::svid::own::{system_time, unix_seconds};
