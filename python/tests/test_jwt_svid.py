@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import pathlib
+import subprocess
 
 import pytest
 
@@ -158,3 +161,49 @@ def test_signer_round_trips_through_a_ca_directory(tmp_path) -> None:  # type: i
     assert again.kid == signer.kid and again.algorithm == "ES384"
     token = again.mint(SUB, ["a"])
     assert meshtls.validate_jwt_svid(token, {TD: signer.jwks()}, audience=["a"]).kid == signer.kid
+
+
+# ---- go-spiffe (jwtsvid.ParseAndValidate, jwtbundle.Parse) and go-jose ----------------------
+
+_GO_PEER = pathlib.Path(
+    os.environ.get("MESHTLS_PEERS", pathlib.Path.home() / ".cache" / "meshtls-peers")
+) / "go-spiffe-jwt"
+
+
+def _go_peer() -> str:
+    if not os.access(_GO_PEER, os.X_OK):
+        pytest.skip(f"{_GO_PEER} is missing: run scripts/build-spiffe-peers.sh (.ci/run does)")
+    return str(_GO_PEER)
+
+
+@pytest.mark.parametrize("shape", ["spiffe", "workload-api"])
+@pytest.mark.parametrize("kind,alg", KINDS)
+def test_go_spiffe_validates_meshtls_tokens(tmp_path, kind: str, alg: str, shape: str) -> None:  # type: ignore[no-untyped-def]
+    peer = _go_peer()
+    signer = meshtls.JwtSigner.generate(TD, key=kind)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(signer.jwks(shape=shape))
+    token = signer.mint(SUB, ["billing", "audit"])
+    out = subprocess.run(
+        [peer, "validate", TD, str(jwks), "audit", token], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    got = json.loads(out.stdout)
+    assert got == {"spiffe_id": SUB, "audience": ["billing", "audit"]}
+    out = subprocess.run(
+        [peer, "validate", TD, str(jwks), "payments", token], capture_output=True, text=True
+    )
+    assert out.returncode == 1 and "audience" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "RS256"])
+def test_meshtls_validates_go_jose_tokens(alg: str) -> None:
+    peer = _go_peer()
+    out = subprocess.run([peer, "mint", alg, SUB, "billing"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    minted = json.loads(out.stdout)
+    svid = meshtls.validate_jwt_svid(minted["token"], {TD: minted["jwks"]}, audience=["billing"])
+    assert str(svid.spiffe_id) == SUB
+    assert svid.algorithm == alg and svid.kid == "go-jose-key"
+    with pytest.raises(meshtls.JwtError, match="audience"):
+        meshtls.validate_jwt_svid(minted["token"], {TD: minted["jwks"]}, audience=["other"])
