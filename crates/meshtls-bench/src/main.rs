@@ -3,7 +3,7 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,hardening,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,jwt,hardening,...]
 //! ```
 
 use std::time::Duration;
@@ -14,6 +14,7 @@ mod ca_protocol;
 mod hardening;
 mod harness;
 mod identity;
+mod jwt;
 mod policy;
 mod svid;
 mod tls;
@@ -57,6 +58,9 @@ fn main() {
     }
     if h.wants("tls") {
         tls::rows(&mut h);
+    }
+    if h.wants("jwt") {
+        jwt::rows(&mut h);
     }
     if h.wants("grpc") {
         ca_protocol::rows(&mut h);
