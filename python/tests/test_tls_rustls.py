@@ -6,6 +6,7 @@ inside the handshake, so a refused peer never receives (or delivers) application
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 import shutil
 import socket
@@ -711,7 +712,9 @@ def test_openssl_s_client_to_listener(ca: meshtls.MeshCa, tmp_path: pathlib.Path
 
 
 def demo_binary() -> pathlib.Path:
-    path = REPO / "target" / "debug" / "examples" / "gateway_to_sidecar"
+    # cargo builds into $CARGO_TARGET_DIR when set (a shared or per-worktree target directory).
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    path = target / "debug" / "examples" / "gateway_to_sidecar"
     if not path.exists():
         if shutil.which("cargo") is None:
             pytest.fail("examples/gateway_to_sidecar is not built and cargo is not available: run `cargo build --example gateway_to_sidecar`")
