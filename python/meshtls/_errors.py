@@ -18,6 +18,7 @@ __all__ = [
     "TlsError",
     "CaProtocolError",
     "ControllerError",
+    "JwtError",
     "TlsConnectionError",
     "PeerVerificationError",
     "PeerAuthorizationError",
@@ -149,3 +150,7 @@ class ControllerError(MeshTlsError):
     certificate from the source that does not fit the Secret (wrong identity, expired, not
     signed by the mesh roots), an unreadable ``caCertificates`` entry, or the Kubernetes API
     or the certificate source failing."""
+class JwtError(MeshTlsError, ValueError):
+    """A JWT-SVID was rejected (the message names the rule: algorithm, typ, header, kid,
+    subject, bundle, key, signature, audience, expiry), could not be minted, or a JWKS or
+    expected audience was unusable."""

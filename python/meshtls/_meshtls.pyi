@@ -2102,4 +2102,133 @@ def decide_secret(
 
     Raises:
         ControllerError: a ``caCertificates`` entry of the mesh config is not PEM.
+# ---- JWT-SVIDs ----------------------------------------------------------------------------
+
+@final
+class JwtSigner:
+    """A trust domain's JWT signing key (EC P-256 → ES256, EC P-384 → ES384, RSA → RS256) that
+    mints JWT-SVIDs; its ``kid`` is the key's RFC 7638 thumbprint unless given.
+
+    Example::
+
+        >>> signer = JwtSigner.generate("example.org")
+        >>> token = signer.mint("spiffe://example.org/web", ["billing"])
+        >>> svid = validate_jwt_svid(token, {"example.org": signer.jwks()}, audience=["billing"])
+        >>> str(svid.spiffe_id)
+        'spiffe://example.org/web'
+    """
+    @classmethod
+    def generate(cls, trust_domain: _TrustDomainLike, *, key: _KeyKind = "ec-p256") -> JwtSigner:
+        """A new key of kind ``key`` (``ec-p256``, ``ec-p384``, ``rsa-2048``, ``rsa-3072``,
+        ``rsa-4096``) for ``trust_domain``.
+
+        Raises:
+            CaError: an unknown key kind.
+            InvalidSpiffeIdError: a bad trust domain.
+        """
+    @classmethod
+    def from_pem(cls, trust_domain: _TrustDomainLike, pem: str, *, kid: str | None = None) -> JwtSigner:
+        """Reads a private key from PEM (PKCS#8, PKCS#1 or SEC1); ``kid`` defaults to the key's
+        thumbprint.
+
+        Raises:
+            CaError: the PEM holds no usable key.
+        """
+    @classmethod
+    def load(cls, directory: str | _os.PathLike[str], trust_domain: _TrustDomainLike) -> JwtSigner:
+        """Reads ``<directory>/jwt-key.pem`` (a CA directory) as the key of ``trust_domain``.
+
+        Raises:
+            FileError: the file cannot be read.
+            CaError: it holds no usable key.
+        """
+    def save(self, directory: str | _os.PathLike[str]) -> None:
+        """Writes the key to ``<directory>/jwt-key.pem`` (mode 0600, atomically).
+
+        Raises:
+            FileError: the file cannot be written.
+        """
+    @property
+    def trust_domain(self) -> TrustDomain:
+        """The trust domain it signs for."""
+    @property
+    def kid(self) -> str:
+        """The key id written into every token."""
+    @property
+    def algorithm(self) -> str:
+        """The signing algorithm (``ES256``, ``ES384`` or ``RS256``)."""
+    @property
+    def private_key_pem(self) -> str:
+        """The private key, PKCS#8 PEM."""
+    def mint(
+        self,
+        spiffe_id: _SpiffeIdLike,
+        audiences: Sequence[str],
+        *,
+        ttl: _dt.timedelta | None = None,
+    ) -> str: """Mints a JWT-SVID for ``spiffe_id`` (of this trust domain) with ``audiences`` (at least
+        one), valid for ``ttl`` (a ``timedelta``, default 5 minutes, at most a day). The header
+        is ``{alg, kid, typ: "JWT"}``; the claims ``sub``, ``aud``, ``exp``, ``iat``.
+
+        Raises:
+            JwtError: an empty audience, a subject of another trust domain, a bad ``ttl``.
+        """
+    def jwks(self, *, shape: Literal["spiffe", "workload-api"] = "spiffe") -> str:
+        """The public key as a JWKS: ``shape="spiffe"`` (SPIFFE bundle, ``use: jwt-svid``) or
+        ``"workload-api"`` (no ``use``).
+
+        Raises:
+            InvalidArgumentError: an unknown shape.
+        """
+
+@final
+class JwtSvid:
+    """A validated JWT-SVID."""
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The subject (a :class:`SpiffeId`)."""
+    @property
+    def audience(self) -> list[str]:
+        """The ``aud`` values."""
+    @property
+    def expiry(self) -> _dt.datetime:
+        """``exp`` as an aware UTC ``datetime``."""
+    @property
+    def kid(self) -> str:
+        """The ``kid`` of the key that verified it."""
+    @property
+    def algorithm(self) -> str:
+        """The algorithm (``ES256``, ...)."""
+    @property
+    def claims(self) -> dict[str, Any]:
+        """Every claim, as a ``dict``."""
+
+def validate_jwt_svid(
+    token: str,
+    bundles: Mapping[TrustDomain | str, str],
+    *,
+    audience: Sequence[str],
+    all_audiences: bool = False,
+    leeway: _dt.timedelta | None = None,
+    require_kid: bool = True,
+    allow_extra_headers: bool = False,
+    now: _dt.datetime | None = None,
+) -> JwtSvid: """Validates a JWT-SVID by meshtls's policy (see the Rust ``meshtls::jwt`` docs): ``alg``
+    allow-list first, ``typ`` JWT/JOSE, no ``crit`` or other extra header, ``kid`` required,
+    the bundle of the ``sub`` trust domain only, ``aud`` any-of (all-of with
+    ``all_audiences=True``), ``exp``/``nbf`` with ``leeway``.
+
+    Args:
+        token: the JWS compact token.
+        bundles: trust domain (or its name) → JWKS JSON text, in SPIFFE bundle or Workload API
+            shape.
+        audience: the expected audiences (at least one, none empty).
+        all_audiences: require every expected audience.
+        leeway: clock leeway (``timedelta``, default 30 s).
+        require_kid: refuse tokens without ``kid`` (default).
+        allow_extra_headers: tolerate header parameters other than alg, kid, typ.
+        now: validation time (aware ``datetime``; default now).
+
+    Raises:
+        JwtError: the rule the token broke, or a bad bundle or audience.
     """

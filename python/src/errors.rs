@@ -17,6 +17,7 @@ import_exception!(meshtls._errors, AuthorizationError);
 import_exception!(meshtls._errors, TlsError);
 import_exception!(meshtls._errors, CaProtocolError);
 import_exception!(meshtls._errors, ControllerError);
+import_exception!(meshtls._errors, JwtError);
 import_exception!(meshtls._errors, InvalidArgumentError);
 import_exception!(meshtls._errors, FileError);
 import_exception!(meshtls._errors, HboneError);
@@ -43,6 +44,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Tls(_) => TlsError::new_err(msg),
         meshtls::Error::CaProtocol(_) => CaProtocolError::new_err(msg),
         meshtls::Error::Controller(_) => ControllerError::new_err(msg),
+        meshtls::Error::Jwt(_) => JwtError::new_err(msg),
         meshtls::Error::Io { .. } => FileError::new_err(msg),
         meshtls::Error::Hbone(e) => hbone_error(&e, msg),
         _ => MeshTlsError::new_err(msg),

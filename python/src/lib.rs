@@ -12,6 +12,7 @@ mod controller;
 mod errors;
 mod hbone;
 mod identity;
+mod jwt;
 mod policy;
 mod svid;
 mod tls;
@@ -23,6 +24,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ca::register(m)?;
     ca_protocol::register(m)?;
     controller::register(m)?;
+    jwt::register(m)?;
     policy::register(m)?;
     svid::register(m)?;
     authz_policy::register(m)?;

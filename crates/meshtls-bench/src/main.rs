@@ -3,7 +3,7 @@
 //! faster).
 //!
 //! ```text
-//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,hardening,hbone,...]
+//! cargo run --release -p meshtls-bench -- [--json] [--quick] [--only identity,policy,authz,jwt,hardening,hbone,...]
 //! ```
 
 use std::time::Duration;
@@ -15,6 +15,7 @@ mod hardening;
 mod harness;
 mod hbone;
 mod identity;
+mod jwt;
 mod policy;
 mod svid;
 mod tls;
@@ -61,6 +62,9 @@ fn main() {
     }
     if h.wants("hbone") {
         hbone::rows(&mut h);
+    }
+    if h.wants("jwt") {
+        jwt::rows(&mut h);
     }
     if h.wants("grpc") {
         ca_protocol::rows(&mut h);

@@ -22,6 +22,7 @@ mod hbone;
 mod identity;
 #[cfg(feature = "grpc")]
 mod istio_ca;
+mod jwt;
 mod path;
 mod policy;
 mod svid;
@@ -74,6 +75,8 @@ enum Command {
     /// The gateway-certificate controller: keep a gateway's mesh certificate in a Secret.
     #[cfg(feature = "kube")]
     Controller(controller::ControllerArgs),
+    /// JWT-SVIDs: a CA's JWT key, mint, bundle (JWKS), verify.
+    Jwt(jwt::JwtArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -124,6 +127,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::CaProtocol(_) => "ca_protocol",
         meshtls::Error::Hbone(_) => "hbone",
         meshtls::Error::Controller(_) => "controller",
+        meshtls::Error::Jwt(_) => "jwt",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -199,6 +203,7 @@ fn main() -> ExitCode {
         Command::Hbone(args) => hbone::run(args),
         #[cfg(feature = "kube")]
         Command::Controller(args) => controller::run(args),
+        Command::Jwt(args) => jwt::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

@@ -8,6 +8,7 @@
 //! | [`authorization_policy`] | AuthorizationPolicy and the path check: will this caller get through |
 //! | [`ca`] | the mesh CA: issuing gateway certificates, CAs of your own, istiod's layout |
 //! | `ca_protocol` | Istio's CA protocol, client and server (cargo feature `grpc`) |
+//! | [`jwt_svid`] | JWT-SVIDs: a CA's JWT key, minting, the validation policy, both JWKS shapes |
 //! | [`tls`] | mesh mTLS with rustls: a gateway reaching a STRICT sidecar, the sidecar side |
 //! | `hbone` | Istio ambient's HBONE: reaching ambient pods through ztunnel, accepting HBONE (cargo feature `hbone`) |
 //! | [`controller`] | the gateway-certificate controller: keeping a gateway's mesh certificate in a Secret |
@@ -30,6 +31,9 @@ pub mod ca {}
 #[cfg(feature = "grpc")]
 #[doc = include_str!("../../../docs/ca-protocol.md")]
 pub mod ca_protocol {}
+
+#[doc = include_str!("../../../docs/jwt-svid.md")]
+pub mod jwt_svid {}
 
 #[doc = include_str!("../../../docs/tls.md")]
 pub mod tls {}

@@ -154,6 +154,7 @@ pub mod guide;
 #[cfg(feature = "hbone")]
 pub mod hbone;
 pub mod identity;
+pub mod jwt;
 pub mod k8s;
 pub mod manifest;
 pub mod mesh;

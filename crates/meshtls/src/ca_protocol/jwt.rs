@@ -3,12 +3,13 @@
 //! (a JWKS as the API server publishes at `/openid/v1/jwks`), `iss`, `aud`, `exp`/`nbf` with a
 //! small leeway, and `sub` = `system:serviceaccount:<ns>:<sa>`.
 //!
-//! Signatures are checked with aws-lc-rs directly (the crate's one crypto backend) against an
-//! allowlist: RS256/384/512, PS256/384/512, ES256/384. `none` and every HMAC algorithm are
-//! refused before any key is looked at, and a key is only used with the algorithm its type
-//! admits (an RSA key never verifies an ES256 token, a key's own `alg` must match), so the
-//! classic "HS256 with the public key as secret" confusion cannot happen. No JWT crate: the
-//! popular ones pull in ring or accept more than this, and a plain function is one fuzz target.
+//! Signatures are checked by the same JWS stack as JWT-SVIDs ([`crate::jwt`]: `jsonwebtoken`
+//! on aws-lc-rs) against the same allow-list, [`JwtAlgorithm`]: RS256/384/512, PS256/384/512,
+//! ES256/384. `none` and every HMAC algorithm are refused before any key is looked at, and a
+//! key is only used with the algorithm its type admits (an RSA key never verifies an ES256
+//! token, a key's own `alg` must match), so the classic "HS256 with the public key as secret"
+//! confusion cannot happen. The claim rules here are istiod's, not the JWT-SVID ones (`sub` is
+//! `system:serviceaccount:...`, `iss` is checked, `kid` is optional).
 //!
 //! ```
 //! use meshtls::ca_protocol::jwt::{JwtVerifier, verify_token};
@@ -21,15 +22,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{
-    self, RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm,
-};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use crate::error::{CaProtocolError, quote};
 use crate::identity::{IstioIdentity, TrustDomain};
+use crate::jwt::JwtAlgorithm;
 
 /// The largest token accepted, in bytes (projected tokens are about 1 KiB).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -42,64 +41,34 @@ fn reject(reason: impl Into<String>) -> CaProtocolError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Alg {
-    Rs(u16),
-    Ps(u16),
-    Es256,
-    Es384,
+type Alg = JwtAlgorithm;
+
+fn parse_alg(name: &str) -> Result<Alg, CaProtocolError> {
+    JwtAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.name() == name)
+        .ok_or_else(|| {
+            reject(format!(
+                "algorithm {:?} is not allowed (RS256/384/512, PS256/384/512, ES256/384)",
+                quote(name)
+            ))
+        })
 }
 
-impl Alg {
-    fn parse(name: &str) -> Result<Alg, CaProtocolError> {
-        Ok(match name {
-            "RS256" => Alg::Rs(256),
-            "RS384" => Alg::Rs(384),
-            "RS512" => Alg::Rs(512),
-            "PS256" => Alg::Ps(256),
-            "PS384" => Alg::Ps(384),
-            "PS512" => Alg::Ps(512),
-            "ES256" => Alg::Es256,
-            "ES384" => Alg::Es384,
-            other => {
-                return Err(reject(format!(
-                    "algorithm {:?} is not allowed (RS256/384/512, PS256/384/512, ES256/384)",
-                    quote(other)
-                )));
-            }
-        })
-    }
+/// A key's type (what algorithms it admits) and the verifier-ready key.
+#[derive(Clone)]
+enum PublicKey {
+    Rsa(jsonwebtoken::DecodingKey),
+    Ec(Alg, jsonwebtoken::DecodingKey),
+}
 
-    fn name(self) -> &'static str {
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Alg::Rs(256) => "RS256",
-            Alg::Rs(384) => "RS384",
-            Alg::Rs(_) => "RS512",
-            Alg::Ps(256) => "PS256",
-            Alg::Ps(384) => "PS384",
-            Alg::Ps(_) => "PS512",
-            Alg::Es256 => "ES256",
-            Alg::Es384 => "ES384",
+            PublicKey::Rsa(_) => f.write_str("Rsa"),
+            PublicKey::Ec(alg, _) => write!(f, "Ec({alg})"),
         }
     }
-
-    fn rsa(self) -> Option<&'static signature::RsaParameters> {
-        Some(match self {
-            Alg::Rs(256) => &signature::RSA_PKCS1_2048_8192_SHA256,
-            Alg::Rs(384) => &signature::RSA_PKCS1_2048_8192_SHA384,
-            Alg::Rs(_) => &signature::RSA_PKCS1_2048_8192_SHA512,
-            Alg::Ps(256) => &signature::RSA_PSS_2048_8192_SHA256,
-            Alg::Ps(384) => &signature::RSA_PSS_2048_8192_SHA384,
-            Alg::Ps(_) => &signature::RSA_PSS_2048_8192_SHA512,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-enum PublicKey {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ec { curve: Alg, point: Vec<u8> },
 }
 
 #[derive(Debug, Clone)]
@@ -177,12 +146,12 @@ impl JwtVerifier {
                         .map_err(|e| bad(e.to_string()))?;
                     let e = b64("e", s("e").ok_or_else(|| bad("rsa key without e".into()))?)
                         .map_err(|e| bad(e.to_string()))?;
-                    PublicKey::Rsa { n, e }
+                    PublicKey::Rsa(jsonwebtoken::DecodingKey::from_rsa_raw_components(&n, &e))
                 }
                 Some("EC") => {
                     let (curve, len) = match s("crv") {
-                        Some("P-256") => (Alg::Es256, 32),
-                        Some("P-384") => (Alg::Es384, 48),
+                        Some("P-256") => (Alg::ES256, 32),
+                        Some("P-384") => (Alg::ES384, 48),
                         other => {
                             return Err(bad(format!("unsupported curve {other:?}")));
                         }
@@ -194,11 +163,12 @@ impl JwtVerifier {
                     if x.len() != len || y.len() != len {
                         return Err(bad(format!("ec coordinates must be {len} bytes")));
                     }
-                    let mut point = Vec::with_capacity(1 + 2 * len);
-                    point.push(4);
-                    point.extend_from_slice(&x);
-                    point.extend_from_slice(&y);
-                    PublicKey::Ec { curve, point }
+                    let key = jsonwebtoken::DecodingKey::from_ec_components(
+                        &URL_SAFE_NO_PAD.encode(&x),
+                        &URL_SAFE_NO_PAD.encode(&y),
+                    )
+                    .map_err(|e| bad(format!("ec key rejected ({e})")))?;
+                    PublicKey::Ec(curve, key)
                 }
                 _ => continue,
             };
@@ -233,23 +203,14 @@ impl JwtVerifier {
     }
 }
 
-fn verify_with(key: &PublicKey, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
-    match (key, alg.rsa()) {
-        (PublicKey::Rsa { n, e }, Some(params)) => RsaPublicKeyComponents { n, e }
-            .verify(params, message, sig)
-            .is_ok(),
-        (PublicKey::Ec { curve, point }, None) if *curve == alg => {
-            let verifier: &'static dyn VerificationAlgorithm = if alg == Alg::Es256 {
-                &signature::ECDSA_P256_SHA256_FIXED
-            } else {
-                &signature::ECDSA_P384_SHA384_FIXED
-            };
-            UnparsedPublicKey::new(verifier, point)
-                .verify(message, sig)
-                .is_ok()
-        }
-        _ => false,
-    }
+/// The signature check, by `jsonwebtoken` (`sig` is the token's third part, base64url).
+fn verify_with(key: &PublicKey, alg: Alg, message: &[u8], sig: &str) -> bool {
+    let key = match key {
+        PublicKey::Rsa(k) if alg.is_rsa() => k,
+        PublicKey::Ec(curve, k) if *curve == alg => k,
+        _ => return false,
+    };
+    jsonwebtoken::crypto::verify(sig, message, key, alg.backend()).unwrap_or(false)
 }
 
 fn unix(t: SystemTime) -> i64 {
@@ -368,12 +329,12 @@ pub fn verify_claims(
         .get("alg")
         .and_then(Value::as_str)
         .ok_or_else(|| reject("header has no alg"))?;
-    let alg = Alg::parse(alg_name)?;
+    let alg = parse_alg(alg_name)?;
     if header.get("crit").is_some() {
         return Err(reject("header has crit parameters, none are understood"));
     }
     let kid = header.get("kid").and_then(Value::as_str);
-    let sig = b64("signature", s)?;
+    b64("signature", s)?;
     let message = &token.as_bytes()[..h.len() + 1 + p.len()];
     let candidates = verifier.keys.iter().filter(|k| {
         kid.is_none_or(|kid| k.kid.as_deref() == Some(kid))
@@ -381,7 +342,7 @@ pub fn verify_claims(
     });
     let mut verified = false;
     for k in candidates {
-        if verify_with(&k.key, alg, message, &sig) {
+        if verify_with(&k.key, alg, message, s) {
             verified = true;
             break;
         }

@@ -12,6 +12,7 @@ mod ca_protocol;
 mod controller;
 mod hbone;
 mod identity;
+mod jwt;
 mod manifest;
 mod mesh;
 mod policy;
@@ -24,6 +25,7 @@ pub use ca_protocol::CaProtocolError;
 pub use controller::ControllerError;
 pub use hbone::HboneError;
 pub use identity::{IdentityError, SpiffeIdError, SpiffeIdErrorKind};
+pub use jwt::JwtError;
 pub use manifest::ManifestError;
 pub use mesh::MeshConfigError;
 pub use policy::{PolicyError, Rule, Violation};
@@ -80,6 +82,9 @@ pub enum Error {
     /// The gateway-certificate controller could not decide or act.
     #[error(transparent)]
     Controller(#[from] ControllerError),
+    /// A JWT-SVID could not be minted or was rejected.
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {

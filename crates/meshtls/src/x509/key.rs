@@ -443,7 +443,7 @@ fn pkcs8_algorithm(pkcs8: &[u8]) -> Result<(&[u8], Option<&[u8]>), der::DerError
 }
 
 /// The `privateKey` octets of a PKCS#8 `PrivateKeyInfo`.
-fn pkcs8_private_key(pkcs8: &[u8]) -> Result<&[u8], der::DerError> {
+pub(crate) fn pkcs8_private_key(pkcs8: &[u8]) -> Result<&[u8], der::DerError> {
     let mut outer = Reader::new(pkcs8);
     let mut info = Reader::new(outer.read(tag::SEQUENCE)?);
     info.read(tag::INTEGER)?;
