@@ -7,7 +7,7 @@
 #   scripts/build-spiffe-peers.sh --force  rebuild
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CACHE="${MESHTLS_PEERS:-$HOME/.cache/meshtls-peers}"
+CACHE="${MESHTLS_PEERS_CACHE:-$HOME/.cache/meshtls-peers}"
 mkdir -p "$CACHE"
 command -v go >/dev/null || { echo "build-spiffe-peers: go is not installed" >&2; exit 1; }
 for peer in go-spiffe-jwt; do

@@ -21,7 +21,7 @@
 # never does (tests that need them skip, saying so).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${MESHTLS_KUBE_BIN:-$HOME/.cache/meshtls-peers/kube}
+BIN=${MESHTLS_KUBE_BIN:-${MESHTLS_PEERS_CACHE:-$HOME/.cache/meshtls-peers}/kube}
 KUBE_VERSION=v1.36.1
 
 die() { echo "kube-apiserver.sh: $*" >&2; exit 1; }

@@ -166,7 +166,7 @@ def test_signer_round_trips_through_a_ca_directory(tmp_path) -> None:  # type: i
 # ---- go-spiffe (jwtsvid.ParseAndValidate, jwtbundle.Parse) and go-jose ----------------------
 
 _GO_PEER = pathlib.Path(
-    os.environ.get("MESHTLS_PEERS", pathlib.Path.home() / ".cache" / "meshtls-peers")
+    os.environ.get("MESHTLS_PEERS_CACHE", pathlib.Path.home() / ".cache" / "meshtls-peers")
 ) / "go-spiffe-jwt"
 
 
