@@ -2102,6 +2102,8 @@ def decide_secret(
 
     Raises:
         ControllerError: a ``caCertificates`` entry of the mesh config is not PEM.
+    """
+
 # ---- JWT-SVIDs ----------------------------------------------------------------------------
 
 @final

@@ -200,6 +200,11 @@ class Running:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        finally:
+            # Warnings are errors here: the pipe and the log file are closed with the process.
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.log.close()
 
 
 @pytest.fixture
