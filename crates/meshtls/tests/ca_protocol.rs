@@ -880,3 +880,34 @@ fn keep_fresh_in_background_renews_reports_and_stops() {
     ));
     assert!(handle.take_error().is_none(), "taken once");
 }
+
+#[test]
+fn the_documented_config_file_reads() {
+    use meshtls::ca_protocol::{ServerConfig, ServerSettings};
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ca-protocol.md"),
+    )
+    .unwrap();
+    let yaml = page
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/ca-protocol.md has a yaml block");
+    let mut config = ServerConfig::default();
+    ServerSettings::parse(yaml)
+        .unwrap()
+        .apply(&mut config, &"cluster.local".parse().unwrap())
+        .unwrap();
+    assert_eq!(config.cluster_id, "east");
+    assert_eq!(config.min_ttl, Duration::from_secs(600));
+    assert!(config.dns_names.iter().any(|n| n == "localhost"));
+    assert_eq!(config.trusted_node_accounts.len(), 2);
+    assert!(config.trusted_node_accounts[0].any_identity);
+    assert_eq!(
+        config.trusted_node_accounts[1].may_impersonate,
+        [
+            id("spiffe://cluster.local/ns/shop/sa/web"),
+            id("spiffe://cluster.local/ns/shop/sa/db")
+        ]
+    );
+}
