@@ -1920,9 +1920,17 @@ class IstioCaServer:
     Callers authenticate as with istiod: a client certificate of the CA's trust domain, or a
     Kubernetes service-account token verified offline against ``jwks`` (the API server's
     ``/openid/v1/jwks`` document) with ``issuer`` and one of ``audiences`` (default ``("istio-ca",)``). ``strict_csr``
-    applies istio-csr's CSR rules; ``trusted_node_accounts`` maps a node agent's SPIFFE ID to
-    the identities it may request with ``ImpersonatedIdentity``. Use ``start()``/``stop()`` or
-    ``with IstioCaServer(...) as server:``; ``address`` is then the bound ``host:port``.
+    applies istio-csr's CSR rules; ``trusted_node_accounts`` maps a node agent (``ns/sa`` or a
+    SPIFFE ID) to the identities it may request with ``ImpersonatedIdentity``, or to ``None``
+    for any identity of the trust domain. ``dns_names`` replaces the serving certificate's
+    names (istiod's by default), ``extra_dns_names`` adds to them. ``cluster_id`` (default
+    ``Kubernetes``) refuses callers of another cluster; ``min_ttl``/``default_ttl``/``max_ttl``
+    bound the lifetimes (default 4 minutes, 24 hours, 90 days: below the floor, agents would
+    renew in a loop). ``config_file`` is the YAML/JSON file of ``meshtls ca serve --config``;
+    keyword arguments override it. Every request is logged on the ``meshtls.ca_protocol``
+    logger (refusals with their reason, at WARNING), with the lines ``meshtls ca serve``
+    prints. Use ``start()``/``stop()`` or ``with IstioCaServer(...) as server:``; ``address``
+    is then the bound ``host:port``.
     """
 
     def __new__(
@@ -1933,13 +1941,16 @@ class IstioCaServer:
         jwks: str | None = None,
         issuer: str | None = None,
         audiences: Sequence[str] = ["istio-ca"],
-        strict_csr: bool = False,
+        strict_csr: bool | None = None,
         dns_names: Sequence[str] | None = None,
+        extra_dns_names: Sequence[str] | None = None,
         trust_domain: _TrustDomainLike | None = None,
-        trusted_node_accounts: dict[str, list[str]] | None = None,
-        cluster_id: str = "Kubernetes",
+        trusted_node_accounts: Mapping[str, Sequence[str] | None] | None = None,
+        cluster_id: str | None = None,
         default_ttl: _dt.timedelta | None = None,
         max_ttl: _dt.timedelta | None = None,
+        min_ttl: _dt.timedelta | None = None,
+        config_file: _Path | None = None,
     ) -> IstioCaServer: ...
     def start(self) -> IstioCaServer:
         """Binds the listen address and serves on a background thread; returns ``self``."""

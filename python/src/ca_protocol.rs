@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use meshtls::ca_protocol::{
-    ClientConfig, IstioCaClient, IstioCaServer, JwtVerifier, NodeAccount, RefreshHandle,
-    RefreshParams, RunningServer, ServerConfig, TokenSource,
+    ClientConfig, IstioCaClient, IstioCaServer, JwtVerifier, NodeAccountSettings, RefreshHandle,
+    RefreshParams, RunningServer, ServerConfig, ServerSettings, TokenSource,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDelta;
@@ -326,9 +326,17 @@ impl PyRefreshHandle {
 /// Callers authenticate as with istiod: a client certificate of the CA's trust domain, or a
 /// Kubernetes service-account token verified offline against ``jwks`` (the API server's
 /// ``/openid/v1/jwks`` document) with ``issuer`` and one of ``audiences`` (default ``("istio-ca",)``). ``strict_csr``
-/// applies istio-csr's CSR rules; ``trusted_node_accounts`` maps a node agent's SPIFFE ID to
-/// the identities it may request with ``ImpersonatedIdentity``. Use ``start()``/``stop()`` or
-/// ``with IstioCaServer(...) as server:``; ``address`` is then the bound ``host:port``.
+/// applies istio-csr's CSR rules; ``trusted_node_accounts`` maps a node agent (``ns/sa`` or a
+/// SPIFFE ID) to the identities it may request with ``ImpersonatedIdentity``, or to ``None``
+/// for any identity of the trust domain. ``dns_names`` replaces the serving certificate's
+/// names (istiod's by default), ``extra_dns_names`` adds to them. ``cluster_id`` (default
+/// ``Kubernetes``) refuses callers of another cluster; ``min_ttl``/``default_ttl``/``max_ttl``
+/// bound the lifetimes (default 4 minutes, 24 hours, 90 days: below the floor, agents would
+/// renew in a loop). ``config_file`` is the YAML/JSON file of ``meshtls ca serve --config``;
+/// keyword arguments override it. Every request is logged on the ``meshtls.ca_protocol``
+/// logger (refusals with their reason, at WARNING), with the lines ``meshtls ca serve``
+/// prints. Use ``start()``/``stop()`` or ``with IstioCaServer(...) as server:``; ``address``
+/// is then the bound ``host:port``.
 #[pyclass(frozen, module = "meshtls", name = "IstioCaServer")]
 pub(crate) struct PyIstioCaServer {
     server: IstioCaServer,
@@ -339,22 +347,26 @@ pub(crate) struct PyIstioCaServer {
 #[pymethods]
 impl PyIstioCaServer {
     #[new]
-    #[pyo3(signature = (ca, *, listen = "127.0.0.1:0", jwks = None, issuer = None, audiences = vec!["istio-ca".to_owned()], strict_csr = false, dns_names = None, trust_domain = None, trusted_node_accounts = None, cluster_id = "Kubernetes", default_ttl = None, max_ttl = None),
-        text_signature = "(ca, *, listen='127.0.0.1:0', jwks=None, issuer=None, audiences=['istio-ca'], strict_csr=False, dns_names=None, trust_domain=None, trusted_node_accounts=None, cluster_id='Kubernetes', default_ttl=None, max_ttl=None)")]
+    #[pyo3(signature = (ca, *, listen = "127.0.0.1:0", jwks = None, issuer = None, audiences = vec!["istio-ca".to_owned()], strict_csr = None, dns_names = None, extra_dns_names = None, trust_domain = None, trusted_node_accounts = None, cluster_id = None, default_ttl = None, max_ttl = None, min_ttl = None, config_file = None),
+        text_signature = "(ca, *, listen='127.0.0.1:0', jwks=None, issuer=None, audiences=['istio-ca'], strict_csr=None, dns_names=None, extra_dns_names=None, trust_domain=None, trusted_node_accounts=None, cluster_id=None, default_ttl=None, max_ttl=None, min_ttl=None, config_file=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         ca: &Bound<'_, PyMeshCa>,
         listen: &str,
         jwks: Option<String>,
         issuer: Option<String>,
         audiences: Vec<String>,
-        strict_csr: bool,
+        strict_csr: Option<bool>,
         dns_names: Option<Vec<String>>,
+        extra_dns_names: Option<Vec<String>>,
         trust_domain: Option<TrustDomainArg>,
-        trusted_node_accounts: Option<HashMap<String, Vec<String>>>,
-        cluster_id: &str,
+        trusted_node_accounts: Option<HashMap<String, Option<Vec<String>>>>,
+        cluster_id: Option<String>,
         default_ttl: Option<&Bound<'_, PyDelta>>,
         max_ttl: Option<&Bound<'_, PyDelta>>,
+        min_ttl: Option<&Bound<'_, PyDelta>>,
+        config_file: Option<PathBuf>,
     ) -> PyResult<Self> {
         let listen: std::net::SocketAddr = listen.parse().map_err(|_| {
             CaProtocolError::new_err(format!(
@@ -373,30 +385,49 @@ impl PyIstioCaServer {
                 ));
             }
         };
-        config.strict_csr = strict_csr;
+        let td = match trust_domain {
+            Some(t) => t.0,
+            None => ca.get().inner.trust_domain().clone(),
+        };
+        // The defaults, then the file, then the keyword arguments (as `meshtls ca serve`).
+        if let Some(path) = config_file {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CaProtocolError::new_err(format!("cannot read config_file {}: {e}", path.display()))
+            })?;
+            py.detach(|| ServerSettings::parse(&text)?.apply(&mut config, &td))
+                .map_err(py_err)?;
+        }
+        if let Some(strict) = strict_csr {
+            config.strict_csr = strict;
+        }
         if let Some(names) = dns_names {
             config.dns_names = names;
         }
-        config.trust_domain = trust_domain.map(|t| t.0);
-        config.cluster_id = cluster_id.to_owned();
-        if let Some(t) = default_ttl {
-            config.default_ttl = duration_arg(t.as_any(), "default_ttl")?;
+        config.add_dns_names(extra_dns_names.unwrap_or_default());
+        if let Some(c) = cluster_id {
+            config.cluster_id = c;
         }
-        if let Some(t) = max_ttl {
-            config.max_ttl = duration_arg(t.as_any(), "max_ttl")?;
+        for (t, slot, name) in [
+            (default_ttl, &mut config.default_ttl, "default_ttl"),
+            (max_ttl, &mut config.max_ttl, "max_ttl"),
+            (min_ttl, &mut config.min_ttl, "min_ttl"),
+        ] {
+            if let Some(t) = t {
+                *slot = duration_arg(t.as_any(), name)?;
+            }
         }
-        for (account, ids) in trusted_node_accounts.unwrap_or_default() {
-            let account = meshtls::SpiffeId::new(&account).map_err(py_err)?;
-            let may_impersonate = ids
-                .iter()
-                .map(|i| meshtls::SpiffeId::new(i))
-                .collect::<Result<Vec<_>, _>>()
+        let mut accounts: Vec<_> = trusted_node_accounts
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        accounts.sort();
+        for (account, ids) in accounts {
+            let n = NodeAccountSettings::new(account, ids)
+                .to_node_account(&td)
                 .map_err(py_err)?;
-            config.trusted_node_accounts.push(NodeAccount {
-                account,
-                may_impersonate,
-            });
+            config.trusted_node_accounts.push(n);
         }
+        config.trust_domain = Some(td);
         let server = IstioCaServer::new(ca.get().inner.clone(), config).map_err(py_err)?;
         Ok(PyIstioCaServer {
             server,

@@ -13,6 +13,7 @@ mod errors;
 mod hbone;
 mod identity;
 mod jwt;
+mod logging;
 mod policy;
 mod svid;
 mod tls;
@@ -31,5 +32,6 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tls::register(m)?;
     hbone::register(m)?;
     bench::register(m)?;
+    logging::install();
     Ok(())
 }

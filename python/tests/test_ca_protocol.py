@@ -172,16 +172,17 @@ def channel(ca, server, *, key_pem: bytes | None = None, chain_pem: bytes | None
 
 
 def call(pb, ca, server, csr: str, token: str | None, ttl: int = 3600, metadata=(),
-         **chan):
+         impersonate: str | None = None, **chan):
     ca_pb2, ca_pb2_grpc = pb
     with channel(ca, server, **chan) as ch:
         stub = ca_pb2_grpc.IstioCertificateServiceStub(ch)
         md = list(metadata)
         if token is not None:
             md.append(("authorization", f"Bearer {token}"))
-        return stub.CreateCertificate(
-            ca_pb2.IstioCertificateRequest(csr=csr, validity_duration=ttl), metadata=md,
-            timeout=10)
+        request = ca_pb2.IstioCertificateRequest(csr=csr, validity_duration=ttl)
+        if impersonate is not None:  # ztunnel's request metadata (a protobuf Struct)
+            request.metadata.update({"ImpersonatedIdentity": impersonate})
+        return stub.CreateCertificate(request, metadata=md, timeout=10)
 
 
 def assert_serving(pb, ca, server, issuer):
@@ -522,15 +523,116 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
     return predicate()
 
 
+def test_ttl_under_the_floor_is_refused_and_logged(pb, ca, server, issuer, caplog):
+    csr, _ = make_csr()
+    with caplog.at_level("INFO", logger="meshtls.ca_protocol"):
+        with pytest.raises(grpc.RpcError) as err:
+            call(pb, ca, server, csr, issuer.token(), ttl=60)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details() == "invalid certificate request"
+        resp = call(pb, ca, server, csr, issuer.token(), ttl=240)
+    leaf = x509.load_pem_x509_certificate(resp.cert_chain[0].encode())
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(minutes=6)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records
+             if r.name == "meshtls.ca_protocol"]
+    assert ("WARNING", "ca server: INVALID_ARGUMENT (invalid certificate request): "
+            "spiffe://cluster.local/ns/default/sa/app: requested ttl 60s is less than the min "
+            "allowed ttl 240s (agents renew at notBefore + half the lifetime and notBefore is "
+            "back-dated by 120s: a shorter ttl makes them renew in a loop)") in lines, lines
+    assert ("INFO", "ca server: OK: signed a certificate chain of 2 entries for "
+            "spiffe://cluster.local/ns/default/sa/app, ttl 240s") in lines, lines
+
+
+def test_ttl_bounds_are_checked(ca):
+    with pytest.raises(meshtls.CaProtocolError, match="min 600s, default 300s"):
+        meshtls.IstioCaServer(ca, min_ttl=dt.timedelta(minutes=10),
+                              default_ttl=dt.timedelta(minutes=5))
+
+
+ZTUNNEL = "spiffe://cluster.local/ns/istio-system/sa/ztunnel"
+WEB = "spiffe://cluster.local/ns/shop/sa/web"
+
+
+@pytest.mark.parametrize("accounts", [
+    {"istio-system/ztunnel": None},
+    {ZTUNNEL: [WEB]},
+    {"istio-system/ztunnel": ["shop/web"]},
+])
+def test_impersonation_by_a_trusted_node_account(pb, ca, issuer, accounts, caplog):
+    with meshtls.IstioCaServer(ca, jwks=issuer.jwks(), issuer=ISSUER,
+                               trusted_node_accounts=accounts) as s:
+        csr, _ = make_csr(WEB)
+        resp = call(pb, ca, s, csr, issuer.token(ns="istio-system", sa="ztunnel"),
+                    impersonate=WEB)
+        leaf = x509.load_pem_x509_certificate(resp.cert_chain[0].encode())
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.UniformResourceIdentifier) == [WEB]
+        # Another caller may not; istiod's message, the reason in the log.
+        with caplog.at_level("WARNING", logger="meshtls.ca_protocol"):
+            with pytest.raises(grpc.RpcError) as err:
+                call(pb, ca, s, csr, issuer.token(ns="shop", sa="db"),
+                     impersonate=WEB)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert err.value.details() == "request impersonation authentication failure"
+        assert any("spiffe://cluster.local/ns/shop/sa/db is not a trusted node account"
+                   in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_impersonation_without_node_accounts_is_refused(pb, ca, server, issuer):
+    csr, _ = make_csr(WEB)
+    with pytest.raises(grpc.RpcError) as err:
+        call(pb, ca, server, csr, issuer.token(ns="istio-system", sa="ztunnel"),
+             impersonate=WEB)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert err.value.details() == "request impersonation authentication failure"
+
+
+def test_cluster_id_dns_names_and_config_file(pb, ca, issuer, tmp_path):
+    conf = tmp_path / "ca.yaml"
+    conf.write_text("clusterId: east\nextraDnsNames: [ca.example]\nminTtl: 1h\n")
+    with meshtls.IstioCaServer(ca, jwks=issuer.jwks(), issuer=ISSUER, config_file=conf,
+                               extra_dns_names=["localhost"]) as s:
+        csr, _ = make_csr()
+        call(pb, ca, s, csr, issuer.token(), metadata=[("clusterid", "east")])
+        with pytest.raises(grpc.RpcError) as err:
+            call(pb, ca, s, csr, issuer.token(), metadata=[("clusterid", "Kubernetes")])
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as err:  # the file's floor
+            call(pb, ca, s, csr, issuer.token(), ttl=1800)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # Python's ssl checks the serving names: istiod's kept, the added ones there.
+        ctx = ssl.create_default_context(cadata=ca.root_cert_pem)
+        for name in ["localhost", "ca.example", SERVER_NAME]:
+            with socket.create_connection(("127.0.0.1", s.port)) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=name) as tls:
+                assert tls.version() is not None
+        with pytest.raises(ssl.SSLCertVerificationError):
+            with socket.create_connection(("127.0.0.1", s.port)) as raw:
+                ctx.wrap_socket(raw, server_hostname="other.example")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("clusterID: east\n")
+    with pytest.raises(meshtls.ManifestError, match="clusterID"):
+        meshtls.IstioCaServer(ca, config_file=bad)
+
+
 AGC = "spiffe://cluster.local/ns/gateway/sa/agc"
 # The server backdates not_before by 2 min, so a 130 s certificate lives 250 s: Istio's rule
 # renews it at half of that before not_after, i.e. about 5 s (+- 2.5 s jitter) after issuance.
 SHORT_TTL = dt.timedelta(seconds=130)
 
 
-def test_keep_fresh_rotates_the_material_in_place(ca, server, issuer):
+@pytest.fixture(scope="module")
+def short_server(ca, issuer):
+    """A server without the TTL floor: the renewal tests want certificates due at once."""
+    with meshtls.IstioCaServer(ca, jwks=issuer.jwks(), issuer=ISSUER,
+                               min_ttl=dt.timedelta(0)) as s:
+        yield s
+
+
+def test_keep_fresh_rotates_the_material_in_place(ca, short_server, issuer):
     import meshtls.tls as mtls
 
+    server = short_server
     client = meshtls.IstioCaClient(f"localhost:{server.port}", root_cert_pem=ca.root_cert_pem,
                                    token=issuer.token(ns="gateway", sa="agc"))
     material = mtls.TlsMaterial(ca.issue(AGC), {"cluster.local": ca.root_cert_pem})
@@ -559,7 +661,8 @@ def test_keep_fresh_rotates_the_material_in_place(ca, server, issuer):
 def test_keep_fresh_surfaces_the_error_that_ends_it(ca, issuer):
     import meshtls.tls as mtls
 
-    own = meshtls.IstioCaServer(ca, listen="127.0.0.1:0", jwks=issuer.jwks(), issuer=ISSUER)
+    own = meshtls.IstioCaServer(ca, listen="127.0.0.1:0", jwks=issuer.jwks(), issuer=ISSUER,
+                                min_ttl=dt.timedelta(0))
     own.start()
     client = meshtls.IstioCaClient(f"localhost:{own.port}", root_cert_pem=ca.root_cert_pem,
                                    token=issuer.token(ns="gateway", sa="agc"))

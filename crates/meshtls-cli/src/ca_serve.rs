@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use meshtls::MeshCa;
-use meshtls::ca_protocol::{IstioCaServer, JwtVerifier, ServerConfig};
+use meshtls::ca_protocol::{
+    DEFAULT_SERVING_DNS_NAMES, IstioCaServer, JwtVerifier, NodeAccountSettings, ServerConfig,
+    ServerSettings,
+};
 use serde_json::json;
 
 use crate::ca::parse_duration;
@@ -38,15 +41,36 @@ pub(crate) struct ServeArgs {
     /// istio-csr's strict CSR checks.
     #[arg(long)]
     strict_csr: bool,
-    /// DNS names of the serving certificate (default istiod's); repeat for more.
+    /// A DNS name added to the serving certificate's (istiod's names are kept); repeat for
+    /// more. Agents check the host of their CA address, e.g. `--dns localhost`.
     #[arg(long = "dns")]
     dns_names: Vec<String>,
-    /// Default lifetime when a request asks for none.
-    #[arg(long, default_value = "24h")]
-    default_ttl: String,
-    /// Longest lifetime granted (longer requests are refused).
-    #[arg(long, default_value = "90d")]
-    max_ttl: String,
+    /// Drop istiod's default serving names: only the `--dns` names (and the config file's).
+    #[arg(long)]
+    no_default_dns: bool,
+    /// This server's cluster ID: a caller's `clusterid` naming another is refused (default
+    /// Kubernetes, istiod's).
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// A node agent allowed to request other identities with ImpersonatedIdentity (ztunnel's
+    /// `istio-system/ztunnel`): `ns/sa` may request any identity of the trust domain,
+    /// `ns/sa=ns1/sa1,ns2/sa2` only those; repeat for more.
+    #[arg(long = "trusted-node-account", value_name = "NS/SA[=NS/SA,...]")]
+    trusted_node_accounts: Vec<String>,
+    /// Default lifetime when a request asks for none (default 24h).
+    #[arg(long)]
+    default_ttl: Option<String>,
+    /// Longest lifetime granted; longer requests are refused (default 90d).
+    #[arg(long)]
+    max_ttl: Option<String>,
+    /// Shortest lifetime granted; shorter requests are refused (default 4m: with the
+    /// 2-minute back-dating, agents renewing at half the lifetime would loop below ~2m).
+    #[arg(long)]
+    min_ttl: Option<String>,
+    /// A YAML/JSON file of server options (clusterId, dnsNames, extraDnsNames, minTtl,
+    /// defaultTtl, maxTtl, strictCsr, trustedNodeAccounts); flags given override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 struct StderrLog;
@@ -175,25 +199,92 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
         (None, None) => None,
         _ => return Err("--jwks and --issuer go together".to_owned().into()),
     };
-    config.strict_csr = a.strict_csr;
-    if !a.dns_names.is_empty() {
-        config.dns_names = a.dns_names.clone();
-    }
-    config.default_ttl = parse_duration(&a.default_ttl)?;
-    config.max_ttl = parse_duration(&a.max_ttl)?;
     let trust_domain = meshtls::TrustDomain::new(&a.trust_domain)
         .map_err(|e| format!("invalid --trust-domain: {e}"))?;
+    // The core's defaults, then the file, then the flags.
+    if let Some(path) = &a.config {
+        let text = crate::read_input(path).map_err(|e| e.message)?;
+        let applied = ServerSettings::parse(&text)
+            .and_then(|settings| settings.apply(&mut config, &trust_domain));
+        if let Err(e) = applied {
+            return crate::ca::refusal(e);
+        }
+    }
+    if a.strict_csr {
+        config.strict_csr = true;
+    }
+    if a.no_default_dns {
+        config
+            .dns_names
+            .retain(|n| !DEFAULT_SERVING_DNS_NAMES.contains(&n.as_str()));
+    }
+    config.add_dns_names(a.dns_names.iter().cloned());
+    if config.dns_names.is_empty() {
+        return Err("--no-default-dns needs at least one --dns name"
+            .to_owned()
+            .into());
+    }
+    if let Some(c) = &a.cluster_id {
+        config.cluster_id = c.clone();
+    }
+    for (flag, text, slot) in [
+        ("--default-ttl", &a.default_ttl, &mut config.default_ttl),
+        ("--max-ttl", &a.max_ttl, &mut config.max_ttl),
+        ("--min-ttl", &a.min_ttl, &mut config.min_ttl),
+    ] {
+        if let Some(text) = text {
+            *slot = parse_duration(text).map_err(|e| format!("{flag}: {e}"))?;
+        }
+    }
+    for text in &a.trusted_node_accounts {
+        let (account, list) = match text.split_once('=') {
+            Some((account, list)) => (
+                account,
+                Some(list.split(',').map(|s| s.trim().to_owned()).collect()),
+            ),
+            None => (text.as_str(), None),
+        };
+        match NodeAccountSettings::new(account.to_owned(), list).to_node_account(&trust_domain) {
+            Ok(n) => config.trusted_node_accounts.push(n),
+            Err(e) => return crate::ca::refusal(e),
+        }
+    }
     let ca = match MeshCa::load(&a.ca, &trust_domain) {
         Ok(ca) => ca,
         Err(e) => return crate::ca::refusal(e),
     };
     config.trust_domain = Some(trust_domain);
+    let accounts: Vec<String> = config
+        .trusted_node_accounts
+        .iter()
+        .map(|n| {
+            if n.any_identity {
+                format!(
+                    "{} may impersonate any identity of the trust domain",
+                    n.account
+                )
+            } else {
+                let ids: Vec<&str> = n.may_impersonate.iter().map(|i| i.as_str()).collect();
+                format!("{} may impersonate {}", n.account, ids.join(", "))
+            }
+        })
+        .collect();
+    let settings = json!({
+        "cluster_id": config.cluster_id,
+        "dns_names": config.dns_names,
+        "min_ttl_seconds": config.min_ttl.as_secs(),
+        "default_ttl_seconds": config.default_ttl.as_secs(),
+        "max_ttl_seconds": config.max_ttl.as_secs(),
+    });
     let server = match IstioCaServer::new(Arc::new(ca), config) {
         Ok(s) => s,
         Err(e) => return crate::ca::refusal(e),
     };
     let td = server.trust_domain().to_string();
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    for line in &accounts {
+        log::info!("ca server: trusted node account {line}");
+    }
     let mut running = match server.clone().start(listen) {
         Ok(r) => r,
         Err(e) => return crate::ca::refusal(e),
@@ -202,7 +293,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     // The first line tells scripts where the server listens (the port when 0 was asked for).
     println!(
         "{}",
-        json!({"listening": addr.to_string(), "trust_domain": td})
+        json!({"listening": addr.to_string(), "trust_domain": td, "settings": settings})
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

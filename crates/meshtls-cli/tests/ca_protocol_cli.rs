@@ -287,6 +287,22 @@ fn kill(child: &Child, signal: &str) {
 /// Starts `ca serve` on the CA in `ca_dir` with the JWKS file `jwks`; returns the child, its
 /// address, and its standard error as a channel of lines.
 fn start_server(ca_dir: &Path, jwks: &Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let (child, address, log, _) = start_server_with(ca_dir, jwks, &[]);
+    (child, address, log)
+}
+
+/// [`start_server`] with more arguments; also returns the first line (where it listens and
+/// the settings in use).
+fn start_server_with(
+    ca_dir: &Path,
+    jwks: &Path,
+    extra: &[&str],
+) -> (
+    Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+    serde_json::Value,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshtls"))
         .args([
             "ca",
@@ -300,6 +316,7 @@ fn start_server(ca_dir: &Path, jwks: &Path) -> (Child, String, std::sync::mpsc::
             "--issuer",
             ISSUER,
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -334,7 +351,7 @@ fn start_server(ca_dir: &Path, jwks: &Path) -> (Child, String, std::sync::mpsc::
         .next()
         .unwrap()
         .to_owned();
-    (child, format!("localhost:{port}"), rx)
+    (child, format!("localhost:{port}"), rx, listening)
 }
 
 /// Waits up to 15 s for a log line containing every one of `parts`.
@@ -682,5 +699,356 @@ impl<T: Unpin> tonic::codegen::tokio_stream::Stream for OnceThenWait<T> {
             return std::task::Poll::Ready(Some(first));
         }
         std::future::Future::poll(std::pin::Pin::new(&mut self.end), cx).map(|_| None)
+    }
+}
+
+/// One `CreateCertificate` call from tonic (an independent gRPC client) over rustls, checking
+/// the server's certificate for `server_name`; the answer's chain, or the status's code and
+/// message.
+fn tonic_call(
+    port: u16,
+    root: &Path,
+    server_name: &str,
+    headers: &[(&'static str, String)],
+    request: meshtls::ca_protocol::IstioCertificateRequest,
+) -> Result<Vec<String>, (tonic::Code, String)> {
+    use meshtls::ca_protocol::IstioCertificateResponse;
+    use meshtls::ca_protocol::messages::CREATE_CERTIFICATE_PATH;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(root).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let tls = std::sync::Arc::new(tls);
+    let name = rustls_pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let headers: Vec<(&'static str, String)> = headers.to_vec();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+            let tls = tls.clone();
+            let name = name.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+                let stream = tokio_rustls::TlsConnector::from(tls)
+                    .connect(name, tcp)
+                    .await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        });
+        let channel = tonic::transport::Endpoint::from_static("http://localhost")
+            .connect_with_connector(connector)
+            .await
+            .map_err(|e| (tonic::Code::Unavailable, format!("connect: {e:?}")))?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready()
+            .await
+            .map_err(|e| (tonic::Code::Unavailable, format!("ready: {e}")))?;
+        let mut req = tonic::Request::new(request);
+        for (k, v) in headers {
+            req.metadata_mut().insert(k, v.parse().unwrap());
+        }
+        let codec = tonic_prost::ProstCodec::<
+            meshtls::ca_protocol::IstioCertificateRequest,
+            IstioCertificateResponse,
+        >::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(CREATE_CERTIFICATE_PATH);
+        grpc.unary(req, path, codec)
+            .await
+            .map(|r| r.into_inner().cert_chain)
+            .map_err(|s| (s.code(), s.message().to_owned()))
+    })
+}
+
+fn csr_request(
+    identity: &str,
+    ttl: i64,
+    impersonate: Option<&str>,
+) -> (meshtls::Csr, meshtls::ca_protocol::IstioCertificateRequest) {
+    let csr = meshtls::Csr::new(
+        &meshtls::SpiffeId::new(identity).unwrap(),
+        &meshtls::CsrParams::with_key(meshtls::ca::KeyKind::EcP256),
+    )
+    .unwrap();
+    let mut request = meshtls::ca_protocol::IstioCertificateRequest {
+        csr: csr.pem(),
+        validity_duration: ttl,
+        metadata: None,
+    };
+    if let Some(wanted) = impersonate {
+        request.set_metadata_string("ImpersonatedIdentity", wanted);
+    }
+    (csr, request)
+}
+
+/// What is asked (case, token subject, ttl, impersonated identity, cluster header) and what
+/// comes back (code, message to the caller, reason in the log).
+type RefusalCase = (
+    &'static str,
+    &'static str,
+    i64,
+    Option<&'static str>,
+    (&'static str, String),
+    tonic::Code,
+    &'static str,
+    &'static str,
+);
+
+const ZTUNNEL: &str = "system:serviceaccount:istio-system:ztunnel";
+const WEB: &str = "spiffe://cluster.local/ns/shop/sa/web";
+const DB: &str = "spiffe://cluster.local/ns/shop/sa/db";
+
+/// ztunnel in shared mode, as its requests look: its own token, the pod's identity in the
+/// request's `ImpersonatedIdentity`, its cluster id, the CA checked for `localhost`.
+#[test]
+fn serves_a_ztunnel_node_from_the_command_line() {
+    let SignalFixture {
+        dir,
+        ca_dir,
+        root,
+        jwks,
+        ..
+    } = SignalFixture::new("ca-ztunnel");
+    let (pair, jwks_text) = issuer();
+    std::fs::write(&jwks, &jwks_text).unwrap();
+    let bearer = |sub: &str| ("authorization", format!("Bearer {}", token(&pair, sub)));
+    let east = || ("clusterid", "east".to_owned());
+    let (child, address, log, first) = start_server_with(
+        &ca_dir,
+        &jwks,
+        &[
+            "--trusted-node-account",
+            "istio-system/ztunnel",
+            "--trusted-node-account",
+            "istio-system/agent=shop/web",
+            "--cluster-id",
+            "east",
+            "--dns",
+            "localhost",
+            "--min-ttl",
+            "10m",
+        ],
+    );
+    let _server = Server(child);
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(first["settings"]["cluster_id"], "east");
+    assert_eq!(
+        first["settings"]["dns_names"],
+        serde_json::json!([
+            "istiod.istio-system.svc",
+            "istiod-remote.istio-system.svc",
+            "istio-pilot.istio-system.svc",
+            "localhost"
+        ])
+    );
+    assert_eq!(first["settings"]["min_ttl_seconds"], 600);
+    wait_log(
+        &log,
+        &[
+            "trusted node account spiffe://cluster.local/ns/istio-system/sa/ztunnel",
+            "any identity",
+        ],
+    );
+
+    // ztunnel gets the pod's certificate, checking the CA as localhost and as istiod.
+    for name in ["localhost", "istiod.istio-system.svc"] {
+        let (csr, req) = csr_request(WEB, 3600, Some(WEB));
+        let chain = tonic_call(port, &root, name, &[bearer(ZTUNNEL), east()], req)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let chain = chain
+            .iter()
+            .flat_map(|c| meshtls::svid::parse_pem_chain(c).unwrap())
+            .collect();
+        assert_eq!(csr.into_svid(chain).unwrap().spiffe_id().as_str(), WEB);
+        wait_log(&log, &["OK: signed", WEB]);
+    }
+    // Not a name of the serving certificate.
+    let (_, req) = csr_request(WEB, 3600, Some(WEB));
+    let (code, msg) = tonic_call(
+        port,
+        &root,
+        "other.example",
+        &[bearer(ZTUNNEL), east()],
+        req,
+    )
+    .unwrap_err();
+    assert_eq!(code, tonic::Code::Unavailable, "{msg}");
+
+    // Every refusal: istiod's code and message to the caller, the reason in the log.
+    let cases: Vec<RefusalCase> = vec![
+        (
+            "an agent outside its list",
+            "system:serviceaccount:istio-system:agent",
+            3600,
+            Some(DB),
+            east(),
+            tonic::Code::Unauthenticated,
+            "request impersonation authentication failure",
+            "trusted node account spiffe://cluster.local/ns/istio-system/sa/agent may not impersonate spiffe://cluster.local/ns/shop/sa/db",
+        ),
+        (
+            "a workload impersonating",
+            "system:serviceaccount:shop:db",
+            3600,
+            Some(WEB),
+            east(),
+            tonic::Code::Unauthenticated,
+            "request impersonation authentication failure",
+            "spiffe://cluster.local/ns/shop/sa/db is not a trusted node account",
+        ),
+        (
+            "another cluster",
+            ZTUNNEL,
+            3600,
+            None,
+            ("clusterid", "Kubernetes".to_owned()),
+            tonic::Code::Unauthenticated,
+            "request authenticate failure",
+            "client claims to be in cluster \"Kubernetes\", this server only knows \"east\"",
+        ),
+        (
+            "under the ttl floor",
+            ZTUNNEL,
+            300,
+            Some(WEB),
+            east(),
+            tonic::Code::InvalidArgument,
+            "invalid certificate request",
+            "requested ttl 300s is less than the min allowed ttl 600s",
+        ),
+        (
+            "over the maximum",
+            ZTUNNEL,
+            91 * 86400,
+            Some(WEB),
+            east(),
+            tonic::Code::InvalidArgument,
+            "invalid certificate request",
+            "is greater than the max allowed ttl 7776000s",
+        ),
+    ];
+    for (what, sub, ttl, imp, cluster, code, message, reason) in cases {
+        let (_, req) = csr_request(WEB, ttl, imp);
+        let got = tonic_call(port, &root, "localhost", &[bearer(sub), cluster], req).unwrap_err();
+        assert_eq!(got, (code, message.to_owned()), "{what}");
+        wait_log(&log, &["warn ca server:", message, reason]);
+    }
+    drop(dir);
+}
+
+/// `--config` gives what does not fit on a command line; flags override it; bad values are
+/// refused before serving, naming the value and the rule.
+#[test]
+fn config_file_and_bad_options() {
+    let SignalFixture {
+        dir,
+        ca_dir,
+        root,
+        jwks,
+        token_a,
+        ..
+    } = SignalFixture::new("ca-config");
+    let conf = dir.p("ca.yaml");
+    std::fs::write(
+        &conf,
+        "clusterId: west\ndnsNames: [ca.internal]\nminTtl: 5m\ndefaultTtl: 1h\n\
+         trustedNodeAccounts:\n  - account: istio-system/ztunnel\n    mayImpersonate: [shop/web]\n",
+    )
+    .unwrap();
+    let (child, address, log, first) = start_server_with(
+        &ca_dir,
+        &jwks,
+        &[
+            "--config",
+            s(&conf),
+            "--cluster-id",
+            "east",
+            "--dns",
+            "localhost",
+        ],
+    );
+    let server = Server(child);
+    assert_eq!(first["settings"]["cluster_id"], "east");
+    assert_eq!(
+        first["settings"]["dns_names"],
+        serde_json::json!(["ca.internal", "localhost"])
+    );
+    assert_eq!(first["settings"]["default_ttl_seconds"], 3600);
+    wait_log(
+        &log,
+        &[
+            "spiffe://cluster.local/ns/istio-system/sa/ztunnel may impersonate spiffe://cluster.local/ns/shop/sa/web",
+        ],
+    );
+    // The file's default ttl (1 h, plus the 2-minute back-dating), the flag's cluster id.
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+    let bearer = format!(
+        "Bearer {}",
+        std::fs::read_to_string(&token_a).unwrap().trim()
+    );
+    let (csr, req) = csr_request(GW, 0, None);
+    let chain = tonic_call(
+        port,
+        &root,
+        "localhost",
+        &[("authorization", bearer), ("clusterid", "east".to_owned())],
+        req,
+    )
+    .unwrap();
+    let chain = chain
+        .iter()
+        .flat_map(|c| meshtls::svid::parse_pem_chain(c).unwrap())
+        .collect();
+    let svid = csr.into_svid(chain).unwrap();
+    assert_eq!(
+        svid.not_after().duration_since(svid.not_before()).unwrap(),
+        std::time::Duration::from_secs(3600 + 120)
+    );
+    drop(server);
+
+    let base = ["ca", "serve", "--ca", s(&ca_dir), "--listen", "127.0.0.1:0"];
+    let bad_conf = dir.p("bad.yaml");
+    std::fs::write(&bad_conf, "clusterID: east\n").unwrap();
+    for (extra, needles) in [
+        (
+            vec!["--trusted-node-account", "ztunnel"],
+            vec!["\"ztunnel\"", "namespace/serviceaccount"],
+        ),
+        (
+            vec!["--trusted-node-account", "istio-system/ztunnel=shop"],
+            vec!["\"shop\""],
+        ),
+        (
+            vec!["--min-ttl", "2d"],
+            vec!["min 172800s, default 86400s", "min <= default <= max"],
+        ),
+        (vec!["--max-ttl", "91d"], vec!["max 7862400s", "7776000s"]),
+        (vec!["--config", s(&bad_conf)], vec!["clusterID"]),
+        (
+            vec!["--no-default-dns"],
+            vec!["--no-default-dns needs at least one --dns name"],
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra.iter().copied());
+        let out = meshtls(&args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{extra:?}: {text}");
+        for n in needles {
+            assert!(text.contains(n), "{extra:?}: {n:?} not in {text}");
+        }
     }
 }

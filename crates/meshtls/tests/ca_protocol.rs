@@ -283,10 +283,10 @@ async fn impersonation_only_for_trusted_node_accounts() {
     let issuer = Issuer::new();
     let ca = ca();
     let mut config = server_config(&issuer);
-    config.trusted_node_accounts = vec![NodeAccount {
-        account: id("spiffe://cluster.local/ns/istio-system/sa/ztunnel"),
-        may_impersonate: vec![id("spiffe://cluster.local/ns/shop/sa/web")],
-    }];
+    config.trusted_node_accounts = vec![NodeAccount::new(
+        id("spiffe://cluster.local/ns/istio-system/sa/ztunnel"),
+        vec![id("spiffe://cluster.local/ns/shop/sa/web")],
+    )];
     let server = IstioCaServer::new(ca.clone(), config).unwrap();
     let csr = meshtls::Csr::new(
         &id("spiffe://cluster.local/ns/shop/sa/web"),
@@ -331,9 +331,20 @@ async fn impersonation_only_for_trusted_node_accounts() {
         "ImpersonatedIdentity",
         "spiffe://cluster.local/ns/shop/sa/db",
     );
+    let refusal = server.create_certificate(&ctx, &req).unwrap_err();
     assert_eq!(
-        server.create_certificate(&ctx, &req).unwrap_err().code,
-        "UNAUTHENTICATED"
+        (refusal.code, refusal.message),
+        (
+            "UNAUTHENTICATED",
+            "request impersonation authentication failure"
+        )
+    );
+    assert!(
+        refusal.reason.contains(
+            "trusted node account spiffe://cluster.local/ns/istio-system/sa/ztunnel may not impersonate spiffe://cluster.local/ns/shop/sa/db"
+        ),
+        "{}",
+        refusal.reason
     );
     // Not a node account.
     let web = format!("Bearer {}", issuer.token("shop", "web"));
@@ -352,13 +363,239 @@ async fn impersonation_only_for_trusted_node_accounts() {
         .unwrap_err();
     assert_eq!(
         (refusal.code, refusal.message),
-        ("UNAUTHENTICATED", "request authenticate failure")
+        (
+            "UNAUTHENTICATED",
+            "request impersonation authentication failure"
+        )
+    );
+    assert!(
+        refusal
+            .reason
+            .contains("spiffe://cluster.local/ns/shop/sa/web is not a trusted node account"),
+        "{}",
+        refusal.reason
+    );
+    // A bad identity asked for.
+    req.set_metadata_string("ImpersonatedIdentity", "not-a-spiffe-id");
+    let refusal = server.create_certificate(&ctx, &req).unwrap_err();
+    assert_eq!(
+        refusal.message,
+        "request impersonation authentication failure"
+    );
+    assert!(
+        refusal.reason.contains("\"not-a-spiffe-id\""),
+        "{}",
+        refusal.reason
+    );
+    // No trusted node accounts at all: istiod's "not configured" case.
+    let plain = IstioCaServer::new(ca.clone(), server_config(&issuer)).unwrap();
+    req.set_metadata_string(
+        "ImpersonatedIdentity",
+        "spiffe://cluster.local/ns/shop/sa/web",
+    );
+    let refusal = plain.create_certificate(&ctx, &req).unwrap_err();
+    assert_eq!(
+        (refusal.code, refusal.message),
+        (
+            "UNAUTHENTICATED",
+            "request impersonation authentication failure"
+        )
+    );
+    assert!(
+        refusal
+            .reason
+            .contains("no trusted node accounts are configured"),
+        "{}",
+        refusal.reason
+    );
+}
+
+/// A server without the TTL floor, for the tests that want renewals due at once.
+fn short_ttl_config(issuer: &Issuer) -> meshtls::ca_protocol::ServerConfig {
+    let mut config = server_config(issuer);
+    config.min_ttl = Duration::ZERO;
+    config
+}
+
+fn impersonating(
+    csr: &meshtls::Csr,
+    wanted: &str,
+    ttl: i64,
+) -> meshtls::ca_protocol::IstioCertificateRequest {
+    let mut req = meshtls::ca_protocol::IstioCertificateRequest {
+        csr: csr.pem(),
+        validity_duration: ttl,
+        metadata: None,
+    };
+    req.set_metadata_string("ImpersonatedIdentity", wanted);
+    req
+}
+
+#[tokio::test]
+async fn a_node_account_for_any_identity_stays_in_its_trust_domain() {
+    use meshtls::ca_protocol::{CallContext, IstioCaServer, ServerSettings};
+    let issuer = Issuer::new();
+    let ca = ca();
+    let mut config = server_config(&issuer);
+    // As `meshtls ca serve --config` reads it: no mayImpersonate = any identity.
+    ServerSettings::parse("trustedNodeAccounts:\n  - account: istio-system/ztunnel\n")
+        .unwrap()
+        .apply(&mut config, &"cluster.local".parse().unwrap())
+        .unwrap();
+    let server = IstioCaServer::new(ca.clone(), config).unwrap();
+    let ztunnel = format!("Bearer {}", issuer.token("istio-system", "ztunnel"));
+    let ctx = CallContext {
+        authorization: Some(&ztunnel),
+        ..Default::default()
+    };
+    for wanted in [
+        "spiffe://cluster.local/ns/shop/sa/web",
+        "spiffe://cluster.local/ns/bank/sa/db",
+    ] {
+        let csr = meshtls::Csr::new(&id(wanted), &Default::default()).unwrap();
+        let resp = server
+            .create_certificate(&ctx, &impersonating(&csr, wanted, 3600))
+            .unwrap();
+        let chain = resp
+            .cert_chain
+            .iter()
+            .flat_map(|c| meshtls::svid::parse_pem_chain(c).unwrap())
+            .collect();
+        assert_eq!(csr.into_svid(chain).unwrap().spiffe_id().as_str(), wanted);
+    }
+    let other = "spiffe://example.org/ns/shop/sa/web";
+    let csr = meshtls::Csr::new(&id(other), &Default::default()).unwrap();
+    let refusal = server
+        .create_certificate(&ctx, &impersonating(&csr, other, 3600))
+        .unwrap_err();
+    assert_eq!(
+        refusal.message,
+        "request impersonation authentication failure"
     );
     assert!(
         refusal.reason.contains("may not impersonate"),
         "{}",
         refusal.reason
     );
+}
+
+#[tokio::test]
+async fn the_ttl_floor_refuses_renewal_loops() {
+    use meshtls::ca_protocol::{CallContext, DEFAULT_MIN_TTL, IstioCaServer};
+    let issuer = Issuer::new();
+    let ca = ca();
+    let server = IstioCaServer::new(ca.clone(), server_config(&issuer)).unwrap();
+    let auth = format!("Bearer {}", issuer.token("gateway", "agc"));
+    let ctx = CallContext {
+        authorization: Some(&auth),
+        ..Default::default()
+    };
+    let csr = meshtls::Csr::new(&id(GW), &Default::default()).unwrap();
+    let pem = csr.pem();
+    let ask = |ttl: u64| meshtls::ca_protocol::IstioCertificateRequest {
+        csr: pem.clone(),
+        validity_duration: ttl as i64,
+        metadata: None,
+    };
+    assert_eq!(DEFAULT_MIN_TTL, Duration::from_secs(240));
+    let refusal = server.create_certificate(&ctx, &ask(60)).unwrap_err();
+    assert_eq!(
+        (refusal.code, refusal.message),
+        ("INVALID_ARGUMENT", "invalid certificate request")
+    );
+    assert!(
+        refusal
+            .reason
+            .contains("requested ttl 60s is less than the min allowed ttl 240s"),
+        "{}",
+        refusal.reason
+    );
+    assert!(
+        refusal.reason.contains("renew in a loop"),
+        "{}",
+        refusal.reason
+    );
+    server.create_certificate(&ctx, &ask(239)).unwrap_err();
+    // At the floor, the first renewal (NotBefore + half the lifetime) is a minute away.
+    let resp = server.create_certificate(&ctx, &ask(240)).unwrap();
+    let chain: Vec<_> = resp
+        .cert_chain
+        .iter()
+        .flat_map(|c| meshtls::svid::parse_pem_chain(c).unwrap())
+        .collect();
+    let svid = csr.into_svid(chain).unwrap();
+    let half =
+        svid.not_before() + (svid.not_after().duration_since(svid.not_before()).unwrap() / 2);
+    let ahead = half.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(
+        ahead > Duration::from_secs(55) && ahead <= Duration::from_secs(60),
+        "{ahead:?}"
+    );
+    // A configurable floor; a default below it is a configuration error naming the values.
+    let mut config = server_config(&issuer);
+    config.min_ttl = Duration::from_secs(3600);
+    let server = IstioCaServer::new(ca.clone(), config.clone()).unwrap();
+    let refusal = server.create_certificate(&ctx, &ask(1800)).unwrap_err();
+    assert!(
+        refusal.reason.contains("min allowed ttl 3600s"),
+        "{}",
+        refusal.reason
+    );
+    server.create_certificate(&ctx, &ask(3600)).unwrap();
+    config.min_ttl = Duration::from_secs(2 * 86400);
+    let err = IstioCaServer::new(ca.clone(), config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("min 172800s, default 86400s") && err.contains("min <= default <= max"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_settings_are_checked() {
+    use meshtls::ca_protocol::{ServerConfig, ServerSettings};
+    let td = "cluster.local".parse().unwrap();
+    let mut config = ServerConfig::default();
+    ServerSettings::parse(
+        "clusterId: east\nextraDnsNames: [localhost, istiod.istio-system.svc]\nminTtl: 10m\n\
+         trustedNodeAccounts:\n  - account: istio-system/agent\n    mayImpersonate: [shop/web]\n",
+    )
+    .unwrap()
+    .apply(&mut config, &td)
+    .unwrap();
+    assert_eq!(config.cluster_id, "east");
+    assert_eq!(
+        config.dns_names,
+        [
+            "istiod.istio-system.svc",
+            "istiod-remote.istio-system.svc",
+            "istio-pilot.istio-system.svc",
+            "localhost"
+        ]
+    );
+    assert_eq!(config.min_ttl, Duration::from_secs(600));
+    assert_eq!(
+        config.trusted_node_accounts,
+        [NodeAccount::new(
+            id("spiffe://cluster.local/ns/istio-system/sa/agent"),
+            vec![id("spiffe://cluster.local/ns/shop/sa/web")]
+        )]
+    );
+    for (text, needle) in [
+        ("minTtl: 5x\n", "\"5x\""),
+        ("clusterID: east\n", "clusterID"),
+        (
+            "trustedNodeAccounts:\n  - account: ztunnel\n",
+            "\"ztunnel\"",
+        ),
+    ] {
+        let err = ServerSettings::parse(text)
+            .and_then(|s| s.apply(&mut ServerConfig::default(), &td))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{text}: {err}");
+    }
 }
 
 #[tokio::test]
@@ -448,7 +685,7 @@ fn refresh_setup(
 async fn keep_fresh_rotates_into_the_tls_material_and_backs_off() {
     let issuer = Issuer::new();
     let ca = ca();
-    let mut server = start(&ca, server_config(&issuer));
+    let mut server = start(&ca, short_ttl_config(&issuer));
     let client = IstioCaClient::new(client_config(
         &ca,
         &server,
@@ -482,7 +719,7 @@ async fn keep_fresh_rotates_into_the_tls_material_and_backs_off() {
     params.initial_backoff = Duration::from_millis(10);
     params.max_failures = Some(3);
     let svid_again = {
-        let s2 = start(&ca, server_config(&issuer));
+        let s2 = start(&ca, short_ttl_config(&issuer));
         let c2 = IstioCaClient::new(client_config(
             &ca,
             &s2,
@@ -585,7 +822,7 @@ fn the_demo_runs_with_the_gateway_certificate_over_the_ca_protocol() {
 fn keep_fresh_in_background_renews_reports_and_stops() {
     let issuer = Issuer::new();
     let ca = ca();
-    let mut server = start(&ca, server_config(&issuer));
+    let mut server = start(&ca, short_ttl_config(&issuer));
     let client = Arc::new(
         IstioCaClient::new(client_config(
             &ca,
@@ -642,4 +879,35 @@ fn keep_fresh_in_background_renews_reports_and_stops() {
         CaProtocolError::Unreachable { .. }
     ));
     assert!(handle.take_error().is_none(), "taken once");
+}
+
+#[test]
+fn the_documented_config_file_reads() {
+    use meshtls::ca_protocol::{ServerConfig, ServerSettings};
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ca-protocol.md"),
+    )
+    .unwrap();
+    let yaml = page
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/ca-protocol.md has a yaml block");
+    let mut config = ServerConfig::default();
+    ServerSettings::parse(yaml)
+        .unwrap()
+        .apply(&mut config, &"cluster.local".parse().unwrap())
+        .unwrap();
+    assert_eq!(config.cluster_id, "east");
+    assert_eq!(config.min_ttl, Duration::from_secs(600));
+    assert!(config.dns_names.iter().any(|n| n == "localhost"));
+    assert_eq!(config.trusted_node_accounts.len(), 2);
+    assert!(config.trusted_node_accounts[0].any_identity);
+    assert_eq!(
+        config.trusted_node_accounts[1].may_impersonate,
+        [
+            id("spiffe://cluster.local/ns/shop/sa/web"),
+            id("spiffe://cluster.local/ns/shop/sa/db")
+        ]
+    );
 }

@@ -55,6 +55,7 @@ mod h2_server;
 pub mod jwt;
 pub mod messages;
 mod server;
+pub mod settings;
 pub mod token_cache;
 mod transport;
 
@@ -65,6 +66,8 @@ pub use client::{
 pub use jwt::JwtVerifier;
 pub use messages::{IstioCertificateRequest, IstioCertificateResponse};
 pub use server::{
-    CallContext, DEFAULT_SERVING_DNS_NAMES, IstioCaServer, NodeAccount, Refusal, RunningServer,
-    ServerConfig,
+    AUTH_FAILURE, CallContext, DEFAULT_MIN_TTL, DEFAULT_SERVING_DNS_NAMES, IMPERSONATION_FAILURE,
+    INVALID_REQUEST, IstioCaServer, NodeAccount, Refusal, RunningServer, ServerConfig,
+    parse_account,
 };
+pub use settings::{NodeAccountSettings, ServerSettings};

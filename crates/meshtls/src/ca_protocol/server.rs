@@ -27,19 +27,77 @@ pub const DEFAULT_SERVING_DNS_NAMES: [&str; 3] = [
 ];
 
 /// The opaque message of an authentication failure (istiod's).
-const AUTH_FAILURE: &str = "request authenticate failure";
+pub const AUTH_FAILURE: &str = "request authenticate failure";
+/// The opaque message of a refused `ImpersonatedIdentity` (istiod's).
+pub const IMPERSONATION_FAILURE: &str = "request impersonation authentication failure";
+/// The opaque message of a request refused for its content (TTL, CSR).
+pub const INVALID_REQUEST: &str = "invalid certificate request";
+
+/// The shortest lifetime granted by default: 4 minutes. The CA back-dates NotBefore by
+/// [`crate::ca::CLOCK_SKEW_GRACE`] (2 minutes, as istiod does) and agents (ztunnel, the Istio
+/// agent) renew at NotBefore + half the lifetime, that is `ttl / 2 - 60 s` after issuance: at
+/// 2 minutes and below they renew at once, in a loop. At 4 minutes the first renewal comes a
+/// minute after issuance.
+pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(240);
 /// How long a stopping server waits for open connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A node agent (ztunnel) trusted to ask for certificates of other identities
 /// (`CA_TRUSTED_NODE_ACCOUNTS`). Without a pod informer, the configuration names which
-/// identities it may request.
+/// identities it may request, or lets it request any identity of the trust domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAccount {
     /// The node agent's identity (`ns/sa` in the CA's trust domain).
     pub account: SpiffeId,
     /// The identities it may impersonate.
     pub may_impersonate: Vec<SpiffeId>,
+    /// Whether it may impersonate any identity of the server's trust domain (istiod allows a
+    /// trusted node account any service account with a pod on the caller's node; without
+    /// an API server to ask, this trusts the node agent for all of them).
+    pub any_identity: bool,
+}
+
+impl NodeAccount {
+    /// A node agent that may impersonate exactly `may_impersonate`.
+    pub fn new(account: SpiffeId, may_impersonate: Vec<SpiffeId>) -> NodeAccount {
+        NodeAccount {
+            account,
+            may_impersonate,
+            any_identity: false,
+        }
+    }
+
+    /// A node agent that may impersonate any identity of the server's trust domain.
+    pub fn any(account: SpiffeId) -> NodeAccount {
+        NodeAccount {
+            account,
+            may_impersonate: Vec::new(),
+            any_identity: true,
+        }
+    }
+
+    fn allows(&self, wanted: &SpiffeId, trust_domain: &TrustDomain) -> bool {
+        self.may_impersonate.iter().any(|i| i == wanted)
+            || (self.any_identity && wanted.trust_domain() == *trust_domain)
+    }
+}
+
+/// An account as istiod's `CA_TRUSTED_NODE_ACCOUNTS` names it, `namespace/serviceaccount`
+/// (in `trust_domain`), or a full `spiffe://` ID.
+pub fn parse_account(text: &str, trust_domain: &TrustDomain) -> Result<SpiffeId, Error> {
+    if text.starts_with("spiffe://") {
+        return Ok(SpiffeId::new(text)?);
+    }
+    let bad = || CaProtocolError::Config {
+        what: "node account",
+        value: text.to_owned(),
+        rule: "expected namespace/serviceaccount or a spiffe:// id".to_owned(),
+    };
+    let (ns, sa) = text.split_once('/').ok_or_else(bad)?;
+    if ns.is_empty() || sa.is_empty() || sa.contains('/') {
+        return Err(bad().into());
+    }
+    Ok(trust_domain.id_with_path(&format!("/ns/{ns}/sa/{sa}"))?)
 }
 
 /// How the server authenticates and signs.
@@ -60,6 +118,9 @@ pub struct ServerConfig {
     pub default_ttl: Duration,
     /// The longest lifetime granted; longer requests are refused (default 90 days).
     pub max_ttl: Duration,
+    /// The shortest lifetime granted; shorter requests are refused (default
+    /// [`DEFAULT_MIN_TTL`], so that no agent renews in a loop).
+    pub min_ttl: Duration,
     /// Node agents allowed to use `ImpersonatedIdentity`.
     pub trusted_node_accounts: Vec<NodeAccount>,
     /// This server's cluster ID: a `clusterid` header naming another cluster is refused
@@ -81,9 +142,22 @@ impl Default for ServerConfig {
             strict_csr: false,
             default_ttl: DEFAULT_WORKLOAD_TTL,
             max_ttl: MAX_WORKLOAD_TTL,
+            min_ttl: DEFAULT_MIN_TTL,
             trusted_node_accounts: Vec::new(),
             cluster_id: "Kubernetes".to_owned(),
             provider: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Adds DNS names to the serving certificate's (istiod's by default), skipping ones
+    /// already there.
+    pub fn add_dns_names(&mut self, names: impl IntoIterator<Item = String>) {
+        for n in names {
+            if !self.dns_names.contains(&n) {
+                self.dns_names.push(n);
+            }
         }
     }
 }
@@ -198,11 +272,22 @@ impl IstioCaServer {
             .trust_domain
             .clone()
             .unwrap_or_else(|| ca.trust_domain().clone());
-        if config.max_ttl > MAX_WORKLOAD_TTL || config.default_ttl > config.max_ttl {
+        if config.max_ttl > MAX_WORKLOAD_TTL
+            || config.default_ttl > config.max_ttl
+            || config.min_ttl > config.default_ttl
+        {
             return Err(CaProtocolError::Config {
                 what: "ttl",
-                value: format!("default {:?}, max {:?}", config.default_ttl, config.max_ttl),
-                rule: format!("need default <= max <= {MAX_WORKLOAD_TTL:?}"),
+                value: format!(
+                    "min {}s, default {}s, max {}s",
+                    config.min_ttl.as_secs(),
+                    config.default_ttl.as_secs(),
+                    config.max_ttl.as_secs()
+                ),
+                rule: format!(
+                    "need min <= default <= max <= {}s",
+                    MAX_WORKLOAD_TTL.as_secs()
+                ),
             }
             .into());
         }
@@ -339,19 +424,31 @@ impl IstioCaServer {
         let identity = match request.metadata_string(IMPERSONATED_IDENTITY) {
             None => caller.clone(),
             Some(wanted) => {
-                let wanted = SpiffeId::new(wanted).map_err(|e| {
-                    Refusal::unauthenticated(format!("{caller}: bad ImpersonatedIdentity: {e}"))
-                })?;
-                let allowed =
-                    inner.config.trusted_node_accounts.iter().any(|n| {
-                        n.account == caller && n.may_impersonate.iter().any(|i| i == &wanted)
-                    });
-                if !allowed {
-                    return Err(Refusal::unauthenticated(format!(
-                        "{caller} may not impersonate {wanted}"
+                let refuse = |why: String| {
+                    Refusal::new(
+                        Code::Unauthenticated,
+                        IMPERSONATION_FAILURE,
+                        format!("impersonation failed for identity {wanted:?}: {why}"),
+                    )
+                };
+                let accounts = &inner.config.trusted_node_accounts;
+                if accounts.is_empty() {
+                    return Err(refuse(format!(
+                        "{caller} asked, and no trusted node accounts are configured"
                     )));
                 }
-                wanted
+                let wanted_id = SpiffeId::new(wanted)
+                    .map_err(|e| refuse(format!("{caller} asked for a bad identity: {e}")))?;
+                let mut of_caller = accounts.iter().filter(|n| n.account == caller).peekable();
+                if of_caller.peek().is_none() {
+                    return Err(refuse(format!("{caller} is not a trusted node account")));
+                }
+                if !of_caller.any(|n| n.allows(&wanted_id, &inner.trust_domain)) {
+                    return Err(refuse(format!(
+                        "trusted node account {caller} may not impersonate {wanted_id}"
+                    )));
+                }
+                wanted_id
             }
         };
         if IstioIdentity::from_spiffe_id(&identity).is_err() && ctx.peer_chain.is_empty() {
@@ -366,11 +463,25 @@ impl IstioCaServer {
             if asked > inner.config.max_ttl {
                 return Err(Refusal::new(
                     Code::InvalidArgument,
-                    "invalid certificate request",
+                    INVALID_REQUEST,
                     format!(
                         "{identity}: requested ttl {}s is greater than the max allowed ttl {}s",
                         asked.as_secs(),
                         inner.config.max_ttl.as_secs()
+                    ),
+                ));
+            }
+            if asked < inner.config.min_ttl {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    INVALID_REQUEST,
+                    format!(
+                        "{identity}: requested ttl {}s is less than the min allowed ttl {}s \
+                         (agents renew at notBefore + half the lifetime and notBefore is \
+                         back-dated by {}s: a shorter ttl makes them renew in a loop)",
+                        asked.as_secs(),
+                        inner.config.min_ttl.as_secs(),
+                        crate::ca::CLOCK_SKEW_GRACE.as_secs()
                     ),
                 ));
             }
@@ -380,7 +491,7 @@ impl IstioCaServer {
             check_strict_csr(&request.csr, &identity).map_err(|reason| {
                 Refusal::new(
                     Code::InvalidArgument,
-                    "invalid certificate request",
+                    INVALID_REQUEST,
                     format!("{identity}: {reason}"),
                 )
             })?;
@@ -399,7 +510,7 @@ impl IstioCaServer {
                     _ => Code::Internal,
                 };
                 let msg = if code == Code::InvalidArgument {
-                    "invalid certificate request"
+                    INVALID_REQUEST
                 } else {
                     "certificate signing failed"
                 };
