@@ -18,7 +18,7 @@ use meshtls::policy::MtlsMode;
 use meshtls::tls::{
     ClientConfigBuilder, Inbound, InboundAcceptor, ServerConfigBuilder, TlsVersion,
 };
-use tls_common::{Issued, TestCa, have, material};
+use tls_common::{Issued, TestCa, material};
 
 const SIDECAR: &str = "spiffe://cluster.local/ns/demo/sa/api";
 const GATEWAY: &str = "spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller";
@@ -161,10 +161,7 @@ fn wait_output(mut child: Child) -> String {
 
 #[test]
 fn openssl_s_client_against_the_sidecar() {
-    if !have("openssl") {
-        eprintln!("SKIP: openssl not installed");
-        return;
-    }
+    tls_common::require("openssl");
     let ca = TestCa::new("cluster.local");
     let foreign = TestCa::new("foreign.example");
     let (port, seen) = sidecar(&ca, &MeshConfig::default());
@@ -211,10 +208,7 @@ fn spki_pin(cert_der: &[u8]) -> String {
 
 #[test]
 fn curl_with_a_client_certificate_against_the_sidecar() {
-    if !have("curl") {
-        eprintln!("SKIP: curl not installed");
-        return;
-    }
+    tls_common::require("curl");
     let ca = TestCa::new("cluster.local");
     let (port, seen) = sidecar(&ca, &MeshConfig::default());
     let dir = Dir::new("curl");
@@ -300,10 +294,7 @@ except (ssl.SSLError, OSError) as e:
 
 #[test]
 fn python_ssl_client_against_the_sidecar() {
-    if !have("python3") {
-        eprintln!("SKIP: python3 not installed");
-        return;
-    }
+    tls_common::require("python3");
     let ca = TestCa::new("cluster.local");
     let (port, seen) = sidecar(&ca, &MeshConfig::default());
     let dir = Dir::new("python");
@@ -387,10 +378,7 @@ fn gateway_get(
 
 #[test]
 fn gateway_client_against_openssl_s_server() {
-    if !have("openssl") {
-        eprintln!("SKIP: openssl not installed");
-        return;
-    }
+    tls_common::require("openssl");
     let ca = TestCa::new("cluster.local");
     let dir = Dir::new("s_server");
     let (chain, key, root) = files(&dir, &ca, &ca.issue(SIDECAR));

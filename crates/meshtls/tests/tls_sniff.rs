@@ -273,10 +273,7 @@ fn capture(client: impl FnOnce(u16) -> std::process::Child) -> Vec<u8> {
 
 #[test]
 fn openssl_s_client_hellos() {
-    if !tls_common::have("openssl") {
-        eprintln!("SKIP: openssl not installed");
-        return;
-    }
+    tls_common::require("openssl");
     for (flag, tls13) in [("-tls1_2", false), ("-tls1_3", true)] {
         let bytes = capture(|port| {
             Command::new("openssl")
@@ -298,10 +295,7 @@ fn openssl_s_client_hellos() {
 
 #[test]
 fn curl_hello_and_plaintext_request() {
-    if !tls_common::have("curl") {
-        eprintln!("SKIP: curl not installed");
-        return;
-    }
+    tls_common::require("curl");
     let bytes = capture(|port| {
         Command::new("curl")
             .args(["-sk", "--max-time", "5", "--http1.1"])

@@ -137,6 +137,16 @@ pub fn exchange(
 }
 
 /// Finds `tool` on PATH.
+/// Fails the test when `tool` is missing: scripts/test.sh installs every tool the interop
+/// tests run (openssl, curl, gnutls' certtool; python3 is on every machine of this project),
+/// so a missing one is a broken setup, never a pass.
+pub fn require(tool: &str) {
+    assert!(
+        have(tool),
+        "{tool} is not installed: scripts/test.sh installs the interop tools"
+    );
+}
+
 pub fn have(tool: &str) -> bool {
     std::process::Command::new("sh")
         .arg("-c")
