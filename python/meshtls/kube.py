@@ -59,11 +59,15 @@ class CertificateSource(Protocol):
     """Where certificates come from: ``roots(api, mesh)`` gives the mesh roots as PEM and
     ``issue(api, mesh, identity, ttl)`` a :class:`meshtls.Svid` for ``identity``."""
 
-    def roots(self, api: Any, mesh: _meshtls.MeshConfig) -> str: ...
+    def roots(self, api: Any, mesh: _meshtls.MeshConfig) -> str:
+        """The mesh roots the gateway verifies sidecars with, as PEM."""
+        ...
 
     def issue(
         self, api: Any, mesh: _meshtls.MeshConfig, identity: _meshtls.SpiffeId, ttl: timedelta
-    ) -> _meshtls.Svid: ...
+    ) -> _meshtls.Svid:
+        """A certificate for ``identity`` valid for ``ttl``, from this source."""
+        ...
 
 
 @dataclass(frozen=True)

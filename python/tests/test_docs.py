@@ -19,7 +19,7 @@ PYTHON_DIR = pathlib.Path(__file__).resolve().parents[1]
 
 def public_modules():
     yield meshtls
-    for name in ("meshtls.tls",):
+    for name in ("meshtls.tls", "meshtls.hbone", "meshtls.jwt", "meshtls.kube"):
         try:
             yield importlib.import_module(name)
         except ImportError:  # pragma: no cover - the module is part of the package
@@ -45,6 +45,9 @@ def public_objects():
                     continue
                 for attr, member in vars(obj).items():
                     if attr.startswith("_"):
+                        continue
+                    # Data (a dataclass field's default) documents itself in the class.
+                    if not (callable(member) or isinstance(member, (property, classmethod, staticmethod))) and not inspect.isdatadescriptor(member):
                         continue
                     yield f"{qual}.{attr}", member
 
