@@ -31,6 +31,7 @@ step "Go test peers (Istio's pkg/hbone; built once into ~/.cache/meshtls-peers)"
 
 step "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 
 step "rust-version is the lowest the locked dependencies allow"
 python3 scripts/check-msrv.py
@@ -48,6 +49,11 @@ cargo test --workspace --exclude meshtls-python --all-targets --no-run
 
 step "cargo test"
 cargo test --workspace --exclude meshtls-python
+
+# The fuzz targets are their own crate (cargo-fuzz's layout), so the workspace build above does
+# not see them; an API change that breaks one would otherwise surface only in CI's fuzz smoke.
+step "fuzz targets compile (cargo check, locked, no instrumentation)"
+cargo check -q --manifest-path fuzz/Cargo.toml --bins --locked
 
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --exclude meshtls-python

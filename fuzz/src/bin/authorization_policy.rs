@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
     match AuthorizationPolicySet::from_yaml(s, mesh()) {
         Ok(set) => {
             let labels = [("app", "api"), ("version", "v1")];
-            let Ok(peer) = SpiffeId::new("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")
+            let Ok(peer) =
+                SpiffeId::new("spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller")
             else {
                 return;
             };

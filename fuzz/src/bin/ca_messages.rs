@@ -37,9 +37,8 @@ struct Setup {
 }
 
 fn token(key: &EcdsaKeyPair, sub: &str) -> String {
-    let claims = format!(
-        r#"{{"iss":"{ISSUER}","sub":"{sub}","aud":["istio-ca"],"exp":4000000000}}"#
-    );
+    let claims =
+        format!(r#"{{"iss":"{ISSUER}","sub":"{sub}","aud":["istio-ca"],"exp":4000000000}}"#);
     let input = format!(
         "{}.{}",
         B64.encode(br#"{"alg":"ES256","kid":"es"}"#),
@@ -82,10 +81,8 @@ fn setup() -> &'static Setup {
             let mut config = ServerConfig::default();
             config.jwt = Some(verifier.clone());
             config.strict_csr = strict;
-            config.trusted_node_accounts = vec![NodeAccount {
-                account: node.clone(),
-                may_impersonate: vec![other.clone()],
-            }];
+            config.trusted_node_accounts =
+                vec![NodeAccount::new(node.clone(), vec![other.clone()])];
             match IstioCaServer::new(ca.clone(), config) {
                 Ok(s) => s,
                 Err(e) => panic!("fuzz setup: {e}"),

@@ -16,8 +16,8 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use libfuzzer_sys::fuzz_target;
-use meshtls::ca_protocol::jwt::{JwtVerifier, verify_claims, verify_token};
 use meshtls::TrustDomain;
+use meshtls::ca_protocol::jwt::{JwtVerifier, verify_claims, verify_token};
 
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
@@ -44,7 +44,12 @@ fn keys() -> &'static Keys {
         match (verifier, es, rs, TrustDomain::new("cluster.local")) {
             (Ok(verifier), Ok(es), Ok(rs), Ok(td)) => {
                 assert_eq!(verifier.key_count(), 2, "fuzz setup: fuzz/jwt/jwks.json");
-                Keys { verifier, es, rs, td }
+                Keys {
+                    verifier,
+                    es,
+                    rs,
+                    td,
+                }
             }
             _ => panic!("fuzz setup: cannot load fuzz/jwt/"),
         }
@@ -60,13 +65,16 @@ fn sign(k: &Keys, rsa: bool, header: &[u8], claims: &[u8]) -> Option<String> {
     let input = format!("{}.{}", B64.encode(header), B64.encode(claims));
     let sig = if rsa {
         let mut sig = vec![0u8; k.rs.public_modulus_len()];
-        k.rs
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
-            .ok()?;
+        k.rs.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .ok()?;
         sig
     } else {
-        k.es
-            .sign(&SystemRandom::new(), input.as_bytes())
+        k.es.sign(&SystemRandom::new(), input.as_bytes())
             .ok()?
             .as_ref()
             .to_vec()

@@ -9,10 +9,10 @@ fuzz_target!(|data: &[u8]| {
     // A prefix never asks for fewer bytes than it has, and a verdict on a prefix is final
     // unless it asked for more.
     for cut in [1, 5, 9, data.len() / 2] {
-        if cut < data.len() {
-            if let Sniffed::NeedMoreBytes { at_least } = sniff(&data[..cut]) {
-                assert!(at_least > cut, "asked for {at_least} with {cut} in hand");
-            }
+        if cut < data.len()
+            && let Sniffed::NeedMoreBytes { at_least } = sniff(&data[..cut])
+        {
+            assert!(at_least > cut, "asked for {at_least} with {cut} in hand");
         }
     }
     if let Sniffed::ClientHello(hello) = whole {
