@@ -167,6 +167,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(
                 [
                     "request authenticate failure",
+                    "request impersonation authentication failure",
                     "invalid certificate request",
                     "certificate signing failed"
                 ]
