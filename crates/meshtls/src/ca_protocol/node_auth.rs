@@ -146,10 +146,22 @@ impl Drop for StopOnDrop {
 ///
 /// Clones share the index. Put one in [`super::ServerConfig::node_authorizer`]: the server
 /// then asks it about every impersonation by a trusted node account.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct NodeAuthorizer {
     shared: Arc<Shared>,
     _stop: Option<Arc<StopOnDrop>>,
+}
+
+/// The counts, not every pod of the cluster (a server's config is printed with `{:?}`).
+impl std::fmt::Debug for NodeAuthorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let index = read(&self.shared.index);
+        f.debug_struct("NodeAuthorizer")
+            .field("synced", &self.is_synced())
+            .field("pods", &index.pods.len())
+            .field("nodes", &index.by_node.len())
+            .finish()
+    }
 }
 
 /// Which pods to watch.
@@ -514,6 +526,10 @@ mod tests {
         assert!(err(Some(&me), &id("shop", "web")).contains("found on node \"node-a\""));
         a.delete_pod("shop", "web-2");
         assert_eq!(a.pod_count(), 4);
+        assert_eq!(
+            format!("{a:?}"),
+            "NodeAuthorizer { synced: true, pods: 4, nodes: 2 }"
+        );
         let index = read(&a.shared.index);
         assert_eq!(index.by_node["node-b"].len(), 1, "{index:?}");
         assert_eq!(index.by_node["node-a"].len(), 2, "{index:?}");
