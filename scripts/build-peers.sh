@@ -5,6 +5,8 @@
 #   istio-echo-server  Istio's test echo server (pkg/test/echo/cmd/server, serves --hbone ports)
 #   istio-echo-client  Istio's test echo client (pkg/test/echo/cmd/client, sends through --hbone)
 #                      (both `tool`s of tests/peers/hbone/go.mod, so the same pinned module)
+#   istio-ca-client    Istio's CA client (the agent's citadel provider), tests/peers/istio-ca-client,
+#                      the same istio.io/istio version
 # A peer is rebuilt only when its sources (main.go, go.mod, go.sum) changed; the first build
 # downloads istio.io/istio and its dependencies (about 1-2 minutes here), later ones take
 # seconds. Without Go, it says so and the tests that need the peer skip visibly.
@@ -34,3 +36,4 @@ build() { # name, module directory, package (default: the module's own)
 build hbone-peer tests/peers/hbone
 build istio-echo-server tests/peers/hbone istio.io/istio/pkg/test/echo/cmd/server
 build istio-echo-client tests/peers/hbone istio.io/istio/pkg/test/echo/cmd/client
+build istio-ca-client tests/peers/istio-ca-client

@@ -105,7 +105,7 @@ enum CaCommand {
     Cacerts(CacertsArgs),
     /// Serve Istio's CA protocol (istiod's CreateCertificate) from the CA in --ca.
     #[cfg(feature = "grpc")]
-    Serve(crate::ca_serve::ServeArgs),
+    Serve(Box<crate::ca_serve::ServeArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,7 +234,7 @@ fn ca_summary(ca: &MeshCa, dir: &Path) -> (Value, String) {
 pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
     match args.command {
         #[cfg(feature = "grpc")]
-        CaCommand::Serve(a) => crate::ca_serve::serve(a),
+        CaCommand::Serve(a) => crate::ca_serve::serve(*a),
         CaCommand::Init(a) => {
             let mut params =
                 CaParams::new(TrustDomain::new(&a.trust_domain).map_err(meshtls::Error::from)?);

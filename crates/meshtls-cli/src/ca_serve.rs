@@ -67,6 +67,23 @@ pub(crate) struct ServeArgs {
     /// 2-minute back-dating, agents renewing at half the lifetime would loop below ~2m).
     #[arg(long)]
     min_ttl: Option<String>,
+    /// istiod's node authorization of impersonation: `kube` watches the API server's pods,
+    /// and a trusted node account may then request an identity only when a pod of that
+    /// service account runs on the caller's node (named by its bound token's pod claims).
+    /// Identities listed with `--trusted-node-account NS/SA=...` are still granted as listed.
+    #[cfg(feature = "kube")]
+    #[arg(long, value_name = "MODE", value_parser = ["kube"])]
+    node_authorization: Option<String>,
+    /// The kubeconfig for `--node-authorization kube` (default: in-cluster config, then
+    /// $KUBECONFIG / ~/.kube/config).
+    #[cfg(feature = "kube")]
+    #[arg(long, requires = "node_authorization")]
+    kubeconfig: Option<PathBuf>,
+    /// Watch only the pods this field selector matches (e.g. `spec.nodeName=node-a`), for
+    /// `--node-authorization kube`; default all pods of all namespaces, as istiod.
+    #[cfg(feature = "kube")]
+    #[arg(long, requires = "node_authorization")]
+    pod_field_selector: Option<String>,
     /// A YAML/JSON file of server options (clusterId, dnsNames, extraDnsNames, minTtl,
     /// defaultTtl, maxTtl, strictCsr, trustedNodeAccounts); flags given override it.
     #[arg(long)]
@@ -172,6 +189,50 @@ fn wait_for_signals(
     })
 }
 
+/// `--node-authorization kube`: the pod watch, started and (for up to
+/// [`NODE_SYNC_WAIT`]) synced before the server answers.
+#[cfg(feature = "kube")]
+fn node_authorizer(
+    a: &ServeArgs,
+    config: &ServerConfig,
+) -> Result<Option<meshtls::ca_protocol::NodeAuthorizer>, Failure> {
+    use meshtls::ca_protocol::{NodeAuthorizer, PodWatch};
+    if a.node_authorization.is_none() {
+        return Ok(None);
+    }
+    if config.trusted_node_accounts.is_empty() {
+        return Err(
+            "--node-authorization kube needs a --trusted-node-account (or trustedNodeAccounts \
+             in --config): it decides what those accounts may impersonate"
+                .to_owned()
+                .into(),
+        );
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let kube_config = rt.block_on(crate::controller::kube_config(a.kubeconfig.as_ref()))?;
+    drop(rt);
+    let mut watch = PodWatch::default();
+    watch.field_selector = a.pod_field_selector.clone();
+    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    let nodes = NodeAuthorizer::start(Some(kube_config), watch)
+        .map_err(|e| Failure::new("ca_protocol", e.to_string()))?;
+    if !nodes.wait_synced(NODE_SYNC_WAIT) {
+        log::warn!(
+            "ca server: node authorizer: pods not listed after {}s; impersonation is refused \
+             until they are",
+            NODE_SYNC_WAIT.as_secs()
+        );
+    }
+    Ok(Some(nodes))
+}
+
+/// How long `ca serve` waits for the first list of pods before serving anyway.
+#[cfg(feature = "kube")]
+const NODE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
 pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     let listen: std::net::SocketAddr = a
         .listen
@@ -249,16 +310,31 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
             Err(e) => return crate::ca::refusal(e),
         }
     }
+    #[cfg(feature = "kube")]
+    let nodes = node_authorizer(&a, &config)?;
     let ca = match MeshCa::load(&a.ca, &trust_domain) {
         Ok(ca) => ca,
         Err(e) => return crate::ca::refusal(e),
     };
     config.trust_domain = Some(trust_domain);
+    #[cfg(feature = "kube")]
+    let node_authorization = nodes.is_some().then_some("kube");
+    #[cfg(not(feature = "kube"))]
+    let node_authorization: Option<&str> = None;
+    #[cfg(feature = "kube")]
+    {
+        config.node_authorizer = nodes;
+    }
     let accounts: Vec<String> = config
         .trusted_node_accounts
         .iter()
         .map(|n| {
-            if n.any_identity {
+            if n.any_identity && node_authorization.is_some() {
+                format!(
+                    "{} may impersonate identities with a pod on its node (api server)",
+                    n.account
+                )
+            } else if n.any_identity {
                 format!(
                     "{} may impersonate any identity of the trust domain",
                     n.account
@@ -270,6 +346,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
         })
         .collect();
     let settings = json!({
+        "node_authorization": node_authorization,
         "cluster_id": config.cluster_id,
         "dns_names": config.dns_names,
         "min_ttl_seconds": config.min_ttl.as_secs(),

@@ -218,7 +218,15 @@ fn config(a: &RunArgs) -> Result<ControllerConfig, Failure> {
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, Failure> {
-    let config = match kubeconfig {
+    let config = kube_config(kubeconfig).await?;
+    kube::Client::try_from(config)
+        .map_err(|e| Failure::new("controller", format!("cannot build the client: {e}")))
+}
+
+/// `--kubeconfig FILE`, else the in-cluster config, then $KUBECONFIG / ~/.kube/config (also
+/// `ca serve --node-authorization kube`'s).
+pub(crate) async fn kube_config(kubeconfig: Option<&PathBuf>) -> Result<kube::Config, Failure> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| Failure::new("io", format!("cannot read {}: {e}", path.display())))?;
@@ -229,9 +237,7 @@ async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, Failure> {
         None => kube::Config::infer()
             .await
             .map_err(|e| format!("no kubernetes config (in-cluster or kubeconfig): {e}"))?,
-    };
-    kube::Client::try_from(config)
-        .map_err(|e| Failure::new("controller", format!("cannot build the client: {e}")))
+    })
 }
 
 pub(crate) fn run(args: ControllerArgs) -> Result<Outcome, Failure> {

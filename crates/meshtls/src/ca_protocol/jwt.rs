@@ -302,6 +302,34 @@ pub struct Claims {
     pub exp: i64,
     /// `nbf`, seconds since the Unix epoch, if the token has one.
     pub nbf: Option<i64>,
+    /// The pod a bound token names (`kubernetes.io.pod.name`/`uid`), if any: the token of a
+    /// pod's projected volume carries it, a token made with `kubectl create token` does not.
+    pub pod: Option<PodClaim>,
+}
+
+/// The pod a bound service-account token was issued for (its `kubernetes.io.pod` claim);
+/// the pod is in the namespace of the token's service account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PodClaim {
+    /// `kubernetes.io.pod.name`.
+    pub name: String,
+    /// `kubernetes.io.pod.uid`.
+    pub uid: String,
+}
+
+/// The `kubernetes.io.pod` claim: both `name` and `uid` as non-empty strings, else none.
+fn pod_claim(claims: &Value) -> Option<PodClaim> {
+    let pod = claims.get("kubernetes.io")?.get("pod")?;
+    let field = |n: &str| {
+        pod.get(n)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Some(PodClaim {
+        name: field("name")?,
+        uid: field("uid")?,
+    })
 }
 
 /// Verifies signature, `iss`, `aud`, `exp`, `nbf` and the presence of `sub`; returns the
@@ -393,6 +421,7 @@ pub fn verify_claims(
         sub: sub.to_owned(),
         exp,
         nbf,
+        pod: pod_claim(&claims),
     })
 }
 

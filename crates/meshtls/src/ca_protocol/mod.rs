@@ -54,6 +54,8 @@ mod grpc;
 mod h2_server;
 pub mod jwt;
 pub mod messages;
+#[cfg(feature = "kube")]
+pub mod node_auth;
 mod server;
 pub mod settings;
 pub mod token_cache;
@@ -65,6 +67,8 @@ pub use client::{
 };
 pub use jwt::JwtVerifier;
 pub use messages::{IstioCertificateRequest, IstioCertificateResponse};
+#[cfg(feature = "kube")]
+pub use node_auth::{NodeAuthorizer, PodWatch};
 pub use server::{
     AUTH_FAILURE, CallContext, DEFAULT_MIN_TTL, DEFAULT_SERVING_DNS_NAMES, IMPERSONATION_FAILURE,
     INVALID_REQUEST, IstioCaServer, NodeAccount, Refusal, RunningServer, ServerConfig,

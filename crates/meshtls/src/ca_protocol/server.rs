@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use super::grpc::Code;
 use super::h2_server::serve_connection;
-use super::jwt::JwtVerifier;
+use super::jwt::{JwtVerifier, PodClaim};
 use super::messages::{IMPERSONATED_IDENTITY, IstioCertificateRequest, IstioCertificateResponse};
 use super::token_cache::VerifiedTokens;
 use crate::bundle::{BundleSet, TrustBundle};
@@ -128,6 +128,13 @@ pub struct ServerConfig {
     pub cluster_id: String,
     /// The rustls provider (default [`crate::tls::params::istio_provider`]).
     pub provider: Option<Arc<CryptoProvider>>,
+    /// istiod's node authorization (feature `kube`): a trusted node account may impersonate
+    /// an identity only when a pod of that service account runs on the caller's node, as a
+    /// watch of the API server's pods says (see [`super::node_auth`]). It replaces
+    /// [`NodeAccount::any_identity`]; an identity listed in [`NodeAccount::may_impersonate`]
+    /// is still granted without asking it.
+    #[cfg(feature = "kube")]
+    pub node_authorizer: Option<super::node_auth::NodeAuthorizer>,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +153,8 @@ impl Default for ServerConfig {
             trusted_node_accounts: Vec::new(),
             cluster_id: "Kubernetes".to_owned(),
             provider: None,
+            #[cfg(feature = "kube")]
+            node_authorizer: None,
         }
     }
 }
@@ -357,12 +366,22 @@ impl IstioCaServer {
         ctx: &CallContext<'_>,
         now: SystemTime,
     ) -> Result<SpiffeId, Refusal> {
+        self.authenticate_caller_at(ctx, now).map(|(id, _)| id)
+    }
+
+    /// [`IstioCaServer::authenticate_at`], also returning the pod a bound token names (none
+    /// for a client certificate).
+    fn authenticate_caller_at(
+        &self,
+        ctx: &CallContext<'_>,
+        now: SystemTime,
+    ) -> Result<(SpiffeId, Option<PodClaim>), Refusal> {
         let inner = &self.inner;
         let mut reasons = Vec::new();
         if !ctx.peer_chain.is_empty() {
             match crate::svid::verify_svid(ctx.peer_chain, &inner.bundles, UnixTime::now()) {
                 Ok(v) if v.spiffe_id().trust_domain() == inner.trust_domain => {
-                    return Ok(v.spiffe_id().clone());
+                    return Ok((v.spiffe_id().clone(), None));
                 }
                 Ok(v) => reasons.push(format!(
                     "client certificate {} is not of trust domain {}",
@@ -392,8 +411,8 @@ impl IstioCaServer {
                                 )));
                             }
                         }
-                        match verifier.verify(token.trim(), &inner.trust_domain, now) {
-                            Ok(identity) => return Ok(identity),
+                        match verifier.verify_caller(token.trim(), &inner.trust_domain, now) {
+                            Ok(caller) => return Ok(caller),
                             Err(e) => reasons.push(e.to_string()),
                         }
                     }
@@ -420,7 +439,7 @@ impl IstioCaServer {
         request: &IstioCertificateRequest,
     ) -> Result<(SpiffeId, Duration, IstioCertificateResponse), Refusal> {
         let inner = &self.inner;
-        let caller = self.authenticate(ctx)?;
+        let (caller, pod) = self.authenticate_caller_at(ctx, SystemTime::now())?;
         let identity = match request.metadata_string(IMPERSONATED_IDENTITY) {
             None => caller.clone(),
             Some(wanted) => {
@@ -439,14 +458,17 @@ impl IstioCaServer {
                 }
                 let wanted_id = SpiffeId::new(wanted)
                     .map_err(|e| refuse(format!("{caller} asked for a bad identity: {e}")))?;
-                let mut of_caller = accounts.iter().filter(|n| n.account == caller).peekable();
-                if of_caller.peek().is_none() {
+                let of_caller: Vec<&NodeAccount> =
+                    accounts.iter().filter(|n| n.account == caller).collect();
+                if of_caller.is_empty() {
                     return Err(refuse(format!("{caller} is not a trusted node account")));
                 }
-                if !of_caller.any(|n| n.allows(&wanted_id, &inner.trust_domain)) {
-                    return Err(refuse(format!(
-                        "trusted node account {caller} may not impersonate {wanted_id}"
-                    )));
+                if !of_caller
+                    .iter()
+                    .any(|n| n.may_impersonate.contains(&wanted_id))
+                {
+                    self.authorize_node(&of_caller, &caller, pod.as_ref(), &wanted_id)
+                        .map_err(refuse)?;
                 }
                 wanted_id
             }
@@ -518,6 +540,42 @@ impl IstioCaServer {
             })?;
         let cert_chain = chain_pem(issued.cert_chain_der(), &inner.tail_pem);
         Ok((identity, ttl, IstioCertificateResponse { cert_chain }))
+    }
+
+    /// The decision for a trusted node account asking for an identity it does not list: the
+    /// node authorizer's when there is one, else [`NodeAccount::any_identity`].
+    fn authorize_node(
+        &self,
+        accounts: &[&NodeAccount],
+        caller: &SpiffeId,
+        pod: Option<&PodClaim>,
+        wanted: &SpiffeId,
+    ) -> Result<(), String> {
+        let inner = &self.inner;
+        let _ = pod;
+        if wanted.trust_domain() != inner.trust_domain {
+            return Err(format!(
+                "trusted node account {caller} may not impersonate {wanted}: not of trust \
+                 domain {}",
+                inner.trust_domain
+            ));
+        }
+        #[cfg(feature = "kube")]
+        if let Some(nodes) = &inner.config.node_authorizer {
+            let caller = IstioIdentity::from_spiffe_id(caller)
+                .map_err(|e| format!("caller {caller} is not an istio identity: {e}"))?;
+            return nodes.authorize(&caller, pod, wanted);
+        }
+        if accounts
+            .iter()
+            .any(|n| n.allows(wanted, &inner.trust_domain))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "trusted node account {caller} may not impersonate {wanted}"
+            ))
+        }
     }
 
     /// The rustls config of the serving side: TLS 1.2/1.3, ALPN `h2`, a serving certificate

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use super::jwt::{JwtVerifier, check_times, verify_token_claims};
+use super::jwt::{JwtVerifier, PodClaim, check_times, verify_token_claims};
 use crate::identity::{SpiffeId, TrustDomain};
 
 /// The longest an entry is trusted before its token is verified again.
@@ -37,6 +37,7 @@ type Key = [u8; 32];
 #[derive(Debug, Clone)]
 struct Entry {
     identity: SpiffeId,
+    pod: Option<PodClaim>,
     exp: i64,
     nbf: Option<i64>,
     inserted: SystemTime,
@@ -82,19 +83,32 @@ impl VerifiedTokens {
 
     /// The identity `token` names in `trust_domain` at `now`: from the cache when a valid
     /// entry exists, else by full verification (and cached when it succeeds).
+    #[cfg(test)]
     pub(crate) fn verify(
         &self,
         token: &str,
         trust_domain: &TrustDomain,
         now: SystemTime,
     ) -> Result<SpiffeId, crate::Error> {
+        self.verify_caller(token, trust_domain, now)
+            .map(|(id, _)| id)
+    }
+
+    /// [`VerifiedTokens::verify`], also returning the pod the token names (its
+    /// `kubernetes.io.pod` claim), for the node authorization of impersonation.
+    pub(crate) fn verify_caller(
+        &self,
+        token: &str,
+        trust_domain: &TrustDomain,
+        now: SystemTime,
+    ) -> Result<(SpiffeId, Option<PodClaim>), crate::Error> {
         let key = key_of(token);
         if let Ok(mut entries) = self.entries.lock() {
             if let Some(e) = entries.get(&key) {
                 if !too_old(e.inserted, now)
                     && check_times(&self.verifier, e.exp, e.nbf, now).is_ok()
                 {
-                    return Ok(e.identity.clone());
+                    return Ok((e.identity.clone(), e.pod.clone()));
                 }
                 entries.remove(&key);
             }
@@ -122,13 +136,14 @@ impl VerifiedTokens {
                 key,
                 Entry {
                     identity: identity.clone(),
+                    pod: claims.pod.clone(),
                     exp: claims.exp,
                     nbf: claims.nbf,
                     inserted: now,
                 },
             );
         }
-        Ok(identity)
+        Ok((identity, claims.pod))
     }
 
     /// The issuer keys and claim rules.
