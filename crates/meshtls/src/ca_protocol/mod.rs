@@ -51,10 +51,10 @@
 
 mod client;
 mod grpc;
-mod h2_server;
 pub mod jwt;
 pub mod messages;
 mod server;
+mod service;
 pub mod settings;
 pub mod token_cache;
 mod transport;
