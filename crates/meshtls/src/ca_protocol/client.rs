@@ -334,15 +334,16 @@ impl IstioCaClient {
 
     /// The channel of a call: the kept one for token calls (tonic dials it again when the
     /// server closed the connection), a new one for each renewal by client certificate.
+    /// Also tells whether the channel was kept from an earlier call.
     async fn channel(
         &self,
         tls: Arc<rustls::ClientConfig>,
         reuse: bool,
-    ) -> Result<CaChannel, Error> {
+    ) -> Result<(CaChannel, bool), Error> {
         let mut cached = self.channel.lock().await;
         if reuse {
             if let Some(c) = cached.as_ref() {
-                return Ok(c.clone());
+                return Ok((c.clone(), true));
             }
         }
         let address = &self.config.address;
@@ -359,7 +360,7 @@ impl IstioCaClient {
         if reuse {
             *cached = Some(channel.clone());
         }
-        Ok(channel)
+        Ok((channel, false))
     }
 
     async fn call(
@@ -371,7 +372,7 @@ impl IstioCaClient {
             Some(svid) => (self.tls_config(Some(svid))?, None, false),
             None => (self.token_tls.clone(), self.config.token.read()?, true),
         };
-        let channel = self.channel(tls, reuse).await?;
+        let (channel, kept) = self.channel(tls.clone(), reuse).await?;
         let mut meta = MetadataMap::with_capacity(1 + self.headers.len());
         if let Some(token) = token {
             let value = metadata_value(&format!("Bearer {}", token.as_str()))
@@ -381,23 +382,39 @@ impl IstioCaClient {
         for (k, v) in &self.headers {
             meta.insert(k.clone(), v.clone());
         }
-        let address = &self.config.address;
-        let timeout = self.config.timeout;
-        let result = tokio::time::timeout(timeout, channel.create_certificate(meta, request))
-            .await
-            .unwrap_or_else(|_| {
-                Err(CaProtocolError::Unreachable {
-                    address: address.clone(),
-                    reason: format!("no answer within {timeout:?}"),
-                })
-            });
+        let mut result = self.send(&channel, meta.clone(), request.clone()).await;
         if let Err(CaProtocolError::Unreachable { .. } | CaProtocolError::Tls { .. }) = &result {
             if reuse {
-                // A broken cached connection must not be reused.
+                // A broken kept connection must not be reused.
                 *self.channel.lock().await = None;
+                if kept {
+                    // The server may have closed the kept connection since the last call (a
+                    // restart, an idle timeout): one new connection, one more try (signing a
+                    // CSR twice changes nothing on the server).
+                    let (channel, _) = self.channel(tls, true).await?;
+                    result = self.send(&channel, meta, request).await;
+                }
             }
         }
         Ok(result?)
+    }
+
+    /// One call on `channel` within the configured timeout.
+    async fn send(
+        &self,
+        channel: &CaChannel,
+        meta: MetadataMap,
+        request: IstioCertificateRequest,
+    ) -> Result<IstioCertificateResponse, CaProtocolError> {
+        let timeout = self.config.timeout;
+        tokio::time::timeout(timeout, channel.create_certificate(meta, request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(CaProtocolError::Unreachable {
+                    address: self.config.address.clone(),
+                    reason: format!("no answer within {timeout:?}"),
+                })
+            })
     }
 
     /// Sends one raw `CreateCertificate` request, authenticated with the token (the

@@ -129,12 +129,12 @@ impl CaChannel {
             .await
         {
             Ok(answer) => Ok(answer.into_inner()),
-            // A status with a source came from the transport, not from the server.
+            // A status with a source came from the transport (the connection failed or was
+            // closed, a stream was reset), not from the server: tonic makes the server's from
+            // its trailers, its own decoding failures without one.
             Err(status) => match std::error::Error::source(&status) {
-                Some(source) if status.code() == tonic::Code::Unavailable => {
-                    Err(transport_error(&self.address, source))
-                }
-                _ => Err(status_error(&status)),
+                Some(source) => Err(transport_error(&self.address, source)),
+                None => Err(status_error(&status)),
             },
         }
     }
