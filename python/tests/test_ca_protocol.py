@@ -431,7 +431,8 @@ def test_raw_http2_peer_gets_grpc_answers(pb, ca, server, issuer):
     assert int.from_bytes(body[1:5], "big") == len(body) - 5 and len(answer.cert_chain) == 2
     # gRPC's codes for what a unary call may not be (Trailers-Only answers, HTTP 200).
     cases = {
-        "compressed": (dict(chunks=(grpc_frame(message, flag=1),)), 12),  # UNIMPLEMENTED
+        # Compressed without a grpc-encoding: INTERNAL, as tonic and grpc-go answer.
+        "compressed": (dict(chunks=(grpc_frame(message, flag=1),)), 13),
         "bad flag": (dict(chunks=(grpc_frame(message, flag=9),)), 13),  # INTERNAL
         "two messages": (dict(chunks=(framed + framed,)), 13),
         "no message": (dict(chunks=()), 13),

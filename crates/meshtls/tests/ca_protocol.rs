@@ -84,6 +84,35 @@ async fn token_issuance_then_renewal_by_client_certificate() {
 }
 
 #[tokio::test]
+async fn the_kept_connection_is_dialled_again_after_a_server_restart() {
+    let issuer = Issuer::new();
+    let ca = ca();
+    let mut server = start(&ca, server_config(&issuer));
+    let addr = server.local_addr();
+    let client = IstioCaClient::new(client_config(
+        &ca,
+        &server,
+        Some(issuer.token("gateway", "agc")),
+    ))
+    .unwrap();
+    client
+        .fetch_svid(&id(GW), DAY, KeyKind::EcP256)
+        .await
+        .unwrap();
+    // The server stops (its connections get GOAWAY) and another starts on the same port: the
+    // client's kept channel dials again for the next call, which succeeds at once.
+    server.stop();
+    let _again = meshtls::ca_protocol::IstioCaServer::new(ca.clone(), server_config(&issuer))
+        .unwrap()
+        .start(addr)
+        .unwrap();
+    client
+        .fetch_svid(&id(GW), DAY, KeyKind::EcP256)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn the_token_decides_the_identity_and_a_mismatch_is_a_bad_chain() {
     let issuer = Issuer::new();
     let ca = ca();

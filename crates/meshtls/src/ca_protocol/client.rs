@@ -5,14 +5,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use zeroize::Zeroizing;
 
-use super::grpc::{Code, Status, metadata_key, metadata_value};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+
+use super::grpc::{Code, CodeName as _};
 use super::messages::{IstioCertificateRequest, IstioCertificateResponse};
-use super::transport::{H2Channel, dial};
+use super::transport::CaChannel;
 use crate::bundle::{BundleSet, TrustBundle};
 use crate::ca::KeyKind;
 use crate::error::{CaProtocolError, Error};
@@ -190,17 +191,43 @@ pub fn server_name_for_address(
     })
 }
 
-pub(crate) fn status_error(status: &Status) -> CaProtocolError {
-    if status.code == Code::Unauthenticated {
+/// A gRPC status from the server as an error (the code by gRPC's name).
+pub(crate) fn status_error(status: &tonic::Status) -> CaProtocolError {
+    if status.code() == Code::Unauthenticated {
         CaProtocolError::Unauthenticated {
-            message: status.message.clone(),
+            message: status.message().to_owned(),
         }
     } else {
         CaProtocolError::Status {
-            code: status.code.name().to_owned(),
-            message: status.message.clone(),
+            code: status.code().name().to_owned(),
+            message: status.message().to_owned(),
         }
     }
+}
+
+/// `key` as the name of an ASCII custom metadata entry, if gRPC allows it: 1 or more of
+/// `0-9 a-z _ - .`, not ending in `-bin` (binary entries) and not starting with `grpc-`
+/// (reserved). tonic checks only HTTP's header-name rules.
+fn metadata_key(key: &str) -> Option<AsciiMetadataKey> {
+    let allowed = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b"_-.".contains(&b))
+        && !key.ends_with("-bin")
+        && !key.starts_with("grpc-");
+    allowed
+        .then(|| AsciiMetadataKey::from_bytes(key.as_bytes()).ok())
+        .flatten()
+}
+
+/// `value` as an ASCII metadata value, if gRPC allows it: printable ASCII and space only
+/// (tonic also lets a tab through).
+fn metadata_value(value: &str) -> Option<AsciiMetadataValue> {
+    value
+        .bytes()
+        .all(|b| (0x20..=0x7e).contains(&b))
+        .then(|| AsciiMetadataValue::try_from(value).ok())
+        .flatten()
 }
 
 /// Whether a failure is worth retrying with backoff: the server unreachable or `UNAVAILABLE`.
@@ -220,8 +247,8 @@ pub struct IstioCaClient {
     server_name: ServerName<'static>,
     provider: Arc<CryptoProvider>,
     token_tls: Arc<rustls::ClientConfig>,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    channel: tokio::sync::Mutex<Option<H2Channel>>,
+    headers: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
+    channel: tokio::sync::Mutex<Option<CaChannel>>,
     blocking: std::sync::OnceLock<BlockingRuntime>,
 }
 
@@ -264,7 +291,7 @@ impl IstioCaClient {
         if let Some(id) = &config.cluster_id {
             let value = metadata_value(id)
                 .ok_or_else(|| config_error("cluster id", id, "not visible ascii"))?;
-            headers.push((HeaderName::from_static("clusterid"), value));
+            headers.push((AsciiMetadataKey::from_static("clusterid"), value));
         }
         for (k, v) in &config.headers {
             let key = metadata_key(&k.to_ascii_lowercase()).ok_or_else(|| {
@@ -305,34 +332,35 @@ impl IstioCaClient {
         build_tls(&self.roots, &self.provider, client_auth)
     }
 
+    /// The channel of a call: the kept one for token calls (tonic dials it again when the
+    /// server closed the connection), a new one for each renewal by client certificate.
+    /// Also tells whether the channel was kept from an earlier call.
     async fn channel(
         &self,
         tls: Arc<rustls::ClientConfig>,
         reuse: bool,
-    ) -> Result<H2Channel, Error> {
+    ) -> Result<(CaChannel, bool), Error> {
         let mut cached = self.channel.lock().await;
         if reuse {
             if let Some(c) = cached.as_ref() {
-                // A connection the server closed (a restart, an idle timeout) is dialled anew.
-                if c.ready(&self.config.address).await.is_ok() {
-                    return Ok(c.clone());
-                }
-                *cached = None;
+                return Ok((c.clone(), true));
             }
         }
         let address = &self.config.address;
         let timeout = self.config.timeout;
-        let stream = dial(address, &self.server_name, tls, timeout).await?;
-        let channel = tokio::time::timeout(timeout, H2Channel::connect(stream, address))
-            .await
-            .map_err(|_| CaProtocolError::Unreachable {
-                address: address.clone(),
-                reason: format!("no http/2 handshake within {timeout:?}"),
-            })??;
+        let channel = tokio::time::timeout(
+            timeout,
+            CaChannel::connect(address, &self.server_name, tls, timeout),
+        )
+        .await
+        .map_err(|_| CaProtocolError::Unreachable {
+            address: address.clone(),
+            reason: format!("no connection within {timeout:?}"),
+        })??;
         if reuse {
             *cached = Some(channel.clone());
         }
-        Ok(channel)
+        Ok((channel, false))
     }
 
     async fn call(
@@ -344,34 +372,49 @@ impl IstioCaClient {
             Some(svid) => (self.tls_config(Some(svid))?, None, false),
             None => (self.token_tls.clone(), self.config.token.read()?, true),
         };
-        let channel = self.channel(tls, reuse).await?;
-        let mut meta = HeaderMap::new();
+        let (channel, kept) = self.channel(tls.clone(), reuse).await?;
+        let mut meta = MetadataMap::with_capacity(1 + self.headers.len());
         if let Some(token) = token {
             let value = metadata_value(&format!("Bearer {}", token.as_str()))
                 .ok_or_else(|| config_error("token", "<redacted>", "not visible ascii"))?;
-            meta.insert(http::header::AUTHORIZATION, value);
+            meta.insert("authorization", value);
         }
         for (k, v) in &self.headers {
             meta.insert(k.clone(), v.clone());
         }
-        let address = &self.config.address;
-        let timeout = self.config.timeout;
-        let result =
-            tokio::time::timeout(timeout, channel.create_certificate(address, meta, &request))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(CaProtocolError::Unreachable {
-                        address: address.clone(),
-                        reason: format!("no answer within {timeout:?}"),
-                    })
-                });
-        if let Err(CaProtocolError::Unreachable { .. }) = &result {
+        let mut result = self.send(&channel, meta.clone(), request.clone()).await;
+        if let Err(CaProtocolError::Unreachable { .. } | CaProtocolError::Tls { .. }) = &result {
             if reuse {
-                // A broken cached connection must not be reused.
+                // A broken kept connection must not be reused.
                 *self.channel.lock().await = None;
+                if kept {
+                    // The server may have closed the kept connection since the last call (a
+                    // restart, an idle timeout): one new connection, one more try (signing a
+                    // CSR twice changes nothing on the server).
+                    let (channel, _) = self.channel(tls, true).await?;
+                    result = self.send(&channel, meta, request).await;
+                }
             }
         }
         Ok(result?)
+    }
+
+    /// One call on `channel` within the configured timeout.
+    async fn send(
+        &self,
+        channel: &CaChannel,
+        meta: MetadataMap,
+        request: IstioCertificateRequest,
+    ) -> Result<IstioCertificateResponse, CaProtocolError> {
+        let timeout = self.config.timeout;
+        tokio::time::timeout(timeout, channel.create_certificate(meta, request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(CaProtocolError::Unreachable {
+                    address: self.config.address.clone(),
+                    reason: format!("no answer within {timeout:?}"),
+                })
+            })
     }
 
     /// Sends one raw `CreateCertificate` request, authenticated with the token (the

@@ -11,10 +11,14 @@
 //!   offline against a JWKS, see [`jwt`]) and signing with Istio's rules (or istio-csr's
 //!   stricter CSR checks).
 //!
-//! gRPC is spoken over h2 directly on both sides (the unary call's framing, status and
-//! metadata rules from gRPC's HTTP/2 protocol document), with prost messages written by hand
-//! ([`messages`]): no protoc, no build script.
-//! TLS is rustls with the crate's aws-lc-rs provider on both sides (TLS 1.2 and 1.3, ALPN `h2`).
+//! gRPC is tonic's on both sides: the server is tonic's server on TLS connections meshtls
+//! accepts itself (so that the caller's client certificate reaches the authentication), the
+//! method a hand-written service around `tonic::server::Grpc`; the client a tonic `Channel` over
+//! connections meshtls dials itself (so that dial and handshake failures are typed errors) with
+//! `tonic::client::Grpc`. The prost messages are written by hand ([`messages`]): no protoc, no
+//! build script, no generated code. TLS is rustls with the crate's aws-lc-rs provider on both
+//! sides (TLS 1.2 and 1.3, ALPN `h2`). The server's limits (message sizes, calls per
+//! connection, timeouts) are listed in docs/ca-protocol.md.
 //!
 //! # Scaling the server
 //!
@@ -51,12 +55,12 @@
 
 mod client;
 mod grpc;
-mod h2_server;
 pub mod jwt;
 pub mod messages;
 #[cfg(feature = "kube")]
 pub mod node_auth;
 mod server;
+mod service;
 pub mod settings;
 pub mod token_cache;
 mod transport;

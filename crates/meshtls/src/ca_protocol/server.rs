@@ -9,8 +9,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::net::TcpListener;
 
-use super::grpc::Code;
-use super::h2_server::serve_connection;
+use super::grpc::{Code, CodeName as _};
 use super::jwt::{JwtVerifier, PodClaim};
 use super::messages::{IMPERSONATED_IDENTITY, IstioCertificateRequest, IstioCertificateResponse};
 use super::token_cache::VerifiedTokens;
@@ -39,8 +38,6 @@ pub const INVALID_REQUEST: &str = "invalid certificate request";
 /// 2 minutes and below they renew at once, in a loop. At 4 minutes the first renewal comes a
 /// minute after issuance.
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(240);
-/// How long a stopping server waits for open connections to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A node agent (ztunnel) trusted to ask for certificates of other identities
 /// (`CA_TRUSTED_NODE_ACCOUNTS`). Without a pod informer, the configuration names which
@@ -611,56 +608,17 @@ impl IstioCaServer {
         Ok(Arc::new(cfg))
     }
 
-    /// Serves on `listener` until `shutdown` completes. TLS handshakes run concurrently with a
-    /// 10 s limit; a failed handshake or a bad request never stops the server. On shutdown the
-    /// listener is closed at once, every connection gets HTTP/2's GOAWAY, and the calls in
-    /// flight have one second to finish.
+    /// Serves on `listener` until `shutdown` completes, with tonic's server over TLS
+    /// connections accepted with this server's rustls config. TLS handshakes run concurrently
+    /// with a 10 s limit; a failed handshake or a bad request never stops the server. On
+    /// shutdown the listener is closed at once, every connection gets HTTP/2's GOAWAY, and the
+    /// calls in flight have one second to finish.
     pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<(), Error>
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let tls = self.rustls_config()?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut connections = tokio::task::JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                _ = &mut shutdown => break,
-            };
-            let (tcp, peer) = match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    log::warn!("ca server: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let server = self.clone();
-            let stop = stop_rx.clone();
-            connections.spawn(async move {
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => serve_connection(server, stream, stop).await,
-                    Ok(Err(e)) => log::info!("ca server: tls handshake with {peer} failed: {e}"),
-                    Err(_) => log::info!("ca server: tls handshake with {peer} timed out"),
-                }
-            });
-        }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        let drained = async { while connections.join_next().await.is_some() {} };
-        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
-            log::info!(
-                "ca server: {} connections still open after {SHUTDOWN_GRACE:?}, closed",
-                connections.len()
-            );
-        }
-        connections.abort_all();
-        Ok(())
+        super::service::serve(self, tls, listener, shutdown).await
     }
 
     /// Binds `listen` and serves on a background thread with its own runtime (for code
