@@ -621,20 +621,6 @@ pub(crate) fn port_key_violation(path: &str, key: &str) -> Violation {
     )
 }
 
-/// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch.
-pub(crate) fn parse_timestamp(text: &str) -> Option<i128> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp_nanos())
-}
-
-/// Renders nanoseconds since the epoch as Kubernetes does (RFC 3339, UTC).
-pub(crate) fn format_timestamp(nanos: i128) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{nanos}ns"))
-}
+pub(crate) use crate::x509::time::{
+    format_rfc3339_nanos as format_timestamp, parse_rfc3339_nanos as parse_timestamp,
+};
