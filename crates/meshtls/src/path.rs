@@ -825,7 +825,7 @@ impl Mesh {
     /// the dump, else Istio's defaults).
     pub fn from_dump_with(dump: &str, mesh_config: Option<MeshConfig>) -> Result<Self, Error> {
         let docs = crate::policy::authorization::read_documents(dump, "cluster dump")?;
-        let flat = crate::policy::authorization::flatten(docs);
+        let flat = crate::policy::authorization::flatten_refs(&docs);
         let config = match mesh_config {
             Some(config) => config,
             None => {
@@ -842,11 +842,8 @@ impl Mesh {
                 }
             }
         };
-        // The policy sets number the flattened documents anew, as `from_json_values` of them
-        // would, without copying them.
-        let renumbered = crate::policy::authorization::flatten_refs(flat.iter().map(|(_, d)| d));
-        let peer = PolicySet::from_flat_refs(renumbered.iter().cloned(), config.root_namespace())?;
-        let authz = AuthorizationPolicySet::from_flat_refs(renumbered, &config)?;
+        let peer = PolicySet::from_flat_refs(flat.iter().cloned(), config.root_namespace())?;
+        let authz = AuthorizationPolicySet::from_flat_refs(flat.iter().cloned(), &config)?;
         let mut destination_rules = Vec::new();
         let mut dataplane_modes = HashMap::new();
         let mut skipped = 0;

@@ -140,8 +140,8 @@ fn twenty_megabyte_document() {
 
 #[test]
 fn many_nodes_under_the_size_cap() {
-    // 12 MB holding six million tiny nodes: within the size cap, refused by the node budgets
-    // (the typed reader has a larger one, since it stores nothing it skips).
+    // 12 MB holding six million tiny nodes: within the size cap, refused by the node budget of
+    // the generic reader, which every policy reader goes through.
     let text = format!("k: [{}1]\n", "1,".repeat(6_000_000));
     assert!(text.len() < meshtls::manifest::MAX_INPUT_BYTES);
     let err = meshtls::manifest::parse_value(&text, "t").unwrap_err();
@@ -152,7 +152,7 @@ fn many_nodes_under_the_size_cap() {
     assert!(err.to_string().contains("budget breached"), "{err}");
     let err = PolicySet::from_yaml(&text, "istio-system").unwrap_err();
     assert!(
-        matches!(&err, meshtls::Error::Manifest(ManifestError::Budget { counted: "nodes", limit, .. }) if *limit == meshtls::manifest::MAX_TYPED_NODES),
+        matches!(&err, meshtls::Error::Manifest(ManifestError::Budget { counted: "nodes", limit, .. }) if *limit == meshtls::manifest::MAX_VALUE_NODES),
         "{err}"
     );
 }

@@ -236,6 +236,81 @@ items:
     );
 }
 
+/// One file, one verdict: a `List` inside a `List` (kubectl expands nested lists) and other
+/// kinds inside it read alike in every PeerAuthentication and AuthorizationPolicy reader.
+#[test]
+fn every_reader_expands_a_list_inside_a_list_and_skips_other_kinds() {
+    let text = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: List
+  items:
+  - apiVersion: security.istio.io/v1
+    kind: PeerAuthentication
+    metadata: {name: default, namespace: shop, creationTimestamp: "2024-01-01T00:00:00Z"}
+    spec: {mtls: {mode: DISABLE}}
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: other, namespace: shop}
+  - apiVersion: security.istio.io/v1
+    kind: AuthorizationPolicy
+    metadata: {name: deny, namespace: shop}
+    spec: {action: DENY, rules: [{}]}
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: default, namespace: istio-system, creationTimestamp: "2024-01-01T00:00:00Z"}
+  spec: {mtls: {mode: STRICT}}
+"#;
+    let values = meshtls::manifest::parse_documents(text, "t").unwrap();
+    let from_yaml = PolicySet::from_yaml(text, "istio-system").unwrap();
+    let from_values = PolicySet::from_json_values(values.clone(), "istio-system").unwrap();
+    let mut builder = meshtls::policy::PolicySetBuilder::default();
+    for v in &values {
+        builder.push_document(v).unwrap();
+    }
+    let built = builder.build("istio-system").unwrap();
+    let json = serde_json::to_string(&values[0]).unwrap();
+    let from_json_text = PolicySet::from_yaml(&json, "istio-system").unwrap();
+    for set in [&from_yaml, &from_values, &built, &from_json_text] {
+        assert_eq!((set.len(), set.skipped_documents()), (2, 2));
+        assert_eq!(
+            set.resolve("shop", &[("app", "a")], None).mode(),
+            MtlsMode::Disable
+        );
+    }
+    let summary = check_manifests(text).unwrap();
+    assert_eq!((summary.reports.len(), summary.skipped), (2, 2));
+    assert_eq!(
+        meshtls::policy::validate_peer_authentication(text).unwrap(),
+        Vec::<String>::new()
+    );
+
+    let mesh = meshtls::mesh::MeshConfig::default();
+    let authz =
+        meshtls::policy::authorization::AuthorizationPolicySet::from_yaml(text, &mesh).unwrap();
+    assert_eq!((authz.len(), authz.skipped_documents()), (1, 3));
+    let authz_check = meshtls::policy::authorization::check_manifests(text).unwrap();
+    assert_eq!((authz_check.reports.len(), authz_check.skipped), (1, 3));
+
+    // An error inside the nested list names the item by its path.
+    let bad = text.replace(
+        "kind: ConfigMap\n    metadata: {name: other, namespace: shop}",
+        "metadata: {name: other}",
+    );
+    assert_ne!(bad, text);
+    for err in [
+        PolicySet::from_yaml(&bad, "istio-system").unwrap_err(),
+        check_manifests(&bad).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, meshtls::Error::Policy(PolicyError::Document { index, .. }) if index == "1.1.2"),
+            "{err:?}"
+        );
+    }
+}
+
 #[test]
 fn policy_set_refusals() {
     let pa = |ns: &str, name: &str, ts: Option<&str>| {

@@ -40,6 +40,11 @@
 //! resolve` — and the Python functions on top) applies the same two rules, so that one file
 //! gets one verdict:
 //!
+//! - **Lists stand for their items.** A document whose `kind` ends in `List` and that has an
+//!   `items` sequence is read as its items, lists inside lists too, as kubectl expands them; a
+//!   `*List` without an `items` sequence is an error. Items are named by their path in errors
+//!   (`2.1` is the first item of the second document, `2.1.3` an item of a list inside it).
+//!   AuthorizationPolicy readers apply the same rule (one implementation for both).
 //! - **Other kinds are skipped and counted.** Real inputs are `kubectl get -A -o yaml` lists,
 //!   Helm renders and kustomize output that mix PeerAuthentications with ConfigMaps, Services
 //!   and so on; refusing them would make every such file unusable, and `kubectl apply`
@@ -87,6 +92,7 @@
 //! # Ok::<(), meshtls::Error>(())
 //! ```
 
+pub(crate) mod common;
 mod explain;
 mod model;
 mod set;

@@ -1,24 +1,19 @@
 //! `PolicySet`: policies read once, ordered and indexed, resolved per workload.
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, PolicyError, Rule, Violation};
 use crate::manifest::{self, Node};
 
-use super::model::{
-    ApiVersion, KIND, MtlsMode, ObjectMeta, PeerAuthentication, object_ref, parse_timestamp,
-    spec_from_value,
-};
-use super::validate::{dns1123_label, is_list, is_peer_authentication};
+use super::common::for_each_object;
+use super::model::{MtlsMode, PeerAuthentication, object_ref, parse_timestamp};
+use super::validate::{dns1123_label, is_peer_authentication};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = crate::mesh::DEFAULT_ROOT_NAMESPACE;
@@ -434,24 +429,6 @@ pub(crate) struct NamespaceInfo {
     pub(crate) members: (u32, u32),
 }
 
-/// Passes through a `u64` that is already a keyed hash (the label index's keys).
-#[derive(Debug, Default, Clone, Copy)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// A set of PeerAuthentications, read once and indexed so that resolving a workload's mode
 /// looks only at the policies that can apply to it.
 ///
@@ -473,9 +450,9 @@ pub struct PolicySet {
     namespace_ids: HashMap<Box<str>, u32>,
     pub(crate) members: Vec<u32>,
     root_id: Option<u32>,
-    hasher: RandomState,
+    hasher: foldhash::fast::RandomState,
     /// `hash(namespace id, key, value)` → range of `postings`.
-    by_pair: HashMap<u64, (u32, u32), BuildHasherDefault<PreHashed>>,
+    by_pair: HashMap<u64, (u32, u32), foldhash::fast::RandomState>,
     postings: Vec<u32>,
     skipped: usize,
 }
@@ -508,23 +485,6 @@ pub struct PolicySetBuilder {
     documents: usize,
 }
 
-/// Where a document is in the input (`3`, or `3.2` for an item of a list), rendered for an
-/// error only.
-#[derive(Clone, Copy)]
-struct DocIndex {
-    document: usize,
-    item: Option<usize>,
-}
-
-impl fmt::Display for DocIndex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.item {
-            None => write!(f, "{}", self.document),
-            Some(j) => write!(f, "{}.{j}", self.document),
-        }
-    }
-}
-
 impl PolicySetBuilder {
     /// A builder with room for `documents` policies.
     pub fn with_capacity(documents: usize) -> Self {
@@ -544,31 +504,9 @@ impl PolicySetBuilder {
     /// errors, without a JSON value in between.
     pub fn push_document<N: Node>(&mut self, doc: N) -> Result<(), PolicyError> {
         self.documents += 1;
-        let document = self.documents;
-        if is_list(&doc) {
-            let mut item = 0;
-            if let Some(items) = doc.get("items") {
-                items.try_for_each_item(|it| {
-                    item += 1;
-                    self.read_one(
-                        &it,
-                        DocIndex {
-                            document,
-                            item: Some(item),
-                        },
-                    )
-                })?;
-            }
-            Ok(())
-        } else {
-            self.read_one(
-                &doc,
-                DocIndex {
-                    document,
-                    item: None,
-                },
-            )
-        }
+        for_each_object(doc, self.documents, &mut |index, obj| {
+            self.read_one(&obj, index)
+        })
     }
 
     fn read_one<N: Node, I: fmt::Display + Copy>(
@@ -614,17 +552,8 @@ impl PolicySet {
     /// by [`validate_value`](crate::policy::validate_value)) are not applied, because
     /// resolution has defined behaviour for such policies.
     pub fn from_yaml(text: &str, root_namespace: &str) -> Result<Self, Error> {
-        let docs: Vec<Envelope> =
-            manifest::parse_documents_as(text, super::validate::MANIFEST_WHAT)?;
-        let mut policies = Vec::new();
-        let mut skipped = 0;
-        for (i, doc) in docs.into_iter().enumerate() {
-            let index = (i + 1).to_string();
-            collect_envelope(doc, index, &mut policies, &mut skipped)?;
-        }
-        let mut set = Self::new(policies, root_namespace)?;
-        set.skipped = skipped;
-        Ok(set)
+        let docs = manifest::parse_documents(text, super::validate::MANIFEST_WHAT)?;
+        Ok(Self::from_json_values(docs, root_namespace)?)
     }
 
     /// Reads PeerAuthentications from parsed JSON values (objects or lists), skipping other
@@ -796,12 +725,15 @@ impl PolicySet {
         // The label index: each workload policy is filed under the pair of its selector that
         // is rarest in its namespace, so posting lists stay short. Every pair must be present
         // in a workload it selects, so looking up each workload label finds it.
-        let hasher = RandomState::new();
+        let hasher = foldhash::fast::RandomState::default();
         // Pairs are counted by their keyed hash (a collision could only pick another pair of
         // the same selector as the anchor, which is as correct).
         let mut hashes: Vec<u64> = Vec::new();
-        let mut pair_counts: HashMap<u64, u32, BuildHasherDefault<PreHashed>> =
-            HashMap::with_capacity_and_hasher(policies.len(), BuildHasherDefault::default());
+        let mut pair_counts: HashMap<u64, u32, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(
+                policies.len(),
+                foldhash::fast::RandomState::default(),
+            );
         for p in &policies {
             for (k, v) in p.selector.iter() {
                 let h = pair_hash(&hasher, p.ns, k, v);
@@ -822,8 +754,8 @@ impl PolicySet {
             }
         }
         filed.sort_unstable();
-        let mut by_pair: HashMap<u64, (u32, u32), BuildHasherDefault<PreHashed>> =
-            HashMap::with_capacity_and_hasher(filed.len(), BuildHasherDefault::default());
+        let mut by_pair: HashMap<u64, (u32, u32), foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(filed.len(), foldhash::fast::RandomState::default());
         let mut postings = Vec::with_capacity(filed.len());
         for (i, (h, idx)) in filed.iter().enumerate() {
             let pos = i as u32;
@@ -1074,135 +1006,6 @@ impl PolicySet {
 }
 
 #[inline]
-fn pair_hash(hasher: &RandomState, ns: u32, key: &str, value: &str) -> u64 {
+fn pair_hash(hasher: &foldhash::fast::RandomState, ns: u32, key: &str, value: &str) -> u64 {
     hasher.hash_one((ns, key, value))
-}
-
-/// What `from_yaml` reads of each document: the fields a policy needs, skipping the rest
-/// (`managedFields`, annotations, `status`, the `spec` of other kinds) without storing it.
-#[derive(Debug, Default)]
-struct Envelope {
-    api_version: Option<String>,
-    kind: Option<String>,
-    metadata: Option<EnvelopeMeta>,
-    spec: Option<Value>,
-    items: Option<Vec<Envelope>>,
-    /// The first top-level field that is none of the above (and not `status`).
-    unknown: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct EnvelopeMeta {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default, rename = "creationTimestamp")]
-    creation_timestamp: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for Envelope {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Envelope;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Kubernetes object (a mapping)")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-                let mut env = Envelope::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "apiVersion" => env.api_version = map.next_value()?,
-                        "kind" => env.kind = map.next_value()?,
-                        "metadata" => env.metadata = map.next_value()?,
-                        "spec" => {
-                            // Another kind's spec is skipped unread when the kind came first
-                            // (as it does in everything kubectl writes).
-                            if env.kind.as_deref().is_some_and(|k| k != KIND) {
-                                map.next_value::<IgnoredAny>()?;
-                            } else {
-                                env.spec = map.next_value()?;
-                            }
-                        }
-                        "items" => {
-                            if env.kind.as_deref().is_some_and(|k| !k.ends_with("List")) {
-                                map.next_value::<IgnoredAny>()?;
-                            } else {
-                                env.items = map.next_value()?;
-                            }
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                            if env.unknown.is_none() && key != "status" {
-                                env.unknown = Some(key);
-                            }
-                        }
-                    }
-                }
-                Ok(env)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-fn collect_envelope(
-    doc: Envelope,
-    index: String,
-    out: &mut Vec<PeerAuthentication>,
-    skipped: &mut usize,
-) -> Result<(), PolicyError> {
-    let Some(kind) = doc.kind.as_deref() else {
-        return Err(PolicyError::Document {
-            index,
-            reason: "has no kind: not a Kubernetes object".to_owned(),
-        });
-    };
-    if kind.ends_with("List") {
-        if let Some(items) = doc.items {
-            for (j, item) in items.into_iter().enumerate() {
-                collect_envelope(item, format!("{index}.{}", j + 1), out, skipped)?;
-            }
-            return Ok(());
-        }
-    }
-    if kind != KIND {
-        *skipped += 1;
-        return Ok(());
-    }
-    let meta = doc.metadata.unwrap_or_default();
-    let name = meta.name.ok_or_else(|| PolicyError::Document {
-        index: index.clone(),
-        reason: "PeerAuthentication has no metadata.name".to_owned(),
-    })?;
-    let object = object_ref(meta.namespace.as_deref(), &name);
-    let api_version = doc.api_version.unwrap_or_default();
-    let api_version = ApiVersion::parse(&api_version).ok_or(PolicyError::ApiVersion {
-        object: object.clone(),
-        api_version,
-    })?;
-    if let Some(field) = &doc.unknown {
-        return Err(PolicyError::invalid(
-            &object,
-            Violation::new(
-                "",
-                format!("unknown field {field:?}"),
-                Rule::FieldValidation,
-            ),
-        ));
-    }
-    let spec = match doc.spec.as_ref().filter(|v| !v.is_null()) {
-        Some(v) => spec_from_value(&object, &v)?,
-        None => Default::default(),
-    };
-    let mut metadata = ObjectMeta::new(meta.namespace.unwrap_or_default(), name);
-    if metadata.namespace.as_deref() == Some("") {
-        metadata.namespace = None;
-    }
-    metadata.creation_timestamp = meta.creation_timestamp;
-    let mut pa = PeerAuthentication::new(metadata, spec);
-    pa.api_version = api_version;
-    out.push(pa);
-    Ok(())
 }

@@ -6,7 +6,9 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, PolicyError, Rule, Violation};
-use crate::manifest::{self, Node, NodeKind};
+use crate::manifest::{self, Node};
+
+use super::common::{flatten_refs, is_kind};
 
 use super::model::{
     ApiVersion, KIND, object_ref, parse_port_key, parse_timestamp, port_key_violation,
@@ -154,12 +156,12 @@ pub fn validate_peer_authentication(text: &str) -> Result<Vec<String>, Error> {
 pub fn validate_documents(docs: Vec<Value>) -> Result<Vec<String>, PolicyError> {
     let mut warnings = Vec::new();
     let mut seen = 0usize;
-    for (index, doc) in flatten(docs) {
-        if !is_peer_authentication(&&doc, &index)? {
+    for (index, doc) in flatten_refs(&docs) {
+        if !is_peer_authentication(&doc, &index)? {
             continue;
         }
         seen += 1;
-        let report = validate_value(&doc);
+        let report = validate_value(doc);
         warnings.extend(report.warning_messages());
         report.into_result()?;
     }
@@ -191,9 +193,9 @@ pub fn check_manifests(text: &str) -> Result<CheckSummary, Error> {
     let docs = manifest::parse_documents(text, MANIFEST_WHAT)?;
     let mut reports = Vec::new();
     let mut skipped = 0;
-    for (index, doc) in flatten(docs) {
-        if is_peer_authentication(&&doc, &index)? {
-            reports.push(validate_value(&doc));
+    for (index, doc) in flatten_refs(&docs) {
+        if is_peer_authentication(&doc, &index)? {
+            reports.push(validate_value(doc));
         } else {
             skipped += 1;
         }
@@ -206,77 +208,16 @@ pub fn check_manifests(text: &str) -> Result<CheckSummary, Error> {
 /// [`PolicySet::from_yaml`](crate::PolicySet::from_yaml).
 pub(crate) const MANIFEST_WHAT: &str = "PeerAuthentication manifests";
 
-/// The one rule for documents in a stream: a PeerAuthentication is read, an object of another
-/// kind is skipped (`false`), a document without a string `kind` is not a Kubernetes object.
-/// `index` names the document in the error.
+/// The one rule for documents in a stream ([`is_kind`]) for PeerAuthentication: `index` names
+/// the document in the error.
 pub(crate) fn is_peer_authentication<N: Node>(
     doc: &N,
     index: impl fmt::Display,
 ) -> Result<bool, PolicyError> {
-    match doc.get("kind").as_ref().and_then(N::as_str) {
-        Some(k) => Ok(k == KIND),
-        None => Err(PolicyError::Document {
-            index: index.to_string(),
-            reason: "has no kind: not a Kubernetes object".to_owned(),
-        }),
-    }
-}
-
-/// The one rule for lists: a document whose `kind` ends in `List` and that has an `items`
-/// sequence stands for its items.
-pub(crate) fn is_list<N: Node>(doc: &N) -> bool {
-    doc.get("kind")
-        .as_ref()
-        .and_then(N::as_str)
-        .is_some_and(|k| k.ends_with("List"))
-        && doc
-            .get("items")
-            .is_some_and(|items| items.kind() == NodeKind::Array)
-}
-
-/// Expands `kind: List` (and `*List`) documents into their items, numbering documents from 1
-/// and items as `document.item`.
-pub(crate) fn flatten(docs: Vec<Value>) -> Vec<(String, Value)> {
-    let mut out = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.into_iter().enumerate() {
-        flatten_one(i, doc, &mut out);
-    }
-    out
-}
-
-/// [`flatten`] without taking the documents: the same documents and numbers, borrowed (a
-/// reader that needs the values again after reading them, as a cluster dump does, copies
-/// nothing).
-pub(crate) fn flatten_refs<'a>(
-    docs: impl IntoIterator<Item = &'a Value>,
-) -> Vec<(String, &'a Value)> {
-    let mut out = Vec::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        match doc.get("items") {
-            Some(Value::Array(items)) if is_list(&doc) => {
-                for (j, item) in items.iter().enumerate() {
-                    out.push((format!("{}.{}", i + 1, j + 1), item));
-                }
-            }
-            _ => out.push(((i + 1).to_string(), doc)),
-        }
-    }
-    out
-}
-
-/// [`flatten`] for the document at position `i` (from 0).
-pub(crate) fn flatten_one(i: usize, doc: Value, out: &mut Vec<(String, Value)>) {
-    if is_list(&&doc) {
-        if let Value::Object(mut obj) = doc {
-            if let Some(Value::Array(items)) = obj.remove("items") {
-                for (j, item) in items.into_iter().enumerate() {
-                    out.push((format!("{}.{}", i + 1, j + 1), item));
-                }
-            }
-        }
-    } else {
-        out.push(((i + 1).to_string(), doc));
-    }
+    is_kind(doc, KIND).map_err(|reason| PolicyError::Document {
+        index: index.to_string(),
+        reason,
+    })
 }
 
 #[derive(Default)]
@@ -643,33 +584,4 @@ pub(crate) fn dns1123_label(name: &str) -> Option<String> {
     (!ok).then(|| {
         "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', must start and end with an alphanumeric character, and be at most 63 characters".to_owned()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Borrowing and owning flatten agree on documents and numbers, lists and nested lists
-    /// included.
-    #[test]
-    fn flatten_refs_reads_as_flatten() {
-        let docs: Vec<Value> = vec![
-            serde_json::json!({"kind": "PeerAuthentication", "metadata": {"name": "a"}}),
-            serde_json::json!({"kind": "List", "items": [
-                {"kind": "AuthorizationPolicy"},
-                {"kind": "PeerAuthenticationList", "items": [{"kind": "X"}]},
-            ]}),
-            serde_json::json!({"kind": "List", "items": {"not": "an array"}}),
-            serde_json::json!({"kind": "ConfigMap", "items": []}),
-            serde_json::json!([1, 2]),
-        ];
-        let owned = flatten(docs.clone());
-        let borrowed: Vec<(String, Value)> = flatten_refs(&docs)
-            .into_iter()
-            .map(|(i, d)| (i, d.clone()))
-            .collect();
-        assert_eq!(owned, borrowed);
-        assert_eq!(owned.len(), 6);
-        assert_eq!(owned[2].0, "2.2");
-    }
 }

@@ -1052,24 +1052,13 @@ pub fn check_manifests(text: &str) -> Result<AuthorizationCheckSummary, Error> {
     let docs = crate::policy::authorization::read_documents(text, "AuthorizationPolicy manifests")?;
     let mut reports = Vec::new();
     let mut skipped = 0;
-    for (index, doc) in crate::policy::validate::flatten(docs) {
-        match doc.get("kind").and_then(Value::as_str) {
-            Some(KIND) => reports.push(validate_value(&doc)),
-            Some(k) if !k.ends_with("List") => skipped += 1,
-            Some(k) => {
-                return Err(AuthorizationPolicyError::Document {
-                    index,
-                    reason: format!("is a {k} without an items list"),
-                }
-                .into());
-            }
-            None => {
-                return Err(AuthorizationPolicyError::Document {
-                    index,
-                    reason: "has no kind: not a Kubernetes object".to_owned(),
-                }
-                .into());
-            }
+    for (index, doc) in crate::policy::authorization::flatten_refs(&docs) {
+        let is_policy = crate::policy::common::is_kind(&doc, KIND)
+            .map_err(|reason| AuthorizationPolicyError::Document { index, reason })?;
+        if is_policy {
+            reports.push(validate_value(doc));
+        } else {
+            skipped += 1;
         }
     }
     Ok(AuthorizationCheckSummary { reports, skipped })
