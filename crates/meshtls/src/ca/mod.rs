@@ -60,9 +60,9 @@ pub use self::params::{
 };
 use self::params::{check_positive, subject_of};
 use crate::error::{CaError, Error};
+use crate::identity::TrustDomains;
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::k8s::{ConfigMap, Secret};
-use crate::mesh::TrustDomains;
 pub use crate::x509::key::KeyKind;
 use crate::x509::key::SigningKey;
 use crate::x509::pem::{self, pem_certs};

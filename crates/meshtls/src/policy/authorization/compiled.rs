@@ -14,8 +14,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::identity::TrustDomains;
 use crate::identity::expand_principals;
-use crate::mesh::TrustDomains;
 
 use super::model::{Action, AuthorizationPolicy, Condition, Operation, Rule, Source};
 use super::request::Request;
@@ -230,7 +230,7 @@ pub(crate) struct PolicyCode {
 /// What only explanations and verdicts read.
 #[derive(Debug, Clone)]
 pub(crate) struct Cold {
-    pub(crate) name: crate::policy::PolicyName,
+    pub(crate) name: crate::policy::common::PolicyName,
     pub(crate) provider: Option<Box<str>>,
     pub(crate) target_refs: bool,
     pub(crate) dry_run: bool,
@@ -1453,7 +1453,7 @@ impl Program {
             rules,
         });
         self.cold.push(Cold {
-            name: crate::policy::PolicyName::new(namespace, &p.metadata.name),
+            name: crate::policy::common::PolicyName::new(namespace, &p.metadata.name),
             provider: spec
                 .provider
                 .as_ref()

@@ -7,8 +7,9 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::error::{AuthorizationPolicyError, Error};
-use crate::mesh::{MeshConfig, TrustDomains};
-use crate::policy::{Labels, PolicyName};
+use crate::identity::TrustDomains;
+use crate::mesh::MeshConfig;
+use crate::policy::common::{Labels, PolicyName};
 
 use super::compiled::{Ctx, PolicyCode, Program, Span};
 use super::model::{Action, AuthorizationPolicy, KIND};

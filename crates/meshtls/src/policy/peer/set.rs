@@ -1,19 +1,18 @@
 //! `PolicySet`: policies read once, ordered and indexed, resolved per workload.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::error::{Error, PolicyError, Rule, Violation};
 use crate::manifest::{self, Node};
 
-use super::common::for_each_object;
 use super::model::{MtlsMode, PeerAuthentication, object_ref, parse_timestamp};
-use super::validate::{dns1123_label, is_peer_authentication};
+use super::validate::is_peer_authentication;
+use crate::policy::common::{Labels, PolicyName, dns1123_label, for_each_object};
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = crate::mesh::DEFAULT_ROOT_NAMESPACE;
@@ -63,74 +62,6 @@ impl Level {
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A policy's `namespace/name`, cheap to clone.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PolicyName {
-    text: Arc<str>,
-    slash: usize,
-}
-
-impl PolicyName {
-    /// A name from its parts.
-    pub fn new(namespace: &str, name: &str) -> Self {
-        let mut text = String::with_capacity(namespace.len() + 1 + name.len());
-        text.push_str(namespace);
-        text.push('/');
-        text.push_str(name);
-        PolicyName {
-            text: Arc::from(text),
-            slash: namespace.len(),
-        }
-    }
-
-    /// Parses `namespace/name` (both parts non-empty, exactly one `/`).
-    ///
-    /// ```
-    /// use meshtls::policy::PolicyName;
-    /// let p = PolicyName::parse("shop/legacy")?;
-    /// assert_eq!((p.namespace(), p.name()), ("shop", "legacy"));
-    /// for bad in ["shop", "/legacy", "shop/", "a/b/c"] {
-    ///     assert!(PolicyName::parse(bad).is_err(), "{bad}");
-    /// }
-    /// # Ok::<(), meshtls::Error>(())
-    /// ```
-    pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        match text.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(PolicyName::new(ns, name))
-            }
-            _ => Err(PolicyError::PolicyName(text.to_owned())),
-        }
-    }
-
-    /// `namespace/name`.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The namespace.
-    pub fn namespace(&self) -> &str {
-        self.text.get(..self.slash).unwrap_or("")
-    }
-
-    /// The name.
-    pub fn name(&self) -> &str {
-        self.text.get(self.slash + 1..).unwrap_or("")
-    }
-}
-
-impl fmt::Display for PolicyName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl fmt::Debug for PolicyName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.text, f)
     }
 }
 
@@ -243,66 +174,6 @@ impl CompactDecision {
     /// The deciding policy's position in its set (oldest first); `None` at level `Default`.
     pub fn policy_index(&self) -> Option<usize> {
         self.policy.map(|i| i as usize)
-    }
-}
-
-/// A workload's labels, as [`PolicySet::resolve`] reads them.
-///
-/// Implemented for maps (`BTreeMap`, `HashMap`) and for slices, vectors and arrays of
-/// `(key, value)` pairs of anything that is `AsRef<str>`.
-pub trait Labels {
-    /// The value of `key`, if the workload has that label.
-    fn label(&self, key: &str) -> Option<&str>;
-    /// Every `(key, value)` pair.
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
-}
-
-impl<K: Borrow<str> + Ord, V: AsRef<str>> Labels for BTreeMap<K, V> {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.get(key).map(AsRef::as_ref)
-    }
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.iter().map(|(k, v)| (k.borrow(), v.as_ref()))
-    }
-}
-
-impl<K: Borrow<str> + std::hash::Hash + Eq, V: AsRef<str>, S: BuildHasher> Labels
-    for HashMap<K, V, S>
-{
-    fn label(&self, key: &str) -> Option<&str> {
-        self.get(key).map(AsRef::as_ref)
-    }
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.iter().map(|(k, v)| (k.borrow(), v.as_ref()))
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> Labels for [(K, V)] {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v.as_ref())
-    }
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> Labels for Vec<(K, V)> {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.as_slice().label(key)
-    }
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.as_slice().pairs()
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Labels for [(K, V); N] {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.as_slice().label(key)
-    }
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.as_slice().pairs()
     }
 }
 

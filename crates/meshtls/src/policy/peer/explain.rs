@@ -2,7 +2,8 @@
 //! the way istiod does, with one line per policy considered.
 
 use super::model::{MtlsMode, format_timestamp};
-use super::set::{Decision, Labels, Level, PolicySet, Stored};
+use super::set::{Decision, Level, PolicySet, Stored};
+use crate::policy::common::Labels;
 
 impl PolicySet {
     /// The effective mode, like [`PolicySet::resolve`], with an explanation: which policies

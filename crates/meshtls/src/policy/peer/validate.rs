@@ -8,66 +8,18 @@ use serde_json::{Map, Value};
 use crate::error::{Error, PolicyError, Rule, Violation};
 use crate::manifest::{self, Node};
 
-use super::common::{flatten_refs, is_kind};
-
-use super::model::{
-    ApiVersion, KIND, object_ref, parse_port_key, parse_timestamp, port_key_violation,
-    type_violation, unsupported_mode,
+use crate::policy::common::{
+    ApiVersion, MAX_LABEL_VALUE_LEN, MAX_SELECTOR_LABELS, Report, dns1123_label, flatten_refs,
+    is_kind,
 };
 
-/// The CRD's `maxProperties` for `spec.selector.matchLabels`.
-pub const MAX_SELECTOR_LABELS: usize = 4096;
-/// The CRD's `maxLength` for a `matchLabels` value (characters).
-pub const MAX_LABEL_VALUE_LEN: usize = 63;
+use super::model::{
+    KIND, object_ref, parse_port_key, parse_timestamp, port_key_violation, type_violation,
+    unsupported_mode,
+};
+
 /// The lowest and highest port a `portLevelMtls` key may name.
 pub const PORT_RANGE: std::ops::RangeInclusive<i64> = 1..=65535;
-
-/// The verdict on one object: errors (any means the cluster refuses it) and warnings (the
-/// cluster accepts it and prints them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// `namespace/name`, or `name` when the manifest has no namespace.
-    pub object: String,
-    /// Broken rules, apiserver layer first, in the order a cluster reports them.
-    pub errors: Vec<Violation>,
-    /// Warnings (istiod's "workload selector specified without labels").
-    pub warnings: Vec<Violation>,
-}
-
-impl Report {
-    /// True when there are no errors.
-    pub fn is_valid(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    /// Each warning as one line naming the object, the field and the rule.
-    pub fn warning_messages(&self) -> Vec<String> {
-        self.warnings
-            .iter()
-            .map(|w| format!("{}: {}", self.object, warning_text(w)))
-            .collect()
-    }
-
-    /// The warnings when valid, otherwise [`PolicyError::Invalid`] with every error.
-    pub fn into_result(self) -> Result<Vec<Violation>, PolicyError> {
-        if self.errors.is_empty() {
-            Ok(self.warnings)
-        } else {
-            Err(PolicyError::Invalid {
-                object: self.object,
-                violations: self.errors,
-            })
-        }
-    }
-}
-
-fn warning_text(w: &Violation) -> String {
-    if w.path.is_empty() {
-        format!("warning: {} [{}]", w.message, w.rule)
-    } else {
-        format!("{}: warning: {} [{}]", w.path, w.message, w.rule)
-    }
-}
 
 /// Validates one object (a parsed YAML/JSON mapping) with both of Istio's layers.
 ///
@@ -569,19 +521,5 @@ fn dns1123_subdomain(name: &str) -> Option<String> {
     let ok = name.split('.').all(|part| dns1123_label(part).is_none());
     (!ok).then(|| {
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".to_owned()
-    })
-}
-
-/// Why `name` is not a DNS-1123 label (namespace names), or `None`.
-pub(crate) fn dns1123_label(name: &str) -> Option<String> {
-    let bytes = name.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.iter().all(|b| alnum(b) || *b == b'-')
-        && bytes.first().is_some_and(alnum)
-        && bytes.last().is_some_and(alnum);
-    (!ok).then(|| {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', must start and end with an alphanumeric character, and be at most 63 characters".to_owned()
     })
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, PolicyError, Rule, Violation};
 use crate::manifest::{self, Node, NodeKind};
+pub use crate::policy::common::ApiVersion;
 
 /// The API group of PeerAuthentication.
 pub const GROUP: &str = "security.istio.io";
@@ -92,35 +93,6 @@ pub(crate) fn unsupported_mode(path: &str, text: &str) -> Violation {
         format!("Unsupported value: {text:?} (enum UNSET|DISABLE|PERMISSIVE|STRICT)"),
         Rule::CrdSchema,
     )
-}
-
-/// The served API versions. Both carry the same schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ApiVersion {
-    /// `security.istio.io/v1` (the storage version).
-    #[default]
-    V1,
-    /// `security.istio.io/v1beta1`.
-    V1beta1,
-}
-
-impl ApiVersion {
-    /// The `apiVersion` text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiVersion::V1 => "security.istio.io/v1",
-            ApiVersion::V1beta1 => "security.istio.io/v1beta1",
-        }
-    }
-
-    /// Parses the `apiVersion` text.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "security.istio.io/v1" => Some(ApiVersion::V1),
-            "security.istio.io/v1beta1" => Some(ApiVersion::V1beta1),
-            _ => None,
-        }
-    }
 }
 
 /// The workload selector (`istio.type.v1beta1.WorkloadSelector`).
