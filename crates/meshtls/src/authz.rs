@@ -37,8 +37,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{AuthzError, Error};
+use crate::identity::TrustDomains;
 use crate::identity::{IstioIdentity, PrincipalPattern, expand_principals};
-use crate::mesh::TrustDomains;
 use crate::svid::VerifiedSvid;
 use crate::{SpiffeId, TrustDomain};
 

@@ -49,7 +49,7 @@ use rustls_pki_types::{CertificateDer, TrustAnchor};
 
 use crate::TrustDomain;
 use crate::error::BundleError;
-use crate::mesh::TrustDomains;
+use crate::identity::TrustDomains;
 use crate::x509::cert::{self as der, CertInfo, KU_KEY_CERT_SIGN, PublicKey};
 use crate::x509::pem::parse_pem_certificates;
 use json::Json;

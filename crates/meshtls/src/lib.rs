@@ -170,8 +170,9 @@ pub use ca::MeshCa;
 #[cfg(feature = "grpc")]
 pub use ca_protocol::{IstioCaClient, IstioCaServer};
 pub use error::{Error, Result};
+pub use identity::TrustDomains;
 pub use identity::{IstioIdentity, PrincipalPattern, SpiffeId, TrustDomain};
-pub use mesh::{MeshConfig, TrustDomains};
+pub use mesh::MeshConfig;
 pub use policy::authorization::{AuthorizationPolicy, AuthorizationPolicySet};
 pub use policy::{Decision, MtlsMode, PolicySet};
 pub use svid::request::{Csr, CsrParams};

@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use super::params::{check_dns_name, check_workload_id, check_workload_ttl};
 use super::{CLOCK_SKEW_GRACE, IssueParams, MeshCa, csr, now_unix};
 use crate::error::{CaError, Error};
 use crate::identity::SpiffeId;
-use crate::svid::own::{CertifiedChain, Svid, unix_seconds};
+use crate::svid::own::{CertifiedChain, Svid};
 use crate::x509::key;
+use crate::x509::time::unix_seconds;
 
 /// A certificate chain signed from a CSR, without the private key (which the requester
 /// keeps). Combine it with the key through [`IssuedCertificate::into_svid`].
@@ -218,10 +218,7 @@ impl MeshCa {
         ttl: Duration,
     ) -> Result<IssuedCertificate, Error> {
         let csr =
-            rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
-                .map_err(|e| CaError::Csr {
-                    reason: format!("no pem certificate request found ({e})"),
-                })?;
+            crate::x509::pem::csr_from_pem(csr_pem).map_err(|reason| CaError::Csr { reason })?;
         self.sign_csr_der_at(csr.as_ref(), id, ttl, SystemTime::now())
     }
 

@@ -60,13 +60,13 @@ pub use self::params::{
 };
 use self::params::{check_positive, subject_of};
 use crate::error::{CaError, Error};
+use crate::identity::TrustDomains;
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::k8s::{ConfigMap, Secret};
-use crate::mesh::TrustDomains;
-use crate::svid::own::{system_time, unix_seconds};
 pub use crate::x509::key::KeyKind;
 use crate::x509::key::SigningKey;
 use crate::x509::pem::{self, pem_certs};
+use crate::x509::time::{system_time, unix_seconds};
 
 /// A mesh CA: a signing certificate and key, the chain up to a root, and the root bundle.
 ///

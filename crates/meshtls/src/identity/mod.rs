@@ -5,6 +5,8 @@
 //!   the 255-byte trust-domain cap). Their `parse_lenient` constructors fold ASCII case the way
 //!   rust-spiffe and py-spiffe do; the strict constructors never do.
 //! - [`IstioIdentity`] is the `spiffe://<td>/ns/<ns>/sa/<sa>` form Istio issues.
+//! - [`TrustDomains`] is a mesh's trust domain and its aliases (what
+//!   [`MeshConfig`](crate::MeshConfig) reads from `trustDomain` and `trustDomainAliases`).
 //! - [`PrincipalPattern`], [`expand_principals`] and [`expand_spiffe_ids`] follow Istio's
 //!   AuthorizationPolicy matching and trust-domain alias rules.
 //!
@@ -18,6 +20,7 @@ mod istio;
 mod principal;
 mod spiffe_id;
 mod trust_domain;
+mod trust_domains;
 
 pub use istio::IstioIdentity;
 pub use principal::{
@@ -25,5 +28,7 @@ pub use principal::{
 };
 pub use spiffe_id::SpiffeId;
 pub use trust_domain::TrustDomain;
+pub use trust_domains::TrustDomains;
+pub(crate) use trust_domains::dedup_in_order;
 
 pub(crate) use istio::split_ns_sa;

@@ -16,7 +16,7 @@
 //! decimal, a key twice in one mapping, a float that is not finite, nesting past the depth
 //! limit, a syntax error — ends the walk with [`Stop::Unsure`], and the caller reads the
 //! whole text with serde-saphyr, which gives its own value or error. The differential tests
-//! (`tests/manifest_direct.rs`) hold the two to the same answers.
+//! (`tests/core/manifest_direct.rs`) hold the two to the same answers.
 
 use std::borrow::Cow;
 

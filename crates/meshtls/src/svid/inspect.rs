@@ -5,6 +5,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use super::verify::{check_leaf, fmt_time, leaf_spiffe_id};
 use crate::error::SvidError;
 use crate::x509::cert::{self as der, CertInfo, PublicKey};
+use crate::x509::time::unix_time_seconds;
 
 /// The SVID-relevant fields of one certificate (`meshtls inspect`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -60,7 +61,7 @@ pub fn inspect_certificate(
     };
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let san = info.subject_alt_name;
-    let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let now_secs = unix_time_seconds(now);
     let (spiffe_id, leaf_problem) = match leaf_spiffe_id(&info) {
         Ok(id) => {
             let problem = check_leaf(&info, &id, now_secs)

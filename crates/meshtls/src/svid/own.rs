@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
@@ -17,6 +17,8 @@ use crate::x509::cert::CertInfo;
 pub(crate) use crate::x509::pem::pem_certs;
 use crate::x509::pem::{certificates_from_pem, private_key_from_pem};
 use crate::x509::{fs, key, pem};
+// The time codec lives in `x509::time`; re-exported for the modules that import it from here.
+pub(crate) use crate::x509::time::{system_time, unix_seconds};
 
 /// An X.509-SVID with its private key: what a workload (or a gateway) presents in mTLS.
 ///
@@ -152,25 +154,6 @@ impl Default for RotationPolicy {
 fn invalid(reason: impl Into<String>) -> CaError {
     CaError::InvalidSvid {
         reason: reason.into(),
-    }
-}
-
-pub(crate) fn system_time(unix: i64) -> SystemTime {
-    if unix >= 0 {
-        UNIX_EPOCH + Duration::from_secs(unix.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_secs(unix.unsigned_abs())
-    }
-}
-
-pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => {
-            let d = e.duration();
-            // Round towards the past so that "now" is never in the future.
-            -i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX)
-        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::error::{Error, LeafRule, SigningRule, SvidError};
 use crate::x509::cert::{CertInfo, KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN};
 use crate::x509::der::oid;
 pub(crate) use crate::x509::time::fmt_time;
+use crate::x509::time::{unix_time, unix_time_seconds};
 use crate::{SpiffeId, TrustDomain};
 
 /// Most certificates a presented chain may have (leaf included), as rust-spiffe.
@@ -91,24 +92,18 @@ impl VerifiedSvid {
 
     /// From when every certificate of the path is valid (the latest NotBefore).
     pub fn valid_from(&self) -> UnixTime {
-        to_unix(self.inner.not_before)
+        unix_time(self.inner.not_before)
     }
 
     /// Until when every certificate of the path is valid (the earliest NotAfter, inclusive).
     pub fn valid_until(&self) -> UnixTime {
-        to_unix(self.inner.not_after)
+        unix_time(self.inner.not_after)
     }
 
     pub(crate) fn valid_at(&self, now: UnixTime) -> bool {
-        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let now = unix_time_seconds(now);
         self.inner.not_before <= now && now <= self.inner.not_after
     }
-}
-
-fn to_unix(secs: i64) -> UnixTime {
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(secs).unwrap_or(0),
-    ))
 }
 
 impl PartialEq for VerifiedSvid {
@@ -240,7 +235,7 @@ pub(crate) fn verify_parts(
             max: MAX_CHAIN_LEN,
         });
     }
-    let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let now_secs = unix_time_seconds(now);
     let leaf = CertInfo::parse(end_entity.as_ref())
         .map_err(|reason| SvidError::Malformed { index: 0, reason })?;
     let id = leaf_spiffe_id(&leaf)?;
@@ -554,12 +549,12 @@ fn path_reason(
         E::InvalidSignatureForPublicKey => "a certificate's signature does not verify".to_owned(),
         E::CertExpired { not_after, .. } => format!(
             "a signing certificate expired at {} (verification time {})",
-            fmt_time(i64::try_from(not_after.as_secs()).unwrap_or(i64::MAX)),
+            fmt_time(unix_time_seconds(*not_after)),
             fmt_time(now)
         ),
         E::CertNotValidYet { not_before, .. } => format!(
             "a signing certificate is not valid before {} (verification time {})",
-            fmt_time(i64::try_from(not_before.as_secs()).unwrap_or(i64::MAX)),
+            fmt_time(unix_time_seconds(*not_before)),
             fmt_time(now)
         ),
         E::EndEntityUsedAsCa => "a certificate that is not a CA signs another".to_owned(),

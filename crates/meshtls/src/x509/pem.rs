@@ -2,7 +2,7 @@
 //! chains, bundles and private keys.
 
 use rustls_pki_types::pem::{PemObject, SectionKind};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
 use zeroize::Zeroizing;
 
 use crate::error::CaError;
@@ -71,6 +71,19 @@ pub(crate) fn parse_pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'st
         ));
     }
     Ok(out)
+}
+
+/// Reads the first `CERTIFICATE REQUEST` block of a PEM text (a PKCS#10 CSR), within the
+/// same size cap as every PEM read; the error says what is wrong, for the caller to wrap.
+pub(crate) fn csr_from_pem(pem: &str) -> Result<CertificateSigningRequestDer<'static>, String> {
+    if pem.len() > MAX_PEM_BYTES {
+        return Err(format!(
+            "the PEM text is {} bytes, more than the {MAX_PEM_BYTES} bytes meshtls reads",
+            pem.len()
+        ));
+    }
+    CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("no pem certificate request found ({e})"))
 }
 
 /// Reads PEM that must hold only `CERTIFICATE` blocks, at least one; `what` names the file

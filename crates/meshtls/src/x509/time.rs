@@ -1,8 +1,67 @@
-//! The one time codec: RFC 5280 `UTCTime`/`GeneralizedTime` (the `Z` forms) to and from Unix
-//! seconds, plus the RFC 3339 text used in messages.
+//! The one time codec of the crate: Unix seconds to and from [`SystemTime`] and rustls'
+//! [`UnixTime`], RFC 5280 `UTCTime`/`GeneralizedTime` (the `Z` forms) to and from Unix seconds,
+//! and RFC 3339 text (messages, and Kubernetes' `creationTimestamp`). Every other module converts
+//! times through these functions, so a time before the epoch or past the year 9999 gets one
+//! answer everywhere.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls_pki_types::UnixTime;
 
 use super::der::{self, Reader, tag};
 use crate::error::CaError;
+
+/// Unix seconds of `t`, rounded towards the past (so that "now" is never in the future); a
+/// time before the epoch is negative, one past `i64` saturates.
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            -i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+/// The [`SystemTime`] of Unix seconds (negative: before the epoch).
+pub(crate) fn system_time(unix: i64) -> SystemTime {
+    if unix >= 0 {
+        UNIX_EPOCH + Duration::from_secs(unix.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(unix.unsigned_abs())
+    }
+}
+
+/// rustls' [`UnixTime`] of Unix seconds; it cannot hold a time before the epoch, which becomes
+/// the epoch.
+pub(crate) fn unix_time(unix: i64) -> UnixTime {
+    UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(unix).unwrap_or(0)))
+}
+
+/// Unix seconds of rustls' [`UnixTime`] (saturating past `i64`).
+pub(crate) fn unix_time_seconds(t: UnixTime) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Reads RFC 3339 text (Kubernetes' `metav1.Time`, with any fraction and offset) as
+/// nanoseconds since the Unix epoch; `None` when it is not RFC 3339.
+pub(crate) fn parse_rfc3339_nanos(text: &str) -> Option<i128> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp_nanos())
+}
+
+/// RFC 3339 text (UTC, as Kubernetes writes it) of nanoseconds since the Unix epoch; a time
+/// outside the years 0000 to 9999 is written as a count of nanoseconds.
+pub(crate) fn format_rfc3339_nanos(nanos: i128) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{nanos}ns"))
+}
 
 /// Reads a UTCTime (`YYMMDDHHMMSSZ`, 1950–2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as Unix
 /// seconds; `what` names the field in errors.
@@ -159,7 +218,8 @@ pub(crate) fn validity(not_before: i64, not_after: i64) -> Result<Vec<u8>, CaErr
     Ok(out)
 }
 
-/// RFC 3339 text of a Unix time, for messages.
+/// RFC 3339 text of a Unix time, for messages (whole seconds, `Z`); a time outside the years
+/// 0000 to 9999 is written as seconds after the epoch.
 pub(crate) fn fmt_time(secs: i64) -> String {
     let t = civil(secs);
     if (0..=9999).contains(&t.year) {

@@ -11,10 +11,11 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::identity::TrustDomains;
 use crate::identity::expand_principals;
-use crate::mesh::TrustDomains;
 
 use super::model::{Action, AuthorizationPolicy, Condition, Operation, Rule, Source};
 use super::request::Request;
@@ -229,18 +230,21 @@ pub(crate) struct PolicyCode {
 /// What only explanations and verdicts read.
 #[derive(Debug, Clone)]
 pub(crate) struct Cold {
-    pub(crate) name: crate::policy::PolicyName,
+    pub(crate) name: crate::policy::common::PolicyName,
     pub(crate) provider: Option<Box<str>>,
     pub(crate) target_refs: bool,
     pub(crate) dry_run: bool,
 }
 
-/// The exact-principal hash table: slots hold `pats` index + 1 (0: empty).
+/// The exact principals of every hashed check: principal → the checks (sorted indices into
+/// `checks`) that list it among their first `hashed` values. One lookup per request answers
+/// every hashed check. `HashMap` with foldhash: the hand-written open-addressing table it
+/// replaced measured no difference a user would see (see `crates/meshtls-bench/README.md`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ExactTable {
-    slots: Box<[u32]>,
-    mask: usize,
-    seed: u64,
+    by_principal: HashMap<Box<str>, Span, foldhash::fast::RandomState>,
+    /// The check lists the map's spans point into.
+    checks: Vec<u32>,
 }
 
 /// Lists of exact principals longer than this (after alias expansion) are hashed.
@@ -285,7 +289,8 @@ pub(crate) struct Ctx<'r> {
     principal: Option<&'r str>,
     /// The principal's namespace when it is an Istio identity `<td>/ns/<ns>/sa/<sa>`.
     namespace: Option<&'r str>,
-    principal_hash: Cell<Option<u64>>,
+    /// The checks listing the principal exactly, looked up once per request.
+    principal_checks: Cell<Option<Span>>,
 }
 
 impl<'r> Ctx<'r> {
@@ -297,7 +302,7 @@ impl<'r> Ctx<'r> {
             ambient: false,
             principal: req.principal.as_deref(),
             namespace: None,
-            principal_hash: Cell::new(None),
+            principal_checks: Cell::new(None),
         }
     }
 
@@ -315,39 +320,9 @@ impl<'r> Ctx<'r> {
             ambient: true,
             principal,
             namespace,
-            principal_hash: Cell::new(None),
+            principal_checks: Cell::new(None),
         }
     }
-}
-
-/// A multiply-rotate word hash (seeded per set from the standard library's random keys).
-#[inline]
-pub(crate) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
-    #[inline]
-    fn add(h: u64, w: u64) -> u64 {
-        (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
-    }
-    let mut h = seed;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        h = add(h, u64::from_le_bytes(b));
-    }
-    let rest = chunks.remainder();
-    let mut b = [0u8; 8];
-    if let Some(dst) = b.get_mut(..rest.len()) {
-        dst.copy_from_slice(rest);
-    }
-    h = add(h, u64::from_le_bytes(b) ^ ((rest.len() as u64) << 56));
-    // The multiply leaves the high bits best mixed: fold them down.
-    h ^ (h >> 32)
-}
-
-/// A fresh random seed (odd).
-pub(crate) fn random_seed() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(0x6d65_7368_746c_7321_u64) | 1
 }
 
 impl Program {
@@ -385,18 +360,23 @@ impl Program {
     fn any_str(&self, ci: u32, c: &Check, s: &str, ctx: Option<&Ctx<'_>>) -> bool {
         let pats = self.pats(c);
         let skip = if c.hashed > 0 {
-            let h = match ctx {
-                Some(ctx) => match ctx.principal_hash.get() {
-                    Some(h) => h,
+            let checks = match ctx {
+                Some(ctx) => match ctx.principal_checks.get() {
+                    Some(span) => span,
                     None => {
-                        let h = hash_bytes(self.exact.seed, s.as_bytes());
-                        ctx.principal_hash.set(Some(h));
-                        h
+                        let span = self.exact_checks(s);
+                        ctx.principal_checks.set(Some(span));
+                        span
                     }
                 },
-                None => hash_bytes(self.exact.seed, s.as_bytes()),
+                None => self.exact_checks(s),
             };
-            if self.exact_lookup(ci, c, h, s) {
+            if self
+                .exact
+                .checks
+                .get(checks.range())
+                .is_some_and(|list| list.binary_search(&ci).is_ok())
+            {
                 return true;
             }
             c.hashed as usize
@@ -409,29 +389,13 @@ impl Program {
             .any(|p| self.pat_matches(p, s))
     }
 
-    fn exact_slot(&self, h: u64, ci: u32) -> usize {
-        (h ^ u64::from(ci).wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize & self.exact.mask
-    }
-
-    fn exact_lookup(&self, ci: u32, c: &Check, h: u64, s: &str) -> bool {
-        if self.exact.slots.is_empty() {
-            return false;
-        }
-        let own = c.values.start..c.values.start + c.hashed;
-        let mut at = self.exact_slot(h, ci);
-        loop {
-            let Some(&slot) = self.exact.slots.get(at) else {
-                return false;
-            };
-            if slot == 0 {
-                return false;
-            }
-            let pi = slot - 1;
-            if own.contains(&pi) && self.pats.get(pi as usize).is_some_and(|p| self.s(p.a) == s) {
-                return true;
-            }
-            at = (at + 1) & self.exact.mask;
-        }
+    /// The checks that list `principal` exactly (an empty span when none does).
+    fn exact_checks(&self, principal: &str) -> Span {
+        self.exact
+            .by_principal
+            .get(principal)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// A check's values as written (see [`Program::raw`]).
@@ -1067,11 +1031,6 @@ impl Program {
         self.push_text(ns)
     }
 
-    /// The seed of the set's hashes (random per set).
-    pub(crate) fn exact_seed(&self) -> u64 {
-        self.exact.seed
-    }
-
     fn limit(what: &str) -> String {
         format!("the compiled policies exceed {MAX_LEN} {what}")
     }
@@ -1494,7 +1453,7 @@ impl Program {
             rules,
         });
         self.cold.push(Cold {
-            name: crate::policy::PolicyName::new(namespace, &p.metadata.name),
+            name: crate::policy::common::PolicyName::new(namespace, &p.metadata.name),
             provider: spec
                 .provider
                 .as_ref()
@@ -1506,42 +1465,36 @@ impl Program {
         Ok(())
     }
 
-    /// Builds the exact-principal hash table over every hashed check.
+    /// Builds the exact-principal table over every hashed check.
     pub(crate) fn finish(&mut self) {
-        let seed = random_seed();
-        let total: usize = self.checks.iter().map(|c| c.hashed as usize).sum();
-        if total == 0 {
-            self.exact = ExactTable {
-                slots: Box::new([]),
-                mask: 0,
-                seed,
-            };
-            return;
-        }
-        let size = (total * 2).next_power_of_two().max(16);
-        let mut slots = vec![0u32; size].into_boxed_slice();
-        let mask = size - 1;
-        self.exact = ExactTable {
-            slots: Box::new([]),
-            mask,
-            seed,
-        };
+        let mut pairs: Vec<(&str, u32)> = Vec::new();
         for (ci, c) in self.checks.iter().enumerate() {
-            for pi in c.values.start..c.values.start + c.hashed {
-                let Some(p) = self.pats.get(pi as usize) else {
-                    continue;
-                };
-                let h = hash_bytes(seed, self.s(p.a).as_bytes());
-                let mut at = self.exact_slot(h, ci as u32);
-                while slots.get(at).is_some_and(|s| *s != 0) {
-                    at = (at + 1) & mask;
-                }
-                if let Some(s) = slots.get_mut(at) {
-                    *s = pi + 1;
-                }
+            for p in self
+                .pats
+                .get(c.values.start as usize..(c.values.start + c.hashed) as usize)
+                .unwrap_or(&[])
+            {
+                pairs.push((self.s(p.a), ci as u32));
             }
         }
-        self.exact.slots = slots;
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut table = ExactTable::default();
+        let mut rest = pairs.as_slice();
+        while let Some(&(principal, _)) = rest.first() {
+            let n = rest.iter().take_while(|(p, _)| *p == principal).count();
+            let start = table.checks.len() as u32;
+            table.checks.extend(rest.iter().take(n).map(|(_, ci)| *ci));
+            table.by_principal.insert(
+                principal.into(),
+                Span {
+                    start,
+                    len: n as u32,
+                },
+            );
+            rest = rest.get(n..).unwrap_or(&[]);
+        }
+        self.exact = table;
     }
 }
 

@@ -115,7 +115,7 @@ mod request;
 mod set;
 mod validate;
 
-pub(crate) use super::validate::{flatten, flatten_refs};
+pub(crate) use super::common::flatten_refs;
 
 /// Reads documents: JSON (what `kubectl get -o json` prints, possibly several objects in a
 /// row) with the JSON parser where the YAML reader would read it alike, anything else with

@@ -60,7 +60,7 @@ impl fmt::Display for Action {
 }
 
 /// The served API versions (both carry the same schema).
-pub use crate::policy::ApiVersion;
+pub use crate::policy::common::ApiVersion;
 
 /// `spec.selector`: `{matchLabels: {...}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

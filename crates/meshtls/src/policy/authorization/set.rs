@@ -1,15 +1,17 @@
 //! `AuthorizationPolicySet`: policies read once, compiled and indexed per namespace, evaluated
 //! per request in Istio's order.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::Value;
 
 use crate::error::{AuthorizationPolicyError, Error};
-use crate::mesh::{MeshConfig, TrustDomains};
-use crate::policy::{Labels, PolicyName};
+use crate::identity::TrustDomains;
+use crate::mesh::MeshConfig;
+use crate::policy::common::{Labels, PolicyName};
 
-use super::compiled::{Ctx, PolicyCode, Program, Span, hash_bytes};
+use super::compiled::{Ctx, PolicyCode, Program, Span};
 use super::model::{Action, AuthorizationPolicy, KIND};
 use super::request::Request;
 
@@ -269,9 +271,8 @@ pub struct AuthorizationPolicySet {
     groups: Vec<Group>,
     /// Policy indices by (namespace, name).
     by_name: Vec<u32>,
-    /// Open addressing over `groups`: group index + 1, 0 empty.
-    table: Box<[u32]>,
-    seed: u64,
+    /// Namespace → index into `groups`.
+    by_namespace: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     root_group: Option<u32>,
     skipped: usize,
 }
@@ -293,7 +294,7 @@ impl AuthorizationPolicySet {
         values: Vec<Value>,
         mesh: &MeshConfig,
     ) -> Result<Self, AuthorizationPolicyError> {
-        Self::from_flat_refs(crate::policy::validate::flatten_refs(&values), mesh)
+        Self::from_flat_refs(crate::policy::authorization::flatten_refs(&values), mesh)
     }
 
     /// [`AuthorizationPolicySet::from_json_values`] for documents already flattened
@@ -306,23 +307,16 @@ impl AuthorizationPolicySet {
         let mut policies = Vec::new();
         let mut skipped = 0;
         for (index, doc) in docs {
-            match doc.get("kind") {
-                Some(Value::String(k)) if k == KIND => {
-                    policies.push(AuthorizationPolicy::from_value(doc, &index)?);
+            let is_policy = crate::policy::common::is_kind(&doc, KIND).map_err(|reason| {
+                AuthorizationPolicyError::Document {
+                    index: index.clone(),
+                    reason,
                 }
-                Some(Value::String(k)) if !k.ends_with("List") => skipped += 1,
-                Some(Value::String(k)) => {
-                    return Err(AuthorizationPolicyError::Document {
-                        index,
-                        reason: format!("is a {k} without an items list"),
-                    });
-                }
-                _ => {
-                    return Err(AuthorizationPolicyError::Document {
-                        index,
-                        reason: "has no kind: not a Kubernetes object".to_owned(),
-                    });
-                }
+            })?;
+            if is_policy {
+                policies.push(AuthorizationPolicy::from_value(doc, &index)?);
+            } else {
+                skipped += 1;
             }
         }
         let mut set = Self::new(&policies, mesh)?;
@@ -428,22 +422,15 @@ impl AuthorizationPolicySet {
             i = end;
         }
         prog.finish();
-        let seed = prog.exact_seed();
-        let size = (groups.len() * 2).next_power_of_two().max(8);
-        let mut table = vec![0u32; size].into_boxed_slice();
         let mut root_group = None;
+        let mut by_namespace =
+            HashMap::with_capacity_and_hasher(groups.len(), foldhash::fast::RandomState::default());
         for (gi, g) in groups.iter().enumerate() {
             let name = prog.s(g.name);
             if name == root {
                 root_group = Some(gi as u32);
             }
-            let mut at = hash_bytes(seed, name.as_bytes()) as usize & (size - 1);
-            while table.get(at).is_some_and(|s| *s != 0) {
-                at = (at + 1) & (size - 1);
-            }
-            if let Some(s) = table.get_mut(at) {
-                *s = gi as u32 + 1;
-            }
+            by_namespace.insert(name.into(), gi as u32);
         }
         Ok(AuthorizationPolicySet {
             root: root.into(),
@@ -451,8 +438,7 @@ impl AuthorizationPolicySet {
             prog,
             groups,
             by_name,
-            table,
-            seed,
+            by_namespace,
             root_group,
             skipped: 0,
         })
@@ -492,19 +478,8 @@ impl AuthorizationPolicySet {
     }
 
     fn group(&self, namespace: &str) -> Option<&Group> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let mask = self.table.len() - 1;
-        let mut at = hash_bytes(self.seed, namespace.as_bytes()) as usize & mask;
-        loop {
-            let slot = *self.table.get(at)?;
-            let g = self.groups.get(slot.checked_sub(1)? as usize)?;
-            if self.prog.s(g.name) == namespace {
-                return Some(g);
-            }
-            at = (at + 1) & mask;
-        }
+        let gi = *self.by_namespace.get(namespace)?;
+        self.groups.get(gi as usize)
     }
 
     fn groups_for(&self, namespace: &str) -> [Option<&Group>; 2] {

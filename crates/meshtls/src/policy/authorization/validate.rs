@@ -4,11 +4,11 @@
 use serde_json::{Map, Value};
 
 use crate::error::{AuthorizationPolicyError, Error, Rule as Check, Violation};
-use crate::policy::Report;
+use crate::policy::common::Report;
 
 use super::compiled::Cidr;
 use super::model::{Action, KIND};
-use crate::policy::ApiVersion;
+use crate::policy::common::ApiVersion;
 
 /// Target kinds a `targetRef` may name.
 const TARGET_KINDS: &[&str] = &["Gateway", "GatewayClass", "Service", "ServiceEntry"];
@@ -276,7 +276,7 @@ pub fn validate_value(value: &Value) -> Report {
                 None => v.err("metadata.name", "Required value: name or generateName is required", Check::ObjectMeta),
             }
             if let Some(ns) = meta.get("namespace").and_then(Value::as_str) {
-                if crate::policy::validate::dns1123_label(ns).is_some() {
+                if crate::policy::common::dns1123_label(ns).is_some() {
                     v.err(
                         "metadata.namespace",
                         format!("Invalid value: {ns:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"),
@@ -356,13 +356,13 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
                         Check::IstiodWebhook,
                     ));
                 }
-                if labels.len() > crate::policy::MAX_SELECTOR_LABELS {
+                if labels.len() > crate::policy::common::MAX_SELECTOR_LABELS {
                     v.schema(
                         "spec.selector.matchLabels",
                         format!(
                             "Too many: {}: must have at most {} items",
                             labels.len(),
-                            crate::policy::MAX_SELECTOR_LABELS
+                            crate::policy::common::MAX_SELECTOR_LABELS
                         ),
                     );
                 }
@@ -375,12 +375,12 @@ fn spec_rules(v: &mut V, spec: &Map<String, Value>) {
                         );
                         continue;
                     };
-                    if val.len() > crate::policy::MAX_LABEL_VALUE_LEN {
+                    if val.len() > crate::policy::common::MAX_LABEL_VALUE_LEN {
                         v.schema(
                             &path,
                             format!(
                                 "Too long: may not be more than {} bytes",
-                                crate::policy::MAX_LABEL_VALUE_LEN
+                                crate::policy::common::MAX_LABEL_VALUE_LEN
                             ),
                         );
                     }
@@ -1052,24 +1052,13 @@ pub fn check_manifests(text: &str) -> Result<AuthorizationCheckSummary, Error> {
     let docs = crate::policy::authorization::read_documents(text, "AuthorizationPolicy manifests")?;
     let mut reports = Vec::new();
     let mut skipped = 0;
-    for (index, doc) in crate::policy::validate::flatten(docs) {
-        match doc.get("kind").and_then(Value::as_str) {
-            Some(KIND) => reports.push(validate_value(&doc)),
-            Some(k) if !k.ends_with("List") => skipped += 1,
-            Some(k) => {
-                return Err(AuthorizationPolicyError::Document {
-                    index,
-                    reason: format!("is a {k} without an items list"),
-                }
-                .into());
-            }
-            None => {
-                return Err(AuthorizationPolicyError::Document {
-                    index,
-                    reason: "has no kind: not a Kubernetes object".to_owned(),
-                }
-                .into());
-            }
+    for (index, doc) in crate::policy::authorization::flatten_refs(&docs) {
+        let is_policy = crate::policy::common::is_kind(&doc, KIND)
+            .map_err(|reason| AuthorizationPolicyError::Document { index, reason })?;
+        if is_policy {
+            reports.push(validate_value(doc));
+        } else {
+            skipped += 1;
         }
     }
     Ok(AuthorizationCheckSummary { reports, skipped })
