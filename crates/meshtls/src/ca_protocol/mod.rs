@@ -63,7 +63,7 @@ pub use client::{
     ClientConfig, DEFAULT_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH, IstioCaClient,
     RefreshHandle, RefreshParams, TokenSource, check_response, server_name_for_address,
 };
-pub use jwt::JwtVerifier;
+pub use jwt::{DEFAULT_AUDIENCE, JwtVerifier};
 pub use messages::{IstioCertificateRequest, IstioCertificateResponse};
 pub use server::{
     AUTH_FAILURE, CallContext, DEFAULT_MIN_TTL, DEFAULT_SERVING_DNS_NAMES, IMPERSONATION_FAILURE,

@@ -1,20 +1,6 @@
 //! The `meshtls` binary: exit codes (0 yes, 1 no, 2 usage) and `--json` output.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::process::Command;
-
-fn meshtls(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .output()
-        .expect("run meshtls");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8(out.stdout).expect("utf8"),
-        String::from_utf8(out.stderr).expect("utf8"),
-    )
-}
+use crate::support::meshtls;
 
 #[test]
 fn id_valid_invalid_usage() {
