@@ -1,6 +1,8 @@
-//! `_bench_*`: the core's own cost of what a Python call does, timed in a Rust loop with the
-//! GIL released, so that `python/bench_binding.py` can print the binding's overhead next to
-//! the core's figure measured in the same process and run. Not part of the public API.
+//! `_bench_*` and `_handshake_loop`: the core's own cost of what a Python call does, timed in
+//! a Rust loop with the GIL released, so that the Python benchmarks
+//! (`crates/meshtls-bench/python/bench_*.py`) can print the binding's overhead next to the
+//! core's figure measured in the same process and run. Built only with the binding's `bench`
+//! feature (the test command and the benchmarks enable it; the default wheel has none of it).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -10,7 +12,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::args::Text;
 use crate::ca::PyMeshCa;
-use crate::policy::{PyPolicySet, to_json};
+use crate::document::to_json;
+use crate::policy::PyPolicySet;
 use crate::svid::{BundlesArg, ChainArg, PySvidVerifier};
 
 fn owned_labels(labels: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
@@ -220,7 +223,42 @@ fn _bench_issue(
     }))
 }
 
+/// Benchmark support: runs ``n`` complete in-memory handshakes between sessions of ``client``
+/// and ``server`` entirely in Rust (the core's figure for ``bench_tls.py``, measured in the
+/// same process as the Python-driven loop) and returns the seconds taken, GIL released.
+///
+/// Raises:
+///     TlsConnectionError: a handshake failed (the configs do not accept each other).
+#[pyfunction]
+fn _handshake_loop(
+    py: Python<'_>,
+    client: PyRef<'_, crate::tls::PyClientConfig>,
+    server: PyRef<'_, crate::tls::PyServerConfig>,
+    n: usize,
+) -> PyResult<f64> {
+    let (client, server) = (&client.inner, &server.inner);
+    py.detach(|| -> Result<f64, meshtls::Error> {
+        let start = std::time::Instant::now();
+        let mut wire = Vec::with_capacity(8192);
+        for _ in 0..n {
+            let mut c = client.session(None)?;
+            let mut s = server.session()?;
+            while c.is_handshaking() || s.is_handshaking() {
+                wire.clear();
+                c.take_outgoing(&mut wire);
+                s.receive(&wire)?;
+                wire.clear();
+                s.take_outgoing(&mut wire);
+                c.receive(&wire)?;
+            }
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+    .map_err(crate::tls::connection_err)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_handshake_loop, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_explain, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve_many, m)?)?;

@@ -179,9 +179,9 @@ def test_mesh_min_tls13_and_bad_options(ca: meshtls.MeshCa) -> None:
         mtls.client_context(ca.issue(GATEWAY), bundles, min_version="1.1")
     with pytest.raises(meshtls.TlsError, match="empty"):
         mtls.client_context(ca.issue(GATEWAY), bundles, min_version="1.3", max_version="1.2")
-    with pytest.raises(meshtls.TlsError, match="not an Svid"):
+    with pytest.raises(TypeError, match="not an Svid"):
         mtls.client_context(object(), bundles)
-    with pytest.raises(meshtls.TlsError, match="cannot read trust bundles"):
+    with pytest.raises(TypeError, match="cannot read trust bundles"):
         mtls.client_context(ca.issue(GATEWAY), 42)
     # A key that does not belong to the certificate.
     a, b = ca.issue(GATEWAY), ca.issue(SIDECAR)

@@ -9,7 +9,7 @@ the fastest of its samples (the one least disturbed by that load).
 The cluster is the core benchmark's shape: 10,000 PeerAuthentications over 1,000 namespaces
 (one namespace-wide and nine workload policies each, a mesh-wide policy in istio-system).
 
-    python python/bench_binding.py [--samples N] [--target SECONDS] [--json]
+    python crates/meshtls-bench/python/bench_binding.py [--samples N] [--target SECONDS] [--json]
 
 (build the module with ``maturin develop --release`` first: a debug build measures nothing.)
 
