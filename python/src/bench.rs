@@ -35,10 +35,11 @@ fn per_call(n: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / n as f64
 }
 
-/// Seconds per core `PolicySet::resolve_compact` of one workload (what `resolve` calls;
-/// labels converted once, outside).
+/// Seconds per query of one workload: core `PolicySet::resolve_compact` (what `resolve`
+/// calls) or, with `explain`, core `PolicySet::explain` (what `Decision.explanation` builds on
+/// access); labels converted once, outside.
 #[pyfunction]
-#[pyo3(signature = (policies, namespace, labels, port, iterations))]
+#[pyo3(signature = (policies, namespace, labels, port, iterations, *, explain = false))]
 fn _bench_resolve(
     py: Python<'_>,
     policies: PyRef<'_, PyPolicySet>,
@@ -46,35 +47,22 @@ fn _bench_resolve(
     labels: &Bound<'_, PyAny>,
     port: Option<u16>,
     iterations: usize,
+    explain: bool,
 ) -> PyResult<f64> {
     let labels = owned_labels(labels)?;
     let set = &*policies.inner;
     let ns = namespace.0;
     Ok(py.detach(|| {
         per_call(iterations, || {
-            black_box(set.resolve_compact(black_box(ns), labels.as_slice(), port));
-        })
-    }))
-}
-
-/// Seconds per query of core `PolicySet::explain` (the explanation `Decision.explanation`
-/// builds on access).
-#[pyfunction]
-#[pyo3(signature = (policies, namespace, labels, port, iterations))]
-fn _bench_explain(
-    py: Python<'_>,
-    policies: PyRef<'_, PyPolicySet>,
-    namespace: Text<'_>,
-    labels: &Bound<'_, PyAny>,
-    port: Option<u16>,
-    iterations: usize,
-) -> PyResult<f64> {
-    let labels = owned_labels(labels)?;
-    let set = &*policies.inner;
-    let ns = namespace.0;
-    Ok(py.detach(|| {
-        per_call(iterations, || {
-            black_box(set.explain(black_box(ns), labels.as_slice(), port));
+            if explain {
+                drop(black_box(set.explain(
+                    black_box(ns),
+                    labels.as_slice(),
+                    port,
+                )));
+            } else {
+                black_box(set.resolve_compact(black_box(ns), labels.as_slice(), port));
+            }
         })
     }))
 }
@@ -260,7 +248,6 @@ fn _handshake_loop(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_handshake_loop, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve, m)?)?;
-    m.add_function(wrap_pyfunction!(_bench_explain, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve_many, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_values, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_typed, m)?)?;

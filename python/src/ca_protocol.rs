@@ -353,6 +353,20 @@ pub(crate) struct PyIstioCaServer {
     running: Mutex<Option<RunningServer>>,
 }
 
+impl PyIstioCaServer {
+    /// Where the running server listens; `CaProtocolError` before `start()`.
+    fn local_addr(&self) -> PyResult<std::net::SocketAddr> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
+        running
+            .as_ref()
+            .map(RunningServer::local_addr)
+            .ok_or_else(|| CaProtocolError::new_err("the server is not started"))
+    }
+}
+
 #[pymethods]
 impl PyIstioCaServer {
     #[new]
@@ -492,27 +506,13 @@ impl PyIstioCaServer {
     /// The bound ``host:port`` once started (with the real port when 0 was asked for).
     #[getter]
     fn address(&self) -> PyResult<String> {
-        let running = self
-            .running
-            .lock()
-            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
-        match running.as_ref() {
-            Some(r) => Ok(r.local_addr().to_string()),
-            None => Err(CaProtocolError::new_err("the server is not started")),
-        }
+        self.local_addr().map(|a| a.to_string())
     }
 
     /// The bound port once started.
     #[getter]
     fn port(&self) -> PyResult<u16> {
-        let running = self
-            .running
-            .lock()
-            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
-        match running.as_ref() {
-            Some(r) => Ok(r.local_addr().port()),
-            None => Err(CaProtocolError::new_err("the server is not started")),
-        }
+        self.local_addr().map(|a| a.port())
     }
 
     /// The trust domain of issued identities.

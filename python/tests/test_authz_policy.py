@@ -52,19 +52,23 @@ def kwargs(req: dict) -> dict:
 EVAL = load_vectors("authz-eval.json")["cases"]
 
 
+def assert_decision(d: meshtls.AuthorizationDecision, e: dict, context: str) -> None:
+    """The decision is the vector's: allowed, step, deciding policy and rule."""
+    assert (d.allowed, d.step, d.policy, d.rule) == (
+        e["allowed"],
+        e["step"],
+        e.get("policy"),
+        e.get("rule"),
+    ), context
+
+
 @pytest.mark.parametrize("case", EVAL, ids=[c["name"] for c in EVAL])
 def test_evaluation_vectors(case):
     mesh = mesh_yaml(case.get("mesh"))
     s = meshtls.AuthorizationPolicySet.from_dicts(case["policies"], mesh_config=mesh)
     w = case["workload"]
     d = s.check(w["namespace"], w["labels"], **kwargs(case["request"]))
-    e = case["expected"]
-    assert (d.allowed, d.step, d.policy, d.rule) == (
-        e["allowed"],
-        e["step"],
-        e.get("policy"),
-        e.get("rule"),
-    ), "\n".join(d.explanation)
+    assert_decision(d, case["expected"], "\n".join(d.explanation))
     assert d.explanation[-1].startswith("decision: ")
     fast = s.check(w["namespace"], w["labels"], explain=False, **kwargs(case["request"]))
     assert fast == d and fast.explanation == []
@@ -265,12 +269,7 @@ def test_upstream_evaluation(case):
     args = kwargs(case["request"])
     d = s.check(w["namespace"], w["labels"], data_plane=case["data_plane"], **args)
     e = case["expected"]
-    assert (d.allowed, d.step, d.policy, d.rule) == (
-        e["allowed"],
-        e["step"],
-        e.get("policy"),
-        e.get("rule"),
-    ), case["source"] + "\n" + "\n".join(d.explanation)
+    assert_decision(d, e, case["source"] + "\n" + "\n".join(d.explanation))
     many = s.check_many(
         [dict(args, namespace=w["namespace"], labels=w["labels"], data_plane=case["data_plane"])],
         explain=True,

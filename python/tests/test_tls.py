@@ -17,23 +17,10 @@ import pytest
 
 import meshtls
 import meshtls.tls as mtls
+from conftest import bundles_of
 
 SIDECAR = "spiffe://cluster.local/ns/demo/sa/api"
 GATEWAY = "spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller"
-
-
-@pytest.fixture(scope="module")
-def ca() -> meshtls.MeshCa:
-    return meshtls.MeshCa.create("cluster.local", key="ec-p256")
-
-
-@pytest.fixture(scope="module")
-def foreign() -> meshtls.MeshCa:
-    return meshtls.MeshCa.create("foreign.example", key="ec-p256")
-
-
-def bundles_of(*cas: meshtls.MeshCa) -> meshtls.BundleSet:
-    return meshtls.BundleSet.from_pem_map({str(c.trust_domain): c.root_cert_pem for c in cas})
 
 
 class Server:

@@ -21,25 +21,12 @@ import pytest
 import meshtls
 import meshtls._meshtls as native
 import meshtls.tls as mtls
+from conftest import bundles_of
 
 SIDECAR = "spiffe://cluster.local/ns/demo/sa/api"
 GATEWAY = "spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller"
 OTHER = "spiffe://cluster.local/ns/demo/sa/other"
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def ca() -> meshtls.MeshCa:
-    return meshtls.MeshCa.create("cluster.local", key="ec-p256")
-
-
-@pytest.fixture(scope="module")
-def foreign() -> meshtls.MeshCa:
-    return meshtls.MeshCa.create("foreign.example", key="ec-p256")
-
-
-def bundles_of(*cas: meshtls.MeshCa) -> meshtls.BundleSet:
-    return meshtls.BundleSet.from_pem_map({str(c.trust_domain): c.root_cert_pem for c in cas})
 
 
 class Background:

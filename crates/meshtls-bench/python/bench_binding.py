@@ -128,7 +128,7 @@ def main() -> None:
                  lambda n: core._bench_resolve(ps, ns, labels, port, n))
     rows.append(("PolicySet.resolve (3 labels, port)", py, co, 1.5e-6))
     py, co = row(S, T, lambda: ps.resolve(ns, labels, port).explanation,
-                 lambda n: core._bench_explain(ps, ns, labels, port, n))
+                 lambda n: core._bench_resolve(ps, ns, labels, port, n, explain=True))
     rows.append(("resolve + .explanation (built on access)", py, co, None))
 
     batch = [(f"team-{i % 999 + 1:04d}", {"app": f"app-{i % 12}", "tier": f"t{i % 3}"}, 8080 + i % 2)

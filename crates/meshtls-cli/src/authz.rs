@@ -273,18 +273,27 @@ fn evaluate(a: CheckArgs) -> Result<Outcome, Failure> {
     value["data_plane"] = plane.as_str().into();
     value["policies"] = set.len().into();
     value["skipped"] = set.skipped_documents().into();
-    let mut text = format!(
-        "{}: {}",
-        if v.allowed() { "allowed" } else { "refused" },
-        v.reason()
-    );
-    for line in v.explanation() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    Ok(if v.allowed() {
+    Ok(verdict_outcome(
+        v.allowed(),
+        &v.reason(),
+        v.explanation(),
+        value,
+    ))
+}
+
+/// A verdict as `authz check` and `path check` print it: `allowed: <reason>` or `refused:
+/// <reason>` and one indented line per explanation step; exit 0 when allowed, 1 otherwise.
+pub(crate) fn verdict_outcome(
+    allowed: bool,
+    reason: &str,
+    explanation: &[String],
+    value: Value,
+) -> Outcome {
+    let verdict = if allowed { "allowed" } else { "refused" };
+    let text = crate::policy::explained(&format!("{verdict}: {reason}"), explanation);
+    if allowed {
         Outcome::Yes(value, text)
     } else {
         Outcome::No(value, text)
-    })
+    }
 }

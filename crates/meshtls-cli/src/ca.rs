@@ -187,11 +187,9 @@ struct InitArgs {
 struct IntermediateArgs {
     /// Where to write the intermediate's plug-in layout.
     dir: PathBuf,
-    /// The issuing CA's directory.
-    #[arg(long = "ca")]
-    ca: PathBuf,
+    /// The issuing CA.
     #[command(flatten)]
-    trust: CaTrustArg,
+    issuer: CaDirArgs,
     #[command(flatten)]
     new: NewCaArgs,
     /// Subject CN (default: `Intermediate CA`).
@@ -204,27 +202,35 @@ struct IntermediateArgs {
 
 #[derive(clap::Args, Debug)]
 struct CacertsArgs {
-    /// The CA directory (as for every command that reads a CA).
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// istiod's namespace.
     #[arg(long, default_value = meshtls::mesh::DEFAULT_ROOT_NAMESPACE)]
     namespace: String,
 }
 
-/// The trust domain a loaded CA issues for (`--trust-domain`, Istio's default cluster.local).
+/// The CA a command reads, as every such command names it: `--ca DIR` and the trust domain
+/// it issues for (`--trust-domain`, Istio's default cluster.local).
 #[derive(clap::Args, Debug, Clone)]
-struct CaTrustArg {
+struct CaDirArgs {
+    /// The CA directory (Istio's plug-in or the kubernetes.io/tls layout).
+    #[arg(long = "ca")]
+    ca: PathBuf,
     /// The trust domain the loaded CA issues for (identities of any other are refused).
     #[arg(long = "trust-domain", default_value = meshtls::identity::CLUSTER_LOCAL)]
     trust_domain: String,
 }
 
-impl CaTrustArg {
+impl CaDirArgs {
     fn trust_domain(&self) -> Result<TrustDomain, String> {
         TrustDomain::new(&self.trust_domain).map_err(|e| format!("invalid --trust-domain: {e}"))
+    }
+
+    /// Loads the CA. `Err` is how the command ends: bad usage (the trust domain) or the
+    /// CA's refusal (exit 1; an unreadable file is exit 2).
+    fn load(&self) -> Result<MeshCa, Result<Outcome, Failure>> {
+        let td = self.trust_domain().map_err(|e| Err(e.into()))?;
+        MeshCa::load(&self.ca, &td).map_err(refusal)
     }
 }
 
@@ -302,12 +308,13 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
             Ok(Outcome::Yes(v, t))
         }
         CaCommand::Intermediate(a) => {
-            let td = a.trust.trust_domain()?;
-            let issuer = match MeshCa::load(&a.ca, &td) {
+            let issuer = match a.issuer.load() {
                 Ok(c) => c,
-                Err(e) => return refusal(e),
+                Err(end) => return end,
             };
-            let mut params = a.new.apply(CaParams::intermediate(td));
+            let mut params = a
+                .new
+                .apply(CaParams::intermediate(a.issuer.trust_domain()?));
             if a.common_name.is_some() {
                 params.common_name = a.common_name;
             }
@@ -325,9 +332,9 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
             Ok(Outcome::Yes(v, t))
         }
         CaCommand::Cacerts(a) => {
-            let ca = match MeshCa::load(&a.ca, &a.trust.trust_domain()?) {
+            let ca = match a.ca.load() {
                 Ok(c) => c,
-                Err(e) => return refusal(e),
+                Err(end) => return end,
             };
             manifest(ca.to_cacerts_secret(&a.namespace))
         }
@@ -351,11 +358,8 @@ fn manifest(secret: meshtls::Result<meshtls::k8s::Secret>) -> Result<Outcome, Fa
 pub(crate) struct IssueArgs {
     /// The workload's SPIFFE ID.
     spiffe_id: String,
-    /// The CA directory (Istio plug-in or kubernetes.io/tls layout).
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// Write cert-chain.pem, key.pem (0600) and root-cert.pem here instead of printing.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -376,23 +380,19 @@ fn svid_facts(svid: &meshtls::Svid) -> Value {
     })
 }
 
-/// Issues an SVID; the outer error is bad usage, the inner one how the command ends.
+/// Issues an SVID; `Err` is how the command ends (bad usage, or the CA's refusal).
 fn issue_from(
-    ca_dir: &Path,
-    trust: &CaTrustArg,
+    ca: &CaDirArgs,
     id: &str,
     params: &IssueParams,
-) -> Result<Result<meshtls::Svid, Result<Outcome, Failure>>, String> {
-    let id = spiffe_id(id)?;
-    let td = trust.trust_domain()?;
-    Ok(MeshCa::load(ca_dir, &td)
-        .and_then(|ca| ca.issue(&id, params))
-        .map_err(refusal))
+) -> Result<meshtls::Svid, Result<Outcome, Failure>> {
+    let id = spiffe_id(id).map_err(|e| Err(e.into()))?;
+    ca.load()?.issue(&id, params).map_err(refusal)
 }
 
 pub(crate) fn issue(args: IssueArgs) -> Result<Outcome, Failure> {
     let params = args.leaf.params(args.dns);
-    let svid = match issue_from(&args.ca, &args.trust, &args.spiffe_id, &params)? {
+    let svid = match issue_from(&args.ca, &args.spiffe_id, &params) {
         Ok(s) => s,
         Err(end) => return end,
     };
@@ -428,11 +428,8 @@ pub(crate) struct SignCsrArgs {
     csr_file: PathBuf,
     /// The identity to certify (the CSR's own subject and SANs are ignored).
     spiffe_id: String,
-    /// The CA directory.
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// Lifetime, e.g. 12h (default: Istio's 24h; at most 90d).
     #[arg(long, value_parser = parse_duration)]
     ttl: Option<Duration>,
@@ -442,9 +439,9 @@ pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, Failure> {
     let id = spiffe_id(&args.spiffe_id)?;
     let ttl = args.ttl.unwrap_or(IssueParams::default().ttl);
     let csr = crate::read_input(&args.csr_file)?;
-    let ca = match MeshCa::load(&args.ca, &args.trust.trust_domain()?) {
+    let ca = match args.ca.load() {
         Ok(c) => c,
-        Err(e) => return refusal(e),
+        Err(end) => return end,
     };
     match ca.sign_csr(&csr, &id, ttl) {
         Ok(issued) => {
@@ -466,11 +463,8 @@ pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, Failure> {
 pub(crate) struct SecretArgs {
     /// The workload's SPIFFE ID.
     spiffe_id: String,
-    /// The CA directory.
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// The Secret's name.
     #[arg(long)]
     name: String,
@@ -486,7 +480,7 @@ pub(crate) struct SecretArgs {
 
 pub(crate) fn secret(args: SecretArgs) -> Result<Outcome, Failure> {
     let params = args.leaf.params(args.dns);
-    let svid = match issue_from(&args.ca, &args.trust, &args.spiffe_id, &params)? {
+    let svid = match issue_from(&args.ca, &args.spiffe_id, &params) {
         Ok(s) => s,
         Err(end) => return end,
     };

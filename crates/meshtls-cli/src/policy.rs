@@ -77,6 +77,16 @@ pub(crate) fn report_json(r: &Report) -> Value {
     })
 }
 
+/// `head` followed by one indented line per explanation step.
+pub(crate) fn explained(head: &str, explanation: &[String]) -> String {
+    let mut text = head.to_owned();
+    for line in explanation {
+        text.push_str("\n  ");
+        text.push_str(line);
+    }
+    text
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -207,10 +217,8 @@ fn resolve(args: ResolveArgs) -> Result<Outcome, Failure> {
         "policies": set.len(),
         "skipped": set.skipped_documents(),
     });
-    let mut text = d.to_string();
-    for line in d.explanation() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    Ok(Outcome::Yes(value, text))
+    Ok(Outcome::Yes(
+        value,
+        explained(&d.to_string(), d.explanation()),
+    ))
 }

@@ -291,24 +291,18 @@ fn exit_codes() {
             "{args:?}: {out}"
         );
     }
-    ok(&meshtls(&[
+    let issue_org = [
         "issue",
         "--ca",
         s(&org),
         "--trust-domain",
         "example.org",
         org_id,
-    ]));
+    ];
+    ok(&meshtls(&issue_org));
     // A CA file that is not UTF-8 text: 1, naming the file.
     std::fs::write(org.join("ca-cert.pem"), b"\xff\xfe").unwrap();
-    let o = meshtls(&[
-        "issue",
-        "--ca",
-        s(&org),
-        "--trust-domain",
-        "example.org",
-        org_id,
-    ]);
+    let o = meshtls(&issue_org);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("ca-cert.pem: not a text (PEM) file"), "{out}");

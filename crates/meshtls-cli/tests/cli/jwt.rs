@@ -52,31 +52,26 @@ fn init_mint_bundle_verify() {
         let file = dir.join(format!("{shape}.json"));
         std::fs::write(&file, &jwks).unwrap();
         let bundle = format!("example.org={}", s(&file));
-        let (code, out, _) = meshtls(&[
-            "--json",
-            "jwt",
-            "verify",
-            &token,
-            "--bundle",
-            &bundle,
-            "--audience",
-            "billing",
-        ]);
+        // `meshtls --json jwt verify TOKEN --bundle example.org=JWKS --audience AUDIENCE`.
+        let verify = |audience: &str| {
+            meshtls(&[
+                "--json",
+                "jwt",
+                "verify",
+                &token,
+                "--bundle",
+                &bundle,
+                "--audience",
+                audience,
+            ])
+        };
+        let (code, out, _) = verify("billing");
         assert_eq!(code, 0, "{out}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["spiffe_id"], "spiffe://example.org/web");
         assert_eq!(v["kid"], kid.as_str());
         // Wrong audience: a verdict of no (exit 1) naming the rule.
-        let (code, out, _) = meshtls(&[
-            "--json",
-            "jwt",
-            "verify",
-            &token,
-            "--bundle",
-            &bundle,
-            "--audience",
-            "payments",
-        ]);
+        let (code, out, _) = verify("payments");
         assert_eq!(code, 1);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["kind"], "jwt");

@@ -1,6 +1,6 @@
 //! `meshtls policy check` / `meshtls policy resolve`: exit codes and JSON output.
 
-use crate::support::run;
+use crate::support::{Scratch, run};
 
 const POLICIES: &str = r#"
 apiVersion: v1
@@ -121,8 +121,8 @@ fn resolve_answers_with_provenance() {
     );
 
     // ... or taken from the istio ConfigMap.
-    let mesh = std::env::temp_dir().join(format!("meshtls-cli-mesh-{}.yaml", std::process::id()));
-    std::fs::write(&mesh, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n    rootNamespace: istio-config\n").unwrap();
+    let dir = Scratch::new("policy-mesh");
+    let mesh = dir.write("mesh.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n    rootNamespace: istio-config\n");
     let (code, out, err) = run(
         &[
             "--json",
@@ -132,11 +132,10 @@ fn resolve_answers_with_provenance() {
             "-n",
             "shop",
             "--mesh-config",
-            mesh.to_str().unwrap(),
+            &mesh,
         ],
         POLICIES,
     );
-    std::fs::remove_file(&mesh).unwrap();
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["root_namespace"], "istio-config");

@@ -63,20 +63,16 @@ fn verify_accepts_rejects_and_refuses_bad_usage() {
     let chain = f.write("chain.pem", &leaf);
     let bundle = format!("cluster.local={root_file}");
 
-    let (code, out, _) = meshtls(&["verify", &chain, "--bundle", &bundle, "--json"]);
+    // `meshtls verify CHAIN --bundle cluster.local=ROOT` plus `extra`.
+    let verify =
+        |extra: &[&str]| meshtls(&[&["verify", &chain, "--bundle", &bundle][..], extra].concat());
+    let (code, out, _) = verify(&["--json"]);
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["accepted"], true);
     assert_eq!(v["spiffe_id"], "spiffe://cluster.local/ns/shop/sa/web");
 
-    let (code, out, _) = meshtls(&[
-        "verify",
-        &chain,
-        "--bundle",
-        &bundle,
-        "--expect-td",
-        "cluster.local",
-    ]);
+    let (code, out, _) = verify(&["--expect-td", "cluster.local"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.starts_with("accepted: spiffe://cluster.local/ns/shop/sa/web"),
@@ -84,11 +80,7 @@ fn verify_accepts_rejects_and_refuses_bad_usage() {
     );
 
     // Authorization refusal: exit 1, says what was expected.
-    let (code, out, _) = meshtls(&[
-        "verify",
-        &chain,
-        "--bundle",
-        &bundle,
+    let (code, out, _) = verify(&[
         "--expect",
         "spiffe://cluster.local/ns/shop/sa/api",
         "--json",
@@ -117,14 +109,7 @@ fn verify_accepts_rejects_and_refuses_bad_usage() {
     );
 
     // Expired at --at.
-    let (code, out, _) = meshtls(&[
-        "verify",
-        &chain,
-        "--bundle",
-        &bundle,
-        "--at",
-        "5000-01-01T00:00:00Z",
-    ]);
+    let (code, out, _) = verify(&["--at", "5000-01-01T00:00:00Z"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("expired"), "{out}");
 
