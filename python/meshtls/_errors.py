@@ -57,9 +57,11 @@ class PolicyError(MeshTlsError, ValueError):
     """A PeerAuthentication is invalid; the message carries Istio's reason."""
 
 
-class AuthorizationPolicyError(PolicyError):
+class AuthorizationPolicyError(MeshTlsError, ValueError):
     """An AuthorizationPolicy (or a DestinationRule read for a path check) is invalid, or a
-    request to evaluate is unusable; the message names the object, the field and the rule."""
+    request to evaluate is unusable; the message names the object, the field and the rule.
+    A sibling of :class:`PolicyError` (PeerAuthentication), not a kind of it: ``except
+    PolicyError`` does not catch it."""
 
 
 class CaError(MeshTlsError):
@@ -102,7 +104,8 @@ class PeerAuthorizationError(TlsConnectionError, AuthorizationError):
 class InvalidArgumentError(MeshTlsError, ValueError):
     """An argument had the right type but an unusable value: an integer out of range (a port
     above 65535, a ``path_len`` above 255), a naive datetime, a negative lifetime, text that is
-    not valid Unicode. The message (or its note) names the argument."""
+    not valid Unicode, options that exclude each other. The message (or its note) names the
+    argument. An argument of the wrong type is a :class:`TypeError` instead."""
 
 
 class FileError(MeshTlsError, OSError):
@@ -150,6 +153,8 @@ class ControllerError(MeshTlsError):
     certificate from the source that does not fit the Secret (wrong identity, expired, not
     signed by the mesh roots), an unreadable ``caCertificates`` entry, or the Kubernetes API
     or the certificate source failing."""
+
+
 class JwtError(MeshTlsError, ValueError):
     """A JWT-SVID was rejected (the message names the rule: algorithm, typ, header, kid,
     subject, bundle, key, signature, audience, expiry), could not be minted, or a JWKS or

@@ -433,7 +433,7 @@ class PolicySet:
 
         Raises:
             TypeError: labels that are not a mapping of str to str.
-            PolicyError: a port outside 0..65535 (``InvalidArgumentError`` past 64 bits).
+            InvalidArgumentError: a port outside 0..65535.
 
         Example::
 
@@ -455,7 +455,7 @@ class PolicySet:
 
         Raises:
             TypeError: an item that is not such a tuple, or bad labels.
-            PolicyError: a port outside 0..65535.
+            InvalidArgumentError: a port outside 0..65535.
         """
     @property
     def root_namespace(self) -> str:
@@ -1266,39 +1266,6 @@ class IssuedCertificate:
             CaError: the key cannot be read or does not match the leaf.
         """
 
-# ---- the core's own timings, for python/bench_binding.py (not public API) -------------------
-
-def _bench_resolve(
-    policies: PolicySet, namespace: str, labels: _Labels, port: int | None, iterations: int
-) -> float: """Seconds per core `PolicySet::resolve_compact` of one workload (what `resolve` calls;
-    labels converted once, outside).
-    """
-def _bench_explain(
-    policies: PolicySet, namespace: str, labels: _Labels, port: int | None, iterations: int
-) -> float: """Seconds per query of core `PolicySet::explain` (the explanation `Decision.explanation`
-    builds on access).
-    """
-def _bench_resolve_many(policies: PolicySet, workloads: list[Any], iterations: int) -> float:
-    """Seconds per query of core resolution over a batch of `(namespace, labels, port)` tuples."""
-def _bench_from_values(documents: list[Any], iterations: int) -> float:
-    """Seconds per core read of `documents` from JSON values (converted once, not timed): the
-    core's reader over `serde_json` trees (`PolicySetBuilder::push_document` of each value, as
-    `PolicySet::from_json_values` does, without timing the drop of the caller's values), then
-    the build. `from_dicts` runs the same reader over the Python objects themselves.
-    """
-def _bench_from_typed(documents: list[Any], iterations: int) -> float:
-    """Seconds per core `PolicySet::new` from the same documents already read into typed
-    `PeerAuthentication`s (the floor under `from_json_values`: indexing only).
-    """
-def _bench_from_yaml(text: str, iterations: int) -> float:
-    """Seconds per core `PolicySet::from_yaml` of `text`."""
-def _bench_verify_svid(chain: _Chain, bundles: _Bundles, iterations: int) -> float:
-    """Seconds per core `verify_svid` of `chain` against `bundles` (both converted once)."""
-def _bench_verifier(verifier: SvidVerifier, chain: _Chain, iterations: int) -> float:
-    """Seconds per core `SvidVerifier::verify` of `chain` (a cache hit after the first call)."""
-def _bench_issue(ca: MeshCa, identity: str, iterations: int) -> float:
-    """Seconds per core `MeshCa::issue` (a fresh P-256 key, 24 h)."""
-
 # ---- authorization: AuthorizationPolicy and the path check ----------------------------------
 
 _Principal = Union["SpiffeId", str, None]
@@ -1605,8 +1572,8 @@ class NativeClientConfig:
         trust_domain_aliases: Sequence[_TrustDomainLike],
         authorizer: _AuthorizerLike | None,
         alpn: Sequence[str],
-        min_version: str,
-        max_version: str,
+        min_version: str | None,
+        max_version: str | None,
     ) -> NativeClientConfig: ...
     def session(self, server_name: str | None = None) -> TlsSession:
         """A new sans-I/O client session; ``server_name`` goes into SNI only (a DNS name, or
@@ -1643,7 +1610,7 @@ class NativeServerConfig:
         authorizer: _AuthorizerLike | None,
         alpn: Sequence[str],
         min_version: str | None,
-        max_version: str,
+        max_version: str | None,
         mesh: MeshConfig | None,
     ) -> NativeServerConfig: ...
     def session(self) -> TlsSession:
@@ -1770,15 +1737,6 @@ class Sniffer:
         """The verdict on the bytes seen so far (DISABLE decides before any byte arrives)."""
     def receive(self, data: bytes) -> _Verdict:
         """Adds received bytes (``b""``: the peer closed, an error) and returns the verdict."""
-
-def _handshake_loop(client: NativeClientConfig, server: NativeServerConfig, n: int) -> float:
-    """Benchmark support: runs ``n`` complete in-memory handshakes between sessions of ``client``
-    and ``server`` entirely in Rust (the core's figure for ``python/bench_tls.py``, measured in
-    the same process as the Python-driven loop) and returns the seconds taken, GIL released.
-
-    Raises:
-        TlsConnectionError: a handshake failed (the configs do not accept each other).
-    """
 
 # ---- HBONE -------------------------------------------------------------------------------------
 

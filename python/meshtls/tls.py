@@ -74,7 +74,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from . import _meshtls as _native
-from ._errors import MeshTlsError, TlsConnectionError, TlsError
+from ._errors import InvalidArgumentError, MeshTlsError, TlsConnectionError, TlsError
 from ._policy import MtlsMode
 
 __all__ = [
@@ -166,7 +166,7 @@ def _roots_pem(bundles: Bundles) -> str:
         text = to_pem()
         if isinstance(text, str):
             return text
-    raise TlsError(f"cannot read trust bundles from {type(bundles).__name__!r}: expected a BundleSet, a TrustBundle, PEM text or a mapping of trust domain to PEM")
+    raise TypeError(f"cannot read trust bundles from {type(bundles).__name__!r}: expected a BundleSet, a TrustBundle, PEM text or a mapping of trust domain to PEM")
 
 
 def _version(value: Union[str, ssl.TLSVersion]) -> ssl.TLSVersion:
@@ -210,7 +210,7 @@ def _load_svid(ctx: ssl.SSLContext, svid: Any) -> None:
     chain = getattr(svid, "cert_chain_pem", None)
     key = getattr(svid, "private_key_pem", None)
     if not isinstance(chain, str) or not isinstance(key, str):
-        raise TlsError(f"{type(svid).__name__!r} is not an Svid: it needs cert_chain_pem and private_key_pem text")
+        raise TypeError(f"{type(svid).__name__!r} is not an Svid: it needs cert_chain_pem and private_key_pem text")
     with _pem_file(key + chain) as path:
         try:
             ctx.load_cert_chain(path)
@@ -360,14 +360,14 @@ def _version_text(value: _Versionish) -> str:
 def _material(svid: Any, bundles: Any) -> Any:
     if isinstance(svid, TlsMaterial):
         if bundles is not None:
-            raise TlsError("a TlsMaterial holds its own bundles: pass bundles=None (use TlsMaterial.set_bundles to change them)")
+            raise InvalidArgumentError("a TlsMaterial holds its own bundles: pass bundles=None (use TlsMaterial.set_bundles to change them)")
         return svid
     from . import Svid
 
     if not isinstance(svid, Svid):
-        raise TlsError(f"{type(svid).__name__!r} is neither an Svid nor a TlsMaterial")
+        raise TypeError(f"{type(svid).__name__!r} is neither an Svid nor a TlsMaterial")
     if bundles is None:
-        raise TlsError("bundles are required with an Svid: a BundleSet or a dict mapping trust domains to PEM roots")
+        raise TypeError("bundles are required with an Svid: a BundleSet or a dict mapping trust domains to PEM roots")
     return TlsMaterial(svid, bundles)
 
 
@@ -734,10 +734,13 @@ class ClientConfig:
         alpn: protocols to offer; the default offers Istio's ``istio-http/1.1`` first so that
             a PERMISSIVE sidecar selects its mTLS chain.
         trust_domain_aliases: trust domains each expected ID is also accepted in.
-        min_version, max_version: ``"1.2"`` or ``"1.3"`` (or :class:`ssl.TLSVersion`).
+        min_version, max_version: ``"1.2"`` or ``"1.3"`` (or :class:`ssl.TLSVersion`);
+            ``None`` (the default) keeps Istio's bound (TLS 1.2 to 1.3).
 
     Raises:
         TlsError: no expected ID nor authorizer, an empty version range, an invalid ALPN.
+        TypeError: ``svid`` is neither an Svid nor a TlsMaterial, or an Svid without
+            ``bundles``.
 
     Example::
 
@@ -755,8 +758,8 @@ class ClientConfig:
         authorizer: Any = None,
         alpn: Sequence[str] = GATEWAY_HTTP11_ALPN,
         trust_domain_aliases: Iterable[Any] = (),
-        min_version: _Versionish = "1.2",
-        max_version: _Versionish = "1.3",
+        min_version: Optional[_Versionish] = None,
+        max_version: Optional[_Versionish] = None,
     ) -> None:
         self._native = _native.NativeClientConfig(
             _material(svid, bundles),
@@ -764,8 +767,8 @@ class ClientConfig:
             trust_domain_aliases=list(trust_domain_aliases),
             authorizer=authorizer,
             alpn=list(alpn),
-            min_version=_version_text(min_version),
-            max_version=_version_text(max_version),
+            min_version=_optional_version(min_version),
+            max_version=_optional_version(max_version),
         )
 
     @property
@@ -863,21 +866,18 @@ def connect(
     svid: Any,
     bundles: Any = None,
     *,
-    expected: Any = None,
-    authorizer: Any = None,
-    alpn: Sequence[str] = GATEWAY_HTTP11_ALPN,
     server_name: Optional[str] = None,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
-    trust_domain_aliases: Iterable[Any] = (),
-    min_version: _Versionish = "1.2",
-    max_version: _Versionish = "1.3",
+    **options: Any,
 ) -> TlsSocket:
     """Connects to a mesh workload over mTLS (the rustls path) and returns a :class:`TlsSocket`.
 
     The server is verified against the bundle of its own trust domain and must be one of
     ``expected`` and/or accepted by ``authorizer``, inside the handshake: a wrong peer gets an
-    alert and no application byte. See :class:`ClientConfig` for the arguments (build one to
-    reuse it across connections) and :meth:`ClientConfig.connect` for the errors.
+    alert and no application byte. ``options`` are the keyword arguments of
+    :class:`ClientConfig` (``expected``, ``authorizer``, ``alpn``, ``trust_domain_aliases``,
+    ``min_version``, ``max_version``; build one to reuse it across connections); see
+    :meth:`ClientConfig.connect` for ``server_name``, ``timeout`` and the errors.
 
     Example::
 
@@ -885,16 +885,7 @@ def connect(
                                  expected="spiffe://cluster.local/ns/demo/sa/api") as conn:
             print(conn.peer_spiffe_id, conn.version, conn.cipher, conn.alpn)
     """
-    config = ClientConfig(
-        svid,
-        bundles,
-        expected=expected,
-        authorizer=authorizer,
-        alpn=alpn,
-        trust_domain_aliases=trust_domain_aliases,
-        min_version=min_version,
-        max_version=max_version,
-    )
+    config = ClientConfig(svid, bundles, **options)
     return config.connect(address, server_name=server_name, timeout=timeout)
 
 
@@ -903,31 +894,17 @@ async def open_connection(
     svid: Any,
     bundles: Any = None,
     *,
-    expected: Any = None,
-    authorizer: Any = None,
-    alpn: Sequence[str] = GATEWAY_HTTP11_ALPN,
     server_name: Optional[str] = None,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
-    trust_domain_aliases: Iterable[Any] = (),
-    min_version: _Versionish = "1.2",
-    max_version: _Versionish = "1.3",
     limit: int = 65536,
+    **options: Any,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """The asyncio form of :func:`connect`: ``reader, writer = await open_connection(...)``.
 
-    See :class:`ClientConfig` for the arguments and :meth:`ClientConfig.open_connection` for the
-    result and errors.
+    ``options`` are the keyword arguments of :class:`ClientConfig`; see
+    :meth:`ClientConfig.open_connection` for the result and errors.
     """
-    config = ClientConfig(
-        svid,
-        bundles,
-        expected=expected,
-        authorizer=authorizer,
-        alpn=alpn,
-        trust_domain_aliases=trust_domain_aliases,
-        min_version=min_version,
-        max_version=max_version,
-    )
+    config = ClientConfig(svid, bundles, **options)
     return await config.open_connection(address, server_name=server_name, timeout=timeout, limit=limit)
 
 
@@ -1198,7 +1175,7 @@ class ServerConfig:
         alpn: protocols to select from (a client offering none of them still connects, without
             ALPN, as with Envoy).
         min_version: ``None`` for Istio's (TLS 1.2, or the mesh's ``minProtocolVersion``).
-        max_version: ``"1.3"`` (Istio's), or ``"1.2"`` to test TLS 1.2.
+        max_version: ``None`` for Istio's (TLS 1.3), or ``"1.2"`` to test TLS 1.2.
         mesh: a :class:`~meshtls.MeshConfig` whose ``meshMTLS`` and trust domains apply.
     """
 
@@ -1211,7 +1188,7 @@ class ServerConfig:
         authorizer: Any = None,
         alpn: Sequence[str] = (ALPN_HTTP11,),
         min_version: Optional[_Versionish] = None,
-        max_version: _Versionish = "1.3",
+        max_version: Optional[_Versionish] = None,
         mesh: Any = None,
     ) -> None:
         self._native = _native.NativeServerConfig(
@@ -1220,7 +1197,7 @@ class ServerConfig:
             authorizer=authorizer,
             alpn=list(alpn),
             min_version=_optional_version(min_version),
-            max_version=_version_text(max_version),
+            max_version=_optional_version(max_version),
             mesh=mesh,
         )
 
@@ -1441,27 +1418,15 @@ def serve(
     bundles: Any = None,
     *,
     mode: Any = MtlsMode.STRICT,
-    trust_domains: Optional[Iterable[Any]] = None,
-    authorizer: Any = None,
-    alpn: Sequence[str] = (ALPN_HTTP11,),
-    min_version: Optional[_Versionish] = None,
-    max_version: _Versionish = "1.3",
-    mesh: Any = None,
     backlog: int = 128,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
+    **options: Any,
 ) -> Listener:
-    """A :class:`Listener` on ``address`` for a :class:`ServerConfig` built from the arguments
-    (see both for their meaning). Call :meth:`Listener.accept` in a loop."""
-    config = ServerConfig(
-        svid,
-        bundles,
-        trust_domains=trust_domains,
-        authorizer=authorizer,
-        alpn=alpn,
-        min_version=min_version,
-        max_version=max_version,
-        mesh=mesh,
-    )
+    """A :class:`Listener` on ``address`` for a :class:`ServerConfig` built from ``svid``,
+    ``bundles`` and ``options`` (its keyword arguments: ``trust_domains``, ``authorizer``,
+    ``alpn``, ``min_version``, ``max_version``, ``mesh``). Call :meth:`Listener.accept` in a
+    loop."""
+    config = ServerConfig(svid, bundles, **options)
     return Listener(address, config, mode=mode, backlog=backlog, timeout=timeout)
 
 
@@ -1472,27 +1437,13 @@ async def start_server(
     bundles: Any = None,
     *,
     mode: Any = MtlsMode.STRICT,
-    trust_domains: Optional[Iterable[Any]] = None,
-    authorizer: Any = None,
-    alpn: Sequence[str] = (ALPN_HTTP11,),
-    min_version: Optional[_Versionish] = None,
-    max_version: _Versionish = "1.3",
-    mesh: Any = None,
     timeout: Optional[float] = DEFAULT_TIMEOUT,
     limit: int = 65536,
     backlog: int = 128,
+    **options: Any,
 ) -> asyncio.AbstractServer:
     """The asyncio form of :func:`serve`: ``server = await start_server(cb, address, svid,
-    bundles, mode=...)``, then ``async with server: await server.serve_forever()``. See
-    :meth:`ServerConfig.start_server`."""
-    config = ServerConfig(
-        svid,
-        bundles,
-        trust_domains=trust_domains,
-        authorizer=authorizer,
-        alpn=alpn,
-        min_version=min_version,
-        max_version=max_version,
-        mesh=mesh,
-    )
+    bundles, mode=...)``, then ``async with server: await server.serve_forever()``. ``options``
+    are the keyword arguments of :class:`ServerConfig`; see :meth:`ServerConfig.start_server`."""
+    config = ServerConfig(svid, bundles, **options)
     return await config.start_server(client_connected_cb, address, mode=mode, timeout=timeout, limit=limit, backlog=backlog)

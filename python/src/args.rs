@@ -80,9 +80,17 @@ pub(crate) fn int_arg<T: TryFrom<i128>>(
         )));
     }
     let out_of_range = || {
+        // An int's decimal digits, unquoted; a huge one cut to a bounded prefix.
         let shown = ob
             .str()
-            .map(|s| quote(&s.to_string_lossy()))
+            .map(|s| {
+                let digits = s.to_string_lossy();
+                if digits.len() <= QUOTE_MAX {
+                    digits.into_owned()
+                } else {
+                    quote(&digits)
+                }
+            })
             .unwrap_or_default();
         InvalidArgumentError::new_err(format!("{name} {shown} is out of range: {range}"))
     };
@@ -92,6 +100,17 @@ pub(crate) fn int_arg<T: TryFrom<i128>>(
         Err(_) => ob.extract().map_err(|_| out_of_range())?,
     };
     T::try_from(wide).map_err(|_| out_of_range())
+}
+
+/// A port: an `int` in 0..=65535. The one port rule of the binding: another type is a
+/// `TypeError`, an int out of range an `InvalidArgumentError` naming the port.
+pub(crate) fn port_arg(ob: &Bound<'_, PyAny>) -> PyResult<u16> {
+    int_arg(ob, "port", "must be between 0 and 65535")
+}
+
+/// An optional port: `None` (or absent), else [`port_arg`].
+pub(crate) fn opt_port_arg(ob: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u16>> {
+    ob.filter(|p| !p.is_none()).map(port_arg).transpose()
 }
 
 /// An aware `datetime` as a `SystemTime`; a naive one, or another type, is refused. `what`

@@ -5,12 +5,13 @@ use std::net::IpAddr;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyMapping, PyString, PyTuple, PyType};
 
 use meshtls::path::{Caller, Destination, Mesh};
 use meshtls::policy::PolicyName;
 use meshtls::policy::authorization::{AuthorizationPolicySet, DataPlane, Request, Step, Verdict};
 
+use crate::args::port_arg;
 use crate::errors::{InvalidArgumentError, py_err};
 use crate::identity::{PyMeshConfig, SpiffeIdArg};
 
@@ -41,12 +42,6 @@ fn labels_arg(ob: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
         out.push((k, v));
     }
     Ok(out)
-}
-
-fn port_arg(port: i64) -> PyResult<u16> {
-    u16::try_from(port).map_err(|_| {
-        InvalidArgumentError::new_err(format!("invalid port {port}: must be between 0 and 65535"))
-    })
 }
 
 fn ip_arg(what: &str, ip: Option<&str>) -> PyResult<Option<IpAddr>> {
@@ -111,8 +106,8 @@ fn plane_arg(data_plane: &str) -> PyResult<DataPlane> {
     }
 }
 
-fn build_request(port: i64, a: RequestArgs<'_>) -> PyResult<Request> {
-    let mut r = Request::tcp(port_arg(port)?);
+fn build_request(port: u16, a: RequestArgs<'_>) -> PyResult<Request> {
+    let mut r = Request::tcp(port);
     if let Some(p) = a.principal.filter(|p| !p.is_none()) {
         let id: SpiffeIdArg = p.extract()?;
         r = r.with_peer(&id.0);
@@ -328,30 +323,6 @@ fn mesh_arg(mesh_config: Option<&Bound<'_, PyAny>>) -> PyResult<meshtls::MeshCon
     }
 }
 
-/// Documents (dicts, as the kubernetes client returns them) as JSON text, through Python's
-/// own `json` (datetimes become their ISO text).
-fn dicts_to_json(py: Python<'_>, documents: &Bound<'_, PyAny>) -> PyResult<String> {
-    if documents.cast::<PyDict>().is_ok() || documents.cast::<PyString>().is_ok() {
-        return Err(PyTypeError::new_err(
-            "from_dicts takes a list of objects (use [obj] for one, from_yaml for text)",
-        ));
-    }
-    let items = PyList::empty(py);
-    for doc in documents.try_iter()? {
-        items.append(doc?)?;
-    }
-    let json = py.import("json")?;
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("default", py.import("builtins")?.getattr("str")?)?;
-    let text: String = json
-        .call_method("dumps", (items,), Some(&kwargs))?
-        .extract()?;
-    // A list of objects is one JSON array; the reader takes objects in a row or a List.
-    Ok(format!(
-        "{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": {text}}}"
-    ))
-}
-
 /// AuthorizationPolicies read once, compiled and indexed per namespace; `check` evaluates a
 /// request in Istio's order (CUSTOM, DENY, ALLOW).
 #[pyclass(frozen, module = "meshtls", name = "AuthorizationPolicySet")]
@@ -390,9 +361,9 @@ impl PyAuthorizationPolicySet {
         mesh_config: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mesh = mesh_arg(mesh_config)?;
-        let text = dicts_to_json(py, documents)?;
+        let values = crate::document::documents_to_json(documents)?;
         let inner = py
-            .detach(|| AuthorizationPolicySet::from_yaml(&text, &mesh))
+            .detach(|| AuthorizationPolicySet::from_json_values(values, &mesh))
             .map_err(py_err)?;
         Ok(PyAuthorizationPolicySet { inner })
     }
@@ -408,7 +379,7 @@ impl PyAuthorizationPolicySet {
         py: Python<'py>,
         namespace: &str,
         labels: &Bound<'py, PyAny>,
-        port: i64,
+        port: &Bound<'py, PyAny>,
         principal: Option<Bound<'py, PyAny>>,
         source_ip: Option<String>,
         remote_ip: Option<String>,
@@ -426,7 +397,7 @@ impl PyAuthorizationPolicySet {
         let labels = labels_arg(labels)?;
         let plane = plane_arg(data_plane)?;
         let req = build_request(
-            port,
+            port_arg(port)?,
             RequestArgs {
                 principal,
                 source_ip,
@@ -489,9 +460,10 @@ impl PyAuthorizationPolicySet {
                 Some(l) => labels_arg(&l)?,
                 None => Vec::new(),
             };
-            let port: i64 = get("port")
-                .ok_or_else(|| PyTypeError::new_err(format!("requests[{i}] has no port")))?
-                .extract()?;
+            let port = port_arg(
+                &get("port")
+                    .ok_or_else(|| PyTypeError::new_err(format!("requests[{i}] has no port")))?,
+            )?;
             let req = build_request(
                 port,
                 RequestArgs {
@@ -574,15 +546,15 @@ fn validate_authorization_policy(
     text_or_dict: &Bound<'_, PyAny>,
 ) -> PyResult<Vec<String>> {
     let text: String = if let Ok(s) = text_or_dict.cast::<PyString>() {
-        s.extract()?
-    } else if text_or_dict.cast::<PyDict>().is_ok() {
-        let json = py.import("json")?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("default", py.import("builtins")?.getattr("str")?)?;
-        json.call_method("dumps", (text_or_dict,), Some(&kwargs))?
-            .extract()?
+        crate::args::text_of(s.as_borrowed())?.0.to_owned()
+    } else if text_or_dict.cast::<PyMapping>().is_ok() {
+        // The one document reader (strict types, limits), then the core's own text reader.
+        crate::document::to_json(text_or_dict, "object")?.to_string()
     } else {
-        return Err(PyTypeError::new_err("expected YAML/JSON text or a dict"));
+        return Err(PyTypeError::new_err(format!(
+            "validate_authorization_policy takes YAML/JSON text (str) or one object (a mapping), got {}",
+            crate::args::type_name(&text_or_dict.as_borrowed())
+        )));
     };
     py.detach(|| meshtls::policy::authorization::validate_authorization_policy(&text))
         .map_err(py_err)
@@ -787,7 +759,7 @@ impl PyMesh {
         py: Python<'py>,
         namespace: &str,
         labels: &Bound<'py, PyAny>,
-        port: i64,
+        port: &Bound<'py, PyAny>,
         caller: Option<SpiffeIdArg>,
         workload: bool,
         hbone: bool,
@@ -821,7 +793,7 @@ impl PyMesh {
         };
         let port = port_arg(port)?;
         let request = build_request(
-            i64::from(port),
+            port,
             RequestArgs {
                 principal: None,
                 source_ip,

@@ -1,6 +1,8 @@
-//! `_bench_*`: the core's own cost of what a Python call does, timed in a Rust loop with the
-//! GIL released, so that `python/bench_binding.py` can print the binding's overhead next to
-//! the core's figure measured in the same process and run. Not part of the public API.
+//! `_bench_*` and `_handshake_loop`: the core's own cost of what a Python call does, timed in
+//! a Rust loop with the GIL released, so that the Python benchmarks
+//! (`crates/meshtls-bench/python/bench_*.py`) can print the binding's overhead next to the
+//! core's figure measured in the same process and run. Built only with the binding's `bench`
+//! feature (the test command and the benchmarks enable it; the default wheel has none of it).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -10,7 +12,8 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::args::Text;
 use crate::ca::PyMeshCa;
-use crate::policy::{PyPolicySet, to_json};
+use crate::document::to_json;
+use crate::policy::PyPolicySet;
 use crate::svid::{BundlesArg, ChainArg, PySvidVerifier};
 
 fn owned_labels(labels: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
@@ -32,10 +35,11 @@ fn per_call(n: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / n as f64
 }
 
-/// Seconds per core `PolicySet::resolve_compact` of one workload (what `resolve` calls;
-/// labels converted once, outside).
+/// Seconds per query of one workload: core `PolicySet::resolve_compact` (what `resolve`
+/// calls) or, with `explain`, core `PolicySet::explain` (what `Decision.explanation` builds on
+/// access); labels converted once, outside.
 #[pyfunction]
-#[pyo3(signature = (policies, namespace, labels, port, iterations))]
+#[pyo3(signature = (policies, namespace, labels, port, iterations, *, explain = false))]
 fn _bench_resolve(
     py: Python<'_>,
     policies: PyRef<'_, PyPolicySet>,
@@ -43,35 +47,22 @@ fn _bench_resolve(
     labels: &Bound<'_, PyAny>,
     port: Option<u16>,
     iterations: usize,
+    explain: bool,
 ) -> PyResult<f64> {
     let labels = owned_labels(labels)?;
     let set = &*policies.inner;
     let ns = namespace.0;
     Ok(py.detach(|| {
         per_call(iterations, || {
-            black_box(set.resolve_compact(black_box(ns), labels.as_slice(), port));
-        })
-    }))
-}
-
-/// Seconds per query of core `PolicySet::explain` (the explanation `Decision.explanation`
-/// builds on access).
-#[pyfunction]
-#[pyo3(signature = (policies, namespace, labels, port, iterations))]
-fn _bench_explain(
-    py: Python<'_>,
-    policies: PyRef<'_, PyPolicySet>,
-    namespace: Text<'_>,
-    labels: &Bound<'_, PyAny>,
-    port: Option<u16>,
-    iterations: usize,
-) -> PyResult<f64> {
-    let labels = owned_labels(labels)?;
-    let set = &*policies.inner;
-    let ns = namespace.0;
-    Ok(py.detach(|| {
-        per_call(iterations, || {
-            black_box(set.explain(black_box(ns), labels.as_slice(), port));
+            if explain {
+                drop(black_box(set.explain(
+                    black_box(ns),
+                    labels.as_slice(),
+                    port,
+                )));
+            } else {
+                black_box(set.resolve_compact(black_box(ns), labels.as_slice(), port));
+            }
         })
     }))
 }
@@ -220,9 +211,43 @@ fn _bench_issue(
     }))
 }
 
+/// Benchmark support: runs ``n`` complete in-memory handshakes between sessions of ``client``
+/// and ``server`` entirely in Rust (the core's figure for ``bench_tls.py``, measured in the
+/// same process as the Python-driven loop) and returns the seconds taken, GIL released.
+///
+/// Raises:
+///     TlsConnectionError: a handshake failed (the configs do not accept each other).
+#[pyfunction]
+fn _handshake_loop(
+    py: Python<'_>,
+    client: PyRef<'_, crate::tls::PyClientConfig>,
+    server: PyRef<'_, crate::tls::PyServerConfig>,
+    n: usize,
+) -> PyResult<f64> {
+    let (client, server) = (&client.inner, &server.inner);
+    py.detach(|| -> Result<f64, meshtls::Error> {
+        let start = std::time::Instant::now();
+        let mut wire = Vec::with_capacity(8192);
+        for _ in 0..n {
+            let mut c = client.session(None)?;
+            let mut s = server.session()?;
+            while c.is_handshaking() || s.is_handshaking() {
+                wire.clear();
+                c.take_outgoing(&mut wire);
+                s.receive(&wire)?;
+                wire.clear();
+                s.take_outgoing(&mut wire);
+                c.receive(&wire)?;
+            }
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+    .map_err(crate::tls::connection_err)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_handshake_loop, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve, m)?)?;
-    m.add_function(wrap_pyfunction!(_bench_explain, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_resolve_many, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_values, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_from_typed, m)?)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDelta, PyType};
+use pyo3::types::{PyBytes, PyType};
 
 use crate::args::{Str, Text, duration_arg, int_arg, now_arg, strings};
 use crate::errors::py_err;
@@ -46,16 +46,32 @@ fn der_list<'py, C: AsRef<[u8]>>(py: Python<'py>, certs: &[C]) -> Vec<Bound<'py,
     certs.iter().map(|c| PyBytes::new(py, c.as_ref())).collect()
 }
 
-/// `path_len`: None, or an int in 0..=255.
-struct PathLen(Option<u8>);
+/// An optional field whose `None` means something (no CN, no path length): left out, the
+/// core's default applies ([`Field::Default`]); given, even as `None`, it replaces it.
+enum Field<T> {
+    Default,
+    Given(Option<T>),
+}
+
+impl<'a, 'py, T: FromPyObject<'a, 'py>> FromPyObject<'a, 'py> for Field<T> {
+    type Error = PyErr;
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if ob.is_none() {
+            return Ok(Field::Given(None));
+        }
+        T::extract(ob)
+            .map(|v| Field::Given(Some(v)))
+            .map_err(Into::into)
+    }
+}
+
+/// `path_len`: an int in 0..=255.
+struct PathLen(u8);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for PathLen {
     type Error = PyErr;
     fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if ob.is_none() {
-            return Ok(PathLen(None));
-        }
-        int_arg(&ob.to_owned(), "path_len", "must be between 0 and 255").map(|n| PathLen(Some(n)))
+        int_arg(&ob.to_owned(), "path_len", "must be between 0 and 255").map(PathLen)
     }
 }
 
@@ -87,47 +103,61 @@ impl PyMeshCa {
     }
 }
 
+/// What `create` and `create_intermediate` were given; the rest stays as the core's
+/// `CaParams::new` (a root) or `CaParams::intermediate` decides.
 struct CaArgs<'a> {
-    trust_domain: meshtls::TrustDomain,
-    key: &'a str,
-    ttl: &'a Bound<'a, PyAny>,
-    organization: Option<String>,
-    common_name: Option<String>,
-    path_len: Option<u8>,
-    trust_domain_san: bool,
+    key: Option<Text<'a>>,
+    ttl: Option<&'a Bound<'a, PyAny>>,
+    organization: Option<Str>,
+    common_name: Field<Str>,
+    path_len: Field<PathLen>,
+    trust_domain_san: Option<bool>,
 }
 
-fn ca_params(a: CaArgs<'_>) -> PyResult<meshtls::ca::CaParams> {
-    let mut p = meshtls::ca::CaParams::new(a.trust_domain);
-    p.key = key_kind(a.key)?;
-    p.ttl = duration_arg(a.ttl, "ttl")?;
-    p.organization = a.organization;
-    p.common_name = a.common_name;
-    p.path_len = a.path_len;
-    p.trust_domain_san = a.trust_domain_san;
+fn ca_params(mut p: meshtls::ca::CaParams, a: CaArgs<'_>) -> PyResult<meshtls::ca::CaParams> {
+    if let Some(key) = a.key {
+        p.key = key_kind(&key)?;
+    }
+    if let Some(ttl) = a.ttl {
+        p.ttl = duration_arg(ttl, "ttl")?;
+    }
+    if let Some(o) = a.organization {
+        p.organization = Some(o.0);
+    }
+    if let Field::Given(cn) = a.common_name {
+        p.common_name = cn.map(|c| c.0);
+    }
+    if let Field::Given(n) = a.path_len {
+        p.path_len = n.map(|n| n.0);
+    }
+    if let Some(san) = a.trust_domain_san {
+        p.trust_domain_san = san;
+    }
     Ok(p)
 }
 
-fn issue_params(
+/// `IssueParams::default()` with what the caller gave.
+pub(crate) fn issue_params(
     ttl: Option<&Bound<'_, PyAny>>,
-    key: &str,
+    key: Option<Text<'_>>,
     dns_names: Vec<String>,
 ) -> PyResult<meshtls::ca::IssueParams> {
-    Ok(meshtls::ca::IssueParams {
-        ttl: match ttl {
-            Some(t) => duration_arg(t, "ttl")?,
-            None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
-        },
-        key: key_kind(key)?,
-        dns_names,
-    })
+    let mut p = meshtls::ca::IssueParams::default();
+    if let Some(ttl) = ttl {
+        p.ttl = duration_arg(ttl, "ttl")?;
+    }
+    if let Some(key) = key {
+        p.key = key_kind(&key)?;
+    }
+    p.dns_names = dns_names;
+    Ok(p)
 }
 
 #[pymethods]
 impl PyMeshCa {
     #[classmethod]
     #[pyo3(
-        signature = (trust_domain = None, *, key = Text("rsa-2048"), ttl = None, organization = None, common_name = None, trust_domain_san = false),
+        signature = (trust_domain = None, *, key = None, ttl = None, organization = None, common_name = Field::Default, trust_domain_san = None),
         text_signature = "(trust_domain='cluster.local', *, key='rsa-2048', ttl=None, organization=None, common_name=None, trust_domain_san=False)"
     )]
     #[allow(clippy::too_many_arguments)]
@@ -150,26 +180,27 @@ impl PyMeshCa {
         _cls: &Bound<'_, PyType>,
         py: Python<'_>,
         trust_domain: Option<TrustDomainArg>,
-        key: Text<'_>,
+        key: Option<Text<'_>>,
         ttl: Option<&Bound<'_, PyAny>>,
         organization: Option<Str>,
-        common_name: Option<Str>,
-        trust_domain_san: bool,
+        common_name: Field<Str>,
+        trust_domain_san: Option<bool>,
     ) -> PyResult<Self> {
-        let trust_domain = match trust_domain {
-            Some(t) => t.0,
-            None => meshtls::TrustDomain::new(meshtls::identity::CLUSTER_LOCAL).map_err(py_err)?,
+        let base = match trust_domain {
+            Some(t) => meshtls::ca::CaParams::new(t.0),
+            None => meshtls::ca::CaParams::default(),
         };
-        let default_ttl = PyDelta::new(py, 3650, 0, 0, false)?.into_any();
-        let params = ca_params(CaArgs {
-            trust_domain,
-            key: &key,
-            ttl: ttl.unwrap_or(&default_ttl),
-            organization: organization.map(|o| o.0),
-            common_name: common_name.map(|c| c.0),
-            path_len: None,
-            trust_domain_san,
-        })?;
+        let params = ca_params(
+            base,
+            CaArgs {
+                key,
+                ttl,
+                organization,
+                common_name,
+                path_len: Field::Default,
+                trust_domain_san,
+            },
+        )?;
         let ca = py
             .detach(|| meshtls::MeshCa::create(&params))
             .map_err(py_err)?;
@@ -177,7 +208,7 @@ impl PyMeshCa {
     }
 
     #[pyo3(
-        signature = (trust_domain = None, *, key = Text("rsa-2048"), ttl = None, organization = None, common_name = Some(Str("Intermediate CA".to_owned())), path_len = PathLen(Some(0)), trust_domain_san = false),
+        signature = (trust_domain = None, *, key = None, ttl = None, organization = None, common_name = Field::Default, path_len = Field::Default, trust_domain_san = None),
         text_signature = "(self, /, trust_domain=None, *, key='rsa-2048', ttl=None, organization=None, common_name='Intermediate CA', path_len=0, trust_domain_san=False)"
     )]
     #[allow(clippy::too_many_arguments)]
@@ -199,28 +230,28 @@ impl PyMeshCa {
         &self,
         py: Python<'_>,
         trust_domain: Option<TrustDomainArg>,
-        key: Text<'_>,
+        key: Option<Text<'_>>,
         ttl: Option<&Bound<'_, PyAny>>,
         organization: Option<Str>,
-        common_name: Option<Str>,
-        path_len: PathLen,
-        trust_domain_san: bool,
+        common_name: Field<Str>,
+        path_len: Field<PathLen>,
+        trust_domain_san: Option<bool>,
     ) -> PyResult<Self> {
-        let path_len = path_len.0;
         let trust_domain = match trust_domain {
             Some(t) => t.0,
             None => self.inner.trust_domain().clone(),
         };
-        let default_ttl = PyDelta::new(py, 730, 0, 0, false)?.into_any();
-        let params = ca_params(CaArgs {
-            trust_domain,
-            key: &key,
-            ttl: ttl.unwrap_or(&default_ttl),
-            organization: organization.map(|o| o.0),
-            common_name: common_name.map(|c| c.0),
-            path_len,
-            trust_domain_san,
-        })?;
+        let params = ca_params(
+            meshtls::ca::CaParams::intermediate(trust_domain),
+            CaArgs {
+                key,
+                ttl,
+                organization,
+                common_name,
+                path_len,
+                trust_domain_san,
+            },
+        )?;
         let inner = Arc::clone(&self.inner);
         let ca = py
             .detach(move || inner.create_intermediate(&params))
@@ -411,7 +442,7 @@ impl PyMeshCa {
     ///
     ///     >>> svid = ca.issue("spiffe://cluster.local/ns/shop/sa/web", ttl=timedelta(hours=1))
     #[pyo3(
-        signature = (identity, *, ttl = None, key = Text("ec-p256"), dns_names = Vec::new()),
+        signature = (identity, *, ttl = None, key = None, dns_names = Vec::new()),
         text_signature = "(self, /, identity, *, ttl=None, key='ec-p256', dns_names=())"
     )]
     fn issue(
@@ -419,11 +450,10 @@ impl PyMeshCa {
         py: Python<'_>,
         identity: SpiffeIdArg,
         ttl: Option<&Bound<'_, PyAny>>,
-        key: Text<'_>,
+        key: Option<Text<'_>>,
         dns_names: Vec<Str>,
     ) -> PyResult<PySvid> {
-        let dns_names = strings(dns_names);
-        let params = issue_params(ttl, &key, dns_names)?;
+        let params = issue_params(ttl, key, strings(dns_names))?;
         let svid = py
             .detach(|| self.inner.issue(&identity.0, &params))
             .map_err(py_err)?;
@@ -445,7 +475,7 @@ impl PyMeshCa {
     ///     CaError: as for :meth:`issue`, for the first identity refused (nothing is returned).
     ///     InvalidArgumentError: ``threads`` out of range, or a bad ``ttl``.
     #[pyo3(
-        signature = (identities, *, ttl = None, key = Text("ec-p256"), dns_names = Vec::new(), threads = None),
+        signature = (identities, *, ttl = None, key = None, dns_names = Vec::new(), threads = None),
         text_signature = "(self, /, identities, *, ttl=None, key='ec-p256', dns_names=(), threads=None)"
     )]
     fn issue_many(
@@ -453,7 +483,7 @@ impl PyMeshCa {
         py: Python<'_>,
         identities: Vec<SpiffeIdArg>,
         ttl: Option<&Bound<'_, PyAny>>,
-        key: Text<'_>,
+        key: Option<Text<'_>>,
         dns_names: Vec<Str>,
         threads: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PySvid>> {
@@ -461,7 +491,7 @@ impl PyMeshCa {
             .filter(|t| !t.is_none())
             .map(|t| int_arg(t, "threads", "must be between 1 and 2**63"))
             .transpose()?;
-        let params = issue_params(ttl, &key, strings(dns_names))?;
+        let params = issue_params(ttl, key, strings(dns_names))?;
         let ids: Vec<meshtls::SpiffeId> = identities.into_iter().map(|i| i.0).collect();
         let svids = py
             .detach(|| match threads {

@@ -5,16 +5,19 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use meshtls::ca::IssueParams;
 use meshtls::ca_protocol::{
     ClientConfig, IstioCaClient, IstioCaServer, JwtVerifier, NodeAccountSettings, RefreshHandle,
     RefreshParams, RunningServer, ServerConfig, ServerSettings, TokenSource,
 };
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDelta;
 
+use crate::args::Text;
 use crate::args::duration_arg;
-use crate::ca::{PyMeshCa, PySvid, key_kind};
-use crate::errors::{CaProtocolError, py_err};
+use crate::ca::{PyMeshCa, PySvid, issue_params, key_kind};
+use crate::errors::{CaProtocolError, InvalidArgumentError, py_err};
 use crate::identity::{SpiffeIdArg, TrustDomainArg};
 
 /// A client of Istio's CA protocol (istiod's `IstioCertificateService` on port 15012).
@@ -33,10 +36,13 @@ pub(crate) struct PyIstioCaClient {
 #[pymethods]
 impl PyIstioCaClient {
     #[new]
-    #[pyo3(signature = (address = "istiod.istio-system.svc:15012", *, root_cert_pem, token = None, token_file = None, cluster_id = None, server_name = None, headers = None, timeout = None))]
+    #[pyo3(
+        signature = (address = None, *, root_cert_pem, token = None, token_file = None, cluster_id = None, server_name = None, headers = None, timeout = None),
+        text_signature = "(address='istiod.istio-system.svc:15012', *, root_cert_pem, token=None, token_file=None, cluster_id=None, server_name=None, headers=None, timeout=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        address: &str,
+        address: Option<String>,
         root_cert_pem: String,
         token: Option<String>,
         token_file: Option<PathBuf>,
@@ -46,12 +52,12 @@ impl PyIstioCaClient {
         timeout: Option<&Bound<'_, PyDelta>>,
     ) -> PyResult<Self> {
         let mut config = ClientConfig::new(root_cert_pem);
-        config.address = address.to_owned();
+        if let Some(address) = address {
+            config.address = address;
+        }
         config.token = match (token, token_file) {
             (Some(_), Some(_)) => {
-                return Err(CaProtocolError::new_err(
-                    "give token or token_file, not both",
-                ));
+                return Err(PyTypeError::new_err("give token or token_file, not both"));
             }
             (Some(t), None) => TokenSource::Fixed(t.into()),
             (None, Some(p)) => TokenSource::File(p),
@@ -88,19 +94,18 @@ impl PyIstioCaClient {
     /// certificate per entry, at least leaf and root, the leaf names ``identity`` and holds the
     /// key, the chain verifies against the mesh root. The GIL is released while waiting.
     /// Raises ``CaProtocolError`` (unreachable, TLS/server name, refused, bad chain).
-    #[pyo3(signature = (identity, *, ttl = None, key = "ec-p256"))]
+    #[pyo3(
+        signature = (identity, *, ttl = None, key = None),
+        text_signature = "(self, /, identity, *, ttl=None, key='ec-p256')"
+    )]
     fn fetch_svid(
         &self,
         py: Python<'_>,
         identity: SpiffeIdArg,
         ttl: Option<&Bound<'_, PyDelta>>,
-        key: &str,
+        key: Option<Text<'_>>,
     ) -> PyResult<PySvid> {
-        let ttl = match ttl {
-            Some(t) => duration_arg(t.as_any(), "ttl")?,
-            None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
-        };
-        let key = key_kind(key)?;
+        let IssueParams { ttl, key, .. } = issue_params(ttl.map(|t| t.as_any()), key, Vec::new())?;
         let client = self.inner.clone();
         let svid = py
             .detach(move || client.fetch_svid_blocking(&identity.0, ttl, key))
@@ -110,19 +115,18 @@ impl PyIstioCaClient {
 
     /// Renews ``svid`` while it is valid, authenticating with it as the TLS client certificate
     /// (no token is sent); returns the new ``Svid`` with a new key. The GIL is released.
-    #[pyo3(signature = (svid, *, ttl = None, key = "ec-p256"))]
+    #[pyo3(
+        signature = (svid, *, ttl = None, key = None),
+        text_signature = "(self, /, svid, *, ttl=None, key='ec-p256')"
+    )]
     fn renew(
         &self,
         py: Python<'_>,
         svid: &Bound<'_, PySvid>,
         ttl: Option<&Bound<'_, PyDelta>>,
-        key: &str,
+        key: Option<Text<'_>>,
     ) -> PyResult<PySvid> {
-        let ttl = match ttl {
-            Some(t) => duration_arg(t.as_any(), "ttl")?,
-            None => meshtls::ca::DEFAULT_WORKLOAD_TTL,
-        };
-        let key = key_kind(key)?;
+        let IssueParams { ttl, key, .. } = issue_params(ttl.map(|t| t.as_any()), key, Vec::new())?;
         let current = svid.get().inner.clone();
         let client = self.inner.clone();
         let renewed = py
@@ -145,7 +149,10 @@ impl PyIstioCaClient {
     /// Returns a ``RefreshHandle``: ``stop()`` it (or use it as a context manager); an error
     /// that ends the loop is kept on ``handle.error``. Raises ``CaProtocolError`` when the first
     /// certificate cannot be had.
-    #[pyo3(signature = (material, identity, *, ttl = None, key = "ec-p256", svid = None, initial_backoff = None, max_backoff = None, max_failures = None))]
+    #[pyo3(
+        signature = (material, identity, *, ttl = None, key = None, svid = None, initial_backoff = None, max_backoff = None, max_failures = None),
+        text_signature = "(self, /, material, identity, *, ttl=None, key='ec-p256', svid=None, initial_backoff=None, max_backoff=None, max_failures=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn keep_fresh(
         &self,
@@ -153,7 +160,7 @@ impl PyIstioCaClient {
         material: &Bound<'_, PyAny>,
         identity: SpiffeIdArg,
         ttl: Option<&Bound<'_, PyDelta>>,
-        key: &str,
+        key: Option<Text<'_>>,
         svid: Option<&Bound<'_, PySvid>>,
         initial_backoff: Option<&Bound<'_, PyDelta>>,
         max_backoff: Option<&Bound<'_, PyDelta>>,
@@ -164,7 +171,9 @@ impl PyIstioCaClient {
         if let Some(t) = ttl {
             params.ttl = duration_arg(t.as_any(), "ttl")?;
         }
-        params.key = key_kind(key)?;
+        if let Some(key) = key {
+            params.key = key_kind(&key)?;
+        }
         if let Some(t) = initial_backoff {
             params.initial_backoff = duration_arg(t.as_any(), "initial_backoff")?;
         }
@@ -172,13 +181,13 @@ impl PyIstioCaClient {
             params.max_backoff = duration_arg(t.as_any(), "max_backoff")?;
         }
         if params.initial_backoff.is_zero() || params.max_backoff < params.initial_backoff {
-            return Err(CaProtocolError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "backoff: initial_backoff {:?} must be positive and at most max_backoff {:?}",
                 params.initial_backoff, params.max_backoff
             )));
         }
         if max_failures == Some(0) {
-            return Err(CaProtocolError::new_err(
+            return Err(InvalidArgumentError::new_err(
                 "max_failures must be at least 1 (or None: never give up)",
             ));
         }
@@ -344,10 +353,24 @@ pub(crate) struct PyIstioCaServer {
     running: Mutex<Option<RunningServer>>,
 }
 
+impl PyIstioCaServer {
+    /// Where the running server listens; `CaProtocolError` before `start()`.
+    fn local_addr(&self) -> PyResult<std::net::SocketAddr> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
+        running
+            .as_ref()
+            .map(RunningServer::local_addr)
+            .ok_or_else(|| CaProtocolError::new_err("the server is not started"))
+    }
+}
+
 #[pymethods]
 impl PyIstioCaServer {
     #[new]
-    #[pyo3(signature = (ca, *, listen = "127.0.0.1:0", jwks = None, issuer = None, audiences = vec!["istio-ca".to_owned()], strict_csr = None, dns_names = None, extra_dns_names = None, trust_domain = None, trusted_node_accounts = None, cluster_id = None, default_ttl = None, max_ttl = None, min_ttl = None, config_file = None),
+    #[pyo3(signature = (ca, *, listen = "127.0.0.1:0", jwks = None, issuer = None, audiences = None, strict_csr = None, dns_names = None, extra_dns_names = None, trust_domain = None, trusted_node_accounts = None, cluster_id = None, default_ttl = None, max_ttl = None, min_ttl = None, config_file = None),
         text_signature = "(ca, *, listen='127.0.0.1:0', jwks=None, issuer=None, audiences=['istio-ca'], strict_csr=None, dns_names=None, extra_dns_names=None, trust_domain=None, trusted_node_accounts=None, cluster_id=None, default_ttl=None, max_ttl=None, min_ttl=None, config_file=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -356,7 +379,7 @@ impl PyIstioCaServer {
         listen: &str,
         jwks: Option<String>,
         issuer: Option<String>,
-        audiences: Vec<String>,
+        audiences: Option<Vec<String>>,
         strict_csr: Option<bool>,
         dns_names: Option<Vec<String>>,
         extra_dns_names: Option<Vec<String>>,
@@ -376,6 +399,8 @@ impl PyIstioCaServer {
         let mut config = ServerConfig::default();
         config.jwt = match (jwks, issuer) {
             (Some(jwks), Some(issuer)) => {
+                let audiences = audiences
+                    .unwrap_or_else(|| vec![meshtls::ca_protocol::DEFAULT_AUDIENCE.to_owned()]);
                 Some(JwtVerifier::new(&jwks, &issuer, &audiences).map_err(py_err)?)
             }
             (None, None) => None,
@@ -481,27 +506,13 @@ impl PyIstioCaServer {
     /// The bound ``host:port`` once started (with the real port when 0 was asked for).
     #[getter]
     fn address(&self) -> PyResult<String> {
-        let running = self
-            .running
-            .lock()
-            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
-        match running.as_ref() {
-            Some(r) => Ok(r.local_addr().to_string()),
-            None => Err(CaProtocolError::new_err("the server is not started")),
-        }
+        self.local_addr().map(|a| a.to_string())
     }
 
     /// The bound port once started.
     #[getter]
     fn port(&self) -> PyResult<u16> {
-        let running = self
-            .running
-            .lock()
-            .map_err(|_| CaProtocolError::new_err("server state poisoned"))?;
-        match running.as_ref() {
-            Some(r) => Ok(r.local_addr().port()),
-            None => Err(CaProtocolError::new_err("the server is not started")),
-        }
+        self.local_addr().map(|a| a.port())
     }
 
     /// The trust domain of issued identities.

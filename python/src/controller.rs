@@ -46,7 +46,10 @@ pub(crate) struct PySecretSpec {
 #[pymethods]
 impl PySecretSpec {
     #[new]
-    #[pyo3(signature = (name, namespace, *, identity_namespace, service_account, source, ttl = None, grace_ratio = 0.5, jitter = 0.01))]
+    #[pyo3(
+        signature = (name, namespace, *, identity_namespace, service_account, source, ttl = None, grace_ratio = None, jitter = None),
+        text_signature = "(name, namespace, *, identity_namespace, service_account, source, ttl=None, grace_ratio=0.5, jitter=0.01)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         name: Text<'_>,
@@ -55,8 +58,8 @@ impl PySecretSpec {
         service_account: Text<'_>,
         source: Text<'_>,
         ttl: Option<&Bound<'_, PyAny>>,
-        grace_ratio: f64,
-        jitter: f64,
+        grace_ratio: Option<f64>,
+        jitter: Option<f64>,
     ) -> PyResult<Self> {
         let mut spec = SecretSpec::new(
             &name,
@@ -69,7 +72,12 @@ impl PySecretSpec {
         if let Some(ttl) = ttl {
             spec = spec.with_ttl(duration_arg(ttl, "ttl")?).map_err(py_err)?;
         }
-        let rotation = meshtls::svid::RotationPolicy::new(grace_ratio, jitter).map_err(py_err)?;
+        let istio = meshtls::svid::RotationPolicy::default();
+        let rotation = meshtls::svid::RotationPolicy::new(
+            grace_ratio.unwrap_or(istio.grace_ratio),
+            jitter.unwrap_or(istio.jitter),
+        )
+        .map_err(py_err)?;
         Ok(PySecretSpec {
             inner: spec.with_rotation(rotation),
         })

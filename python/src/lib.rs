@@ -5,10 +5,12 @@ use pyo3::prelude::*;
 
 mod args;
 mod authz_policy;
+#[cfg(feature = "bench")]
 mod bench;
 mod ca;
 mod ca_protocol;
 mod controller;
+mod document;
 mod errors;
 mod hbone;
 mod identity;
@@ -31,6 +33,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     authz_policy::register(m)?;
     tls::register(m)?;
     hbone::register(m)?;
+    #[cfg(feature = "bench")]
     bench::register(m)?;
     logging::install();
     Ok(())

@@ -35,7 +35,7 @@ import_exception!(meshtls._errors, PeerAuthorizationError);
 /// own verdicts keep their type (`PeerAuthorizationError` is an `AuthorizationError`,
 /// `PeerVerificationError` an `SvidError`), everything else is a `TlsConnectionError`; all three
 /// are `TlsError`s and `ConnectionError`s.
-fn connection_err(err: meshtls::Error) -> PyErr {
+pub(crate) fn connection_err(err: meshtls::Error) -> PyErr {
     let msg = err.to_string();
     match err {
         meshtls::Error::Authz(_) => PeerAuthorizationError::new_err(msg),
@@ -200,7 +200,7 @@ pub(crate) fn material_of(ob: &Bound<'_, PyAny>) -> PyResult<TlsMaterial> {
 ///         range, an invalid ALPN value.
 #[pyclass(frozen, module = "meshtls.tls", name = "NativeClientConfig")]
 pub(crate) struct PyClientConfig {
-    inner: MtlsClientConfig,
+    pub(crate) inner: MtlsClientConfig,
 }
 
 #[pymethods]
@@ -214,15 +214,25 @@ impl PyClientConfig {
         trust_domain_aliases: Vec<TrustDomainArg>,
         authorizer: Option<&Bound<'_, PyAny>>,
         alpn: Vec<String>,
-        min_version: &str,
-        max_version: &str,
+        min_version: Option<&str>,
+        max_version: Option<&str>,
     ) -> PyResult<Self> {
         let mut builder = ClientConfigBuilder::new(material_of(material)?)
             .expect_server_ids(expected.into_iter().map(|i| i.0))
             .trust_domain_aliases(trust_domain_aliases.into_iter().map(|t| t.0))
-            .alpn_protocols(alpn_list(&alpn))
-            .versions(version(min_version)?, version(max_version)?)
-            .map_err(py_err)?;
+            .alpn_protocols(alpn_list(&alpn));
+        // Left out, a bound stays Istio's (the core's `MtlsParams::istio_default`, up to 1.3).
+        if min_version.is_some() || max_version.is_some() {
+            let min = match min_version {
+                Some(v) => version(v)?,
+                None => MtlsParams::istio_default().min_version(),
+            };
+            let max = match max_version {
+                Some(v) => version(v)?,
+                None => TlsVersion::Tls13,
+            };
+            builder = builder.versions(min, max).map_err(py_err)?;
+        }
         if let Some(a) = authorizer {
             builder = builder.authorizer(self::authorizer(a)?);
         }
@@ -276,7 +286,7 @@ impl PyClientConfig {
 ///         without a usable TLS 1.2 suite.
 #[pyclass(frozen, module = "meshtls.tls", name = "NativeServerConfig")]
 pub(crate) struct PyServerConfig {
-    inner: MtlsServerConfig,
+    pub(crate) inner: MtlsServerConfig,
 }
 
 #[pymethods]
@@ -290,7 +300,7 @@ impl PyServerConfig {
         authorizer: Option<&Bound<'_, PyAny>>,
         alpn: Vec<String>,
         min_version: Option<&str>,
-        max_version: &str,
+        max_version: Option<&str>,
         mesh: Option<PyRef<'_, PyMeshConfig>>,
     ) -> PyResult<Self> {
         let material = material_of(material)?;
@@ -307,9 +317,10 @@ impl PyServerConfig {
         if let Some(min) = min_version {
             builder = builder.params(base.with_min_version(version(min)?).map_err(py_err)?);
         }
-        builder = builder
-            .max_version(version(max_version)?)
-            .alpn_protocols(alpn_list(&alpn));
+        if let Some(max) = max_version {
+            builder = builder.max_version(version(max)?);
+        }
+        builder = builder.alpn_protocols(alpn_list(&alpn));
         if let Some(tds) = trust_domains {
             builder = builder.trust_domains(tds.into_iter().map(|t| t.0));
         }
@@ -657,43 +668,8 @@ impl PySniffer {
     }
 }
 
-/// Benchmark support: runs ``n`` complete in-memory handshakes between sessions of ``client``
-/// and ``server`` entirely in Rust (the core's figure for ``python/bench_tls.py``, measured in
-/// the same process as the Python-driven loop) and returns the seconds taken, GIL released.
-///
-/// Raises:
-///     TlsConnectionError: a handshake failed (the configs do not accept each other).
-#[pyfunction]
-fn _handshake_loop(
-    py: Python<'_>,
-    client: PyRef<'_, PyClientConfig>,
-    server: PyRef<'_, PyServerConfig>,
-    n: usize,
-) -> PyResult<f64> {
-    let (client, server) = (&client.inner, &server.inner);
-    py.detach(|| -> Result<f64, meshtls::Error> {
-        let start = std::time::Instant::now();
-        let mut wire = Vec::with_capacity(8192);
-        for _ in 0..n {
-            let mut c = client.session(None)?;
-            let mut s = server.session()?;
-            while c.is_handshaking() || s.is_handshaking() {
-                wire.clear();
-                c.take_outgoing(&mut wire);
-                s.receive(&wire)?;
-                wire.clear();
-                s.take_outgoing(&mut wire);
-                c.receive(&wire)?;
-            }
-        }
-        Ok(start.elapsed().as_secs_f64())
-    })
-    .map_err(connection_err)
-}
-
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add_function(wrap_pyfunction!(_handshake_loop, m)?)?;
     m.add_class::<PyTlsMaterial>()?;
     m.add_class::<PyClientConfig>()?;
     m.add_class::<PyServerConfig>()?;

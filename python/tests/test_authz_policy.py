@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import threading
 
 import pytest
@@ -51,19 +52,23 @@ def kwargs(req: dict) -> dict:
 EVAL = load_vectors("authz-eval.json")["cases"]
 
 
+def assert_decision(d: meshtls.AuthorizationDecision, e: dict, context: str) -> None:
+    """The decision is the vector's: allowed, step, deciding policy and rule."""
+    assert (d.allowed, d.step, d.policy, d.rule) == (
+        e["allowed"],
+        e["step"],
+        e.get("policy"),
+        e.get("rule"),
+    ), context
+
+
 @pytest.mark.parametrize("case", EVAL, ids=[c["name"] for c in EVAL])
 def test_evaluation_vectors(case):
     mesh = mesh_yaml(case.get("mesh"))
     s = meshtls.AuthorizationPolicySet.from_dicts(case["policies"], mesh_config=mesh)
     w = case["workload"]
     d = s.check(w["namespace"], w["labels"], **kwargs(case["request"]))
-    e = case["expected"]
-    assert (d.allowed, d.step, d.policy, d.rule) == (
-        e["allowed"],
-        e["step"],
-        e.get("policy"),
-        e.get("rule"),
-    ), "\n".join(d.explanation)
+    assert_decision(d, case["expected"], "\n".join(d.explanation))
     assert d.explanation[-1].startswith("decision: ")
     fast = s.check(w["namespace"], w["labels"], explain=False, **kwargs(case["request"]))
     assert fast == d and fast.explanation == []
@@ -134,7 +139,7 @@ def test_webhook_refusals(case):
         with pytest.raises(meshtls.AuthorizationPolicyError) as info:
             meshtls.validate_authorization_policy(case["object"])
         assert case["error"] in str(info.value)
-        assert isinstance(info.value, meshtls.PolicyError)
+        assert not isinstance(info.value, meshtls.PolicyError)
         assert isinstance(info.value, ValueError)
 
 
@@ -165,7 +170,7 @@ def test_values_are_frozen_comparable_and_pickle():
 
 def test_bad_arguments_raise_typed_errors():
     s = meshtls.AuthorizationPolicySet.from_dicts([])
-    with pytest.raises(ValueError, match="invalid port 70000"):
+    with pytest.raises(meshtls.InvalidArgumentError, match="port 70000 is out of range"):
         s.check("demo", {}, port=70000)
     with pytest.raises(meshtls.InvalidSpiffeIdError):
         s.check("demo", {}, port=80, principal="not a spiffe id")
@@ -175,12 +180,24 @@ def test_bad_arguments_raise_typed_errors():
         s.check("demo", ["app"], port=80)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="list of objects"):
         meshtls.AuthorizationPolicySet.from_dicts({"kind": "AuthorizationPolicy"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="list of objects"):
+        meshtls.AuthorizationPolicySet.from_dicts("kind: AuthorizationPolicy")  # type: ignore[arg-type]
     with pytest.raises(meshtls.AuthorizationPolicyError, match="no metadata.namespace"):
         meshtls.AuthorizationPolicySet.from_dicts(
             [{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "x"}}]
         )
     with pytest.raises(meshtls.ManifestError):
         meshtls.AuthorizationPolicySet.from_yaml("a: [")
+    # One port rule for every entry point: a wrong type is a TypeError, out of range an
+    # InvalidArgumentError naming the port, whichever set or query takes it.
+    with pytest.raises(TypeError, match="port must be an int, got str"):
+        s.check("demo", {}, port="80")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="port must be an int, got bool"):
+        s.check("demo", {}, port=True)
+    with pytest.raises(meshtls.InvalidArgumentError, match="port 18446744073709551616 is out of range"):
+        s.check_many([{"namespace": "demo", "port": 2**64}])
+    with pytest.raises(meshtls.InvalidArgumentError, match="port -1 is out of range"):
+        meshtls.PolicySet.from_yaml("").resolve("demo", {}, -1)
     with pytest.raises(TypeError, match="mesh_config"):
         meshtls.AuthorizationPolicySet.from_yaml("", mesh_config=3)  # type: ignore[arg-type]
 
@@ -252,12 +269,7 @@ def test_upstream_evaluation(case):
     args = kwargs(case["request"])
     d = s.check(w["namespace"], w["labels"], data_plane=case["data_plane"], **args)
     e = case["expected"]
-    assert (d.allowed, d.step, d.policy, d.rule) == (
-        e["allowed"],
-        e["step"],
-        e.get("policy"),
-        e.get("rule"),
-    ), case["source"] + "\n" + "\n".join(d.explanation)
+    assert_decision(d, e, case["source"] + "\n" + "\n".join(d.explanation))
     many = s.check_many(
         [dict(args, namespace=w["namespace"], labels=w["labels"], data_plane=case["data_plane"])],
         explain=True,
@@ -362,3 +374,45 @@ def test_ambient_arguments_are_checked():
         mesh.check("demo", {}, 80, caller=GW, workload=True, hbone=True)
     with pytest.raises(meshtls.InvalidArgumentError, match="need the caller"):
         mesh.check("demo", {}, 80, caller=None, hbone=True)
+
+
+def test_documents_from_python_objects_are_read_strictly_by_the_one_reader() -> None:
+    """from_dicts and validate_authorization_policy read Python objects as PolicySet.from_dicts
+    does: a value that is not JSON-like is a ManifestError naming where it is (never its str()),
+    and any Mapping is an object."""
+    import collections
+    import datetime as dt
+
+    policy = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": "p", "namespace": "demo"},
+        "spec": {"action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["*"]}}]}]},
+    }
+    # An aware datetime (as the kubernetes client returns creationTimestamp) is read.
+    aware = dict(policy, metadata={**policy["metadata"], "creationTimestamp": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)})
+    assert len(meshtls.AuthorizationPolicySet.from_dicts([aware])) == 1
+    assert meshtls.validate_authorization_policy(collections.OrderedDict(aware)) == []
+    # Bytes, sets and naive datetimes are refused with where they are.
+    for bad, where in [
+        ({**policy, "spec": {"action": b"ALLOW"}}, "documents[0].spec.action"),
+        ({**policy, "metadata": {**policy["metadata"], "labels": {"a", "b"}}}, "documents[0].metadata.labels"),
+        ({**policy, "metadata": {**policy["metadata"], "creationTimestamp": dt.datetime(2024, 1, 1)}}, "documents[0].metadata.creationTimestamp"),
+    ]:
+        with pytest.raises(meshtls.ManifestError, match=re.escape(where)):
+            meshtls.AuthorizationPolicySet.from_dicts([bad])
+        with pytest.raises(meshtls.ManifestError, match=re.escape(where.replace("documents[0]", "object"))):
+            meshtls.validate_authorization_policy(bad)
+    with pytest.raises(TypeError, match="takes YAML/JSON text"):
+        meshtls.validate_authorization_policy(42)  # type: ignore[arg-type]
+
+
+def test_authorization_policy_errors_are_not_peer_authentication_errors() -> None:
+    with pytest.raises(meshtls.AuthorizationPolicyError) as info:
+        meshtls.validate_authorization_policy(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+            "metadata: {name: deny-all, namespace: foo}\nspec: {action: DENY}\n"
+        )
+    assert not isinstance(info.value, meshtls.PolicyError)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, meshtls.MeshTlsError)
+    assert not issubclass(meshtls.PolicyError, meshtls.AuthorizationPolicyError)

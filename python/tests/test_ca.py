@@ -162,6 +162,40 @@ def test_root_has_istiods_defaults():
     assert ca.not_after == root.not_valid_after_utc
 
 
+def test_documented_defaults_are_the_cores():
+    """The defaults the signatures show (``help()``, the stubs) are what the core applies when
+    an argument is left out: the binding passes no default of its own."""
+    import inspect
+
+    create = inspect.signature(meshtls.MeshCa.create).parameters
+    ca = meshtls.MeshCa.create()
+    assert ca.key == create["key"].default == "rsa-2048"
+    assert str(ca.trust_domain) == create["trust_domain"].default == "cluster.local"
+    intermediate = inspect.signature(ca.create_intermediate).parameters
+    inter = ca.create_intermediate()
+    ic = certs(inter.ca_cert_pem)[0]
+    assert inter.key == intermediate["key"].default
+    assert ic.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == intermediate["common_name"].default
+    bc = ic.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert bc.path_length == intermediate["path_len"].default == 0
+    lifetime = ic.not_valid_after_utc - ic.not_valid_before_utc
+    assert dt.timedelta(days=730) <= lifetime <= dt.timedelta(days=730, minutes=5), lifetime
+    # Given, even as None, an optional field replaces the default: no path length at all.
+    unbounded = certs(ca.create_intermediate(path_len=None).ca_cert_pem)[0]
+    assert unbounded.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length is None
+    # A leaf: the core's IssueParams::default() (P-256, 24 hours, NotBefore backdated 2 minutes).
+    assert inspect.signature(ca.issue).parameters["key"].default == "ec-p256"
+    svid = ca.issue(WORKLOAD)
+    leaf = certs(svid.cert_chain_pem)[0]
+    assert isinstance(leaf.public_key(), ec.EllipticCurvePublicKey)
+    assert leaf.public_key().curve.name == "secp256r1"
+    assert svid.not_after - svid.not_before == dt.timedelta(hours=24, minutes=2)
+    rotation = inspect.signature(svid.rotation_time).parameters
+    assert (rotation["grace_ratio"].default, rotation["jitter"].default) == (0.5, 0.01)
+    spec = inspect.signature(meshtls.SecretSpec).parameters
+    assert (spec["grace_ratio"].default, spec["jitter"].default) == (0.5, 0.01)
+
+
 def test_custom_root_and_intermediate_parameters():
     ca = meshtls.MeshCa.create(
         "prod.example", key="ec-p384", ttl=dt.timedelta(days=30), organization="Example Org"

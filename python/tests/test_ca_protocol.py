@@ -690,9 +690,9 @@ def test_keep_fresh_checks_its_arguments(ca, server, issuer):
     material = mtls.TlsMaterial(ca.issue(AGC), {"cluster.local": ca.root_cert_pem})
     with pytest.raises(TypeError, match="TlsMaterial"):
         client.keep_fresh("not a material", AGC)
-    with pytest.raises(meshtls.CaProtocolError, match="max_failures"):
+    with pytest.raises(meshtls.InvalidArgumentError, match="max_failures"):
         client.keep_fresh(material, AGC, max_failures=0)
-    with pytest.raises(meshtls.CaProtocolError, match="backoff"):
+    with pytest.raises(meshtls.InvalidArgumentError, match="backoff"):
         client.keep_fresh(material, AGC, initial_backoff=dt.timedelta(0))
     with pytest.raises(meshtls.CaProtocolError, match="svid names"):
         client.keep_fresh(material, AGC, svid=ca.issue("spiffe://cluster.local/ns/a/sa/b"))

@@ -449,9 +449,9 @@ def test_decision_is_a_value():
 def test_bad_queries_and_sets():
     ps = PolicySet.from_yaml("")
     assert len(ps) == 0 and ps.resolve("x", {}).level == "default"
-    with pytest.raises(PolicyError, match="invalid port 70000"):
+    with pytest.raises(meshtls.InvalidArgumentError, match="port 70000 is out of range"):
         ps.resolve("x", {}, 70000)
-    with pytest.raises(PolicyError, match="invalid port -1"):
+    with pytest.raises(meshtls.InvalidArgumentError, match="port -1 is out of range"):
         ps.resolve("x", {}, -1)
     with pytest.raises(TypeError, match="label values must be str"):
         ps.resolve("x", {"version": 1})

@@ -17,23 +17,10 @@ import pytest
 
 import meshtls
 import meshtls.tls as mtls
+from conftest import bundles_of
 
 SIDECAR = "spiffe://cluster.local/ns/demo/sa/api"
 GATEWAY = "spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller"
-
-
-@pytest.fixture(scope="module")
-def ca() -> meshtls.MeshCa:
-    return meshtls.MeshCa.create("cluster.local", key="ec-p256")
-
-
-@pytest.fixture(scope="module")
-def foreign() -> meshtls.MeshCa:
-    return meshtls.MeshCa.create("foreign.example", key="ec-p256")
-
-
-def bundles_of(*cas: meshtls.MeshCa) -> meshtls.BundleSet:
-    return meshtls.BundleSet.from_pem_map({str(c.trust_domain): c.root_cert_pem for c in cas})
 
 
 class Server:
@@ -179,9 +166,9 @@ def test_mesh_min_tls13_and_bad_options(ca: meshtls.MeshCa) -> None:
         mtls.client_context(ca.issue(GATEWAY), bundles, min_version="1.1")
     with pytest.raises(meshtls.TlsError, match="empty"):
         mtls.client_context(ca.issue(GATEWAY), bundles, min_version="1.3", max_version="1.2")
-    with pytest.raises(meshtls.TlsError, match="not an Svid"):
+    with pytest.raises(TypeError, match="not an Svid"):
         mtls.client_context(object(), bundles)
-    with pytest.raises(meshtls.TlsError, match="cannot read trust bundles"):
+    with pytest.raises(TypeError, match="cannot read trust bundles"):
         mtls.client_context(ca.issue(GATEWAY), 42)
     # A key that does not belong to the certificate.
     a, b = ca.issue(GATEWAY), ca.issue(SIDECAR)

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::policy::report_json;
 use meshtls::MeshConfig;
 use meshtls::policy::authorization::{
     AuthorizationPolicySet, DataPlane, Request, Verdict, check_manifests,
@@ -189,51 +188,17 @@ fn validate(a: CheckArgs) -> Result<Outcome, Failure> {
         ));
     }
     let text = crate::read_input(&a.file)?;
-    let summary = match check_manifests(&text) {
-        Ok(s) => s,
-        Err(e) => {
-            return Ok(Outcome::No(
-                json!({"valid": false, "error": e.to_string(), "objects": [], "skipped": 0}),
-                format!("invalid: {e}"),
-            ));
+    Ok(match check_manifests(&text) {
+        Ok(summary) => {
+            let valid = summary.all_valid();
+            crate::policy::reports_outcome(
+                &summary.reports,
+                summary.skipped,
+                ("AuthorizationPolicy", "AuthorizationPolicies"),
+                valid,
+            )
         }
-    };
-    let mut lines = Vec::new();
-    for r in &summary.reports {
-        if r.is_valid() {
-            lines.push(format!("ok       {}", r.object));
-        } else {
-            lines.push(format!("invalid  {}", r.object));
-            for e in &r.errors {
-                lines.push(format!("         {e}"));
-            }
-        }
-        for w in r.warning_messages() {
-            lines.push(format!("warning  {w}"));
-        }
-    }
-    let invalid = summary.reports.iter().filter(|r| !r.is_valid()).count();
-    lines.push(format!(
-        "{} AuthorizationPolicies: {} valid, {} invalid; {} other documents skipped",
-        summary.reports.len(),
-        summary.reports.len() - invalid,
-        invalid,
-        summary.skipped
-    ));
-    if summary.reports.is_empty() {
-        lines.push("no AuthorizationPolicy found".to_owned());
-    }
-    let valid = summary.all_valid();
-    let value = json!({
-        "valid": valid,
-        "objects": summary.reports.iter().map(report_json).collect::<Vec<_>>(),
-        "skipped": summary.skipped,
-    });
-    let text = lines.join("\n");
-    Ok(if valid {
-        Outcome::Yes(value, text)
-    } else {
-        Outcome::No(value, text)
+        Err(e) => crate::policy::unreadable(&e),
     })
 }
 
@@ -246,25 +211,7 @@ pub(crate) fn parse_to(text: &str) -> Result<(String, Vec<(String, String)>), Fa
             format!("--to {text:?}: the namespace is empty (use ns or ns/key=value,...)"),
         ));
     }
-    let mut out: Vec<(String, String)> = Vec::new();
-    for item in labels.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (k, v) = item
-            .split_once('=')
-            .ok_or_else(|| format!("--to label {item:?} is not key=value"))?;
-        if k.is_empty() {
-            return Err(Failure::new(
-                "usage",
-                format!("--to label {item:?} has an empty key"),
-            ));
-        }
-        if out.iter().any(|(ek, _)| ek == k) {
-            return Err(Failure::new(
-                "usage",
-                format!("--to label key {k:?} given twice"),
-            ));
-        }
-        out.push((k.to_owned(), v.to_owned()));
-    }
+    let out = crate::policy::parse_labels(labels, "--to")?;
     Ok((ns.to_owned(), out))
 }
 
@@ -326,18 +273,27 @@ fn evaluate(a: CheckArgs) -> Result<Outcome, Failure> {
     value["data_plane"] = plane.as_str().into();
     value["policies"] = set.len().into();
     value["skipped"] = set.skipped_documents().into();
-    let mut text = format!(
-        "{}: {}",
-        if v.allowed() { "allowed" } else { "refused" },
-        v.reason()
-    );
-    for line in v.explanation() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    Ok(if v.allowed() {
+    Ok(verdict_outcome(
+        v.allowed(),
+        &v.reason(),
+        v.explanation(),
+        value,
+    ))
+}
+
+/// A verdict as `authz check` and `path check` print it: `allowed: <reason>` or `refused:
+/// <reason>` and one indented line per explanation step; exit 0 when allowed, 1 otherwise.
+pub(crate) fn verdict_outcome(
+    allowed: bool,
+    reason: &str,
+    explanation: &[String],
+    value: Value,
+) -> Outcome {
+    let verdict = if allowed { "allowed" } else { "refused" };
+    let text = crate::policy::explained(&format!("{verdict}: {reason}"), explanation);
+    if allowed {
         Outcome::Yes(value, text)
     } else {
         Outcome::No(value, text)
-    })
+    }
 }

@@ -51,6 +51,64 @@ pub(crate) fn key_kind(text: &str) -> Result<KeyKind, String> {
     KeyKind::parse(text).map_err(|e| e.to_string())
 }
 
+/// `--ttl` and `--key` of a new leaf (`issue`, `secret`, `istio-ca fetch`). Left out, the
+/// core's [`IssueParams::default`] decides (Istio's 24 hours, a P-256 key).
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct LeafArgs {
+    /// Lifetime, e.g. 12h (default: Istio's 24h; at most 90d).
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) ttl: Option<Duration>,
+    /// Key kind of the new key: ec-p256 (the default), ec-p384, rsa-2048, rsa-3072, rsa-4096.
+    #[arg(long, value_parser = key_kind)]
+    pub(crate) key: Option<KeyKind>,
+}
+
+impl LeafArgs {
+    /// The core's defaults with what was given.
+    pub(crate) fn params(&self, dns_names: Vec<String>) -> IssueParams {
+        let mut p = IssueParams::default();
+        if let Some(ttl) = self.ttl {
+            p.ttl = ttl;
+        }
+        if let Some(key) = self.key {
+            p.key = key;
+        }
+        p.dns_names = dns_names;
+        p
+    }
+}
+
+/// `--key`, `--ttl` and `--organization` of a new CA: left out, the core's [`CaParams::new`]
+/// (a root) or [`CaParams::intermediate`] decides.
+#[derive(clap::Args, Debug)]
+struct NewCaArgs {
+    /// Key kind: ec-p256, ec-p384, rsa-2048 (istiod's, the default), rsa-3072 or rsa-4096.
+    #[arg(long, value_parser = key_kind)]
+    key: Option<KeyKind>,
+    /// Lifetime, e.g. 365d (default: istiod's 3650d for a root, 730d for an intermediate,
+    /// clamped to the issuer's).
+    #[arg(long, value_parser = parse_duration)]
+    ttl: Option<Duration>,
+    /// Subject O (default: the trust domain).
+    #[arg(long)]
+    organization: Option<String>,
+}
+
+impl NewCaArgs {
+    fn apply(self, mut p: CaParams) -> CaParams {
+        if let Some(key) = self.key {
+            p.key = key;
+        }
+        if let Some(ttl) = self.ttl {
+            p.ttl = ttl;
+        }
+        if self.organization.is_some() {
+            p.organization = self.organization;
+        }
+        p
+    }
+}
+
 pub(crate) fn spiffe_id(text: &str) -> Result<SpiffeId, String> {
     SpiffeId::new(text).map_err(|e| e.to_string())
 }
@@ -113,17 +171,10 @@ struct InitArgs {
     /// Where to write ca-cert.pem, ca-key.pem (0600), cert-chain.pem, root-cert.pem.
     dir: PathBuf,
     /// The mesh trust domain.
-    #[arg(long, default_value = "cluster.local")]
+    #[arg(long, default_value = meshtls::identity::CLUSTER_LOCAL)]
     trust_domain: String,
-    /// ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096.
-    #[arg(long, default_value = "rsa-2048")]
-    key: String,
-    /// Lifetime, e.g. 3650d.
-    #[arg(long, default_value = "3650d")]
-    ttl: String,
-    /// Subject O (default: the trust domain).
-    #[arg(long)]
-    organization: Option<String>,
+    #[command(flatten)]
+    new: NewCaArgs,
     /// Write tls.crt/tls.key/ca.crt instead.
     #[arg(long)]
     kubernetes_tls: bool,
@@ -136,23 +187,14 @@ struct InitArgs {
 struct IntermediateArgs {
     /// Where to write the intermediate's plug-in layout.
     dir: PathBuf,
-    /// The issuing CA's directory.
-    #[arg(long = "ca")]
-    ca: PathBuf,
+    /// The issuing CA.
     #[command(flatten)]
-    trust: CaTrustArg,
-    /// Key kind.
-    #[arg(long, default_value = "rsa-2048")]
-    key: String,
-    /// Lifetime, clamped to the issuer's.
-    #[arg(long, default_value = "730d")]
-    ttl: String,
-    /// Subject CN.
-    #[arg(long, default_value = "Intermediate CA")]
-    common_name: String,
-    /// Subject O (default: the trust domain).
+    issuer: CaDirArgs,
+    #[command(flatten)]
+    new: NewCaArgs,
+    /// Subject CN (default: `Intermediate CA`).
     #[arg(long)]
-    organization: Option<String>,
+    common_name: Option<String>,
     /// Overwrite CA files already in DIR.
     #[arg(long)]
     force: bool,
@@ -160,27 +202,35 @@ struct IntermediateArgs {
 
 #[derive(clap::Args, Debug)]
 struct CacertsArgs {
-    /// The CA directory (as for every command that reads a CA).
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// istiod's namespace.
-    #[arg(long, default_value = "istio-system")]
+    #[arg(long, default_value = meshtls::mesh::DEFAULT_ROOT_NAMESPACE)]
     namespace: String,
 }
 
-/// The trust domain a loaded CA issues for (`--trust-domain`, Istio's default cluster.local).
+/// The CA a command reads, as every such command names it: `--ca DIR` and the trust domain
+/// it issues for (`--trust-domain`, Istio's default cluster.local).
 #[derive(clap::Args, Debug, Clone)]
-struct CaTrustArg {
+struct CaDirArgs {
+    /// The CA directory (Istio's plug-in or the kubernetes.io/tls layout).
+    #[arg(long = "ca")]
+    ca: PathBuf,
     /// The trust domain the loaded CA issues for (identities of any other are refused).
     #[arg(long = "trust-domain", default_value = meshtls::identity::CLUSTER_LOCAL)]
     trust_domain: String,
 }
 
-impl CaTrustArg {
+impl CaDirArgs {
     fn trust_domain(&self) -> Result<TrustDomain, String> {
         TrustDomain::new(&self.trust_domain).map_err(|e| format!("invalid --trust-domain: {e}"))
+    }
+
+    /// Loads the CA. `Err` is how the command ends: bad usage (the trust domain) or the
+    /// CA's refusal (exit 1; an unreadable file is exit 2).
+    fn load(&self) -> Result<MeshCa, Result<Outcome, Failure>> {
+        let td = self.trust_domain().map_err(|e| Err(e.into()))?;
+        MeshCa::load(&self.ca, &td).map_err(refusal)
     }
 }
 
@@ -236,11 +286,9 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
         #[cfg(feature = "grpc")]
         CaCommand::Serve(a) => crate::ca_serve::serve(*a),
         CaCommand::Init(a) => {
-            let mut params =
-                CaParams::new(TrustDomain::new(&a.trust_domain).map_err(meshtls::Error::from)?);
-            params.key = key_kind(&a.key)?;
-            params.ttl = parse_duration(&a.ttl)?;
-            params.organization = a.organization;
+            let params = a.new.apply(CaParams::new(
+                TrustDomain::new(&a.trust_domain).map_err(meshtls::Error::from)?,
+            ));
             if let Err(o) = refuse_overwrite(&a.dir, a.force) {
                 return Ok(o);
             }
@@ -260,18 +308,16 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
             Ok(Outcome::Yes(v, t))
         }
         CaCommand::Intermediate(a) => {
-            let key = key_kind(&a.key)?;
-            let ttl = parse_duration(&a.ttl)?;
-            let td = a.trust.trust_domain()?;
-            let issuer = match MeshCa::load(&a.ca, &td) {
+            let issuer = match a.issuer.load() {
                 Ok(c) => c,
-                Err(e) => return refusal(e),
+                Err(end) => return end,
             };
-            let mut params = CaParams::intermediate(td);
-            params.key = key;
-            params.ttl = ttl;
-            params.common_name = Some(a.common_name);
-            params.organization = a.organization;
+            let mut params = a
+                .new
+                .apply(CaParams::intermediate(a.issuer.trust_domain()?));
+            if a.common_name.is_some() {
+                params.common_name = a.common_name;
+            }
             if let Err(o) = refuse_overwrite(&a.dir, a.force) {
                 return Ok(o);
             }
@@ -286,9 +332,9 @@ pub(crate) fn ca(args: CaArgs) -> Result<Outcome, Failure> {
             Ok(Outcome::Yes(v, t))
         }
         CaCommand::Cacerts(a) => {
-            let ca = match MeshCa::load(&a.ca, &a.trust.trust_domain()?) {
+            let ca = match a.ca.load() {
                 Ok(c) => c,
-                Err(e) => return refusal(e),
+                Err(end) => return end,
             };
             manifest(ca.to_cacerts_secret(&a.namespace))
         }
@@ -312,20 +358,13 @@ fn manifest(secret: meshtls::Result<meshtls::k8s::Secret>) -> Result<Outcome, Fa
 pub(crate) struct IssueArgs {
     /// The workload's SPIFFE ID.
     spiffe_id: String,
-    /// The CA directory (Istio plug-in or kubernetes.io/tls layout).
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// Write cert-chain.pem, key.pem (0600) and root-cert.pem here instead of printing.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Lifetime (at most 90d).
-    #[arg(long, default_value = "24h")]
-    ttl: String,
-    /// Key kind of the new key.
-    #[arg(long, default_value = "ec-p256")]
-    key: String,
+    #[command(flatten)]
+    leaf: LeafArgs,
     /// Extra DNS SAN (repeatable).
     #[arg(long = "dns")]
     dns: Vec<String>,
@@ -341,36 +380,19 @@ fn svid_facts(svid: &meshtls::Svid) -> Value {
     })
 }
 
-/// Issues an SVID; the outer error is bad usage, the inner one how the command ends.
+/// Issues an SVID; `Err` is how the command ends (bad usage, or the CA's refusal).
 fn issue_from(
-    ca_dir: &Path,
-    trust: &CaTrustArg,
+    ca: &CaDirArgs,
     id: &str,
-    ttl: &str,
-    key: &str,
-    dns: Vec<String>,
-) -> Result<Result<meshtls::Svid, Result<Outcome, Failure>>, String> {
-    let id = spiffe_id(id)?;
-    let params = IssueParams {
-        ttl: parse_duration(ttl)?,
-        key: key_kind(key)?,
-        dns_names: dns,
-    };
-    let td = trust.trust_domain()?;
-    Ok(MeshCa::load(ca_dir, &td)
-        .and_then(|ca| ca.issue(&id, &params))
-        .map_err(refusal))
+    params: &IssueParams,
+) -> Result<meshtls::Svid, Result<Outcome, Failure>> {
+    let id = spiffe_id(id).map_err(|e| Err(e.into()))?;
+    ca.load()?.issue(&id, params).map_err(refusal)
 }
 
 pub(crate) fn issue(args: IssueArgs) -> Result<Outcome, Failure> {
-    let svid = match issue_from(
-        &args.ca,
-        &args.trust,
-        &args.spiffe_id,
-        &args.ttl,
-        &args.key,
-        args.dns,
-    )? {
+    let params = args.leaf.params(args.dns);
+    let svid = match issue_from(&args.ca, &args.spiffe_id, &params) {
         Ok(s) => s,
         Err(end) => return end,
     };
@@ -406,23 +428,20 @@ pub(crate) struct SignCsrArgs {
     csr_file: PathBuf,
     /// The identity to certify (the CSR's own subject and SANs are ignored).
     spiffe_id: String,
-    /// The CA directory.
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
-    /// Lifetime (at most 90d).
-    #[arg(long, default_value = "24h")]
-    ttl: String,
+    ca: CaDirArgs,
+    /// Lifetime, e.g. 12h (default: Istio's 24h; at most 90d).
+    #[arg(long, value_parser = parse_duration)]
+    ttl: Option<Duration>,
 }
 
 pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, Failure> {
     let id = spiffe_id(&args.spiffe_id)?;
-    let ttl = parse_duration(&args.ttl)?;
+    let ttl = args.ttl.unwrap_or(IssueParams::default().ttl);
     let csr = crate::read_input(&args.csr_file)?;
-    let ca = match MeshCa::load(&args.ca, &args.trust.trust_domain()?) {
+    let ca = match args.ca.load() {
         Ok(c) => c,
-        Err(e) => return refusal(e),
+        Err(end) => return end,
     };
     match ca.sign_csr(&csr, &id, ttl) {
         Ok(issued) => {
@@ -444,37 +463,24 @@ pub(crate) fn sign_csr(args: SignCsrArgs) -> Result<Outcome, Failure> {
 pub(crate) struct SecretArgs {
     /// The workload's SPIFFE ID.
     spiffe_id: String,
-    /// The CA directory.
-    #[arg(long = "ca")]
-    ca: PathBuf,
     #[command(flatten)]
-    trust: CaTrustArg,
+    ca: CaDirArgs,
     /// The Secret's name.
     #[arg(long)]
     name: String,
     /// The Secret's namespace.
     #[arg(long)]
     namespace: String,
-    /// Lifetime (at most 90d).
-    #[arg(long, default_value = "24h")]
-    ttl: String,
-    /// Key kind of the new key.
-    #[arg(long, default_value = "ec-p256")]
-    key: String,
+    #[command(flatten)]
+    leaf: LeafArgs,
     /// Extra DNS SAN (repeatable).
     #[arg(long = "dns")]
     dns: Vec<String>,
 }
 
 pub(crate) fn secret(args: SecretArgs) -> Result<Outcome, Failure> {
-    let svid = match issue_from(
-        &args.ca,
-        &args.trust,
-        &args.spiffe_id,
-        &args.ttl,
-        &args.key,
-        args.dns,
-    )? {
+    let params = args.leaf.params(args.dns);
+    let svid = match issue_from(&args.ca, &args.spiffe_id, &params) {
         Ok(s) => s,
         Err(end) => return end,
     };

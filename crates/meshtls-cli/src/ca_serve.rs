@@ -243,7 +243,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<Outcome, Failure> {
     config.jwt = match (&a.jwks, &a.issuer) {
         (Some(path), Some(issuer)) => {
             let audiences = if a.audiences.is_empty() {
-                vec!["istio-ca".to_owned()]
+                vec![meshtls::ca_protocol::DEFAULT_AUDIENCE.to_owned()]
             } else {
                 a.audiences.clone()
             };

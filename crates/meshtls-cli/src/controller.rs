@@ -53,14 +53,14 @@ struct RunArgs {
     #[arg(long)]
     token_service_account: Option<String>,
     /// The namespace of the `istio` ConfigMap.
-    #[arg(long, default_value = "istio-system")]
+    #[arg(long, default_value = meshtls::mesh::DEFAULT_ROOT_NAMESPACE)]
     mesh_namespace: String,
     /// Istio's revision: the ConfigMap is `istio-<REV>`.
     #[arg(long)]
     revision: Option<String>,
-    /// Certificate lifetime.
-    #[arg(long, default_value = "24h")]
-    ttl: String,
+    /// Certificate lifetime (default: Istio's 24h).
+    #[arg(long, value_parser = parse_duration)]
+    ttl: Option<Duration>,
     /// The share of the lifetime left when renewing (Istio's SECRET_GRACE_PERIOD_RATIO).
     #[arg(long, default_value_t = meshtls::svid::ISTIO_GRACE_PERIOD_RATIO)]
     grace_ratio: f64,
@@ -82,12 +82,12 @@ struct RunArgs {
     /// Where /healthz, /readyz and /metrics are served (e.g. 0.0.0.0:8080).
     #[arg(long)]
     health: Option<String>,
-    /// The longest wait between retries after a failure.
-    #[arg(long, default_value = "60s")]
-    backoff_cap: String,
-    /// A full re-check at least this often.
-    #[arg(long, default_value = "5m")]
-    resync: String,
+    /// The longest wait between retries after a failure (default: 60s).
+    #[arg(long, value_parser = parse_duration)]
+    backoff_cap: Option<Duration>,
+    /// A full re-check at least this often (default: 5m).
+    #[arg(long, value_parser = parse_duration)]
+    resync: Option<Duration>,
     /// The field manager of the server-side applies.
     #[arg(long, default_value = meshtls::controller::FIELD_MANAGER)]
     field_manager: String,
@@ -181,14 +181,20 @@ fn config(a: &RunArgs) -> Result<ControllerConfig, Failure> {
         )
         .into());
     };
-    let spec =
-        SecretSpec::new(name, ns, id_ns, sa, &source.name())?.with_ttl(parse_duration(&a.ttl)?)?;
+    let mut spec = SecretSpec::new(name, ns, id_ns, sa, &source.name())?;
+    if let Some(ttl) = a.ttl {
+        spec = spec.with_ttl(ttl)?;
+    }
     let mut cfg = ControllerConfig::new(spec, source);
     cfg.mesh_namespace = a.mesh_namespace.clone();
     cfg.revision = a.revision.clone();
     cfg.field_manager = a.field_manager.clone();
-    cfg.backoff_cap = parse_duration(&a.backoff_cap)?;
-    cfg.resync = parse_duration(&a.resync)?;
+    if let Some(cap) = a.backoff_cap {
+        cfg.backoff_cap = cap;
+    }
+    if let Some(resync) = a.resync {
+        cfg.resync = resync;
+    }
     if let Some(h) = &a.health {
         cfg.health_addr = Some(
             h.parse()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use meshtls::ca_protocol::{ClientConfig, IstioCaClient, TokenSource};
 use serde_json::json;
 
-use crate::ca::{key_kind, parse_duration, rfc3339, spiffe_id};
+use crate::ca::{LeafArgs, rfc3339, spiffe_id};
 use crate::{Failure, Outcome};
 
 #[derive(clap::Args, Debug)]
@@ -25,7 +25,7 @@ enum IstioCaCommand {
 #[derive(clap::Args, Debug)]
 struct FetchArgs {
     /// The CA server, host:port.
-    #[arg(long, default_value = "istiod.istio-system.svc:15012")]
+    #[arg(long, default_value = meshtls::ca_protocol::DEFAULT_ADDRESS)]
     address: String,
     /// The mesh root (root-cert.pem of the istio-ca-root-cert ConfigMap).
     #[arg(long)]
@@ -49,12 +49,8 @@ struct FetchArgs {
     /// The clusterid metadata.
     #[arg(long)]
     cluster_id: Option<String>,
-    /// Requested lifetime.
-    #[arg(long, default_value = "24h")]
-    ttl: String,
-    /// Key kind of the new key.
-    #[arg(long, default_value = "ec-p256")]
-    key: String,
+    #[command(flatten)]
+    leaf: LeafArgs,
     /// Where to write the files.
     #[arg(long)]
     out: PathBuf,
@@ -62,8 +58,7 @@ struct FetchArgs {
 
 pub(crate) fn run(args: IstioCaArgs) -> Result<Outcome, Failure> {
     let IstioCaCommand::Fetch(a) = args.command;
-    let ttl = parse_duration(&a.ttl)?;
-    let key = key_kind(&a.key)?;
+    let meshtls::ca::IssueParams { ttl, key, .. } = a.leaf.params(Vec::new());
     let root = crate::read_input(&a.root)?;
     let mut config = ClientConfig::new(root);
     config.address = a.address.clone();

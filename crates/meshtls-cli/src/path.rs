@@ -97,18 +97,10 @@ pub(crate) fn run(args: PathArgs) -> Result<Outcome, Failure> {
         "authorization": r.authorization().map(crate::authz::verdict_json),
         "explanation": r.explanation(),
     });
-    let mut text = format!(
-        "{}: {}",
-        if r.allowed() { "allowed" } else { "refused" },
-        r.reason()
-    );
-    for line in r.explanation() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    Ok(if r.allowed() {
-        Outcome::Yes(value, text)
-    } else {
-        Outcome::No(value, text)
-    })
+    Ok(crate::authz::verdict_outcome(
+        r.allowed(),
+        &r.reason(),
+        r.explanation(),
+        value,
+    ))
 }

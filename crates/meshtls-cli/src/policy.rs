@@ -77,25 +77,56 @@ pub(crate) fn report_json(r: &Report) -> Value {
     })
 }
 
+/// `head` followed by one indented line per explanation step.
+pub(crate) fn explained(head: &str, explanation: &[String]) -> String {
+    let mut text = head.to_owned();
+    for line in explanation {
+        text.push_str("\n  ");
+        text.push_str(line);
+    }
+    text
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn check(args: CheckArgs) -> Result<Outcome, Failure> {
     let text = crate::read_input(&args.file)?;
-    let summary = match check_manifests(&text) {
-        Ok(s) => s,
-        Err(e) => {
-            let text = format!("invalid: {e}");
-            return Ok(crate::refused(
-                &e,
-                json!({"valid": false, "objects": [], "skipped": 0}),
-                text,
-            ));
+    Ok(match check_manifests(&text) {
+        Ok(summary) => {
+            let valid = summary.reports.iter().all(Report::is_valid) && !summary.reports.is_empty();
+            reports_outcome(
+                &summary.reports,
+                summary.skipped,
+                ("PeerAuthentication", "PeerAuthentications"),
+                valid,
+            )
         }
-    };
+        Err(e) => unreadable(&e),
+    })
+}
+
+/// `policy check` and `authz check` on text that is not a manifest stream: exit 1 with the
+/// error's kind, as every refusal carries.
+pub(crate) fn unreadable(e: &meshtls::Error) -> Outcome {
+    crate::refused(
+        e,
+        json!({"valid": false, "objects": [], "skipped": 0}),
+        format!("invalid: {e}"),
+    )
+}
+
+/// `policy check` and `authz check`: the reports of the objects of one kind (`(singular,
+/// plural)`) as text and JSON, exit 0 when `valid`, 1 otherwise.
+pub(crate) fn reports_outcome(
+    reports: &[Report],
+    skipped: usize,
+    (one, many): (&str, &str),
+    valid: bool,
+) -> Outcome {
     let mut lines = Vec::new();
-    for r in &summary.reports {
+    for r in reports {
         if r.is_valid() {
             lines.push(format!("ok       {}", r.object));
         } else {
@@ -108,65 +139,58 @@ fn check(args: CheckArgs) -> Result<Outcome, Failure> {
             lines.push(format!("warning  {w}"));
         }
     }
-    let invalid = summary.reports.iter().filter(|r| !r.is_valid()).count();
-    let warned = summary
-        .reports
-        .iter()
-        .filter(|r| !r.warnings.is_empty())
-        .count();
+    let invalid = reports.iter().filter(|r| !r.is_valid()).count();
+    let warned = reports.iter().filter(|r| !r.warnings.is_empty()).count();
     lines.push(format!(
         "{}: {} valid ({} with warnings), {} invalid; {} skipped",
-        plural(
-            summary.reports.len(),
-            "PeerAuthentication",
-            "PeerAuthentications"
-        ),
-        summary.reports.len() - invalid,
+        plural(reports.len(), one, many),
+        reports.len() - invalid,
         warned,
         invalid,
-        plural(summary.skipped, "other document", "other documents"),
+        plural(skipped, "other document", "other documents"),
     ));
-    let valid = invalid == 0 && !summary.reports.is_empty();
-    if summary.reports.is_empty() {
-        lines.push("no PeerAuthentication found".to_owned());
+    if reports.is_empty() {
+        lines.push(format!("no {one} found"));
     }
     let value = json!({
         "valid": valid,
-        "objects": summary.reports.iter().map(report_json).collect::<Vec<_>>(),
-        "skipped": summary.skipped,
+        "objects": reports.iter().map(report_json).collect::<Vec<_>>(),
+        "skipped": skipped,
     });
     let text = lines.join("\n");
-    Ok(if valid {
+    if valid {
         Outcome::Yes(value, text)
     } else {
         Outcome::No(value, text)
-    })
+    }
 }
 
-/// `app=web,version=v1` → pairs; an empty string is no labels.
-fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
+/// `app=web,version=v1` → pairs in order; an empty string is no labels. `flag` names the
+/// option in errors (`--labels`, `--to`).
+pub(crate) fn parse_labels(text: &str, flag: &str) -> Result<Vec<(String, String)>, Failure> {
+    let mut out: Vec<(String, String)> = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let refuse = |why: &str| Failure::new("usage", format!("{flag} label {item:?} {why}"));
         let (k, v) = item
             .split_once('=')
-            .ok_or_else(|| format!("label {item:?} is not key=value"))?;
+            .ok_or_else(|| refuse("is not key=value"))?;
         if k.is_empty() {
-            return Err(format!("label {item:?} has an empty key"));
+            return Err(refuse("has an empty key"));
         }
-        if out.insert(k.to_owned(), v.to_owned()).is_some() {
-            return Err(format!("label key {k:?} given twice"));
+        if out.iter().any(|(ek, _)| ek == k) {
+            return Err(refuse("repeats a key"));
         }
+        out.push((k.to_owned(), v.to_owned()));
     }
     Ok(out)
 }
 
 fn resolve(args: ResolveArgs) -> Result<Outcome, Failure> {
-    let labels = parse_labels(&args.labels)?;
-    let root = match &args.mesh_config {
-        Some(path) => meshtls::MeshConfig::from_yaml(&crate::read_input(path)?)
-            .map_err(|e| Failure::new(crate::error_kind(&e), format!("{}: {e}", path.display())))?
-            .root_namespace()
-            .to_owned(),
+    let labels: BTreeMap<String, String> = parse_labels(&args.labels, "--labels")?
+        .into_iter()
+        .collect();
+    let root = match crate::authz::mesh_config(&args.mesh_config)? {
+        Some(mesh) => mesh.root_namespace().to_owned(),
         None => args.root_namespace.clone(),
     };
     let text = crate::read_input(&args.file)?;
@@ -193,10 +217,8 @@ fn resolve(args: ResolveArgs) -> Result<Outcome, Failure> {
         "policies": set.len(),
         "skipped": set.skipped_documents(),
     });
-    let mut text = d.to_string();
-    for line in d.explanation() {
-        text.push_str("\n  ");
-        text.push_str(line);
-    }
-    Ok(Outcome::Yes(value, text))
+    Ok(Outcome::Yes(
+        value,
+        explained(&d.to_string(), d.explanation()),
+    ))
 }

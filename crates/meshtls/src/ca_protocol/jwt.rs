@@ -34,6 +34,9 @@ use crate::jwt::JwtAlgorithm;
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The default clock leeway for `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// The audience istiod accepts when none is configured (`TOKEN_AUDIENCES`' default): what the
+/// front ends use when the caller names no audience.
+pub const DEFAULT_AUDIENCE: &str = "istio-ca";
 
 fn reject(reason: impl Into<String>) -> CaProtocolError {
     CaProtocolError::Token {

@@ -69,7 +69,7 @@ pub use client::{
     ClientConfig, DEFAULT_ADDRESS, DEFAULT_ROOT_CERT_PATH, DEFAULT_TOKEN_PATH, IstioCaClient,
     RefreshHandle, RefreshParams, TokenSource, check_response, server_name_for_address,
 };
-pub use jwt::JwtVerifier;
+pub use jwt::{DEFAULT_AUDIENCE, JwtVerifier};
 pub use messages::{IstioCertificateRequest, IstioCertificateResponse};
 #[cfg(feature = "kube")]
 pub use node_auth::{NodeAuthorizer, PodWatch};

@@ -35,8 +35,11 @@ pub use tls::TlsError;
 /// The one error type of meshtls.
 ///
 /// It is `#[non_exhaustive]`: new areas may add variants in minor releases, so match on the
-/// variants you handle and keep a wildcard arm.
-#[derive(Debug, thiserror::Error)]
+/// variants you handle and keep a wildcard arm. Like rustls's `Error` it is `Clone`,
+/// `PartialEq` and `Eq`, so tests can `assert_eq!` a whole error and callers can keep one:
+/// every variant carries owned data (I/O failures as their [`std::io::ErrorKind`] and
+/// message), never a dependency's error value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A SPIFFE ID, trust domain or Istio identity was malformed.
@@ -92,6 +95,9 @@ pub enum Error {
         action: &'static str,
         /// The file.
         path: std::path::PathBuf,
+        /// What kind of failure the operating system reported (`NotFound`,
+        /// `PermissionDenied`, ...), for callers that branch on it.
+        kind: std::io::ErrorKind,
         /// The operating system's explanation.
         reason: String,
     },
@@ -103,6 +109,7 @@ impl Error {
         Error::Io {
             action,
             path: path.to_path_buf(),
+            kind: err.kind(),
             reason: err.to_string(),
         }
     }
@@ -123,3 +130,33 @@ pub(crate) fn quote(text: &str) -> String {
 
 /// `Result` with meshtls's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_compare_and_clone_with_their_io_kind() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = Error::io(
+            "read",
+            std::path::Path::new("/nowhere/ca-key.pem"),
+            &missing,
+        );
+        assert_eq!(err.clone(), err);
+        match &err {
+            Error::Io { kind, action, .. } => {
+                assert_eq!(*kind, std::io::ErrorKind::NotFound);
+                assert_eq!(*action, "read");
+            }
+            other => panic!("expected Error::Io, got {other:?}"),
+        }
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let other = Error::io("read", std::path::Path::new("/nowhere/ca-key.pem"), &denied);
+        assert_ne!(err, other);
+        assert!(
+            err.to_string()
+                .starts_with("cannot read /nowhere/ca-key.pem: ")
+        );
+    }
+}

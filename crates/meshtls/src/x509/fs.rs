@@ -27,6 +27,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
     aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Error::Io {
         action: "create a temporary file for",
         path: path.to_path_buf(),
+        kind: std::io::ErrorKind::Other,
         reason: "no randomness for a temporary name".to_owned(),
     })?;
     let tmp = dir.join(format!(

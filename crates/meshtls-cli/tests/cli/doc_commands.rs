@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The `meshtls` commands shown in README.md and docs/*.md run as written.
 //!
 //! Every ```sh block whose commands are all `meshtls ...` (or `examples/manifests/make-chain.sh`,
@@ -10,9 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::support::repo;
 
 /// (page:line, commands) of every ```sh block, continuation lines joined.
 fn sh_blocks() -> Vec<(String, Vec<(usize, String)>)> {

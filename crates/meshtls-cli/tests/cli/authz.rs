@@ -1,28 +1,7 @@
 //! `meshtls authz check` and `meshtls path check`: exit codes, text and JSON output, on the
 //! seed case of examples/authz (the AGC gateway identity to a STRICT namespace).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use crate::support::{Scratch, run};
 
 const GW: &str = "spiffe://cluster.local/ns/azure-alb-system/sa/alb-controller";
 const DUMP: &str = "examples/authz/cluster-dump.json";
@@ -386,8 +365,8 @@ fn run_vector(
 #[test]
 fn authz_check_upstream_vectors() {
     let doc = upstream();
-    let dir = std::env::temp_dir().join(format!("meshtls-authz-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("authz-vectors");
+    let dir = scratch.path();
     for c in doc["eval"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let r = &c["request"];
@@ -401,7 +380,7 @@ fn authz_check_upstream_vectors() {
             c["data_plane"].as_str().unwrap().to_owned(),
         ]);
         args.extend(attribute_flags(r));
-        if let Some(m) = mesh_config_file(&dir, &c["mesh"]) {
+        if let Some(m) = mesh_config_file(dir, &c["mesh"]) {
             args.extend(["--mesh-config".to_owned(), m]);
         }
         let e = &c["expected"];
@@ -410,15 +389,14 @@ fn authz_check_upstream_vectors() {
         assert_eq!(v["data_plane"], c["data_plane"], "{name}");
         assert_eq!(v["policy"], e["policy"], "{name}: {v}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The upstream path vectors (ambient pods among them) through `path check`.
 #[test]
 fn path_check_upstream_vectors() {
     let doc = upstream();
-    let dir = std::env::temp_dir().join(format!("meshtls-path-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("path-vectors");
+    let dir = scratch.path();
     for c in doc["path"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let d = &c["destination"];
@@ -432,7 +410,7 @@ fn path_check_upstream_vectors() {
             other => panic!("{other}"),
         }
         args.extend(attribute_flags(d));
-        if let Some(m) = mesh_config_file(&dir, &c["mesh"]) {
+        if let Some(m) = mesh_config_file(dir, &c["mesh"]) {
             args.extend(["--mesh-config".to_owned(), m]);
         }
         let e = &c["expected"];
@@ -441,7 +419,6 @@ fn path_check_upstream_vectors() {
         assert_eq!(v["data_plane"], e["data_plane"], "{name}");
         assert_eq!(v["transport"], e["transport"], "{name}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     // --hbone is for an outside caller only.
     let (code, _, err) = run(
         &[

@@ -1,23 +1,11 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! One CLI convention (issue 13): every command that reads a CA takes `--ca DIR`; with
 //! `--json` every error is `{"error", "kind"}` on standard output whatever the exit code;
 //! messages are Display text, never Debug.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn meshtls(args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    crate::support::output(args, stdin.unwrap_or(""))
 }
 
 /// Runs with --json and returns (exit code, the one JSON object on stdout).
@@ -133,6 +121,32 @@ fn verdicts_of_no_carry_error_and_kind() {
     let m = assert_error(&["id", "spiffe://Bad/x"], None, 1, "spiffe_id");
     assert!(m.contains("trust domain characters"), "{m}");
     assert_error(&["mesh", "-"], Some("trustDomain: [1]\n"), 1, "mesh_config");
+}
+
+#[test]
+fn authz_check_refusals_carry_kind_like_every_command() {
+    // Text that is no manifest stream: the same shape as `policy check`'s refusal.
+    let bad = "kind: AuthorizationPolicy\nmetadata: {name: x\n";
+    let m = assert_error(&["authz", "check", "-"], Some(bad), 1, "manifest");
+    assert!(m.contains("AuthorizationPolicy"), "{m}");
+    let (_, v) = json(&["authz", "check", "-"], Some(bad));
+    assert_eq!(
+        (&v["valid"], &v["objects"], &v["skipped"]),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!([]),
+            &serde_json::json!(0)
+        ),
+        "{v}"
+    );
+    // A document that is no Kubernetes object: refused by the AuthorizationPolicy reader.
+    let m = assert_error(
+        &["authz", "check", "-"],
+        Some("foo: bar\n"),
+        1,
+        "authorization_policy",
+    );
+    assert!(m.contains("has no kind"), "{m}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 """Python cost of AuthorizationPolicy checks next to the core's, in one run.
 
-    python python/bench_authz.py
+    python crates/meshtls-bench/python/bench_authz.py
 
 Builds 1,000 namespaces x 10 policies (as crates/meshtls-bench's authz group does, in
 spirit), then times one `check(explain=False)` call from Python, `check_many` per request

@@ -1,20 +1,6 @@
 //! The `meshtls` binary: exit codes (0 yes, 1 no, 2 usage) and `--json` output.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::process::Command;
-
-fn meshtls(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .output()
-        .expect("run meshtls");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8(out.stdout).expect("utf8"),
-        String::from_utf8(out.stderr).expect("utf8"),
-    )
-}
+use crate::support::{Scratch, meshtls, s};
 
 #[test]
 fn id_valid_invalid_usage() {
@@ -47,26 +33,21 @@ fn id_valid_invalid_usage() {
 
 #[test]
 fn mesh_config_file() {
-    let dir = std::env::temp_dir().join(format!("meshtls-cli-mesh-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let good = dir.join("good.yaml");
-    std::fs::write(
-        &good,
+    let dir = Scratch::new("mesh");
+    let good = dir.write(
+        "good.yaml",
         "trustDomain: prod.example\ntrustDomainAliases: [old.example]\n",
-    )
-    .expect("write");
-    let (code, out, _) = meshtls(&["--json", "mesh", good.to_str().expect("path")]);
+    );
+    let (code, out, _) = meshtls(&["--json", "mesh", &good]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
         v["trust_domains_for_validation"],
         serde_json::json!(["prod.example", "old.example"])
     );
-    let bad = dir.join("bad.yaml");
-    std::fs::write(&bad, "trustDomain: Prod\n").expect("write");
-    let (code, _, _) = meshtls(&["mesh", bad.to_str().expect("path")]);
+    let bad = dir.write("bad.yaml", "trustDomain: Prod\n");
+    let (code, _, _) = meshtls(&["mesh", &bad]);
     assert_eq!(code, 1);
-    let (code, _, _) = meshtls(&["mesh", dir.join("missing.yaml").to_str().expect("path")]);
+    let (code, _, _) = meshtls(&["mesh", s(&dir.p("missing.yaml"))]);
     assert_eq!(code, 2);
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -15,7 +15,7 @@ resumption, Istio's parameters on both paths):
 
 The variants alternate sample by sample so that load from other processes falls on all alike.
 
-    python python/bench_tls.py [--samples N] [--batch N] [--json]
+    python crates/meshtls-bench/python/bench_tls.py [--samples N] [--batch N] [--json]
 """
 
 from __future__ import annotations

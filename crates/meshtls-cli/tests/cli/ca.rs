@@ -1,44 +1,13 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `meshtls ca init|intermediate|cacerts`, `issue`, `sign-csr`, `secret`: files, output and
 //! exit codes, with openssl as the checker.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let d =
-            std::env::temp_dir().join(format!("meshtls-cli-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-    fn p(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::{Scratch, s};
 
 fn meshtls(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    crate::support::output(args, "")
 }
 
 fn ok(o: &Output) -> String {
@@ -322,24 +291,18 @@ fn exit_codes() {
             "{args:?}: {out}"
         );
     }
-    ok(&meshtls(&[
+    let issue_org = [
         "issue",
         "--ca",
         s(&org),
         "--trust-domain",
         "example.org",
         org_id,
-    ]));
+    ];
+    ok(&meshtls(&issue_org));
     // A CA file that is not UTF-8 text: 1, naming the file.
     std::fs::write(org.join("ca-cert.pem"), b"\xff\xfe").unwrap();
-    let o = meshtls(&[
-        "issue",
-        "--ca",
-        s(&org),
-        "--trust-domain",
-        "example.org",
-        org_id,
-    ]);
+    let o = meshtls(&issue_org);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("ca-cert.pem: not a text (PEM) file"), "{out}");

@@ -1,27 +1,6 @@
 //! `meshtls policy check` / `meshtls policy resolve`: exit codes and JSON output.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The command may exit (bad usage) before reading its input: a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use crate::support::{Scratch, run};
 
 const POLICIES: &str = r#"
 apiVersion: v1
@@ -142,8 +121,8 @@ fn resolve_answers_with_provenance() {
     );
 
     // ... or taken from the istio ConfigMap.
-    let mesh = std::env::temp_dir().join(format!("meshtls-cli-mesh-{}.yaml", std::process::id()));
-    std::fs::write(&mesh, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n    rootNamespace: istio-config\n").unwrap();
+    let dir = Scratch::new("policy-mesh");
+    let mesh = dir.write("mesh.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n    rootNamespace: istio-config\n");
     let (code, out, err) = run(
         &[
             "--json",
@@ -153,11 +132,10 @@ fn resolve_answers_with_provenance() {
             "-n",
             "shop",
             "--mesh-config",
-            mesh.to_str().unwrap(),
+            &mesh,
         ],
         POLICIES,
     );
-    std::fs::remove_file(&mesh).unwrap();
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["root_namespace"], "istio-config");

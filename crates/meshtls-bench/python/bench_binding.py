@@ -9,7 +9,7 @@ the fastest of its samples (the one least disturbed by that load).
 The cluster is the core benchmark's shape: 10,000 PeerAuthentications over 1,000 namespaces
 (one namespace-wide and nine workload policies each, a mesh-wide policy in istio-system).
 
-    python python/bench_binding.py [--samples N] [--target SECONDS] [--json]
+    python crates/meshtls-bench/python/bench_binding.py [--samples N] [--target SECONDS] [--json]
 
 (build the module with ``maturin develop --release`` first: a debug build measures nothing.)
 
@@ -128,7 +128,7 @@ def main() -> None:
                  lambda n: core._bench_resolve(ps, ns, labels, port, n))
     rows.append(("PolicySet.resolve (3 labels, port)", py, co, 1.5e-6))
     py, co = row(S, T, lambda: ps.resolve(ns, labels, port).explanation,
-                 lambda n: core._bench_explain(ps, ns, labels, port, n))
+                 lambda n: core._bench_resolve(ps, ns, labels, port, n, explain=True))
     rows.append(("resolve + .explanation (built on access)", py, co, None))
 
     batch = [(f"team-{i % 999 + 1:04d}", {"app": f"app-{i % 12}", "tier": f"t{i % 3}"}, 8080 + i % 2)

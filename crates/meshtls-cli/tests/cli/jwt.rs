@@ -2,37 +2,12 @@
 //! codes (0 valid, 1 rejected, 2 usage) and `--json` output. (PyJWT and py-spiffe check
 //! the same tokens in python/tests/test_jwt_svid.py.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::path::Path;
-use std::process::Command;
-
-fn meshtls(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .output()
-        .expect("run meshtls");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8(out.stdout).expect("utf8"),
-        String::from_utf8(out.stderr).expect("utf8"),
-    )
-}
-
-fn tmpdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("meshtls-jwt-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use crate::support::{Scratch, meshtls, s};
 
 #[test]
 fn init_mint_bundle_verify() {
-    let dir = tmpdir("flow");
+    let scratch = Scratch::new("jwt");
+    let dir = scratch.path();
     let ca = dir.join("ca");
     let (code, out, err) = meshtls(&["--json", "jwt", "init", "--ca", s(&ca), "--key", "ec-p384"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -77,31 +52,26 @@ fn init_mint_bundle_verify() {
         let file = dir.join(format!("{shape}.json"));
         std::fs::write(&file, &jwks).unwrap();
         let bundle = format!("example.org={}", s(&file));
-        let (code, out, _) = meshtls(&[
-            "--json",
-            "jwt",
-            "verify",
-            &token,
-            "--bundle",
-            &bundle,
-            "--audience",
-            "billing",
-        ]);
+        // `meshtls --json jwt verify TOKEN --bundle example.org=JWKS --audience AUDIENCE`.
+        let verify = |audience: &str| {
+            meshtls(&[
+                "--json",
+                "jwt",
+                "verify",
+                &token,
+                "--bundle",
+                &bundle,
+                "--audience",
+                audience,
+            ])
+        };
+        let (code, out, _) = verify("billing");
         assert_eq!(code, 0, "{out}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["spiffe_id"], "spiffe://example.org/web");
         assert_eq!(v["kid"], kid.as_str());
         // Wrong audience: a verdict of no (exit 1) naming the rule.
-        let (code, out, _) = meshtls(&[
-            "--json",
-            "jwt",
-            "verify",
-            &token,
-            "--bundle",
-            &bundle,
-            "--audience",
-            "payments",
-        ]);
+        let (code, out, _) = verify("payments");
         assert_eq!(code, 1);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["kind"], "jwt");
@@ -146,5 +116,4 @@ fn init_mint_bundle_verify() {
         "a",
     ]);
     assert_eq!(code, 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }

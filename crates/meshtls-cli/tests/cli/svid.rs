@@ -1,37 +1,11 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `meshtls verify` and `meshtls inspect` against generated certificates.
 
-use std::path::PathBuf;
-use std::process::Command;
+use crate::support::{Scratch, meshtls};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-
-struct Files {
-    dir: PathBuf,
-}
-
-impl Files {
-    fn new(name: &str) -> Files {
-        let dir = std::env::temp_dir().join(format!("meshtls-cli-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Files { dir }
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// (root PEM, leaf PEM) for `id`, signed by a fresh root of `td`.
 fn pki(td: &str, id: &str) -> (String, String) {
@@ -72,21 +46,9 @@ fn pki_many(td: &str, ids: &[&str]) -> (String, Vec<String>) {
     (root.pem(), leaves)
 }
 
-fn meshtls(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshtls"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 #[test]
 fn verify_accepts_rejects_and_refuses_bad_usage() {
-    let f = Files::new("verify");
+    let f = Scratch::new("verify");
     let (root, leaves) = pki_many(
         "cluster.local",
         &[
@@ -101,20 +63,16 @@ fn verify_accepts_rejects_and_refuses_bad_usage() {
     let chain = f.write("chain.pem", &leaf);
     let bundle = format!("cluster.local={root_file}");
 
-    let (code, out, _) = meshtls(&["verify", &chain, "--bundle", &bundle, "--json"]);
+    // `meshtls verify CHAIN --bundle cluster.local=ROOT` plus `extra`.
+    let verify =
+        |extra: &[&str]| meshtls(&[&["verify", &chain, "--bundle", &bundle][..], extra].concat());
+    let (code, out, _) = verify(&["--json"]);
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["accepted"], true);
     assert_eq!(v["spiffe_id"], "spiffe://cluster.local/ns/shop/sa/web");
 
-    let (code, out, _) = meshtls(&[
-        "verify",
-        &chain,
-        "--bundle",
-        &bundle,
-        "--expect-td",
-        "cluster.local",
-    ]);
+    let (code, out, _) = verify(&["--expect-td", "cluster.local"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.starts_with("accepted: spiffe://cluster.local/ns/shop/sa/web"),
@@ -122,11 +80,7 @@ fn verify_accepts_rejects_and_refuses_bad_usage() {
     );
 
     // Authorization refusal: exit 1, says what was expected.
-    let (code, out, _) = meshtls(&[
-        "verify",
-        &chain,
-        "--bundle",
-        &bundle,
+    let (code, out, _) = verify(&[
         "--expect",
         "spiffe://cluster.local/ns/shop/sa/api",
         "--json",
@@ -155,14 +109,7 @@ fn verify_accepts_rejects_and_refuses_bad_usage() {
     );
 
     // Expired at --at.
-    let (code, out, _) = meshtls(&[
-        "verify",
-        &chain,
-        "--bundle",
-        &bundle,
-        "--at",
-        "5000-01-01T00:00:00Z",
-    ]);
+    let (code, out, _) = verify(&["--at", "5000-01-01T00:00:00Z"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("expired"), "{out}");
 
@@ -220,7 +167,7 @@ fn base64_of_pem(pem: &str) -> String {
 
 #[test]
 fn inspect_shows_the_profile() {
-    let f = Files::new("inspect");
+    let f = Scratch::new("inspect");
     let (root, leaf) = pki("cluster.local", "spiffe://cluster.local/ns/shop/sa/web");
     let file = f.write("both.pem", &format!("{leaf}{root}"));
     let (code, out, _) = meshtls(&["inspect", &file, "--json"]);

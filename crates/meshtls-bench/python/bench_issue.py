@@ -8,7 +8,7 @@ serverAuth+clientAuth, basic constraints CA:false, AKI, a random 128-bit serial,
 minutes back and NotAfter 24 h ahead. The operations alternate sample by sample so that load
 from other processes falls on both alike.
 
-    python python/bench_issue.py [--samples N] [--ca-key ec-p256|rsa-2048] [--json]
+    python crates/meshtls-bench/python/bench_issue.py [--samples N] [--ca-key ec-p256|rsa-2048] [--json]
 """
 
 from __future__ import annotations
