@@ -155,3 +155,14 @@ pub fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// meshtls's own error inside a rustls handshake error (a verifier or authorizer refused the
+/// peer), for typed asserts; `None` for rustls's own errors.
+pub fn meshtls_error(err: &rustls::Error) -> Option<&meshtls::Error> {
+    match err {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            other.0.downcast_ref::<meshtls::Error>()
+        }
+        _ => None,
+    }
+}
