@@ -40,12 +40,7 @@ fn gateway_and_sidecar_agree_over_tls12_and_tls13() {
         .build()
         .unwrap();
     for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
-        let client = ClientConfigBuilder::new(material(&ca, GATEWAY, &[&ca]))
-            .expect_server_ids([id(SIDECAR)])
-            .versions(version, version)
-            .unwrap()
-            .build()
-            .unwrap();
+        let client = crate::tls_common::client_at(&ca, GATEWAY, SIDECAR, version);
         let (mut pair, result) = connect(&client, &server);
         result.unwrap();
         assert_eq!(

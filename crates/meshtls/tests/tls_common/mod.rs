@@ -166,3 +166,19 @@ pub fn meshtls_error(err: &rustls::Error) -> Option<&meshtls::Error> {
         _ => None,
     }
 }
+
+/// A client with `me`'s certificate from `ca` that expects the server `server` and speaks only
+/// `version`.
+pub fn client_at(
+    ca: &TestCa,
+    me: &str,
+    server: &str,
+    version: meshtls::tls::TlsVersion,
+) -> meshtls::tls::MtlsClientConfig {
+    meshtls::tls::ClientConfigBuilder::new(material(ca, me, &[ca]))
+        .expect_server_ids([SpiffeId::new(server).unwrap()])
+        .versions(version, version)
+        .unwrap()
+        .build()
+        .unwrap()
+}
