@@ -84,7 +84,7 @@
 //! | SPIFFE IDs, trust domains, Istio's `ns/<ns>/sa/<sa>` identities, principal patterns | [`identity`] | [`guide::identity`] |
 //! | the `istio` ConfigMap and the trust domains a mesh accepts | [`mesh`] | [`guide::identity`] |
 //! | verify a peer's X.509-SVID against per-trust-domain bundles; authorize it by SPIFFE ID | [`svid`], [`bundle`], [`authz`] | [`guide::identity`] |
-//! | which mTLS mode a workload gets on a port (PeerAuthentication) | [`policy`] | [`guide::peer_authentication`] |
+//! | which mTLS mode a workload gets on a port (PeerAuthentication) | [`policy::peer`] | [`guide::peer_authentication`] |
 //! | is this request allowed (AuthorizationPolicy) | [`policy::authorization`] | [`guide::authorization_policy`] |
 //! | will this caller get through to that pod, and why (the path check) | [`path`] | [`guide::authorization_policy`] |
 //! | issue X.509-SVIDs with Istio's workload profile; CAs in Istio's plug-in layout | [`ca`] | [`guide::ca`] |

@@ -18,21 +18,12 @@
 //! manifests as Kubernetes, kubectl and Helm write them (one event per 4–10 bytes) are read
 //! whole.
 //!
-//! Three readers share the work, and each text gets the answer serde-saphyr would give:
-//! - JSON text goes to the JSON parser when YAML would read it alike (below).
-//! - The generic readers ([`parse_value`], [`parse_documents`]) read YAML with a *direct
-//!   reader*: it walks granit-parser's events (the parser under serde-saphyr, with the options
-//!   serde-saphyr gives it) and builds the JSON values itself, with serde-saphyr's rules for a
-//!   typeless value (nulls, YAML 1.1 booleans, decimal integers, floats) and its event and
-//!   node budgets counted per event as serde-saphyr counts them. It skips serde-saphyr's
-//!   per-key recording, fingerprinting and replay, which cost more than the parser itself
-//!   (see the hostile-input section of `crates/meshtls-bench/README.md`). Anything it does not
-//!   decide — an anchor or alias, a merge key, a core-schema or `%TAG` tag, a directive, a key
-//!   that is not a string or a plain decimal, a key twice, a non-finite float, a radix
-//!   integer, nesting past [`MAX_DEPTH`], any syntax error — is read again by serde-saphyr from
-//!   the start, which gives its value or its error. Differential tests and the `yaml_direct`
-//!   fuzz target hold the two to the same answers.
-//! - serde-saphyr reads the rest, and every typed target ([`parse`], [`parse_documents_as`]).
+//! YAML is read by serde-saphyr with these budgets, into generic values ([`parse_value`],
+//! [`parse_documents`]) or typed targets ([`parse`], [`parse_documents_as`]). A hand-written
+//! reader over the parser's events was measured against it on real manifests (the project's
+//! Istio vectors as a `kubectl`-style stream, a 1 MB stream of PeerAuthentications) and was not
+//! 2× faster (see the hostile-input section of `crates/meshtls-bench/README.md`), so it is gone:
+//! one YAML reader, kept by its authors and fuzzed there.
 //!
 //! JSON text (an object or array, as `kubectl get -o json` prints) is read by the JSON parser
 //! when the YAML reader would read it to the same values: one checking pass counts nodes and
@@ -55,8 +46,6 @@
 use serde::de::DeserializeOwned;
 
 use crate::error::ManifestError;
-
-mod direct;
 
 /// The largest input meshtls parses (16 MiB): larger than any Kubernetes object (etcd caps
 /// objects at 1.5 MiB) with room for `kubectl get -o yaml` lists.
@@ -220,11 +209,6 @@ pub(crate) fn parse_value_within(
     if let Some(value) = json_value(text, what, max_nodes)? {
         return Ok(value);
     }
-    match read_direct(text, direct::Shape::One, max_nodes, what) {
-        Some(Ok(mut docs)) if docs.len() == 1 => return Ok(docs.swap_remove(0)),
-        Some(Err(e)) => return Err(e),
-        _ => {}
-    }
     saphyr_value(text, what, max_nodes)
 }
 
@@ -257,9 +241,6 @@ pub fn parse_documents(
     if let Some(docs) = json_documents::<serde_json::Value>(text, what, MAX_VALUE_NODES)? {
         return Ok(docs.into_iter().filter(|v| !v.is_null()).collect());
     }
-    if let Some(docs) = read_direct(text, direct::Shape::Stream, MAX_VALUE_NODES, what) {
-        return docs;
-    }
     saphyr_documents(text, what)
 }
 
@@ -276,62 +257,6 @@ fn saphyr_documents(
         .flatten()
         .filter(|v| !v.is_null())
         .collect())
-}
-
-/// For the differential tests and the fuzz target: reads `text` with the direct reader and
-/// with serde-saphyr, as a stream and as one document, and says how they differ. Where the
-/// direct reader answers (values or a budget error), serde-saphyr must give the same.
-/// `Ok(true)` when the direct reader answered for the stream, `Ok(false)` when it left the
-/// text to serde-saphyr.
-#[doc(hidden)]
-pub fn check_direct_reader(text: &str) -> Result<bool, String> {
-    if text.len() > MAX_INPUT_BYTES {
-        return Ok(false);
-    }
-    let what = "differential check";
-    let mut answered = false;
-    for (shape, max_nodes) in [
-        (direct::Shape::Stream, MAX_VALUE_NODES),
-        (direct::Shape::One, MAX_VALUE_NODES),
-        (direct::Shape::One, MAX_MESH_CONFIG_NODES),
-    ] {
-        let Some(direct) = read_direct(text, shape, max_nodes, what) else {
-            continue;
-        };
-        let saphyr = match shape {
-            direct::Shape::Stream => {
-                answered = true;
-                saphyr_documents(text, what)
-            }
-            direct::Shape::One => saphyr_value(text, what, max_nodes).map(|v| vec![v]),
-        };
-        if direct != saphyr {
-            return Err(format!(
-                "{shape:?}, {max_nodes} nodes: direct {direct:?}, serde-saphyr {saphyr:?}"
-            ));
-        }
-    }
-    Ok(answered)
-}
-
-/// The direct reader's answer as the readers give it (documents, empty and null ones
-/// dropped, or the budget error), or `None` when it leaves the text to serde-saphyr.
-fn read_direct(
-    text: &str,
-    shape: direct::Shape,
-    max_nodes: usize,
-    what: &'static str,
-) -> Option<Result<Vec<serde_json::Value>, ManifestError>> {
-    match direct::read(text, shape, max_nodes, max_events(max_nodes, text.len())) {
-        Ok(docs) => Some(Ok(docs)),
-        Err(direct::Stop::Over { counted, limit }) => Some(Err(ManifestError::Budget {
-            what,
-            counted,
-            limit,
-            size: text.len(),
-        })),
-        Err(direct::Stop::Unsure) => None,
-    }
 }
 
 /// Parses a multi-document YAML stream into typed documents. Fields `T` does not declare are

@@ -9,25 +9,9 @@ use crate::ca_support as support;
 use meshtls::bundle::{BundleSet, TrustBundle};
 use meshtls::ca::{CaParams, IssueParams, KeyKind, MeshCa};
 use meshtls::svid::{VerifyOptions, verify_svid, verify_svid_with};
-use meshtls::{Error, SpiffeId, TrustDomain};
+use meshtls::{Error, SpiffeId};
 use rustls_pki_types::UnixTime;
 use support::*;
-
-fn td() -> TrustDomain {
-    TrustDomain::new("cluster.local").unwrap()
-}
-
-fn root(key: KeyKind) -> MeshCa {
-    let mut p = CaParams::new(td());
-    p.key = key;
-    MeshCa::create(&p).unwrap()
-}
-
-fn intermediate(under: &MeshCa, key: KeyKind) -> MeshCa {
-    let mut p = CaParams::intermediate(td());
-    p.key = key;
-    under.create_intermediate(&p).unwrap()
-}
 
 fn bundles(ca: &MeshCa) -> BundleSet {
     BundleSet::from_bundles([TrustBundle::new(td(), ca.root_certs_der().to_vec()).unwrap()])

@@ -13,22 +13,6 @@ use rustls_pki_types::CertificateDer;
 use support::*;
 use x509_parser::prelude::*;
 
-fn td() -> TrustDomain {
-    TrustDomain::new("cluster.local").unwrap()
-}
-
-fn root(key: KeyKind) -> MeshCa {
-    let mut p = CaParams::new(td());
-    p.key = key;
-    MeshCa::create(&p).unwrap()
-}
-
-fn intermediate(root: &MeshCa, key: KeyKind) -> MeshCa {
-    let mut p = CaParams::intermediate(td());
-    p.key = key;
-    root.create_intermediate(&p).unwrap()
-}
-
 fn id(text: &str) -> SpiffeId {
     SpiffeId::new(text).unwrap()
 }

@@ -13,6 +13,8 @@ use meshtls::{Error, SpiffeId, TrustDomain};
 use proptest::prelude::*;
 use rustls_pki_types::UnixTime;
 
+use crate::svid_support::{mutate, pem};
+
 struct Fixture {
     ca: MeshCa,
     ca_cert: Vec<u8>,
@@ -64,30 +66,6 @@ fn pem_body(pem: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .unwrap()
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
-    for (at, x) in flips {
-        if !bytes.is_empty() {
-            let i = at % bytes.len();
-            bytes[i] ^= x | 1;
-        }
-    }
-    if let Some(c) = cut {
-        bytes.truncate(c % (bytes.len() + 1));
-    }
-    bytes
 }
 
 fn id() -> SpiffeId {

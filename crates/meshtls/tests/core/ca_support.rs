@@ -7,6 +7,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use meshtls::TrustDomain;
+use meshtls::ca::{CaParams, KeyKind, MeshCa};
+
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 /// A scratch directory removed on drop.
@@ -214,4 +217,23 @@ pub fn certtool_verify(
         ok && text.contains("Chain verification output: Verified"),
         text,
     )
+}
+
+/// The trust domain of the CA tests.
+pub fn td() -> TrustDomain {
+    TrustDomain::new("cluster.local").unwrap()
+}
+
+/// A self-signed root with `key` (Istio's root defaults otherwise).
+pub fn root(key: KeyKind) -> MeshCa {
+    let mut p = CaParams::new(td());
+    p.key = key;
+    MeshCa::create(&p).unwrap()
+}
+
+/// An intermediate with `key` under `under` (Istio's intermediate defaults otherwise).
+pub fn intermediate(under: &MeshCa, key: KeyKind) -> MeshCa {
+    let mut p = CaParams::intermediate(td());
+    p.key = key;
+    under.create_intermediate(&p).unwrap()
 }

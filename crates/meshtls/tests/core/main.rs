@@ -22,7 +22,6 @@ mod hardening;
 mod identity_vectors;
 mod istio_identity;
 mod manifest_budget;
-mod manifest_direct;
 mod manifest_hostile;
 mod policy_crd;
 mod policy_model;

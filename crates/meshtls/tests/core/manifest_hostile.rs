@@ -47,16 +47,7 @@ fn all_refuse(text: &str) -> Vec<String> {
 
 #[test]
 fn billion_laughs() {
-    let mut bomb = String::from(
-        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-    );
-    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
-    for w in names.windows(2) {
-        let (prev, next) = (w[0], w[1]);
-        bomb.push_str(&format!(
-            "{next}: &{next} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
-        ));
-    }
+    let bomb = billion_laughs_text();
     for msg in all_refuse(&bomb) {
         assert!(
             msg.contains("budget") || msg.contains("alias") || msg.contains("limit"),
@@ -179,4 +170,19 @@ spec:
     let set = PolicySet::from_yaml(&one, "istio-system").unwrap();
     let d = set.resolve("shop", &[("app", "api")], Some(9090));
     assert_eq!(d.mode(), meshtls::MtlsMode::Disable);
+}
+
+/// Nine levels of nine aliases each: "billion laughs", 9^9 strings if expanded.
+pub(crate) fn billion_laughs_text() -> String {
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    for w in names.windows(2) {
+        let (prev, next) = (w[0], w[1]);
+        bomb.push_str(&format!(
+            "{next}: &{next} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
+    }
+    bomb
 }

@@ -36,19 +36,6 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
-    for (at, x) in flips {
-        if !bytes.is_empty() {
-            let i = at % bytes.len();
-            bytes[i] ^= x | 1;
-        }
-    }
-    if let Some(c) = cut {
-        bytes.truncate(c % (bytes.len() + 1));
-    }
-    bytes
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 

@@ -211,3 +211,18 @@ pub fn san_ext(uris: &[&str], critical: bool) -> CustomExtension {
     ext.set_criticality(critical);
     ext
 }
+
+/// `bytes` with the bytes at `flips` (positions wrapped to the length) flipped and cut at
+/// `cut` (wrapped too): the fuzz-style damage of the mutation tests.
+pub fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
+    for (at, x) in flips {
+        if !bytes.is_empty() {
+            let i = at % bytes.len();
+            bytes[i] ^= x | 1;
+        }
+    }
+    if let Some(c) = cut {
+        bytes.truncate(c % (bytes.len() + 1));
+    }
+    bytes
+}

@@ -40,12 +40,7 @@ fn gateway_and_sidecar_agree_over_tls12_and_tls13() {
         .build()
         .unwrap();
     for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
-        let client = ClientConfigBuilder::new(material(&ca, GATEWAY, &[&ca]))
-            .expect_server_ids([id(SIDECAR)])
-            .versions(version, version)
-            .unwrap()
-            .build()
-            .unwrap();
+        let client = crate::tls_common::client_at(&ca, GATEWAY, SIDECAR, version);
         let (mut pair, result) = connect(&client, &server);
         result.unwrap();
         assert_eq!(
@@ -283,7 +278,16 @@ fn a_chain_from_an_untrusted_ca_is_refused() {
         .unwrap();
     // TLS 1.2: the server verifies the client before its Finished, so the handshake fails.
     let (_, result) = connect(&client, &server);
-    assert!(result.is_err());
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            crate::tls_common::meshtls_error(&err),
+            Some(meshtls::Error::Svid(
+                meshtls::error::SvidError::Untrusted { .. }
+            ))
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -302,7 +306,8 @@ fn mesh_tlsv1_3_makes_the_sidecar_refuse_tls12() {
         .unwrap()
         .build()
         .unwrap();
-    assert!(connect(&tls12, &server).1.is_err());
+    let err = connect(&tls12, &server).1.unwrap_err();
+    assert!(matches!(err, rustls::Error::PeerIncompatible(_)), "{err:?}");
     let tls13 = ClientConfigBuilder::new(material(&ca, GATEWAY, &[&ca]))
         .expect_server_ids([id(SIDECAR)])
         .build()

@@ -53,12 +53,7 @@ fn resumption_is_off_by_default() {
         let server = ServerConfigBuilder::new(material(&ca, SIDECAR, &[&ca]))
             .build()
             .unwrap();
-        let client = ClientConfigBuilder::new(material(&ca, GATEWAY, &[&ca]))
-            .expect_server_ids([id(SIDECAR)])
-            .versions(version, version)
-            .unwrap()
-            .build()
-            .unwrap();
+        let client = crate::tls_common::client_at(&ca, GATEWAY, SIDECAR, version);
         assert!(!server.session_resumption());
         for _ in 0..3 {
             let (c, s) = connect(&client, &server);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
 
 use crate::tls_common::{TestCa, exchange, handshake};
 use meshtls::SpiffeId;
@@ -94,17 +93,17 @@ fn concurrent_handshakes_survive_100_rotations() {
             .unwrap();
         server_material.set_bundles(both());
         client_material.set_bundles(both());
-        thread::sleep(Duration::from_millis(3));
+        wait_for_handshakes(&ok, &workers);
     }
-    // Let the workers run a little past the last rotation.
-    thread::sleep(Duration::from_millis(30));
+    // And handshakes with the last certificates too.
+    wait_for_handshakes(&ok, &workers);
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
     }
     assert_eq!(failures.load(Ordering::Relaxed), 0);
     assert!(
-        ok.load(Ordering::Relaxed) >= 100,
+        ok.load(Ordering::Relaxed) > rotations.len(),
         "only {} handshakes",
         ok.load(Ordering::Relaxed)
     );
@@ -146,4 +145,13 @@ fn rotating_to_a_bundle_without_the_peer_root_refuses_new_handshakes() {
     let mut c = client.connect(None).unwrap();
     let mut s = server.new_connection().unwrap();
     assert!(handshake(&mut c, &mut s).is_err());
+}
+
+/// Waits until every worker has completed a handshake after this call (progress, not time:
+/// the rotations interleave with handshakes however loaded the machine is), or a worker ended.
+fn wait_for_handshakes(ok: &AtomicUsize, workers: &[thread::JoinHandle<()>]) {
+    let target = ok.load(Ordering::Relaxed) + workers.len();
+    while ok.load(Ordering::Relaxed) < target && !workers.iter().any(|w| w.is_finished()) {
+        thread::yield_now();
+    }
 }

@@ -155,3 +155,30 @@ pub fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// meshtls's own error inside a rustls handshake error (a verifier or authorizer refused the
+/// peer), for typed asserts; `None` for rustls's own errors.
+pub fn meshtls_error(err: &rustls::Error) -> Option<&meshtls::Error> {
+    match err {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            other.0.downcast_ref::<meshtls::Error>()
+        }
+        _ => None,
+    }
+}
+
+/// A client with `me`'s certificate from `ca` that expects the server `server` and speaks only
+/// `version`.
+pub fn client_at(
+    ca: &TestCa,
+    me: &str,
+    server: &str,
+    version: meshtls::tls::TlsVersion,
+) -> meshtls::tls::MtlsClientConfig {
+    meshtls::tls::ClientConfigBuilder::new(material(ca, me, &[ca]))
+        .expect_server_ids([SpiffeId::new(server).unwrap()])
+        .versions(version, version)
+        .unwrap()
+        .build()
+        .unwrap()
+}
