@@ -127,9 +127,10 @@ pub struct ServerConfig {
     pub provider: Option<Arc<CryptoProvider>>,
     /// istiod's node authorization (feature `kube`): a trusted node account may impersonate
     /// an identity only when a pod of that service account runs on the caller's node, as a
-    /// watch of the API server's pods says (see [`super::node_auth`]). It replaces
-    /// [`NodeAccount::any_identity`]; an identity listed in [`NodeAccount::may_impersonate`]
-    /// is still granted without asking it.
+    /// watch of the API server's pods says (see [`super::node_auth`]). With it, every trusted
+    /// node account gets istiod's rule (it replaces [`NodeAccount::any_identity`]); an
+    /// identity listed in [`NodeAccount::may_impersonate`] is granted in addition, without
+    /// asking it.
     #[cfg(feature = "kube")]
     pub node_authorizer: Option<super::node_auth::NodeAuthorizer>,
 }
