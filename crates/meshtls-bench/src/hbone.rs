@@ -39,6 +39,22 @@ fn chunk() -> usize {
         .filter(|&n: &usize| n > 0)
         .unwrap_or(CHUNK)
 }
+
+/// `MESHTLS_BENCH_ROWS=text` runs only the rows whose name contains `text` (e.g. `one tunnel`
+/// to profile the throughput row alone).
+fn wanted(name: &str) -> bool {
+    std::env::var("MESHTLS_BENCH_ROWS").map_or(true, |filter| name.contains(filter.as_str()))
+}
+
+/// Rounds of the throughput row: `MESHTLS_BENCH_HBONE_ROUNDS`, else the harness's samples
+/// clamped to 3..=7.
+fn rounds(samples: usize) -> usize {
+    std::env::var("MESHTLS_BENCH_HBONE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| samples.clamp(3, 7))
+}
 const CONCURRENT: usize = 1000;
 const PER_STREAM: usize = 64 * 1024;
 /// Set in the child processes of the 1,000-stream rows: `tunnels` or `plain`.
@@ -283,143 +299,158 @@ fn try_rows(h: &mut Harness, rt: &tokio::runtime::Runtime) -> Res<()> {
     let target: SocketAddr = format!("127.0.0.1:{}", hbone_sink.port())
         .parse()
         .map_err(e)?;
-    let rounds = h.samples.clamp(3, 7);
-    let cpu0 = crate::ca_protocol::process_cpu();
-    let (tunnel_t, plain_t, tunnel_cpu, plain_cpu) = rt.block_on(async {
-        let (mut tunnel_t, mut plain_t) = (Vec::new(), Vec::new());
-        let (mut tunnel_cpu, mut plain_cpu) = (Duration::ZERO, Duration::ZERO);
-        let cpu = || crate::ca_protocol::process_cpu().unwrap_or_default();
-        for _ in 0..rounds {
-            let s = client
-                .connect(hbone_sink, target, &client_material, &server_id)
-                .await
-                .map_err(e)?;
-            let (t, c) = (Instant::now(), cpu());
-            push(s, STREAM_BYTES).await?;
-            tunnel_t.push(t.elapsed());
-            tunnel_cpu += cpu().saturating_sub(c);
-            let s = plain_connect(plain_sink).await?;
-            let (t, c) = (Instant::now(), cpu());
-            push(s, STREAM_BYTES).await?;
-            plain_t.push(t.elapsed());
-            plain_cpu += cpu().saturating_sub(c);
-        }
-        Ok::<_, String>((tunnel_t, plain_t, tunnel_cpu, plain_cpu))
-    })?;
-    // CPU per MiB of both sides (this process runs client and server), when /proc tells.
-    let cpu_note = match cpu0 {
-        Some(_) => {
-            let per = |d: Duration| {
-                d.as_secs_f64() * 1e3
-                    / (f64::from(rounds as u32) * (STREAM_BYTES / (1024 * 1024)) as f64)
-            };
-            format!(
-                "; CPU {:.2} vs {:.2} ms per MiB",
-                per(tunnel_cpu),
-                per(plain_cpu)
-            )
-        }
-        None => String::new(),
-    };
-    let mib = (STREAM_BYTES / (1024 * 1024)) as u32;
-    let (tun, pl) = (median(tunnel_t), median(plain_t));
-    let rate = |d: Duration| STREAM_BYTES as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
-    h.pair(
-        "hbone",
-        stat("one tunnel, per MiB", tun / mib),
-        stat("plain mTLS stream (tokio-rustls), per MiB", pl / mib),
-        Some(0.9),
-        &format!(
-            "{:.0} MiB/s vs {:.0} MiB/s, {STREAM_BYTES} bytes in {} KiB writes, median of {rounds}{cpu_note}",
-            rate(tun),
-            rate(pl),
-            chunk() / 1024
-        ),
-    );
-
-    // 2. Opening a tunnel on a pooled connection vs a new TLS connection.
-    let ops = 50u64;
-    let pooled = h.measure_batch("CONNECT on a pooled connection", ops, || {
-        let _ = rt.block_on(async {
-            for _ in 0..ops {
+    if wanted("one tunnel") {
+        let rounds = rounds(h.samples);
+        let cpu0 = crate::ca_protocol::process_cpu();
+        let (tunnel_t, plain_t, tunnel_cpu, plain_cpu) = rt.block_on(async {
+            let (mut tunnel_t, mut plain_t) = (Vec::new(), Vec::new());
+            let (mut tunnel_cpu, mut plain_cpu) = (Duration::ZERO, Duration::ZERO);
+            let cpu = || crate::ca_protocol::process_cpu().unwrap_or_default();
+            for _ in 0..rounds {
                 let s = client
                     .connect(hbone_sink, target, &client_material, &server_id)
                     .await
                     .map_err(e)?;
-                drop(s);
-            }
-            Ok::<(), String>(())
-        });
-    });
-    let fresh = h.measure_batch("new TCP + TLS 1.3 handshake (mTLS, P-256)", ops, || {
-        let _ = rt.block_on(async {
-            for _ in 0..ops {
+                let (t, c) = (Instant::now(), cpu());
+                push(s, STREAM_BYTES).await?;
+                tunnel_t.push(t.elapsed());
+                tunnel_cpu += cpu().saturating_sub(c);
                 let s = plain_connect(plain_sink).await?;
-                drop(s);
+                let (t, c) = (Instant::now(), cpu());
+                push(s, STREAM_BYTES).await?;
+                plain_t.push(t.elapsed());
+                plain_cpu += cpu().saturating_sub(c);
             }
-            Ok::<(), String>(())
-        });
-    });
-    h.pair(
-        "hbone",
-        pooled,
-        fresh,
-        None,
-        "one CONNECT round trip vs a full handshake",
-    );
-
-    // 3. 1,000 concurrent streams: tunnels over the pool vs plain mTLS connections, each in a
-    // child process of its own so that neither inherits the other's freed memory.
-    let run_child = |kind: &str| -> Res<(Duration, Option<u64>, usize)> {
-        let exe = std::env::current_exe().map_err(e)?;
-        let out = std::process::Command::new(exe)
-            .args(["--only", "hbone"])
-            .env(CHILD_ENV, kind)
-            .output()
-            .map_err(e)?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix(CHILD_ENV))
-            .ok_or_else(|| {
+            Ok::<_, String>((tunnel_t, plain_t, tunnel_cpu, plain_cpu))
+        })?;
+        // CPU per MiB of both sides (this process runs client and server), when /proc tells.
+        let cpu_note = match cpu0 {
+            Some(_) => {
+                let per = |d: Duration| {
+                    d.as_secs_f64() * 1e3
+                        / (f64::from(rounds as u32) * (STREAM_BYTES / (1024 * 1024)) as f64)
+                };
                 format!(
-                    "{kind} child said {text:?} {}",
-                    String::from_utf8_lossy(&out.stderr)
+                    "; CPU {:.2} vs {:.2} ms per MiB",
+                    per(tunnel_cpu),
+                    per(plain_cpu)
                 )
-            })?;
-        let f: Vec<i64> = line
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
+            }
+            None => String::new(),
+        };
+        let mib = (STREAM_BYTES / (1024 * 1024)) as u32;
+        // The spread: each round's ratio (the plain stream's time over the tunnel's).
+        let ratios: Vec<f64> = tunnel_t
+            .iter()
+            .zip(&plain_t)
+            .map(|(t, p)| p.as_secs_f64() / t.as_secs_f64())
             .collect();
-        match f[..] {
-            [ns, mem, conns] => Ok((
-                Duration::from_nanos(ns as u64),
-                u64::try_from(mem).ok(),
-                conns as usize,
-            )),
-            _ => Err(format!("{kind} child said {line:?}")),
-        }
-    };
-    let (tunnels_t, tunnels_mem, connections) = run_child("tunnels")?;
-    let (plain_t, plain_mem, _) = run_child("plain")?;
-    let kib = |m: Option<u64>| {
-        m.map_or("?".to_owned(), |k| {
-            format!("{:.1} KiB", k as f64 / CONCURRENT as f64)
-        })
-    };
-    let total = (2 * CONCURRENT * PER_STREAM) as f64 / (1024.0 * 1024.0);
-    h.pair(
-        "hbone",
-        stat(&format!("{CONCURRENT} tunnels over {connections} pooled connections"), tunnels_t),
-        stat(&format!("{CONCURRENT} plain mTLS connections"), plain_t),
-        None,
-        &format!(
-            "64 KiB each way per stream; {:.0} vs {:.0} MiB/s; RSS growth per open stream {} vs {} (both sides)",
-            total / tunnels_t.as_secs_f64(),
-            total / plain_t.as_secs_f64(),
-            kib(tunnels_mem),
-            kib(plain_mem)
-        ),
-    );
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(0.0, f64::max);
+        let (tun, pl) = (median(tunnel_t), median(plain_t));
+        let rate = |d: Duration| STREAM_BYTES as f64 / d.as_secs_f64() / (1024.0 * 1024.0);
+        h.pair(
+            "hbone",
+            stat("one tunnel, per MiB", tun / mib),
+            stat("plain mTLS stream (tokio-rustls), per MiB", pl / mib),
+            Some(0.9),
+            &format!(
+                "{:.0} MiB/s vs {:.0} MiB/s, {STREAM_BYTES} bytes in {} KiB writes, median of {rounds} (round ratios {lo:.2}-{hi:.2}x){cpu_note}",
+                rate(tun),
+                rate(pl),
+                chunk() / 1024
+            ),
+        );
+    }
+
+    // 2. Opening a tunnel on a pooled connection vs a new TLS connection.
+    if wanted("CONNECT") {
+        let ops = 50u64;
+        let pooled = h.measure_batch("CONNECT on a pooled connection", ops, || {
+            let _ = rt.block_on(async {
+                for _ in 0..ops {
+                    let s = client
+                        .connect(hbone_sink, target, &client_material, &server_id)
+                        .await
+                        .map_err(e)?;
+                    drop(s);
+                }
+                Ok::<(), String>(())
+            });
+        });
+        let fresh = h.measure_batch("new TCP + TLS 1.3 handshake (mTLS, P-256)", ops, || {
+            let _ = rt.block_on(async {
+                for _ in 0..ops {
+                    let s = plain_connect(plain_sink).await?;
+                    drop(s);
+                }
+                Ok::<(), String>(())
+            });
+        });
+        h.pair(
+            "hbone",
+            pooled,
+            fresh,
+            None,
+            "one CONNECT round trip vs a full handshake",
+        );
+    }
+
+    if wanted("tunnels over") {
+        // 3. 1,000 concurrent streams: tunnels over the pool vs plain mTLS connections, each in a
+        // child process of its own so that neither inherits the other's freed memory.
+        let run_child = |kind: &str| -> Res<(Duration, Option<u64>, usize)> {
+            let exe = std::env::current_exe().map_err(e)?;
+            let out = std::process::Command::new(exe)
+                .args(["--only", "hbone"])
+                .env(CHILD_ENV, kind)
+                .output()
+                .map_err(e)?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix(CHILD_ENV))
+                .ok_or_else(|| {
+                    format!(
+                        "{kind} child said {text:?} {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                })?;
+            let f: Vec<i64> = line
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            match f[..] {
+                [ns, mem, conns] => Ok((
+                    Duration::from_nanos(ns as u64),
+                    u64::try_from(mem).ok(),
+                    conns as usize,
+                )),
+                _ => Err(format!("{kind} child said {line:?}")),
+            }
+        };
+        let (tunnels_t, tunnels_mem, connections) = run_child("tunnels")?;
+        let (plain_t, plain_mem, _) = run_child("plain")?;
+        let kib = |m: Option<u64>| {
+            m.map_or("?".to_owned(), |k| {
+                format!("{:.1} KiB", k as f64 / CONCURRENT as f64)
+            })
+        };
+        let total = (2 * CONCURRENT * PER_STREAM) as f64 / (1024.0 * 1024.0);
+        h.pair(
+            "hbone",
+            stat(&format!("{CONCURRENT} tunnels over {connections} pooled connections"), tunnels_t),
+            stat(&format!("{CONCURRENT} plain mTLS connections"), plain_t),
+            None,
+            &format!(
+                "64 KiB each way per stream; {:.0} vs {:.0} MiB/s; RSS growth per open stream {} vs {} (both sides)",
+                total / tunnels_t.as_secs_f64(),
+                total / plain_t.as_secs_f64(),
+                kib(tunnels_mem),
+                kib(plain_mem)
+            ),
+        );
+    }
+
     Ok(())
 }

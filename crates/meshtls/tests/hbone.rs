@@ -129,6 +129,88 @@ async fn tunnel_through_meshtls_acceptor_carries_bytes_both_ways() {
     assert_eq!(got_target, target);
 }
 
+/// One read takes every DATA frame that has arrived (frames are 16 KiB), as a TCP socket's read
+/// takes every segment, instead of one frame per read.
+#[tokio::test]
+async fn one_read_takes_every_frame_that_arrived() {
+    let m = mesh();
+    let server = HboneServerBuilder::new(m.server_material.clone())
+        .build()
+        .unwrap();
+    let mut listener = server.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let via = listener.local_addr();
+    let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 249) as u8).collect();
+    let expected = sent.clone();
+    tokio::spawn(async move {
+        let request = listener.accept().await.unwrap();
+        let mut s = request.accept().unwrap();
+        s.write_all(&sent).await.unwrap();
+        s.shutdown().await.unwrap();
+        // Keep the stream (and the listener) until the client is done.
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+    });
+    let client = HboneClient::default();
+    let mut s = client
+        .connect(via, via, &m.client_material, &id(SERVER_ID))
+        .await
+        .unwrap();
+    // Everything the acceptor wrote arrives (12+ frames) before the first read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(
+        n > 16 * 1024,
+        "the first read returned {n} bytes: one frame, not every frame that had arrived"
+    );
+    let mut got = buf[..n].to_vec();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, expected);
+    s.shutdown().await.unwrap();
+}
+
+/// Megabytes in both directions on three streams of one connection at once: the batched writes
+/// (many frames of several streams per TLS write) reach Istio's Go server (golang.org/x/net's
+/// HTTP/2) and come back whole.
+#[tokio::test]
+async fn large_transfers_with_istio_go_server_keep_every_byte() {
+    let Some(peer) = go_peer() else { return };
+    let m = mesh();
+    let files = Files::new("server-large");
+    let server = GoServer::start(&peer, files.identity("server", &m.server, &m.ca.root_pem));
+    let echo = tcp_echo().await;
+    let client = HboneClient::default();
+    let mut runs = Vec::new();
+    for k in 0..3u32 {
+        let s = client
+            .connect(server.1, echo, &m.client_material, &id(SERVER_ID))
+            .await
+            .unwrap();
+        let message: Vec<u8> = (0..(6u32 << 20))
+            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(k) >> 13) as u8)
+            .collect();
+        runs.push(tokio::spawn(async move {
+            // Written and read at once: the echo sends back while we write.
+            let (mut r, mut w) = tokio::io::split(s);
+            let reader = tokio::spawn(async move {
+                let mut back = Vec::new();
+                r.read_to_end(&mut back).await.unwrap();
+                back
+            });
+            w.write_all(&message).await.unwrap();
+            w.shutdown().await.unwrap();
+            reader.await.unwrap() == message
+        }));
+    }
+    for r in runs {
+        assert!(
+            r.await.unwrap(),
+            "a 6 MiB echo through Go's server came back changed"
+        );
+    }
+    assert_eq!(client.connection_count(), 1);
+}
+
 #[tokio::test]
 async fn streams_share_a_pooled_connection_up_to_the_cap_and_idle_ones_close() {
     let m = mesh();

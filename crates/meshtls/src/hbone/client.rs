@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::io::BatchedTls;
 use super::stream::{HboneStream, OnDrop};
 use super::{
     ALPN_H2, CONNECT_TIMEOUT, CONNECTION_WINDOW, DEFAULT_IDLE_TIMEOUT,
@@ -315,7 +316,7 @@ impl HboneClient {
                 .initial_connection_window_size(CONNECTION_WINDOW)
                 .max_frame_size(super::MAX_FRAME_SIZE)
                 .max_send_buffer_size(super::MAX_SEND_BUFFER)
-                .handshake::<_, Bytes>(tls),
+                .handshake::<_, Bytes>(BatchedTls::new(tls)),
         )
         .await
         .map_err(|_| HboneError::Closed {
@@ -523,7 +524,10 @@ fn handshake_error(via: SocketAddr, expected: &SpiffeId, e: &std::io::Error) -> 
 /// Drives one connection until it fails, the peer closes it, or it has been idle for
 /// `idle_timeout`; then takes it out of the pool.
 async fn drive(
-    mut connection: h2::client::Connection<tokio_rustls::client::TlsStream<TcpStream>, Bytes>,
+    mut connection: h2::client::Connection<
+        BatchedTls<tokio_rustls::client::TlsStream<TcpStream>>,
+        Bytes,
+    >,
     shared: Arc<Shared>,
     inner: Weak<Inner>,
     key: PoolKey,

@@ -41,6 +41,7 @@
 //! ```
 
 mod client;
+mod io;
 mod server;
 mod stream;
 

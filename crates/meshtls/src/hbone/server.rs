@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::io::BatchedTls;
 use super::stream::HboneStream;
 use super::{
     ALPN_H2, CONNECT_TIMEOUT, CONNECTION_WINDOW, DEFAULT_MAX_CONCURRENT_STREAMS,
@@ -372,7 +373,7 @@ async fn serve_connection(
         .max_send_buffer_size(MAX_SEND_BUFFER)
         .max_concurrent_streams(server.max_concurrent_streams)
         .max_header_list_size(server.max_header_list_size)
-        .handshake::<_, Bytes>(tls);
+        .handshake::<_, Bytes>(BatchedTls::new(tls));
     let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
         Ok(Ok(conn)) => conn,
         _ => return,

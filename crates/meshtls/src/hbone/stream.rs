@@ -31,6 +31,8 @@ pub struct HboneStream {
     send: SendStream<Bytes>,
     recv: RecvStream,
     buffered: Bytes,
+    /// A read error met after some bytes were returned, for the next read.
+    read_error: Option<io::Error>,
     read_done: bool,
     write_done: bool,
     on_drop: Option<Box<dyn OnDrop>>,
@@ -56,6 +58,7 @@ impl HboneStream {
             send,
             recv,
             buffered: Bytes::new(),
+            read_error: None,
             read_done: false,
             write_done: false,
             on_drop,
@@ -94,21 +97,38 @@ impl AsyncRead for HboneStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let Some(e) = this.read_error.take() {
+            return Poll::Ready(Err(e));
+        }
+        // Fills `buf` from as many received frames as are ready (one frame is 16 KiB).
+        let mut filled = false;
         loop {
             if !this.buffered.is_empty() {
                 let n = this.buffered.len().min(buf.remaining());
                 buf.put_slice(&this.buffered[..n]);
                 this.buffered.advance(n);
-                return Poll::Ready(Ok(()));
+                filled = true;
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
             }
             if this.read_done {
                 return Poll::Ready(Ok(()));
             }
-            match ready!(this.recv.poll_data(cx)) {
+            let next = match this.recv.poll_data(cx) {
+                Poll::Pending if filled => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(next) => next,
+            };
+            match next {
                 Some(Ok(chunk)) => {
                     // The bytes are ours now: give the peer its window back at once.
                     let _ = this.recv.flow_control().release_capacity(chunk.len());
                     this.buffered = chunk;
+                }
+                Some(Err(e)) if filled => {
+                    this.read_error = Some(Self::io_error(e));
+                    return Poll::Ready(Ok(()));
                 }
                 Some(Err(e)) => return Poll::Ready(Err(Self::io_error(e))),
                 None => this.read_done = true,
@@ -138,10 +158,9 @@ impl AsyncWrite for HboneStream {
             let have = this.send.capacity();
             if have > 0 {
                 let n = have.min(want);
-                return match this
-                    .send
-                    .send_data(Bytes::copy_from_slice(&buf[..n]), false)
-                {
+                // h2 queues what it is given: the bytes are copied once, into a `Bytes`.
+                let data = Bytes::copy_from_slice(&buf[..n]);
+                return match this.send.send_data(data, false) {
                     Ok(()) => Poll::Ready(Ok(n)),
                     Err(e) => Poll::Ready(Err(Self::io_error(e))),
                 };
