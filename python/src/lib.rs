@@ -17,6 +17,7 @@ mod logging;
 mod policy;
 mod svid;
 mod tls;
+mod workload_api;
 
 #[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -32,6 +33,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tls::register(m)?;
     hbone::register(m)?;
     bench::register(m)?;
+    workload_api::register(m)?;
     logging::install();
     Ok(())
 }

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod attest;
+mod authority;
 pub mod proto;
 pub mod registration;
 pub mod server;

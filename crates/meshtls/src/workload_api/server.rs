@@ -44,6 +44,7 @@ use tonic_prost::ProstCodec;
 use zeroize::Zeroizing;
 
 use super::attest::{AttestError, PeerCred};
+use super::authority::{AuthorityFix, c_core_authority_len};
 use super::proto;
 use super::registration::{Entry, Registration};
 use crate::bundle::TrustBundle;
@@ -391,10 +392,10 @@ impl fmt::Debug for Shared {
 }
 
 impl WorkloadApiServer {
-    /// A builder for a server whose SVIDs `ca` mints.
-    pub fn builder(ca: MeshCa) -> WorkloadApiServerBuilder {
+    /// A builder for a server whose SVIDs `ca` mints (a `MeshCa` or an `Arc` of one).
+    pub fn builder(ca: impl Into<Arc<MeshCa>>) -> WorkloadApiServerBuilder {
         WorkloadApiServerBuilder {
-            ca: Arc::new(ca),
+            ca: ca.into(),
             signer: None,
             registration: None,
             federated: Vec::new(),
@@ -821,7 +822,12 @@ async fn bind_and_accept(
             }
             let listener =
                 tokio::net::UnixListener::bind(path).map_err(|e| sock_err("bind", &e))?;
-            let task = tokio::spawn(accept_loop(stop, limit, Listener::Unix(listener), shared));
+            let task = tokio::spawn(accept_loop(
+                stop,
+                limit,
+                Listener::Unix(listener, c_core_authority_len(path)),
+                shared,
+            ));
             Ok((address.clone(), task))
         }
         ListenAddress::Tcp(addr) => {
@@ -841,7 +847,7 @@ async fn bind_and_accept(
 }
 
 enum Listener {
-    Unix(tokio::net::UnixListener),
+    Unix(tokio::net::UnixListener, usize),
     Tcp(tokio::net::TcpListener, SocketAddr),
 }
 
@@ -860,8 +866,9 @@ async fn accept_loop(
         let accepted = tokio::select! {
             a = async {
                 match &listener {
-                    Listener::Unix(l) => l.accept().await.map(|(s, _)| {
+                    Listener::Unix(l, authority_len) => l.accept().await.map(|(s, _)| {
                         let cred = PeerCred::of_unix(&s);
+                        let s = AuthorityFix::new(s, Some(*authority_len));
                         tokio::spawn(serve_connection(s, cred, shared.clone(), permit, conn_stop.clone()));
                     }),
                     Listener::Tcp(l, local) => l.accept().await.map(|(s, peer)| {

@@ -65,9 +65,17 @@ pub struct TestWorkloadApiBuilder {
     identities: Vec<(SpiffeId, String)>,
     options: ServerOptions,
     rotate_every: Option<Duration>,
+    tcp: bool,
 }
 
 impl TestWorkloadApiBuilder {
+    /// Listens on `tcp://127.0.0.1:<free port>` instead of a unix socket (callers are then
+    /// attested by uid through `/proc/net/tcp`).
+    pub fn tcp(mut self) -> Self {
+        self.tcp = true;
+        self
+    }
+
     /// Adds an identity for the calling process (the first is its default), with a hint
     /// (`""` for none).
     pub fn identity(mut self, spiffe_id: &str, hint: &str) -> Result<Self, Error> {
@@ -104,7 +112,11 @@ impl TestWorkloadApiBuilder {
         let signer = JwtSigner::generate(self.trust_domain.clone(), KeyKind::EcP256)?;
         let registration = registration_for(&self.identities)?;
         let dir = TempDir::new()?;
-        let address = ListenAddress::Unix(dir.path.join("agent.sock"));
+        let address = if self.tcp {
+            ListenAddress::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        } else {
+            ListenAddress::Unix(dir.path.join("agent.sock"))
+        };
         let server = WorkloadApiServer::builder(ca)
             .jwt_signer(signer)
             .registration(registration)
@@ -172,6 +184,7 @@ impl TestWorkloadApi {
             identities: Vec::new(),
             options: ServerOptions::default(),
             rotate_every: None,
+            tcp: false,
         })
     }
 
@@ -179,14 +192,17 @@ impl TestWorkloadApi {
         &self.server
     }
 
-    /// The `SPIFFE_ENDPOINT_SOCKET` value (`unix:///.../agent.sock`).
+    /// The `SPIFFE_ENDPOINT_SOCKET` value (`unix:///.../agent.sock`, or `tcp://127.0.0.1:<port>`).
     pub fn endpoint(&self) -> String {
         self.server().endpoint()
     }
 
-    /// The socket's path.
-    pub fn socket_path(&self) -> PathBuf {
-        self.dir.path.join("agent.sock")
+    /// The socket's path (`None` over tcp).
+    pub fn socket_path(&self) -> Option<PathBuf> {
+        match self.server.address() {
+            ListenAddress::Unix(p) => Some(p.clone()),
+            _ => None,
+        }
     }
 
     /// The CA that mints the X.509-SVIDs (its root is the trust bundle served).
