@@ -2250,7 +2250,7 @@ def validate_jwt_svid(
 
 @final
 class WorkloadApiServer:
-    """The native Workload API server; use :class:`meshtls.workload_api.WorkloadApiServer`."""
+    """The SPIFFE Workload API server (see ``meshtls.workload_api.WorkloadApiServer``)."""
     def __new__(
         cls,
         ca: MeshCa,
@@ -2270,7 +2270,8 @@ class WorkloadApiServer:
         """The ``SPIFFE_ENDPOINT_SOCKET`` value that reaches this server."""
     def rotate(self) -> None:
         """Renews every X.509-SVID now; returns once the new ones are published to every open
-        stream."""
+        stream.
+        """
     def set_registration_text(self, text: str) -> None:
         """Replaces the registration with entries read from YAML/JSON text."""
     def stop(self) -> None:
@@ -2278,8 +2279,7 @@ class WorkloadApiServer:
 
 @final
 class FakeWorkloadApi:
-    """An in-process test Workload API on a temporary socket (see
-    :func:`meshtls.workload_api.fake_server`)."""
+    """The in-process test Workload API (see ``meshtls.workload_api.fake_server``)."""
     def __new__(
         cls,
         trust_domain: TrustDomain | str,
@@ -2304,8 +2304,9 @@ class FakeWorkloadApi:
     def set_identities(self, identities: Sequence[tuple[str, str]]) -> None:
         """Replaces the identities (``[(spiffe_id, hint), ...]``); ``[]`` withdraws them all."""
     def fail(self, status: Literal["unavailable", "permission_denied"], *, calls: int | None = 1) -> None:
-        """The next ``calls`` calls fail with ``status``; ``calls=None`` fails every call until
-        ``clear_failures()``."""
+        """The next ``calls`` calls fail with ``status`` (``"unavailable"`` or
+        ``"permission_denied"``); ``calls=None`` fails every call until ``clear_failures()``.
+        """
     def clear_failures(self) -> None:
         """Ends injected failures."""
     def interrupt_streams(self, status: Literal["unavailable", "permission_denied"]) -> None:
