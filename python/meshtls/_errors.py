@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "MeshTlsError",
+    "WorkloadApiError",
     "InvalidSpiffeIdError",
     "IdentityError",
     "ManifestError",
@@ -159,3 +160,9 @@ class JwtError(MeshTlsError, ValueError):
     """A JWT-SVID was rejected (the message names the rule: algorithm, typ, header, kid,
     subject, bundle, key, signature, audience, expiry), could not be minted, or a JWKS or
     expected audience was unusable."""
+
+
+class WorkloadApiError(MeshTlsError):
+    """The SPIFFE Workload API server could not be configured or started: a bad socket address
+    or option, a registration entry that breaks a rule (the message names the entry, the field
+    and the rule), a socket that cannot be bound, or a server used after ``stop()``."""

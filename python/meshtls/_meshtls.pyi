@@ -2203,3 +2203,71 @@ def validate_jwt_svid(
     Raises:
         JwtError: the rule the token broke, or a bad bundle or audience.
     """
+
+# --- SPIFFE Workload API server (meshtls.workload_api) ---
+
+@final
+class WorkloadApiServer:
+    """The SPIFFE Workload API server (see ``meshtls.workload_api.WorkloadApiServer``)."""
+    def __new__(
+        cls,
+        ca: MeshCa,
+        *,
+        socket: str,
+        registration_file: str | None = None,
+        registration_text: str | None = None,
+        jwt_signer: JwtSigner | None = None,
+        federated: Sequence[tuple[TrustDomain | str, str]] | None = None,
+        x509_ttl: _dt.timedelta | None = None,
+        jwt_ttl: _dt.timedelta | None = None,
+        max_connections: int | None = None,
+        max_streams_per_connection: int | None = None,
+    ) -> WorkloadApiServer: ...
+    @property
+    def endpoint(self) -> str:
+        """The ``SPIFFE_ENDPOINT_SOCKET`` value that reaches this server."""
+    def rotate(self) -> None:
+        """Renews every X.509-SVID now; returns once the new ones are published to every open
+        stream.
+        """
+    def set_registration_text(self, text: str) -> None:
+        """Replaces the registration with entries read from YAML/JSON text."""
+    def stop(self) -> None:
+        """Stops serving: open streams end, the socket file is removed. Idempotent."""
+
+@final
+class FakeWorkloadApi:
+    """The in-process test Workload API (see ``meshtls.workload_api.fake_server``)."""
+    def __new__(
+        cls,
+        trust_domain: TrustDomain | str,
+        *,
+        identities: Sequence[tuple[str, str]],
+        transport: Literal["tcp", "unix"] = "unix",
+        x509_ttl: _dt.timedelta | None = None,
+        jwt_ttl: _dt.timedelta | None = None,
+        rotate_every: _dt.timedelta | None = None,
+    ) -> FakeWorkloadApi: ...
+    @property
+    def endpoint(self) -> str:
+        """The ``SPIFFE_ENDPOINT_SOCKET`` value (``tcp://127.0.0.1:<port>`` or ``unix:///.../agent.sock``)."""
+    @property
+    def root_cert_pem(self) -> str:
+        """The PEM root of the test CA (the X.509 bundle served)."""
+    @property
+    def jwks(self) -> str:
+        """The JWT bundle served, as a SPIFFE bundle JWKS (``use: jwt-svid``)."""
+    def rotate(self) -> None:
+        """Rotates every X.509-SVID now; returns once the new ones are published."""
+    def set_identities(self, identities: Sequence[tuple[str, str]]) -> None:
+        """Replaces the identities (``[(spiffe_id, hint), ...]``); ``[]`` withdraws them all."""
+    def fail(self, status: Literal["unavailable", "permission_denied"], *, calls: int | None = 1) -> None:
+        """The next ``calls`` calls fail with ``status`` (``"unavailable"`` or
+        ``"permission_denied"``); ``calls=None`` fails every call until ``clear_failures()``.
+        """
+    def clear_failures(self) -> None:
+        """Ends injected failures."""
+    def interrupt_streams(self, status: Literal["unavailable", "permission_denied"]) -> None:
+        """Ends every open stream with ``status``."""
+    def stop(self) -> None:
+        """Stops the server and removes its directory. Idempotent."""

@@ -26,6 +26,7 @@ import_exception!(meshtls._errors, HbonePeerIdentityError);
 import_exception!(meshtls._errors, HboneDeniedError);
 import_exception!(meshtls._errors, HboneNoUpstreamError);
 import_exception!(meshtls._errors, HboneBadRequestError);
+import_exception!(meshtls._errors, WorkloadApiError);
 
 /// Maps a meshtls error to its Python exception, keeping the message.
 pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
@@ -47,6 +48,7 @@ pub(crate) fn to_py(err: meshtls::Error) -> PyErr {
         meshtls::Error::Jwt(_) => JwtError::new_err(msg),
         meshtls::Error::Io { .. } => FileError::new_err(msg),
         meshtls::Error::Hbone(e) => hbone_error(&e, msg),
+        meshtls::Error::WorkloadApi(_) => WorkloadApiError::new_err(msg),
         _ => MeshTlsError::new_err(msg),
     }
 }

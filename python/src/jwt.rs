@@ -33,7 +33,7 @@ fn shape(name: &str) -> PyResult<meshtls::jwt::JwksShape> {
 ///     'spiffe://example.org/web'
 #[pyclass(frozen, module = "meshtls", name = "JwtSigner")]
 pub(crate) struct PyJwtSigner {
-    inner: meshtls::jwt::JwtSigner,
+    pub(crate) inner: meshtls::jwt::JwtSigner,
 }
 
 #[pymethods]

@@ -19,6 +19,7 @@ mod logging;
 mod policy;
 mod svid;
 mod tls;
+mod workload_api;
 
 #[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -35,6 +36,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hbone::register(m)?;
     #[cfg(feature = "bench")]
     bench::register(m)?;
+    workload_api::register(m)?;
     logging::install();
     Ok(())
 }

@@ -26,6 +26,8 @@ mod jwt;
 mod path;
 mod policy;
 mod svid;
+#[cfg(feature = "workload-api")]
+mod workload_api;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -77,6 +79,9 @@ enum Command {
     Controller(controller::ControllerArgs),
     /// JWT-SVIDs: a CA's JWT key, mint, bundle (JWKS), verify.
     Jwt(jwt::JwtArgs),
+    /// The SPIFFE Workload API: `serve` it from a CA and a registration file.
+    #[cfg(feature = "workload-api")]
+    WorkloadApi(workload_api::WorkloadApiArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -128,6 +133,8 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Hbone(_) => "hbone",
         meshtls::Error::Controller(_) => "controller",
         meshtls::Error::Jwt(_) => "jwt",
+        #[cfg(feature = "workload-api")]
+        meshtls::Error::WorkloadApi(_) => "workload_api",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -204,6 +211,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "kube")]
         Command::Controller(args) => controller::run(args),
         Command::Jwt(args) => jwt::run(args),
+        #[cfg(feature = "workload-api")]
+        Command::WorkloadApi(args) => workload_api::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

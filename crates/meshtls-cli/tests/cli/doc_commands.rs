@@ -67,6 +67,7 @@ fn runnable(commands: &[(usize, String)]) -> bool {
             c.starts_with("meshtls ")
                 && !c.starts_with("meshtls ca serve")
                 && !c.starts_with("meshtls hbone serve")
+                && !c.starts_with("meshtls workload-api serve")
                 && !c.starts_with("meshtls controller ")
                 || c.starts_with("examples/manifests/make-chain.sh ")
         })
