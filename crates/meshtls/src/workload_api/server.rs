@@ -728,13 +728,17 @@ fn read_changed(path: &Path, old: Option<&str>) -> Result<Option<String>, Error>
 
 async fn maintain(shared: Arc<Shared>, mut state: MaintainState, mut stop: watch::Receiver<bool>) {
     let mut done_rotations = 0u64;
+    // A renewal that failed leaves its SVID due: without a floor the loop would retry at once,
+    // forever (an expired CA would burn a core). Failed renewals back off from 1 s to 60 s.
+    let mut retry_after = Duration::ZERO;
     loop {
         let now = SystemTime::now();
         let next = state
             .next_due()
             .and_then(|t| t.duration_since(now).ok())
             .unwrap_or_default()
-            .min(shared.options.reload_interval);
+            .max(retry_after)
+            .min(shared.options.reload_interval.max(retry_after));
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
             _ = shared.wake.notified() => {}
@@ -786,8 +790,19 @@ async fn maintain(shared: Arc<Shared>, mut state: MaintainState, mut stop: watch
             }
             Err(e) => log::warn!("workload api: refresh failed: {e}"),
         }
+        let still_due = state.next_due().is_some_and(|t| t <= SystemTime::now());
+        retry_after = if still_due {
+            (retry_after * 2).clamp(RENEW_RETRY_MIN, RENEW_RETRY_MAX)
+        } else {
+            Duration::ZERO
+        };
     }
 }
+
+/// The first pause after a failed renewal; it doubles on each further failure.
+const RENEW_RETRY_MIN: Duration = Duration::from_secs(1);
+/// The longest pause between retries of a failed renewal.
+const RENEW_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Binds the listener and spawns its accept loop.
 async fn bind_and_accept(
