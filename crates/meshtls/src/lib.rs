@@ -137,6 +137,8 @@
 //! - `kube` (implies `grpc`): the gateway-certificate controller on kube-rs
 //!   (`controller::Controller`): watches, server-side apply, Lease leader election, health and
 //!   metrics. The decision itself ([`controller::decide`]) needs no feature.
+//! - `workload-api` (implies `grpc`): the SPIFFE Workload API (`workload_api`) on tonic over
+//!   unix sockets.
 //!
 //! No feature is on by default. The crypto backend is aws-lc-rs throughout (rustls, webpki,
 //! rcgen). The minimum Rust version is 1.89.
@@ -162,6 +164,8 @@ pub mod path;
 pub mod policy;
 pub mod svid;
 pub mod tls;
+#[cfg(feature = "workload-api")]
+pub mod workload_api;
 pub(crate) mod x509;
 
 pub use authz::Authorizer;

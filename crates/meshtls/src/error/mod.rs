@@ -18,6 +18,8 @@ mod mesh;
 mod policy;
 mod svid;
 mod tls;
+#[cfg(feature = "workload-api")]
+mod workload_api;
 
 pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
@@ -31,6 +33,8 @@ pub use mesh::MeshConfigError;
 pub use policy::{PolicyError, Rule, Violation};
 pub use svid::{AuthzError, BundleError, LeafRule, SigningRule, SvidError};
 pub use tls::TlsError;
+#[cfg(feature = "workload-api")]
+pub use workload_api::WorkloadApiError;
 
 /// The one error type of meshtls.
 ///
@@ -85,6 +89,10 @@ pub enum Error {
     /// A JWT-SVID could not be minted or was rejected.
     #[error(transparent)]
     Jwt(#[from] JwtError),
+    /// The SPIFFE Workload API server could not be configured or started.
+    #[cfg(feature = "workload-api")]
+    #[error(transparent)]
+    WorkloadApi(#[from] WorkloadApiError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {
