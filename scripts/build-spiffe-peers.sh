@@ -26,7 +26,9 @@ for peer in go-spiffe-jwt; do
 done
 
 # SPIRE: two commands of one published module, built with the versions its go.sum pins (SPIRE
-# needs cgo for its sqlite datastore). Cold: about N minutes on 2 cores (module download included).
+# needs cgo for its sqlite datastore; -s -w keeps the two binaries small). Cold, measured: module
+# download 2m02s, then the build 11m15s of CPU (54m40s wall on 2 cores shared with six other
+# builds, load average 19).
 out="$CACHE/spire"
 stamp="$CACHE/spire.stamp"
 want=$(cat tests/peers/spire/go.mod tests/peers/spire/go.sum | sha256sum | cut -c1-64)
@@ -35,7 +37,7 @@ if [ "${1:-}" = --force ] || [ ! -x "$out/spire-server" ] || [ ! -x "$out/spire-
   echo "build-spiffe-peers: building spire-server and spire-agent into $out"
   rm -rf "$out.tmp"
   mkdir -p "$out.tmp"
-  (cd tests/peers/spire && CGO_ENABLED=1 go build -trimpath -o "$out.tmp/" \
+  (cd tests/peers/spire && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o "$out.tmp/" \
     github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent)
   rm -rf "$out"
   mv "$out.tmp" "$out"

@@ -17,6 +17,7 @@ mod logging;
 mod policy;
 mod svid;
 mod tls;
+mod workload_client;
 
 #[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -31,6 +32,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     authz_policy::register(m)?;
     tls::register(m)?;
     hbone::register(m)?;
+    workload_client::register(m)?;
     bench::register(m)?;
     logging::install();
     Ok(())

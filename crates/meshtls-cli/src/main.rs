@@ -26,6 +26,8 @@ mod jwt;
 mod path;
 mod policy;
 mod svid;
+#[cfg(feature = "workload-api")]
+mod workload_api_fetch;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -77,6 +79,10 @@ enum Command {
     Controller(controller::ControllerArgs),
     /// JWT-SVIDs: a CA's JWT key, mint, bundle (JWKS), verify.
     Jwt(jwt::JwtArgs),
+    /// The SPIFFE Workload API as a client: `fetch x509|jwt|bundles` (like `spire-agent api
+    /// fetch`), from SPIRE's agent or any other Workload API.
+    #[cfg(feature = "workload-api")]
+    WorkloadApi(workload_api_fetch::WorkloadApiArgs),
 }
 
 /// Why a command could not run (exit code 2): bad usage, an unreadable file, or a library
@@ -128,6 +134,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Hbone(_) => "hbone",
         meshtls::Error::Controller(_) => "controller",
         meshtls::Error::Jwt(_) => "jwt",
+        meshtls::Error::WorkloadClient(_) => "workload_api_client",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }
@@ -204,6 +211,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "kube")]
         Command::Controller(args) => controller::run(args),
         Command::Jwt(args) => jwt::run(args),
+        #[cfg(feature = "workload-api")]
+        Command::WorkloadApi(args) => workload_api_fetch::run(args),
     };
     match outcome {
         Ok(Outcome::Yes(json, text)) => {

@@ -132,9 +132,10 @@ plugins {{
         let token_out = spire
             .server_cli(&["token", "generate", "-ttl", "600"])
             .unwrap();
+        // `Token: <uuid>` (later lines may carry advice).
         let token = token_out
-            .trim()
-            .strip_prefix("Token:")
+            .lines()
+            .find_map(|l| l.strip_prefix("Token:"))
             .unwrap_or_else(|| panic!("token generate said {token_out:?}"))
             .trim()
             .to_owned();
