@@ -136,7 +136,8 @@ impl<T> Shared<T> {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    fn failed(&self, error: WorkloadClientError, on_stream: bool) {
+    /// Records an error; returns whether it withdrew the identity.
+    fn failed(&self, error: WorkloadClientError, on_stream: bool) -> bool {
         let withdrawn = on_stream && error.code() == Some(StatusCode::PermissionDenied);
         if withdrawn {
             self.set(None);
@@ -147,6 +148,7 @@ impl<T> Shared<T> {
             s.withdrawn |= withdrawn;
             s.stopped |= stopped;
         });
+        withdrawn
     }
 
     /// Waits until generation > `after`, the source stops, or `timeout` passes.
@@ -207,6 +209,7 @@ async fn run<T, S, O>(
     options: SourceOptions,
     open: impl Fn() -> O,
     apply: impl Fn(T) -> Result<S, WorkloadClientError>,
+    on_withdraw: impl Fn(),
 ) where
     O: Future<Output = Result<Watch<T>, WorkloadClientError>>,
 {
@@ -221,17 +224,23 @@ async fn run<T, S, O>(
                             delay = options.backoff_initial;
                         }
                         // An unusable message is discarded (§4.5); the stream stays open.
-                        Err(e) => shared.failed(e, false),
+                        Err(e) => {
+                            shared.failed(e, false);
+                        }
                     },
                     Some(Err(e)) => {
-                        shared.failed(e, true);
+                        if shared.failed(e, true) {
+                            on_withdraw();
+                        }
                         break;
                     }
                     // The server ended the stream: reconnect at once (§4.2).
                     None => break,
                 }
             },
-            Err(e) => shared.failed(e, false),
+            Err(e) => {
+                shared.failed(e, false);
+            }
         }
         if shared.status().stopped {
             return;
@@ -290,6 +299,7 @@ impl X509Source {
             let client = client.clone();
             let selector = options.selector.clone();
             let material = Arc::clone(&material);
+            let withdraw = Arc::clone(&material);
             let opts = options.clone();
             tokio::spawn(async move {
                 run(
@@ -301,6 +311,12 @@ impl X509Source {
                         feed(&material, &svid, context.bundles())?;
                         Ok(X509State { context, svid })
                     },
+                    // The identity was withdrawn: no peer verifies until the next update.
+                    || {
+                        if let Some(m) = lock(&withdraw).as_ref() {
+                            m.set_bundles(BundleSet::new());
+                        }
+                    },
                 )
                 .await;
             })
@@ -308,32 +324,12 @@ impl X509Source {
         let task = Arc::new(Task(task));
         shared.wait_for_update(0, options.initial_timeout).await?;
         let material = lock(&material).clone().ok_or(WorkloadClientError::Closed)?;
-        let source = X509Source {
+        Ok(X509Source {
             shared,
             material,
             client,
             _task: task,
-        };
-        source.watch_withdrawal();
-        Ok(source)
-    }
-
-    /// Empties the material's bundles when the identity is withdrawn.
-    fn watch_withdrawal(&self) {
-        let shared = Arc::clone(&self.shared);
-        let material = self.material.clone();
-        let mut rx = shared.generation.subscribe();
-        let weak = Arc::downgrade(&self._task);
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                if weak.strong_count() == 0 {
-                    return;
-                }
-                if shared.status().withdrawn {
-                    material.set_bundles(BundleSet::new());
-                }
-            }
-        });
+        })
     }
 
     /// The TLS material (own SVID and bundles) that follows this source; build
@@ -461,7 +457,7 @@ impl JwtSource {
             let client = client.clone();
             let opts = options.clone();
             tokio::spawn(async move {
-                run(shared, opts, || client.watch_jwt_bundles(), Ok).await;
+                run(shared, opts, || client.watch_jwt_bundles(), Ok, || {}).await;
             })
         };
         let task = Arc::new(Task(task));
