@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the SPIFFE test peers from published Go modules (through the Go module proxy) into
 # ~/.cache/meshtls-peers/ (outside the checkout), once: go-spiffe-jwt (go-spiffe's jwtsvid and
-# jwtbundle, go-jose). `.ci/run` runs this when a peer is missing; the everyday test command
-# only uses the cache when present, and the tests that need a peer skip with a reason without it.
+# jwtbundle, go-jose) and SPIRE (spire-server and spire-agent of github.com/spiffe/spire v1.13.3,
+# the `tool` lines of tests/peers/spire/go.mod, into spire/; the meshtls Workload API client's
+# real server). `.ci/run` runs this when a peer is missing; the everyday test command only uses
+# the cache when present, and the tests that need a peer skip with a reason without it.
 #   scripts/build-spiffe-peers.sh          build what is missing
 #   scripts/build-spiffe-peers.sh --force  rebuild
 set -euo pipefail
@@ -22,3 +24,22 @@ for peer in go-spiffe-jwt; do
   mv "$out.tmp" "$out"
   echo "$want" >"$stamp"
 done
+
+# SPIRE: two commands of one published module, built with the versions its go.sum pins (SPIRE
+# needs cgo for its sqlite datastore; -s -w keeps the two binaries small). Cold, measured: module
+# download 2m02s, then the build 11m15s of CPU (54m40s wall on 2 cores shared with six other
+# builds, load average 19).
+out="$CACHE/spire"
+stamp="$CACHE/spire.stamp"
+want=$(cat tests/peers/spire/go.mod tests/peers/spire/go.sum | sha256sum | cut -c1-64)
+if [ "${1:-}" = --force ] || [ ! -x "$out/spire-server" ] || [ ! -x "$out/spire-agent" ] \
+  || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "build-spiffe-peers: building spire-server and spire-agent into $out"
+  rm -rf "$out.tmp"
+  mkdir -p "$out.tmp"
+  (cd tests/peers/spire && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o "$out.tmp/" \
+    github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent)
+  rm -rf "$out"
+  mv "$out.tmp" "$out"
+  echo "$want" >"$stamp"
+fi

@@ -2271,3 +2271,191 @@ class FakeWorkloadApi:
         """Ends every open stream with ``status``."""
     def stop(self) -> None:
         """Stops the server and removes its directory. Idempotent."""
+
+# ---- Workload API client (meshtls.workload_api re-exports these) ----------------------------
+
+@final
+class X509Svid:
+    """An X.509-SVID from the Workload API: the :class:`~meshtls.Svid` (its ``trust_bundle_pem`` is
+    its own trust domain's bundle) and the server's hint.
+    """
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The SPIFFE ID."""
+    @property
+    def hint(self) -> str:
+        """The server's hint (``""`` when none)."""
+    @property
+    def svid(self) -> Svid:
+        """The certificate chain and private key as a :class:`~meshtls.Svid`."""
+
+@final
+class X509Context:
+    """One full state of ``FetchX509SVID``: ``svids`` (the first is the default identity) and
+    ``bundles`` (the own trust domain's and the federated ones).
+    """
+    @property
+    def svids(self) -> list[X509Svid]:
+        """The SVIDs in the server's order."""
+    @property
+    def bundles(self) -> BundleSet:
+        """The bundles as a :class:`~meshtls.BundleSet`."""
+    def select(self, *, hint: str | None = None, spiffe_id: _SpiffeIdLike | None = None) -> X509Svid:
+        """The SVID with ``hint`` or ``spiffe_id`` (the first SVID when neither is given).
+
+        Raises:
+            NoMatchingSvidError: none matches (the message lists what was sent).
+        """
+
+@final
+class JwtSvidToken:
+    """A JWT-SVID minted by the Workload API (``token`` not validated here: it comes from the
+    local agent).
+    """
+    @property
+    def spiffe_id(self) -> SpiffeId:
+        """The SPIFFE ID the server says the token is for."""
+    @property
+    def token(self) -> str:
+        """The token (JWS compact serialization)."""
+    @property
+    def hint(self) -> str:
+        """The server's hint (``""`` when none)."""
+
+@final
+class WorkloadApiClient:
+    """A client of the SPIFFE Workload API (SPIRE's agent, ``meshtls workload-api serve``, ...).
+
+    ``address`` is ``unix:///path`` or ``tcp://ip:port`` (default: ``SPIFFE_ENDPOINT_SOCKET``),
+    parsed as SPIFFE Workload Endpoint §4 says; the connection is made here (GIL released).
+    Every call carries the ``workload.spiffe.io: true`` header and waits at most ``timeout``
+    (default 10 s).
+
+    Raises:
+        InvalidEndpointError: the address breaks the standard (the message names the rule).
+        WorkloadApiConnectError: nothing listens there.
+    """
+    def __new__(cls, address: str | None = None, *, timeout: _dt.timedelta | None = None) -> WorkloadApiClient: ...
+    @property
+    def address(self) -> str:
+        """The endpoint as a URI (``unix:///...`` or ``tcp://...``)."""
+    def fetch_x509_context(self) -> X509Context:
+        """The caller's X.509-SVIDs and bundles (the first message of ``FetchX509SVID``).
+
+        Raises:
+            NoIdentityError: the server has no identity for this process (``PermissionDenied``).
+            WorkloadApiStatusError: another gRPC status (``.code`` is its name).
+        """
+    def fetch_x509_svid(self, *, hint: str | None = None, spiffe_id: _SpiffeIdLike | None = None) -> X509Svid:
+        """The X.509-SVID with ``hint`` or ``spiffe_id`` (default: the first, the default identity)."""
+    def fetch_x509_bundles(self) -> BundleSet:
+        """The X.509 bundles (``FetchX509Bundles``) as a :class:`~meshtls.BundleSet`."""
+    def fetch_jwt_svids(
+        self, audience: Sequence[str], *, spiffe_id: _SpiffeIdLike | None = None, hint: str | None = None
+    ) -> list[JwtSvidToken]: """JWT-SVIDs for ``audience`` (at least one): every identity of the caller, or the one
+        with ``spiffe_id`` or ``hint``.
+        """
+    def fetch_jwt_svid(
+        self, audience: Sequence[str], *, spiffe_id: _SpiffeIdLike | None = None, hint: str | None = None
+    ) -> JwtSvidToken: """One JWT-SVID for ``audience``: the one with ``spiffe_id`` or ``hint``, or the first."""
+    def fetch_jwt_bundles(self) -> dict[str, str]:
+        """The JWT bundles: trust domain name to JWKS JSON text (the shape
+        :func:`meshtls.validate_jwt_svid` takes).
+        """
+    def validate_jwt_svid(self, token: str, audience: str) -> tuple[SpiffeId, dict[str, Any]]:
+        """Asks the server to validate ``token`` for ``audience`` (``ValidateJWTSVID``); returns
+        ``(SpiffeId, claims dict)``. A refusal raises ``WorkloadApiStatusError`` with code
+        ``InvalidArgument`` and the server's reason.
+        """
+
+@final
+class X509Source:
+    """X.509-SVIDs and bundles from the Workload API, kept current by a background task (no
+    Python thread, no GIL), and a :class:`meshtls.tls.TlsMaterial` that follows every
+    rotation: ``meshtls.tls.ClientConfig(source.tls_material, ...)`` and
+    ``meshtls.tls.ServerConfig(source.tls_material, ...)`` present the new SVID at their next
+    handshake without being rebuilt.
+
+    Connects (raising ``WorkloadApiConnectError`` when nothing listens), then waits (GIL
+    released) for the first update, retrying ``PermissionDenied``, ``Unavailable`` and a
+    dropped connection with exponential backoff (``backoff_initial`` doubling up to
+    ``backoff_max``) for up to ``initial_timeout`` (default 30 s), then raises the last error;
+    ``InvalidArgument`` and ``Unimplemented`` are raised at once (the standard says not to
+    retry them). ``hint`` or ``spiffe_id`` picks the SVID (default: the first). A context
+    manager: leaving it stops the task.
+    """
+    def __new__(
+        cls,
+        address: str | None = None,
+        *,
+        hint: str | None = None,
+        spiffe_id: _SpiffeIdLike | None = None,
+        initial_timeout: _dt.timedelta | None = None,
+        backoff_initial: _dt.timedelta | None = None,
+        backoff_max: _dt.timedelta | None = None,
+        timeout: _dt.timedelta | None = None,
+    ) -> X509Source: ...
+    @property
+    def tls_material(self) -> TlsMaterial:
+        """The :class:`meshtls.tls.TlsMaterial` that follows this source."""
+    @property
+    def svid(self) -> X509Svid:
+        """The selected SVID now (raises the withdrawal or stop reason when there is none)."""
+    @property
+    def bundles(self) -> BundleSet:
+        """The bundles now."""
+    @property
+    def generation(self) -> int:
+        """The number of updates so far (1 after construction)."""
+    @property
+    def status(self) -> dict[str, Any]:
+        """``{"updates", "last_error", "last_code", "stopped", "withdrawn"}``."""
+    def wait_for_update(self, after: int | None = None, *, timeout: _dt.timedelta | None = None) -> int:
+        """Waits (GIL released) for an update after generation ``after`` (default: the current
+        one) for at most ``timeout`` (default 60 s); returns the new generation.
+
+        Raises:
+            WorkloadApiTimeoutError: no update in time (or the last error seen meanwhile).
+        """
+    def close(self) -> None:
+        """Stops the background task; the material keeps its last SVID."""
+    def __enter__(self) -> X509Source: ...
+    def __exit__(self, _t: object, _v: object, _tb: object) -> bool: ...
+
+@final
+class JwtSource:
+    """JWT bundles from the Workload API kept current by a background task, JWT-SVIDs fetched
+    on demand, and local validation by meshtls's JWT-SVID policy against the current bundles.
+    Start-up, retries and ``hint``/``spiffe_id`` as :class:`X509Source`. A context manager.
+    """
+    def __new__(
+        cls,
+        address: str | None = None,
+        *,
+        hint: str | None = None,
+        spiffe_id: _SpiffeIdLike | None = None,
+        initial_timeout: _dt.timedelta | None = None,
+        backoff_initial: _dt.timedelta | None = None,
+        backoff_max: _dt.timedelta | None = None,
+        timeout: _dt.timedelta | None = None,
+    ) -> JwtSource: ...
+    def fetch_svid(self, audience: Sequence[str]) -> JwtSvidToken:
+        """A JWT-SVID for ``audience`` from the server, picked by the source's hint or SPIFFE ID."""
+    def validate(self, token: str, *, audience: Sequence[str], all_audiences: bool = False) -> JwtSvid:
+        """Validates ``token`` locally against the current bundles (the bundle of the token's own
+        trust domain) by meshtls's policy; ``audience`` any-of (all-of with
+        ``all_audiences=True``). Returns a :class:`~meshtls.JwtSvid`; raises ``JwtError``.
+        """
+    @property
+    def bundles(self) -> dict[str, str]:
+        """The bundles now: trust domain name to JWKS JSON text."""
+    @property
+    def generation(self) -> int:
+        """The number of bundle updates so far."""
+    @property
+    def status(self) -> dict[str, Any]:
+        """``{"updates", "last_error", "last_code", "stopped", "withdrawn"}``."""
+    def close(self) -> None:
+        """Stops the background task."""
+    def __enter__(self) -> JwtSource: ...
+    def __exit__(self, _t: object, _v: object, _tb: object) -> bool: ...

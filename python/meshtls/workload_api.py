@@ -1,5 +1,6 @@
 """The SPIFFE Workload API from Python: serve X.509- and JWT-SVIDs to any SPIFFE workload
-(go-spiffe, py-spiffe, rust-spiffe) on a unix socket, and a test server for your own tests.
+(go-spiffe, py-spiffe, rust-spiffe) on a unix socket, a test server for your own tests, and a
+client of any Workload API (SPIRE's agent, or this module's server).
 
 - :class:`WorkloadApiServer`: all five RPCs, callers attested by their socket's peer
   credentials (uid, gid, the binary's path through ``/proc``, with a pid-reuse guard),
@@ -7,6 +8,9 @@
   ``unix:supplementary_gid:<n>``, ``unix:path:<path>``), X.509-SVIDs minted by a
   :class:`~meshtls.MeshCa` and renewed at half their lifetime (Istio's rule), pushed to every
   open stream.
+- :class:`WorkloadApiClient`, :class:`X509Source`, :class:`JwtSource`: the client side
+  (``SPIFFE_ENDPOINT_SOCKET`` parsed as the standard says; sources that stay current and feed
+  :mod:`meshtls.tls` configs through ``X509Source.tls_material``).
 - :func:`fake_server`: a context manager giving a :class:`FakeWorkloadApi`, an in-process server on
   a temporary socket that gives this process the identities you name, with scripted rotations
   and injected ``Unavailable`` / ``PermissionDenied``.
@@ -37,9 +41,43 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import _meshtls as _native
-from ._meshtls import JwtSigner, MeshCa, FakeWorkloadApi
+from ._meshtls import FakeWorkloadApi, JwtSigner, MeshCa
+from ._workload_client import (
+    InvalidEndpointError,
+    JwtSource,
+    JwtSvidToken,
+    NoIdentityError,
+    NoMatchingSvidError,
+    SourceClosedError,
+    WorkloadApiClient,
+    WorkloadApiClientError,
+    WorkloadApiConnectError,
+    WorkloadApiStatusError,
+    WorkloadApiTimeoutError,
+    X509Context,
+    X509Source,
+    X509Svid,
+)
 
-__all__ = ["FakeWorkloadApi", "WorkloadApiServer", "fake_server"]
+__all__ = [
+    "FakeWorkloadApi",
+    "InvalidEndpointError",
+    "JwtSource",
+    "JwtSvidToken",
+    "NoIdentityError",
+    "NoMatchingSvidError",
+    "SourceClosedError",
+    "WorkloadApiClient",
+    "WorkloadApiClientError",
+    "WorkloadApiConnectError",
+    "WorkloadApiServer",
+    "WorkloadApiStatusError",
+    "WorkloadApiTimeoutError",
+    "X509Context",
+    "X509Source",
+    "X509Svid",
+    "fake_server",
+]
 
 
 def _registration_text(entries: Sequence[Mapping[str, Any]]) -> str:

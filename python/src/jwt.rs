@@ -182,7 +182,7 @@ impl PyJwtSigner {
 /// A validated JWT-SVID.
 #[pyclass(frozen, module = "meshtls", name = "JwtSvid")]
 pub(crate) struct PyJwtSvid {
-    inner: meshtls::jwt::JwtSvid,
+    pub(crate) inner: meshtls::jwt::JwtSvid,
 }
 
 #[pymethods]

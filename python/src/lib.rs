@@ -20,6 +20,7 @@ mod policy;
 mod svid;
 mod tls;
 mod workload_api;
+mod workload_client;
 
 #[pymodule(gil_used = false)]
 fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -34,6 +35,7 @@ fn _meshtls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     authz_policy::register(m)?;
     tls::register(m)?;
     hbone::register(m)?;
+    workload_client::register(m)?;
     #[cfg(feature = "bench")]
     bench::register(m)?;
     workload_api::register(m)?;

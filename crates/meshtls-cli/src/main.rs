@@ -28,6 +28,8 @@ mod policy;
 mod svid;
 #[cfg(feature = "workload-api")]
 mod workload_api;
+#[cfg(feature = "workload-api")]
+mod workload_api_fetch;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -135,6 +137,7 @@ pub(crate) fn error_kind(e: &meshtls::Error) -> &'static str {
         meshtls::Error::Jwt(_) => "jwt",
         #[cfg(feature = "workload-api")]
         meshtls::Error::WorkloadApi(_) => "workload_api",
+        meshtls::Error::WorkloadClient(_) => "workload_api_client",
         meshtls::Error::Io { .. } => "io",
         _ => "error",
     }

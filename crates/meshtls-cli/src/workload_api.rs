@@ -23,6 +23,9 @@ pub(crate) struct WorkloadApiArgs {
 enum WorkloadApiCommand {
     /// Serve the Workload API (all five RPCs) from a CA directory and a registration file.
     Serve(ServeArgs),
+    /// Fetch from a Workload API (SPIRE's agent or any other): `x509` (SVIDs and bundles),
+    /// `jwt` (JWT-SVIDs and JWT bundles), `bundles` (X.509 and JWT bundles).
+    Fetch(crate::workload_api_fetch::FetchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,6 +81,7 @@ static LOGGER: StderrLog = StderrLog;
 pub(crate) fn run(args: WorkloadApiArgs) -> Result<Outcome, Failure> {
     match args.command {
         WorkloadApiCommand::Serve(a) => serve(a),
+        WorkloadApiCommand::Fetch(a) => crate::workload_api_fetch::run(a),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | [`tls`] | mesh mTLS with rustls: a gateway reaching a STRICT sidecar, the sidecar side |
 //! | `hbone` | Istio ambient's HBONE: reaching ambient pods through ztunnel, accepting HBONE (cargo feature `hbone`) |
 //! | [`controller`] | the gateway-certificate controller: keeping a gateway's mesh certificate in a Secret |
+//! | `workload_api_client` | consuming the SPIFFE Workload API (SPIRE's agent or any other): sources that feed rustls configs (cargo feature `workload-api`) |
 //! | [`python`] | the Python module: install, mTLS from Python, how the binding behaves (its examples run under pytest) |
 //!
 //! These modules hold no items.
@@ -44,6 +45,10 @@ pub mod hbone {}
 
 #[doc = include_str!("../../../docs/controller.md")]
 pub mod controller {}
+
+#[cfg(feature = "workload-api")]
+#[doc = include_str!("../../../docs/workload-api-client.md")]
+pub mod workload_api_client {}
 
 #[doc = include_str!("../../../docs/python.md")]
 pub mod python {}

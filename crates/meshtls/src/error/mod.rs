@@ -20,6 +20,7 @@ mod svid;
 mod tls;
 #[cfg(feature = "workload-api")]
 mod workload_api;
+mod workload_client;
 
 pub use authz_policy::AuthorizationPolicyError;
 pub use ca::CaError;
@@ -35,6 +36,7 @@ pub use svid::{AuthzError, BundleError, LeafRule, SigningRule, SvidError};
 pub use tls::TlsError;
 #[cfg(feature = "workload-api")]
 pub use workload_api::WorkloadApiError;
+pub use workload_client::{EndpointRule, StatusCode, WorkloadClientError};
 
 /// The one error type of meshtls.
 ///
@@ -96,6 +98,9 @@ pub enum Error {
     #[cfg(feature = "workload-api")]
     #[error(transparent)]
     WorkloadApi(#[from] WorkloadApiError),
+    /// A Workload API client call failed or its address was invalid.
+    #[error(transparent)]
+    WorkloadClient(#[from] WorkloadClientError),
     /// Reading or writing a file failed.
     #[error("cannot {action} {path}: {reason}")]
     Io {
