@@ -12,6 +12,7 @@
 //! | [`tls`] | mesh mTLS with rustls: a gateway reaching a STRICT sidecar, the sidecar side |
 //! | `hbone` | Istio ambient's HBONE: reaching ambient pods through ztunnel, accepting HBONE (cargo feature `hbone`) |
 //! | [`controller`] | the gateway-certificate controller: keeping a gateway's mesh certificate in a Secret |
+//! | `workload_api` | the SPIFFE Workload API served from a meshtls CA; its test mode (cargo feature `workload-api`) |
 //! | `workload_api_client` | consuming the SPIFFE Workload API (SPIRE's agent or any other): sources that feed rustls configs (cargo feature `workload-api`) |
 //! | [`python`] | the Python module: install, mTLS from Python, how the binding behaves (its examples run under pytest) |
 //!
@@ -45,6 +46,10 @@ pub mod hbone {}
 
 #[doc = include_str!("../../../docs/controller.md")]
 pub mod controller {}
+
+#[cfg(feature = "workload-api")]
+#[doc = include_str!("../../../docs/workload-api.md")]
+pub mod workload_api {}
 
 #[cfg(feature = "workload-api")]
 #[doc = include_str!("../../../docs/workload-api-client.md")]
