@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the SPIFFE test peers from published Go modules (through the Go module proxy) into
 # ~/.cache/meshtls-peers/ (outside the checkout), once: go-spiffe-jwt (go-spiffe's jwtsvid and
-# jwtbundle, go-jose) and SPIRE (spire-server and spire-agent of github.com/spiffe/spire v1.13.3,
+# jwtbundle, go-jose), go-spiffe-workload (go-spiffe's workloadapi client, against meshtls's
+# Workload API server) and SPIRE (spire-server and spire-agent of github.com/spiffe/spire v1.13.3,
 # the `tool` lines of tests/peers/spire/go.mod, into spire/; the meshtls Workload API client's
 # real server). `.ci/run` runs this when a peer is missing; the everyday test command only uses
 # the cache when present, and the tests that need a peer skip with a reason without it.
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 CACHE="${MESHTLS_PEERS_CACHE:-$HOME/.cache/meshtls-peers}"
 mkdir -p "$CACHE"
 command -v go >/dev/null || { echo "build-spiffe-peers: go is not installed" >&2; exit 1; }
-for peer in go-spiffe-jwt; do
+for peer in go-spiffe-jwt go-spiffe-workload; do
   out="$CACHE/$peer"
   stamp="$CACHE/$peer.stamp"
   want=$(cat "tests/peers/$peer/go.mod" "tests/peers/$peer/go.sum" "tests/peers/$peer"/*.go | sha256sum | cut -c1-64)

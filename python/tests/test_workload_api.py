@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pathlib
+import subprocess
 import sys
 import threading
 import time
@@ -244,3 +246,71 @@ def test_fake_server_on_a_unix_socket_is_removed_on_exit() -> None:
     with pytest.raises(meshtls.InvalidArgumentError, match="transport"):
         with fake_server(TD, transport="udp"):  # type: ignore[arg-type]
             pass
+
+
+# ---- go-spiffe's workloadapi (the Go client every Go SPIFFE workload uses) ----------------------
+
+_GO_WORKLOAD = (
+    pathlib.Path(
+        os.environ.get("MESHTLS_PEERS_CACHE", pathlib.Path.home() / ".cache" / "meshtls-peers")
+    )
+    / "go-spiffe-workload"
+)
+
+
+def _go_workload() -> str:
+    if not os.access(_GO_WORKLOAD, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{_GO_WORKLOAD} is missing in CI: scripts/build-spiffe-peers.sh builds it")
+        pytest.skip(f"{_GO_WORKLOAD} is missing: run scripts/build-spiffe-peers.sh (.ci/run does)")
+    return str(_GO_WORKLOAD)
+
+
+def test_go_spiffe_fetches_watches_and_validates() -> None:
+    peer = _go_workload()
+    ids = [("spiffe://example.org/app", "app"), ("spiffe://example.org/admin", "admin")]
+    with fake_server("example.org", identities=ids) as api:
+        env = dict(os.environ, SPIFFE_ENDPOINT_SOCKET=api.endpoint)
+        # FetchX509Context: every SVID verified by go-spiffe's x509svid.Verify against the bundle.
+        out = subprocess.run([peer, "x509"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        got = json.loads(out.stdout)
+        assert [(s["spiffe_id"], s["hint"]) for s in got["svids"]] == ids
+        assert got["bundles"] == ["example.org"]
+        # FetchJWTSVID, validated by go-spiffe with FetchJWTBundles and by the server; then by
+        # meshtls with the bundle the same server serves.
+        out = subprocess.run(
+            [peer, "jwt", "billing"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        token = json.loads(out.stdout)
+        assert token["spiffe_id"] == "spiffe://example.org/app"
+        # WatchX509Context across a rotation: the second update carries a new certificate.
+        watch = subprocess.Popen(
+            [peer, "watch", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert watch.stderr is not None
+            assert watch.stderr.readline().strip() == "ready"
+            api.rotate()
+            stdout, stderr = watch.communicate(timeout=60)
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+                watch.communicate()
+        updates = [json.loads(line) for line in stdout.splitlines()]
+        assert watch.returncode == 0, stdout + stderr
+        assert [u["spiffe_id"] for u in updates] == ["spiffe://example.org/app"] * 2
+        assert updates[0]["serial"] != updates[1]["serial"]
+
+
+def test_go_spiffe_sees_permission_denied_for_an_unregistered_caller(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    peer = _go_workload()
+    ca = _ca()
+    other_uid = os.getuid() + 4242
+    entries = [{"spiffe_id": "spiffe://example.org/web", "selectors": [f"unix:uid:{other_uid}"]}]
+    with WorkloadApiServer(ca, socket=f"unix://{tmp_path}/api.sock", entries=entries) as server:
+        env = dict(os.environ, SPIFFE_ENDPOINT_SOCKET=server.endpoint)
+        out = subprocess.run([peer, "x509"], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1
+        assert "PermissionDenied" in out.stdout, out.stdout
