@@ -612,8 +612,9 @@ impl MaintainState {
             .map(Entry::spiffe_id)
             .collect();
         let before = self.svids.len();
-        self.svids
-            .retain(|id, _| wanted.iter().any(|w| w.as_str() == id.as_str()));
+        // A set, so that dropping the SVIDs of removed entries stays linear in the entries.
+        let keep: std::collections::HashSet<&str> = wanted.iter().map(|w| w.as_str()).collect();
+        self.svids.retain(|id, _| keep.contains(id.as_str()));
         changed |= self.svids.len() != before;
         let due: Vec<SpiffeId> = wanted
             .iter()
