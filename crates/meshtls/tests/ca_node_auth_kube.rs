@@ -5,8 +5,6 @@
 //! `nodeName` set, the node agent's token bound to its pod by the API server's TokenRequest,
 //! the issuer keys from the API server's `/openid/v1/jwks`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,54 +19,8 @@ use meshtls::{SpiffeId, TrustDomain};
 
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kube-apiserver.sh")
-}
-
-struct ApiServer {
-    dir: PathBuf,
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start() -> Option<ApiServer> {
-    if !Command::new(script())
-        .arg("built")
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "kube-apiserver/etcd are missing in CI: .ci/run builds them (scripts/kube-apiserver.sh build)"
-        );
-        eprintln!(
-            "skipped: kube-apiserver/etcd not built (scripts/kube-apiserver.sh build; .ci/run builds them)"
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("meshtls-rust-nodeauth-{}", std::process::id()));
-    let ok = Command::new(script())
-        .arg("start")
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "the API server did not start");
-    Some(ApiServer { dir })
-}
-
-async fn kube_config(server: &ApiServer) -> kube::Config {
-    let kc = kube::config::Kubeconfig::read_from(server.dir.join("kubeconfig")).unwrap();
-    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .unwrap()
-}
+mod kube_support;
+use kube_support::{kube_config, start};
 
 async fn create<K>(api: &Api<K>, body: serde_json::Value) -> K
 where
@@ -151,7 +103,9 @@ fn refused(r: Result<SpiffeId, Refusal>, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_agent_gets_the_identities_of_pods_on_its_own_node() {
-    let Some(api_server) = start() else { return };
+    let Some(api_server) = start("nodeauth") else {
+        return;
+    };
     let config = kube_config(&api_server).await;
     let client = kube::Client::try_from(config.clone()).unwrap();
     for ns in ["na-system", "na-shop"] {

@@ -1,10 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The controller embedded in Rust (`meshtls::controller::Controller`, feature `kube`) against
 //! a real kube-apiserver and etcd built from their published Go modules by
-//! scripts/kube-apiserver.sh (.ci/run builds them; without them this test says "skipped").
+//! scripts/kube-apiserver.sh (.ci/run builds them; without them this test says "skipped", and
+//! fails under CI=true).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -16,52 +15,11 @@ use meshtls::controller::{
 };
 use meshtls::{Svid, TrustDomain};
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kube-apiserver.sh")
-}
-
-/// The running API server; stopped on drop.
-struct ApiServer {
-    dir: PathBuf,
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start() -> Option<ApiServer> {
-    if !Command::new(script())
-        .arg("built")
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        eprintln!(
-            "skipped: kube-apiserver/etcd not built (scripts/kube-apiserver.sh build; .ci/run builds them)"
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("meshtls-rust-kube-{}", std::process::id()));
-    let ok = Command::new(script())
-        .arg("start")
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "the API server did not start");
-    Some(ApiServer { dir })
-}
+mod kube_support;
+use kube_support::{ApiServer, kube_config, start};
 
 async fn client(server: &ApiServer) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(server.dir.join("kubeconfig")).unwrap();
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap();
-    kube::Client::try_from(config).unwrap()
+    kube::Client::try_from(kube_config(server).await).unwrap()
 }
 
 async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
@@ -81,7 +39,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_controller_reconciles_leads_and_releases_its_lease() {
-    let Some(server) = start() else { return };
+    let Some(server) = start("kube") else { return };
     let client = client(&server).await;
     for ns in ["rust-mesh", "rust-gw"] {
         let namespaces: Api<Namespace> = Api::all(client.clone());
