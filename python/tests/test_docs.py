@@ -19,7 +19,13 @@ PYTHON_DIR = pathlib.Path(__file__).resolve().parents[1]
 
 def public_modules():
     yield meshtls
-    for name in ("meshtls.tls", "meshtls.hbone", "meshtls.jwt", "meshtls.kube"):
+    for name in (
+        "meshtls.tls",
+        "meshtls.hbone",
+        "meshtls.jwt",
+        "meshtls.kube",
+        "meshtls.workload_api",
+    ):
         try:
             yield importlib.import_module(name)
         except ImportError:  # pragma: no cover - the module is part of the package
